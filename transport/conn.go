@@ -1,0 +1,417 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// Conn is a WebSocket connection seen as a pair of channels. It is made by
+// [Dial] or [Accept]. See the package documentation for the goroutines it owns.
+type Conn struct {
+	ws          *websocket.Conn
+	opts        ConnOptions
+	subprotocol string
+	localAddr   net.Addr
+	remoteAddr  net.Addr
+	header      http.Header
+
+	recv chan Message // closed by the reader when it exits
+	send chan Message // never closed: many senders
+
+	stop       chan struct{} // closed once the connection starts ending, for any reason
+	stopOnce   sync.Once
+	done       chan struct{} // closed by the reader once the connection has ended
+	writerDone chan struct{} // closed by the writer when it exits
+
+	errOnce sync.Once
+	err     error // set once, before done is closed
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// Timers (heartbeat, write watchdog) start short-lived goroutines; they are
+	// admitted only while timersOn and counted in wg with the reader and writer.
+	timerMu   sync.Mutex
+	timersOn  bool
+	heartbeat *time.Timer
+	watchdog  *time.Timer
+	wg        sync.WaitGroup
+
+	writeStart atomic.Int64 // unix nanos when the current write began, 0 when idle
+}
+
+func newConn(ws *websocket.Conn, opts ConnOptions, header http.Header, local, remote net.Addr) *Conn {
+	opts = opts.withDefaults()
+	ws.SetReadLimit(opts.ReadLimit)
+	c := &Conn{
+		ws:          ws,
+		opts:        opts,
+		subprotocol: ws.Subprotocol(),
+		localAddr:   local,
+		remoteAddr:  remote,
+		header:      header,
+		recv:        make(chan Message, opts.RecvQueue),
+		send:        make(chan Message, opts.SendQueue),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		timersOn:    true,
+	}
+	c.timerMu.Lock()
+	if opts.HeartbeatInterval > 0 {
+		c.heartbeat = time.AfterFunc(opts.HeartbeatInterval, c.ping)
+	}
+	if opts.WriteTimeout > 0 {
+		c.watchdog = time.AfterFunc(time.Hour, c.checkWrite)
+		c.watchdog.Stop()
+	}
+	c.timerMu.Unlock()
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c
+}
+
+// Recv returns the channel on which incoming messages arrive, in order. It is
+// closed when the connection has ended; [Conn.Err] then says why.
+func (c *Conn) Recv() <-chan Message { return c.recv }
+
+// Done returns a channel that is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the connection is open, and once it has ended a
+// *[CloseError] saying why.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// State reports where the connection is in its life cycle.
+func (c *Conn) State() State {
+	select {
+	case <-c.done:
+		return StateClosed
+	default:
+	}
+	select {
+	case <-c.stop:
+		return StateClosing
+	default:
+		return StateOpen
+	}
+}
+
+// Subprotocol returns the negotiated subprotocol, "" if none.
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// RemoteAddr returns the peer's network address, or nil if it is unknown.
+func (c *Conn) RemoteAddr() net.Addr { return c.remoteAddr }
+
+// HandshakeHeader returns the other side's handshake headers: the request
+// headers on a Conn from [Accept], the response headers on a Conn from [Dial].
+// The caller must not modify them.
+func (c *Conn) HandshakeHeader() http.Header { return c.header }
+
+// LocalAddr returns this side's network address, or nil if it is unknown.
+func (c *Conn) LocalAddr() net.Addr { return c.localAddr }
+
+// Send queues m for writing. It blocks while the send queue is full, until ctx
+// ends (returning ctx's error) or the connection starts closing (returning an
+// error wrapping [ErrClosed]). A nil error means the message was queued:
+// queued messages are written in order, and those queued before [Conn.Close]
+// is called are written before the close frame. A write that fails later ends
+// the connection, and Err says why.
+func (c *Conn) Send(ctx context.Context, m Message) error {
+	if m.Type != Text && m.Type != Binary {
+		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
+	}
+	select {
+	case <-c.stop:
+		return c.closedErr()
+	default:
+	}
+	select {
+	case c.send <- m:
+		return nil
+	case <-c.stop:
+		return c.closedErr()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) closedErr() error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("%w: %w", ErrClosed, c.err)
+	default:
+		return ErrClosed
+	}
+}
+
+// Ping sends a ping and waits for the pong, returning the round-trip time.
+func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	if err := c.ws.Ping(ctx); err != nil {
+		return 0, fmt.Errorf("wsrpc: ping: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// Close performs the closing handshake with code and reason: it stops
+// accepting new messages, writes those already queued, sends the close frame,
+// waits (up to about 10 s) for the peer's, and then waits for every goroutine
+// of the Conn to exit. A reason longer than 123 bytes is truncated. Close is
+// idempotent and safe to call after the connection has ended.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	c.closeOnce.Do(func() {
+		reason = truncateReason(reason)
+		c.setErr(&CloseError{Code: code, Reason: reason})
+		c.beginStop()
+		<-c.writerDone
+		if err := c.ws.Close(code, reason); err != nil && !errors.Is(err, net.ErrClosed) && !c.ended() {
+			c.closeErr = fmt.Errorf("wsrpc: close: %w", err)
+		}
+	})
+	c.wait()
+	return c.closeErr
+}
+
+// CloseNow drops the connection without a closing handshake (the peer sees
+// 1006) and waits for every goroutine of the Conn to exit. Queued messages are
+// discarded. It is idempotent.
+func (c *Conn) CloseNow() error {
+	c.setErr(&CloseError{Code: StatusAbnormal, Reason: "closed without handshake"})
+	c.beginStop()
+	_ = c.ws.CloseNow()
+	c.wait()
+	return nil
+}
+
+func (c *Conn) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// setErr records why the connection ended; the first reason wins.
+func (c *Conn) setErr(err error) { c.errOnce.Do(func() { c.err = err }) }
+
+func (c *Conn) beginStop() { c.stopOnce.Do(func() { close(c.stop) }) }
+
+// stopTimers disarms the timers; after it returns no timer goroutine starts.
+func (c *Conn) stopTimers() {
+	c.timerMu.Lock()
+	c.timersOn = false
+	if c.heartbeat != nil {
+		c.heartbeat.Stop()
+	}
+	if c.watchdog != nil {
+		c.watchdog.Stop()
+	}
+	c.timerMu.Unlock()
+}
+
+func (c *Conn) wait() {
+	c.stopTimers()
+	c.wg.Wait()
+}
+
+// admit registers a timer goroutine; it reports false once timers are off.
+func (c *Conn) admit() bool {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if !c.timersOn {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+func (c *Conn) readLoop() {
+	defer c.wg.Done()
+	for {
+		m, err := c.readMessage()
+		if err != nil {
+			c.setErr(c.readError(err))
+			break
+		}
+		select {
+		case c.recv <- m:
+		case <-c.stop:
+			// Closing: what arrives now has nowhere to go; keep reading so the
+			// closing handshake can complete.
+		}
+	}
+	c.beginStop()
+	c.stopTimers()
+	close(c.recv)
+	close(c.done)
+}
+
+// readMessage reads one message into a buffer of exactly its size.
+func (c *Conn) readMessage() (Message, error) {
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return Message{}, err
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			putBuf(bp, buf)
+			return Message{}, rerr
+		}
+	}
+	data := make([]byte, len(buf))
+	copy(data, buf)
+	putBuf(bp, buf)
+	if typ == Text && !utf8.Valid(data) {
+		c.setErr(&CloseError{Code: StatusInvalidPayload, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
+		c.beginStop()
+		_ = c.ws.Close(StatusInvalidPayload, "invalid UTF-8 in text message")
+		return Message{}, ErrInvalidUTF8
+	}
+	return Message{Type: typ, Data: data}, nil
+}
+
+// readError turns an error from the reader into the reason the connection ended.
+func (c *Conn) readError(err error) error {
+	var ce websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return &CloseError{Code: StatusMessageTooBig, Reason: "message too big",
+			Err: fmt.Errorf("%w (limit %d bytes)", ErrMessageTooBig, c.opts.ReadLimit)}
+	case errors.As(err, &ce):
+		return &CloseError{Code: ce.Code, Reason: ce.Reason, Remote: true}
+	default:
+		return &CloseError{Code: StatusAbnormal, Remote: true, Err: err}
+	}
+}
+
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	defer close(c.writerDone)
+	for {
+		select {
+		case m := <-c.send:
+			if !c.write(m) {
+				return
+			}
+		case <-c.stop:
+			// Flush what was queued before the close began, then stop.
+			for {
+				select {
+				case m := <-c.send:
+					if !c.write(m) {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Conn) write(m Message) bool {
+	if c.watchdog != nil {
+		c.writeStart.Store(time.Now().UnixNano())
+		c.watchdog.Reset(c.opts.WriteTimeout)
+	}
+	err := c.ws.Write(context.Background(), m.Type, m.Data)
+	if c.watchdog != nil {
+		c.writeStart.Store(0)
+		c.watchdog.Stop()
+	}
+	if err != nil {
+		c.setErr(&CloseError{Code: StatusAbnormal, Err: fmt.Errorf("wsrpc: write: %w", err)})
+		c.beginStop()
+		_ = c.ws.CloseNow()
+		return false
+	}
+	return true
+}
+
+// checkWrite runs when the write watchdog fires: a write still in progress
+// after WriteTimeout drops the connection.
+func (c *Conn) checkWrite() {
+	if !c.admit() {
+		return
+	}
+	defer c.wg.Done()
+	start := c.writeStart.Load()
+	if start == 0 || time.Since(time.Unix(0, start)) < c.opts.WriteTimeout {
+		return // the write finished in time; this firing raced with Stop
+	}
+	c.setErr(&CloseError{Code: StatusAbnormal,
+		Err: fmt.Errorf("%w after %s", ErrWriteTimeout, c.opts.WriteTimeout)})
+	c.beginStop()
+	_ = c.ws.CloseNow()
+}
+
+// ping runs on the heartbeat timer: one ping, and the peer is declared dead if
+// its pong does not come back within PongTimeout.
+func (c *Conn) ping() {
+	if !c.admit() {
+		return
+	}
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		select {
+		case <-c.stop:
+			return // already ending; the failed ping is a consequence
+		default:
+		}
+		c.setErr(&CloseError{Code: StatusAbnormal,
+			Err: fmt.Errorf("%w within %s", ErrPeerUnresponsive, c.opts.PongTimeout)})
+		c.beginStop()
+		_ = c.ws.CloseNow()
+		return
+	}
+	c.timerMu.Lock()
+	if c.timersOn {
+		c.heartbeat.Reset(c.opts.HeartbeatInterval)
+	}
+	c.timerMu.Unlock()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// putBuf returns a read buffer to the pool unless it grew large, so that one
+// big message does not pin memory.
+func putBuf(bp *[]byte, buf []byte) {
+	if cap(buf) > 64<<10 {
+		return
+	}
+	*bp = buf[:0]
+	bufPool.Put(bp)
+}

@@ -1,0 +1,49 @@
+package transport
+
+import "github.com/coder/websocket"
+
+// MessageType says whether a message is UTF-8 text or binary.
+type MessageType = websocket.MessageType
+
+// The two WebSocket data message types.
+const (
+	Text   = websocket.MessageText
+	Binary = websocket.MessageBinary
+)
+
+// Message is one complete WebSocket data message.
+//
+// A Message received from [Conn.Recv] belongs to the receiver. A Message given
+// to [Conn.Send] belongs to the Conn until it has been written: the caller must
+// not modify Data after Send returns.
+type Message struct {
+	Type MessageType
+	Data []byte
+}
+
+// State is the life-cycle state of a connection.
+type State int32
+
+// The states a connection moves through, in order. A [Conn] is never
+// StateConnecting (it exists only once the handshake is done); the state is
+// defined here so that layers which reconnect can report it.
+const (
+	StateConnecting State = iota
+	StateOpen
+	StateClosing
+	StateClosed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateOpen:
+		return "open"
+	case StateClosing:
+		return "closing"
+	case StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}

@@ -1,0 +1,95 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Defaults applied when a field of [ConnOptions] is zero.
+const (
+	DefaultReadLimit         = 1 << 20 // 1 MiB
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultPongTimeout       = 20 * time.Second
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultSendQueue         = 16
+	DefaultRecvQueue         = 16
+)
+
+// CompressionMode selects permessage-deflate (RFC 7692). Compression is off
+// unless asked for; when it is wanted, prefer CompressionNoContextTakeover, which
+// keeps no per-connection compressor state (context takeover costs about
+// 2.4 MiB per connection).
+type CompressionMode = websocket.CompressionMode
+
+// The compression modes.
+const (
+	CompressionDisabled          = websocket.CompressionDisabled
+	CompressionNoContextTakeover = websocket.CompressionNoContextTakeover
+	CompressionContextTakeover   = websocket.CompressionContextTakeover
+)
+
+// ConnOptions are the settings shared by both ends of a connection. The zero
+// value gives safe defaults. A negative duration or limit turns the feature off.
+type ConnOptions struct {
+	// ReadLimit is the largest message accepted from the peer, in bytes
+	// (decompressed bytes when compression is on). A larger message closes the
+	// connection with 1009. Zero means DefaultReadLimit; negative means no limit.
+	ReadLimit int64
+
+	// WriteTimeout bounds the writing of one message. When it passes, the
+	// connection is dropped and Err wraps ErrWriteTimeout. Zero means
+	// DefaultWriteTimeout; negative means no timeout.
+	WriteTimeout time.Duration
+
+	// HeartbeatInterval is how often a ping is sent. Zero means
+	// DefaultHeartbeatInterval; negative disables the heartbeat.
+	HeartbeatInterval time.Duration
+
+	// PongTimeout is how long to wait for the pong that answers a ping before
+	// the peer is declared dead: the connection is dropped and Err wraps
+	// ErrPeerUnresponsive. A silent peer is therefore detected within
+	// HeartbeatInterval + PongTimeout. Zero means DefaultPongTimeout.
+	PongTimeout time.Duration
+
+	// Compression opts in to permessage-deflate. Off by default.
+	Compression CompressionMode
+
+	// SendQueue is how many messages Send may queue ahead of the writer before
+	// it blocks. Zero means DefaultSendQueue; negative means unbuffered.
+	SendQueue int
+
+	// RecvQueue is how many received messages may wait for the consumer of
+	// Recv before the reader stops reading from the network. Zero means
+	// DefaultRecvQueue; negative means unbuffered.
+	RecvQueue int
+}
+
+func (o ConnOptions) withDefaults() ConnOptions {
+	if o.ReadLimit == 0 {
+		o.ReadLimit = DefaultReadLimit
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if o.PongTimeout <= 0 {
+		o.PongTimeout = DefaultPongTimeout
+	}
+	o.SendQueue = queueSize(o.SendQueue, DefaultSendQueue)
+	o.RecvQueue = queueSize(o.RecvQueue, DefaultRecvQueue)
+	return o
+}
+
+func queueSize(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
