@@ -67,7 +67,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 			w.Header().Add(k, v)
 		}
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:       protos,
 		OriginPatterns:     o.OriginPatterns,
 		InsecureSkipVerify: o.InsecureSkipOriginCheck,
@@ -84,7 +85,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
 		remote = a
 	}
-	return newConn(ws, o.ConnOptions, r.Header, local, remote), nil
+	return newConn(ws, o.ConnOptions, cw.cork, r.Header, local, remote), nil
 }
 
 func offeredSubprotocols(r *http.Request) []string {

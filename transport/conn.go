@@ -19,6 +19,7 @@ import (
 // [Dial] or [Accept]. See the package documentation for the goroutines it owns.
 type Conn struct {
 	ws          *websocket.Conn
+	cork        *corkConn // nil when the connection cannot be corked
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -47,14 +48,21 @@ type Conn struct {
 	watchdog  *time.Timer
 	wg        sync.WaitGroup
 
+	// Writing. wmu is held for every data write, by the writer goroutine or
+	// by Send writing directly; pending counts messages queued but not yet
+	// written, so a direct write never overtakes a queued message.
+	wmu        sync.Mutex
+	pending    atomic.Int64
+	lastWrite  atomic.Int64 // clock() when the last write ended
 	writeStart atomic.Int64 // unix nanos when the current write began, 0 when idle
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, header http.Header, local, remote net.Addr) *Conn {
+func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, header http.Header, local, remote net.Addr) *Conn {
 	opts = opts.withDefaults()
 	ws.SetReadLimit(opts.ReadLimit)
 	c := &Conn{
 		ws:          ws,
+		cork:        cork,
 		opts:        opts,
 		subprotocol: ws.Subprotocol(),
 		localAddr:   local,
@@ -131,10 +139,17 @@ func (c *Conn) LocalAddr() net.Addr { return c.localAddr }
 
 // Send queues m for writing. It blocks while the send queue is full, until ctx
 // ends (returning ctx's error) or the connection starts closing (returning an
-// error wrapping [ErrClosed]). A nil error means the message was queued:
-// queued messages are written in order, and those queued before [Conn.Close]
-// is called are written before the close frame. A write that fails later ends
-// the connection, and Err says why.
+// error wrapping [ErrClosed]). A nil error means the message was accepted:
+// messages from one goroutine are written in the order sent, and those
+// accepted before [Conn.Close] is called are written before the close frame.
+// A write that fails later ends the connection, and Err says why.
+//
+// When nothing is queued, no write is under way and the connection has not
+// written anything for a few microseconds, Send writes m itself instead of
+// handing it to the writer goroutine: an occasional message (a request in a
+// sequence of calls) saves a goroutine switch, while a burst goes through the
+// queue, where the writer gathers many messages into one system call. A direct
+// write is bounded by the write timeout, not by ctx.
 func (c *Conn) Send(ctx context.Context, m Message) error {
 	if m.Type != Text && m.Type != Binary {
 		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
@@ -144,12 +159,26 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 		return c.closedErr()
 	default:
 	}
+	if c.pending.Load() == 0 && clock()-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
+		c.armWatchdog()
+		ok := c.write(m)
+		c.disarmWatchdog()
+		c.lastWrite.Store(clock())
+		c.wmu.Unlock()
+		if !ok {
+			return c.closedErr()
+		}
+		return nil
+	}
+	c.pending.Add(1)
 	select {
 	case c.send <- m:
 		return nil
 	case <-c.stop:
+		c.pending.Add(-1)
 		return c.closedErr()
 	case <-ctx.Done():
+		c.pending.Add(-1)
 		return ctx.Err()
 	}
 }
@@ -288,6 +317,10 @@ func (c *Conn) readMessage() (Message, error) {
 			return Message{}, rerr
 		}
 	}
+	if c.cork != nil && c.cork.readBroken.Load() {
+		putBuf(bp, buf)
+		return Message{}, fmt.Errorf("connection lost in the middle of a message: %w", io.ErrUnexpectedEOF)
+	}
 	data := make([]byte, len(buf))
 	copy(data, buf)
 	putBuf(bp, buf)
@@ -320,42 +353,86 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case m := <-c.send:
-			if !c.write(m) {
+			if !c.writeBatch(m) {
 				return
 			}
 		case <-c.stop:
 			// Flush what was queued before the close began, then stop.
-			for {
-				select {
-				case m := <-c.send:
-					if !c.write(m) {
-						return
-					}
-				default:
+			select {
+			case m := <-c.send:
+				if !c.writeBatch(m) {
 					return
 				}
+			default:
+				return
 			}
 		}
 	}
 }
 
+// maxBatch bounds how many queued messages go out in one corked burst.
+const maxBatch = 64
+
+// writeBatch writes m and whatever else is already queued, corked into as few
+// system calls as the queue allows.
+func (c *Conn) writeBatch(m Message) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.armWatchdog()
+	defer c.disarmWatchdog()
+	corked := c.cork != nil && len(c.send) > 0
+	if corked {
+		c.cork.cork()
+	}
+	ok := c.write(m)
+	c.pending.Add(-1)
+	for n := 1; ok && corked && n < maxBatch; n++ {
+		select {
+		case m = <-c.send:
+			ok = c.write(m)
+			c.pending.Add(-1)
+			continue
+		default:
+		}
+		break
+	}
+	if corked {
+		if err := c.cork.uncork(); err != nil && ok {
+			c.writeFailed(err)
+			return false
+		}
+	}
+	c.lastWrite.Store(clock())
+	return ok
+}
+
+// write writes one message; the caller holds wmu.
 func (c *Conn) write(m Message) bool {
+	if err := c.ws.Write(context.Background(), m.Type, m.Data); err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}
+
+func (c *Conn) writeFailed(err error) {
+	c.setErr(&CloseError{Code: StatusAbnormal, Err: fmt.Errorf("wsrpc: write: %w", err)})
+	c.beginStop()
+	_ = c.ws.CloseNow()
+}
+
+func (c *Conn) armWatchdog() {
 	if c.watchdog != nil {
 		c.writeStart.Store(time.Now().UnixNano())
 		c.watchdog.Reset(c.opts.WriteTimeout)
 	}
-	err := c.ws.Write(context.Background(), m.Type, m.Data)
+}
+
+func (c *Conn) disarmWatchdog() {
 	if c.watchdog != nil {
 		c.writeStart.Store(0)
 		c.watchdog.Stop()
 	}
-	if err != nil {
-		c.setErr(&CloseError{Code: StatusAbnormal, Err: fmt.Errorf("wsrpc: write: %w", err)})
-		c.beginStop()
-		_ = c.ws.CloseNow()
-		return false
-	}
-	return true
 }
 
 // checkWrite runs when the write watchdog fires: a write still in progress
@@ -403,6 +480,16 @@ func (c *Conn) ping() {
 	}
 	c.timerMu.Unlock()
 }
+
+// burstGap: a Send that comes sooner than this after the previous write is
+// part of a burst and is queued for a batched write rather than written
+// directly.
+const burstGap = int64(5 * time.Microsecond)
+
+var epoch = time.Now()
+
+// clock is a monotonic time in nanoseconds.
+func clock() int64 { return int64(time.Since(epoch)) }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 

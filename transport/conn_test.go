@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,10 +54,12 @@ func startServer(t *testing.T, tls bool, opts *transport.AcceptOptions, fn func(
 		}
 		fn(c)
 	})
+	s.Server = httptest.NewUnstartedServer(h)
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes are expected in some tests
 	if tls {
-		s.Server = httptest.NewTLSServer(h)
+		s.StartTLS()
 	} else {
-		s.Server = httptest.NewServer(h)
+		s.Start()
 	}
 	t.Cleanup(func() {
 		s.Server.Close()

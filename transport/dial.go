@@ -70,13 +70,17 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		defer cancel()
 	}
 	var local, remote net.Addr
+	var cork *corkConn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			local, remote = info.Conn.LocalAddr(), info.Conn.RemoteAddr()
+			cork = corkOf(info.Conn)
 		},
 	})
+	client, release := corkingClient(o.HTTPClient)
+	defer release()
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient:      o.HTTPClient,
+		HTTPClient:      client,
 		HTTPHeader:      o.Header,
 		Subprotocols:    o.Subprotocols,
 		CompressionMode: o.Compression,
@@ -87,7 +91,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("wsrpc: dial %s: %w", redact(url), err)
 	}
-	return newConn(ws, o.ConnOptions, resp.Header, local, remote), nil
+	return newConn(ws, o.ConnOptions, cork, resp.Header, local, remote), nil
 }
 
 // redact drops user information from a URL before it goes into an error.
