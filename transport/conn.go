@@ -342,9 +342,21 @@ func (c *Conn) readError(err error) error {
 			Err: fmt.Errorf("%w (limit %d bytes)", ErrMessageTooBig, c.opts.ReadLimit)}
 	case errors.As(err, &ce):
 		return &CloseError{Code: ce.Code, Reason: ce.Reason, Remote: true}
-	default:
+	case isNetworkError(err):
 		return &CloseError{Code: StatusAbnormal, Remote: true, Err: err}
+	default:
+		// coder/websocket found the peer breaking the protocol and has sent
+		// it close 1002.
+		return &CloseError{Code: StatusProtocolError, Reason: "protocol error", Err: err}
 	}
+}
+
+// isNetworkError reports whether err came from the network rather than from
+// the WebSocket protocol layer.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
 func (c *Conn) writeLoop() {
