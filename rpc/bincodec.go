@@ -1,0 +1,197 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// The wsrpc.v1 binary codec: one message per WebSocket binary frame, a kind
+// byte, then fields. Integers are unsigned LEB128 varints (binary.Uvarint);
+// the error code is a zigzag varint (binary.Varint). A "rest" field runs to
+// the end of the frame. The exact layout is in docs/PROTOCOL.md.
+
+// errMalformed is wrapped by every binary decoding error.
+var errMalformed = errors.New("malformed wsrpc.v1 message")
+
+// binarySize is an upper bound of the encoded size of m.
+func binarySize(m *message) int {
+	n := 1 + 3*binary.MaxVarintLen64 + len(m.method) + len(m.params) + len(m.result) + len(m.reason)
+	if m.err != nil {
+		n += len(m.err.Message) + len(m.err.Data)
+	}
+	return n
+}
+
+// appendBinary appends the wsrpc.v1 encoding of m to buf.
+func appendBinary(buf []byte, m *message) []byte {
+	buf = append(buf, byte(m.kind))
+	switch m.kind {
+	case kindRequest:
+		buf = binary.AppendUvarint(buf, m.id.n)
+		buf = binary.AppendUvarint(buf, timeoutMicros(m.timeout))
+		buf = binary.AppendUvarint(buf, uint64(len(m.method)))
+		buf = append(buf, m.method...)
+		buf = append(buf, m.params...)
+	case kindNotification:
+		buf = binary.AppendUvarint(buf, uint64(len(m.method)))
+		buf = append(buf, m.method...)
+		buf = append(buf, m.params...)
+	case kindResult:
+		buf = binary.AppendUvarint(buf, m.id.n)
+		buf = append(buf, m.result...)
+	case kindError:
+		buf = binary.AppendUvarint(buf, m.id.n)
+		buf = binary.AppendVarint(buf, int64(m.err.Code))
+		buf = binary.AppendUvarint(buf, uint64(len(m.err.Message)))
+		buf = append(buf, m.err.Message...)
+		buf = append(buf, m.err.Data...)
+	case kindCancel:
+		buf = binary.AppendUvarint(buf, m.id.n)
+	case kindShutdown:
+		buf = binary.AppendUvarint(buf, uint64(m.retryAfter.Milliseconds()))
+		buf = append(buf, m.reason...)
+	}
+	return buf
+}
+
+// timeoutMicros rounds a relative deadline up to whole microseconds, so that
+// a positive timeout never travels as 0 (which means none).
+func timeoutMicros(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
+// maxWireTimeout caps a received timeout so that converting it cannot overflow.
+const maxWireTimeout = 100 * 365 * 24 * time.Hour
+
+// decodeBinary decodes one wsrpc.v1 message into m. Slices in m alias data.
+func decodeBinary(data []byte, m *message, in *interner) error {
+	*m = message{}
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty frame", errMalformed)
+	}
+	d := binDecoder{data: data[1:]}
+	m.kind = kind(data[0])
+	switch m.kind {
+	case kindRequest:
+		m.id.n = d.uvarint("id")
+		us := d.uvarint("timeout")
+		if us > uint64(maxWireTimeout/time.Microsecond) {
+			us = uint64(maxWireTimeout / time.Microsecond)
+		}
+		m.timeout = time.Duration(us) * time.Microsecond
+		m.method = in.intern(d.text("method"))
+		m.params = d.rest()
+	case kindNotification:
+		m.method = in.intern(d.text("method"))
+		m.params = d.rest()
+	case kindResult:
+		m.id.n = d.uvarint("id")
+		m.result = d.rest()
+	case kindError:
+		m.id.n = d.uvarint("id")
+		code := d.varint("code")
+		if code < -1<<31 || code > 1<<31-1 {
+			d.fail("error code out of range")
+		}
+		msg := d.text("error message")
+		m.err = &Error{Code: Code(code), Message: string(msg)}
+		if data := d.rest(); len(data) > 0 {
+			m.err.Data = data
+		}
+	case kindCancel:
+		m.id.n = d.uvarint("id")
+		if len(d.data) != 0 && d.err == nil {
+			d.fail("trailing bytes after cancel")
+		}
+	case kindShutdown:
+		ms := d.uvarint("retry-after")
+		if ms > uint64(maxWireTimeout/time.Millisecond) {
+			ms = uint64(maxWireTimeout / time.Millisecond)
+		}
+		m.retryAfter = time.Duration(ms) * time.Millisecond
+		reason := d.rest()
+		if !utf8.Valid(reason) {
+			d.fail("shutdown reason is not UTF-8")
+		}
+		m.reason = string(reason)
+	default:
+		return fmt.Errorf("%w: unknown message kind %d", errMalformed, data[0])
+	}
+	if d.err != nil {
+		*m = message{}
+		return d.err
+	}
+	return nil
+}
+
+// binDecoder reads fields; the first failure sticks and later reads return zero values.
+type binDecoder struct {
+	data []byte
+	err  error
+}
+
+func (d *binDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errMalformed, what)
+	}
+}
+
+func (d *binDecoder) uvarint(field string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.data)
+	if n <= 0 {
+		d.fail("bad varint in " + field)
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+func (d *binDecoder) varint(field string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.data)
+	if n <= 0 {
+		d.fail("bad varint in " + field)
+		return 0
+	}
+	d.data = d.data[n:]
+	return v
+}
+
+// text reads a length-prefixed UTF-8 string.
+func (d *binDecoder) text(field string) []byte {
+	n := d.uvarint(field + " length")
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.data)) {
+		d.fail(field + " longer than the frame")
+		return nil
+	}
+	s := d.data[:n]
+	d.data = d.data[n:]
+	if !utf8.Valid(s) {
+		d.fail(field + " is not UTF-8")
+		return nil
+	}
+	return s
+}
+
+func (d *binDecoder) rest() []byte {
+	if d.err != nil || len(d.data) == 0 {
+		return nil
+	}
+	r := d.data
+	d.data = nil
+	return r
+}

@@ -1,0 +1,282 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Send sends req. With a Reply channel it is a call: Send assigns req.ID,
+// records the call as pending and returns once the request is queued; the
+// one *Response for it arrives on Reply, in whatever order replies come back.
+// If ctx ends first, the call is abandoned: a cancel message tells the other
+// side to stop the handler, and Reply receives a Response whose Err is ctx's
+// error. With a nil Reply it is a notification: no reply is expected.
+//
+// ctx's deadline, if any, travels with the request: the handler's context on
+// the other side carries it.
+//
+// An error from Send means the request was not sent: [CodeUnavailable] when
+// the connection is closed or the other side is shutting down (safe to retry
+// elsewhere), or the ctx error.
+func (p *Peer) Send(ctx context.Context, req *Request) error {
+	if err := p.checkParams(req.Params); err != nil {
+		return err
+	}
+	if req.Reply == nil {
+		return p.notify(ctx, req.Method, req.Params)
+	}
+	if cap(req.Reply) == 0 {
+		return errors.New("wsrpc: Request.Reply must be a buffered channel")
+	}
+	id, err := p.start(ctx, req.Method, req.Params, req.Reply, true)
+	req.ID = id
+	return err
+}
+
+// Call calls method with params and decodes the result into result (which
+// may be nil to discard it). params and result are encoded with the peer's
+// [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives the
+// bytes undecoded. Call blocks until the reply arrives or ctx ends; in the
+// latter case it returns ctx's error at once and tells the other side to
+// cancel. The error is an *[Error] (test it with errors.Is or [CodeOf]) or a
+// context error.
+func (p *Peer) Call(ctx context.Context, method string, params, result any) error {
+	raw, err := p.marshal(params)
+	if err != nil {
+		return err
+	}
+	ch := replyPool.Get().(chan *Response)
+	id, err := p.start(ctx, method, raw, ch, false)
+	if err != nil {
+		replyPool.Put(ch)
+		return err
+	}
+	select {
+	case r := <-ch:
+		replyPool.Put(ch)
+		if r.Err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // the caller gave up as the reply came: report its own reason
+			}
+			return r.Err
+		}
+		return p.unmarshal(r.Result, result)
+	case <-ctx.Done():
+		if p.abandon(id) {
+			replyPool.Put(ch) // no reply can arrive any more
+		}
+		return ctx.Err()
+	}
+}
+
+// replyPool recycles the reply channels of blocking calls. A channel goes
+// back only when it is empty and no deliverer holds it.
+var replyPool = sync.Pool{New: func() any { return make(chan *Response, 1) }}
+
+// Notify sends a notification: a call with no reply.
+func (p *Peer) Notify(ctx context.Context, method string, params any) error {
+	raw, err := p.marshal(params)
+	if err != nil {
+		return err
+	}
+	return p.notify(ctx, method, raw)
+}
+
+func (p *Peer) notify(ctx context.Context, method string, params []byte) error {
+	p.mu.Lock()
+	refused := p.refusalLocked()
+	p.mu.Unlock()
+	if refused != nil {
+		return refused
+	}
+	m := message{kind: kindNotification, method: method, params: params}
+	return p.sendCtx(ctx, &m)
+}
+
+// refusalLocked says why no new call may start, or nil.
+func (p *Peer) refusalLocked() error {
+	switch {
+	case p.connEnded:
+		return &Error{Code: CodeUnavailable, Message: "connection closed; the request was not sent"}
+	case p.remoteDrain:
+		return &Error{Code: CodeUnavailable, Message: "peer is shutting down; the request was not sent"}
+	}
+	return nil
+}
+
+// start registers and sends a call. With watch, ctx is watched so that an
+// asynchronous call is abandoned when ctx ends.
+func (p *Peer) start(ctx context.Context, method string, params []byte, reply chan *Response, watch bool) (uint64, error) {
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return 0, context.DeadlineExceeded
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	id := p.nextID.Add(1)
+	p.mu.Lock()
+	if err := p.refusalLocked(); err != nil {
+		p.mu.Unlock()
+		return 0, err
+	}
+	p.pending[id] = pendingCall{reply: reply}
+	p.mu.Unlock()
+
+	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout}
+	if err := p.sendCtx(ctx, &m); err != nil {
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.signalOutIdleLocked()
+		p.mu.Unlock()
+		return 0, err
+	}
+	if watch && ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			if p.abandon(id) {
+				p.deliver(reply, &Response{ID: id, Err: ctx.Err()})
+			}
+		})
+		p.mu.Lock()
+		if pc, ok := p.pending[id]; ok {
+			pc.stop = stop
+			p.pending[id] = pc
+		} else {
+			stop() // already answered
+		}
+		p.mu.Unlock()
+	}
+	return id, nil
+}
+
+// sendCtx sends m, translating a closed connection into CodeUnavailable.
+func (p *Peer) sendCtx(ctx context.Context, m *message) error {
+	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: p.wire.encode(m)})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &Error{Code: CodeUnavailable, Message: "connection closed; the request was not sent: " + err.Error()}
+}
+
+// abandon removes a pending call whose caller gave up and tells the other
+// side to cancel it. It reports whether the call was still pending (so no
+// reply will be delivered for it).
+func (p *Peer) abandon(id uint64) bool {
+	p.mu.Lock()
+	pc, ok := p.pending[id]
+	if ok {
+		delete(p.pending, id)
+		p.signalOutIdleLocked()
+	}
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if pc.stop != nil {
+		pc.stop()
+	}
+	// Best effort: the connection may be gone, and then there is nothing to cancel.
+	p.send(&message{kind: kindCancel, id: wireID{n: id}})
+	return true
+}
+
+// handleReply delivers a reply to its pending call.
+func (p *Peer) handleReply(m *message) {
+	if m.id.raw != "" {
+		p.unknownReplies.Add(1)
+		return
+	}
+	p.mu.Lock()
+	pc, ok := p.pending[m.id.n]
+	if ok {
+		delete(p.pending, m.id.n)
+		p.signalOutIdleLocked()
+	}
+	p.mu.Unlock()
+	if !ok {
+		p.unknownReplies.Add(1)
+		return
+	}
+	if pc.stop != nil {
+		pc.stop()
+	}
+	r := &Response{ID: m.id.n}
+	if m.kind == kindError {
+		r.Err = m.err
+	} else {
+		r.Result = m.result
+	}
+	p.deliver(pc.reply, r)
+}
+
+func (p *Peer) marshal(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case Raw:
+		if err := p.checkParams(v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	b, err := p.codec.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("wsrpc: encode params: %w", err)
+	}
+	return b, nil
+}
+
+// checkParams makes sure raw params can go on a JSON-RPC connection, where
+// they must be a JSON array or object.
+func (p *Peer) checkParams(b []byte) error {
+	if !p.wire.json || b == nil {
+		return nil
+	}
+	if !json.Valid(b) {
+		return errors.New("wsrpc: params are not valid JSON")
+	}
+	if first := firstNonSpace(b); first == '[' || first == '{' {
+		return nil
+	}
+	return errors.New("wsrpc: JSON-RPC params must be an array or an object")
+}
+
+func (p *Peer) unmarshal(data []byte, v any) error {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case *Raw:
+		*v = data
+		return nil
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if err := p.codec.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("wsrpc: decode result: %w", err)
+	}
+	return nil
+}
+
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
+	}
+	return 0
+}

@@ -1,0 +1,74 @@
+package rpc
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Subprotocols naming the two wire codecs. A connection with no subprotocol
+// speaks JSON-RPC 2.0, so that browsers and plain JSON-RPC clients work.
+const (
+	SubprotocolBinary = "wsrpc.v1"
+	SubprotocolJSON   = "jsonrpc2.0"
+)
+
+// Subprotocols lists the subprotocols the runtime speaks, in the order a
+// server should prefer them.
+func Subprotocols() []string { return []string{SubprotocolBinary, SubprotocolJSON} }
+
+// Codec turns Go values into params and results and back. The default is
+// [JSON]. The JSON-RPC wire codec carries params and results as JSON text, so
+// a connection that negotiated it always uses JSON values whatever Codec is
+// configured.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default value codec (encoding/json).
+var JSON Codec = jsonValues{}
+
+type jsonValues struct{}
+
+func (jsonValues) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonValues) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// Raw is a value that is already encoded. Passed as params it is sent as it
+// is; as the result target (*Raw) it receives the result bytes undecoded.
+// On a JSON-RPC connection a Raw must hold valid JSON.
+type Raw []byte
+
+// wire is the codec chosen by subprotocol.
+type wire struct {
+	json    bool
+	msgType transport.MessageType
+}
+
+func wireFor(subprotocol string) (wire, error) {
+	switch subprotocol {
+	case SubprotocolBinary:
+		return wire{msgType: transport.Binary}, nil
+	case SubprotocolJSON, "":
+		return wire{json: true, msgType: transport.Text}, nil
+	}
+	return wire{}, fmt.Errorf("wsrpc: unsupported subprotocol %q", subprotocol)
+}
+
+func (w wire) encode(m *message) []byte {
+	if w.json {
+		return appendJSON(make([]byte, 0, jsonSize(m)), m)
+	}
+	return appendBinary(make([]byte, 0, binarySize(m)), m)
+}
+
+// jsonSize is an estimate of the encoded size of m; appendJSON grows the
+// buffer if escaping makes it longer.
+func jsonSize(m *message) int {
+	n := 96 + len(m.method) + len(m.params) + len(m.result) + len(m.id.raw) + len(m.reason)
+	if m.err != nil {
+		n += len(m.err.Message) + len(m.err.Data)
+	}
+	return n
+}

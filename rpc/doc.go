@@ -1,0 +1,39 @@
+// Package rpc is the heart of wsrpc: request/response calls in both
+// directions over one [transport.Conn], with two wire codecs chosen by
+// subprotocol (the compact binary wsrpc.v1, and JSON-RPC 2.0 in text frames,
+// also used when no subprotocol was negotiated). docs/PROTOCOL.md specifies
+// both.
+//
+// A [Peer] is the same type on both ends. [Peer.Send] takes a [Request]
+// carrying an optional Reply channel: the peer gives the request an id, keeps
+// the channel in its pending table and delivers the reply on it when it
+// comes, in any order. A request without a Reply channel is a notification.
+// [Peer.Call] is the blocking form over the same mechanism, [Peer.Notify] the
+// fire-and-forget one. Calls from the other side go to the peer's
+// [Handler].
+//
+// Deadlines and cancellation travel: a caller's ctx deadline is sent with the
+// request as a relative timeout and becomes the handler's ctx deadline; when
+// the caller's ctx ends, the call returns at once with ctx's error, a cancel
+// message goes to the other side, the handler's ctx is cancelled, and its
+// late reply is not sent.
+//
+// Errors crossing the wire are *[Error] values with a [Code]; errors.Is and
+// [CodeOf] work on them through wrapping.
+//
+// # Goroutines and ownership
+//
+// A Peer owns one reader goroutine, which decodes messages from the
+// connection and dispatches them (replies to pending calls, cancels to
+// handlers), and one goroutine per incoming call while its handler runs
+// (at most MaxInFlight; more are refused with [CodeBusy], never queued).
+// An asynchronous call with a cancellable ctx registers a context.AfterFunc,
+// which runs only if the ctx ends first. [Peer.Close], [Peer.CloseWith] and
+// [Peer.CloseNow] wait for the reader and for every handler; [Peer.Drain]
+// waits for the calls in flight in both directions.
+//
+// # Concurrency
+//
+// Every method of Peer is safe for concurrent use. Handlers run concurrently
+// and must be safe for it.
+package rpc

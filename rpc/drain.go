@@ -1,0 +1,113 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Notice is the shutdown notice [Peer.Drain] sends to the other side.
+type Notice struct {
+	// RetryAfter suggests how long the other side should wait before it
+	// reconnects (0: at once, to another instance).
+	RetryAfter time.Duration
+	// Reason is a short human-readable text.
+	Reason string
+}
+
+// DrainError is returned by [Peer.Drain] when ctx ended before every call
+// finished; it counts what was cut short.
+type DrainError struct {
+	Incoming int   // handlers still running when ctx ended (their contexts were cancelled)
+	Outgoing int   // calls to the other side still waiting for a reply
+	Err      error // ctx's error
+}
+
+func (e *DrainError) Error() string {
+	return fmt.Sprintf("wsrpc: drain cut short (%d incoming, %d outgoing calls unfinished): %v", e.Incoming, e.Outgoing, e.Err)
+}
+
+func (e *DrainError) Unwrap() error { return e.Err }
+
+// Drain prepares the connection for a graceful close. It refuses new
+// incoming calls from now on (they are answered with [CodeUnavailable], so
+// the caller knows they never started), sends the other side the shutdown
+// notice, and waits until every incoming call has been answered and every
+// outgoing call has its reply. It does not close the connection: call
+// [Peer.CloseWith] afterwards (1012 or 1001, say).
+//
+// If ctx ends first, Drain cancels the contexts of the handlers still
+// running, waits for them to return (their replies still go out), and
+// returns a *[DrainError]. Outgoing calls still pending are left to fail
+// when the connection is closed.
+func (p *Peer) Drain(ctx context.Context, n Notice) error {
+	p.inMu.Lock()
+	p.draining = true
+	inIdle := p.armInIdleLocked()
+	p.inMu.Unlock()
+	p.send(&message{kind: kindShutdown, retryAfter: n.RetryAfter, reason: n.Reason})
+
+	p.mu.Lock()
+	outIdle := p.armOutIdleLocked()
+	p.mu.Unlock()
+
+	for inIdle != nil || outIdle != nil {
+		select {
+		case <-inIdle:
+			inIdle = nil
+		case <-outIdle:
+			outIdle = nil
+		case <-p.loopDone:
+			// The connection is gone: pending calls have failed; handlers
+			// are cancelled and will finish on their own.
+			p.handlers.Wait()
+			return nil
+		case <-ctx.Done():
+			st := p.Stats()
+			p.cancelBase(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)))
+			p.handlers.Wait()
+			return &DrainError{Incoming: st.InFlight, Outgoing: st.PendingCalls, Err: ctx.Err()}
+		}
+	}
+	p.handlers.Wait()
+	return nil
+}
+
+// armInIdleLocked returns a channel closed when no incoming call is in
+// flight (nil if none is now). The caller holds inMu and has set draining.
+func (p *Peer) armInIdleLocked() chan struct{} {
+	if p.inFlight == 0 {
+		return nil
+	}
+	if !p.inIdleArmed {
+		p.inIdle = make(chan struct{})
+		p.inIdleArmed = true
+	}
+	return p.inIdle
+}
+
+func (p *Peer) signalInIdleLocked() {
+	if p.inIdleArmed && p.inFlight == 0 {
+		close(p.inIdle)
+		p.inIdleArmed = false
+	}
+}
+
+// armOutIdleLocked is armInIdleLocked for outgoing calls; the caller holds mu.
+func (p *Peer) armOutIdleLocked() chan struct{} {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	if !p.outIdleArmed {
+		p.outIdle = make(chan struct{})
+		p.outIdleArmed = true
+	}
+	return p.outIdle
+}
+
+func (p *Peer) signalOutIdleLocked() {
+	if p.outIdleArmed && len(p.pending) == 0 {
+		close(p.outIdle)
+		p.outIdleArmed = false
+	}
+}

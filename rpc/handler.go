@@ -1,0 +1,101 @@
+package rpc
+
+import (
+	"context"
+	"strconv"
+)
+
+// Handler serves the calls the other side makes. ServeRPC returns the
+// encoded result (nil means JSON null) or an error; an *[Error] keeps its
+// code, any other error becomes [CodeInternalError] (or the context codes).
+// For a notification the return values are discarded.
+//
+// ServeRPC is called on its own goroutine for each call, so it must be safe
+// for concurrent use. ctx is cancelled when the caller cancels, when the
+// deadline the caller sent passes, or when the connection ends.
+type Handler interface {
+	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
+}
+
+// HandlerFunc adapts a function to [Handler].
+type HandlerFunc func(ctx context.Context, req *Request) ([]byte, error)
+
+// ServeRPC calls f.
+func (f HandlerFunc) ServeRPC(ctx context.Context, req *Request) ([]byte, error) { return f(ctx, req) }
+
+// Request is one call, in either direction.
+//
+// Outgoing (given to [Peer.Send]): set Method, Params and, for a call that
+// wants a reply, Reply; Send assigns ID. A nil Reply makes a notification.
+//
+// Incoming (given to a [Handler]): Method and Params are set, Reply is nil,
+// and the accessors say where the call came from. Params aliases the
+// received message and stays valid after the handler returns.
+type Request struct {
+	Method string
+	Params []byte
+	// Reply receives exactly one *Response for a call. It must be buffered,
+	// with room for every call in flight that shares it: the peer never
+	// blocks on it, and a reply that does not fit is dropped and counted.
+	Reply chan *Response
+	// ID is the request id; Send sets it on outgoing calls.
+	ID uint64
+
+	peer         *Peer
+	wid          wireID
+	notification bool
+}
+
+// Peer returns the peer the request arrived on (nil for outgoing requests),
+// so that a handler can call back or notify the other side.
+func (r *Request) Peer() *Peer { return r.peer }
+
+// IsNotification reports whether the caller wants no reply.
+func (r *Request) IsNotification() bool { return r.notification }
+
+// WireID returns the request id as it appeared on the wire: a decimal number,
+// or the exact JSON text of a JSON-RPC id. It is "" for a notification.
+func (r *Request) WireID() string {
+	if r.notification {
+		return ""
+	}
+	if r.wid.raw != "" {
+		return r.wid.raw
+	}
+	return strconv.FormatUint(r.wid.n, 10)
+}
+
+// Response is the outcome of an outgoing call, delivered on its Request's
+// Reply channel.
+type Response struct {
+	ID     uint64
+	Result []byte // the encoded result; decode it with the peer's Codec
+	// Err is an *Error from the other side, or a local error: the ctx error
+	// when the call's context ended first ([CodeCanceled] or
+	// [CodeDeadlineExceeded]), or [CodeConnectionLost] when the connection
+	// ended before the reply came.
+	Err error
+}
+
+// RequestFromContext returns the incoming request a handler's context
+// belongs to, or nil.
+func RequestFromContext(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}
+
+type requestKey struct{}
+
+// callCtx is a handler's context: the cancellable context of the call with
+// the request attached, without a separate allocation for the value.
+type callCtx struct {
+	context.Context
+	req *Request
+}
+
+func (c *callCtx) Value(key any) any {
+	if _, ok := key.(requestKey); ok {
+		return c.req
+	}
+	return c.Context.Value(key)
+}

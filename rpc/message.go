@@ -1,0 +1,67 @@
+package rpc
+
+import "time"
+
+// kind is what a wire message is. The values are the first byte of a
+// wsrpc.v1 binary message (see docs/PROTOCOL.md).
+type kind uint8
+
+const (
+	kindInvalid      kind = 0 // decoded but not valid: err says why (JSON-RPC only)
+	kindRequest      kind = 1 // a call that wants a reply
+	kindNotification kind = 2 // a call with no reply
+	kindResult       kind = 3 // a successful reply
+	kindError        kind = 4 // an error reply
+	kindCancel       kind = 5 // the caller gave up on request id
+	kindShutdown     kind = 6 // the sender is shutting down: no new calls, please
+)
+
+// wireID identifies a request on the wire. Requests this runtime sends always
+// use non-negative integers (raw == ""). An id received from a JSON-RPC peer
+// that is not a non-negative integer is kept as its exact JSON text in raw
+// (strings keep their quotes, "null" is null), so it can be echoed verbatim.
+type wireID struct {
+	n   uint64
+	raw string
+}
+
+var nullID = wireID{raw: "null"}
+
+// message is one decoded wire message, whatever the codec. Byte slices alias
+// the buffer the message was decoded from.
+type message struct {
+	kind    kind
+	id      wireID
+	method  string
+	params  []byte        // raw params; nil when absent
+	result  []byte        // raw result (kindResult); JSON "null" when the handler returned none
+	err     *Error        // kindError, kindInvalid
+	timeout time.Duration // kindRequest: relative deadline, 0 for none
+
+	retryAfter time.Duration // kindShutdown: hint for when to reconnect
+	reason     string        // kindShutdown
+}
+
+// interner returns a shared string for byte slices seen before, so that
+// decoding a method name does not allocate on every message. It is owned by
+// one goroutine (the peer's reader) and holds at most maxInterned names.
+type interner struct{ m map[string]string }
+
+const maxInterned = 1024
+
+func (in *interner) intern(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in.m == nil {
+		in.m = make(map[string]string)
+	}
+	if len(in.m) < maxInterned {
+		in.m[s] = s
+	}
+	return s
+}

@@ -1,0 +1,51 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Defaults for a [Peer].
+const (
+	DefaultMaxInFlight = 100 // incoming calls handled at once per connection
+	DefaultMaxBatch    = 100 // elements in one JSON-RPC batch
+)
+
+// Option configures a [Peer].
+type Option func(*options)
+
+type options struct {
+	handler     Handler
+	codec       Codec
+	maxInFlight int
+	maxBatch    int
+	logger      *slog.Logger
+	baseCtx     context.Context
+}
+
+// WithHandler sets the handler for calls the other side makes. Without one,
+// every incoming request is answered with method-not-found.
+func WithHandler(h Handler) Option { return func(o *options) { o.handler = h } }
+
+// WithCodec sets the value codec for params and results on binary
+// connections (JSON-RPC connections always use JSON). nil means [JSON].
+func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
+
+// WithMaxInFlight bounds the incoming calls handled at once. A request beyond
+// the bound is answered at once with [CodeBusy]; it is never queued. A
+// notification beyond it is dropped and counted in [Stats]. n < 1 means
+// [DefaultMaxInFlight].
+func WithMaxInFlight(n int) Option { return func(o *options) { o.maxInFlight = n } }
+
+// WithMaxBatch bounds the elements of one JSON-RPC batch; a larger batch is
+// answered with one invalid-request error. n < 1 means [DefaultMaxBatch].
+func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
+
+// WithLogger makes the peer log protocol problems and handler panics. The
+// peer never logs without one.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithBaseContext sets the context every handler's context derives from, so
+// that values put there (an authenticated principal, say) reach handlers.
+// Cancelling it does not close the connection; it cancels the handlers.
+func WithBaseContext(ctx context.Context) Option { return func(o *options) { o.baseCtx = ctx } }

@@ -1,0 +1,303 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Peer is one end of an RPC connection, the same type on both sides: it
+// sends calls and notifications to the other side and serves the calls the
+// other side makes with its [Handler]. See the package documentation for the
+// goroutines it owns.
+type Peer struct {
+	conn   *transport.Conn
+	wire   wire
+	codec  Codec
+	opts   options
+	logger *slog.Logger
+
+	// Outgoing calls: pending replies by id.
+	nextID       atomic.Uint64
+	mu           sync.Mutex
+	pending      map[uint64]pendingCall
+	connEnded    bool          // no new outgoing calls: the connection is gone
+	remoteDrain  bool          // the other side sent a shutdown notice
+	goingAway    chan struct{} // closed on the shutdown notice
+	retryAfter   time.Duration
+	outIdle      chan struct{} // closed when draining and no outgoing call is pending
+	outIdleArmed bool
+
+	// Incoming calls.
+	inMu        sync.Mutex
+	incoming    map[wireID]*inCall // requests in flight, by wire id
+	inFlight    int                // requests and notifications being handled
+	draining    bool               // refuse new incoming calls
+	inIdle      chan struct{}      // closed when draining and nothing is in flight
+	inIdleArmed bool
+	handlers    sync.WaitGroup
+	baseCtx     context.Context
+	cancelBase  context.CancelCauseFunc
+
+	loopDone chan struct{}
+	closing  sync.Once
+	endErr   error // why the connection ended; set before loopDone closes
+
+	unknownReplies       atomic.Uint64
+	droppedNotifications atomic.Uint64
+	droppedReplies       atomic.Uint64
+}
+
+type pendingCall struct {
+	reply chan *Response
+	stop  func() bool // stops the ctx watcher of an asynchronous call
+}
+
+// New starts a peer on conn, choosing the wire codec from the negotiated
+// subprotocol ([SubprotocolBinary], [SubprotocolJSON] or none for JSON). The
+// peer owns conn from now on: close the peer, not the conn.
+func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
+	w, err := wireFor(conn.Subprotocol())
+	if err != nil {
+		return nil, err
+	}
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxInFlight < 1 {
+		o.maxInFlight = DefaultMaxInFlight
+	}
+	if o.maxBatch < 1 {
+		o.maxBatch = DefaultMaxBatch
+	}
+	if o.codec == nil || w.json {
+		o.codec = JSON
+	}
+	if o.handler == nil {
+		o.handler = HandlerFunc(func(_ context.Context, req *Request) ([]byte, error) {
+			return nil, Errorf(CodeMethodNotFound, "method %q not found", req.Method)
+		})
+	}
+	base := o.baseCtx
+	if base == nil {
+		base = context.Background()
+	}
+	p := &Peer{
+		conn:      conn,
+		wire:      w,
+		codec:     o.codec,
+		opts:      o,
+		logger:    o.logger,
+		pending:   make(map[uint64]pendingCall),
+		goingAway: make(chan struct{}),
+		incoming:  make(map[wireID]*inCall),
+		loopDone:  make(chan struct{}),
+	}
+	p.baseCtx, p.cancelBase = context.WithCancelCause(base)
+	go p.loop()
+	return p, nil
+}
+
+// Conn returns the underlying connection (for its addresses, subprotocol and
+// handshake headers). Do not Send on it or close it directly.
+func (p *Peer) Conn() *transport.Conn { return p.conn }
+
+// Codec returns the value codec in use on this connection.
+func (p *Peer) Codec() Codec { return p.codec }
+
+// Done is closed when the connection has ended and the peer has failed every
+// pending call.
+func (p *Peer) Done() <-chan struct{} { return p.loopDone }
+
+// Err returns nil while the connection is up, and then why it ended.
+func (p *Peer) Err() error {
+	select {
+	case <-p.loopDone:
+		return p.endErr
+	default:
+		return nil
+	}
+}
+
+// GoingAway is closed when the other side announces that it is shutting
+// down. Calls made after that fail at once with [CodeUnavailable] (they were
+// not sent) so they can be retried elsewhere; calls in flight still complete.
+func (p *Peer) GoingAway() <-chan struct{} { return p.goingAway }
+
+// RetryAfter returns the reconnect delay the other side suggested in its
+// shutdown notice (0 if none).
+func (p *Peer) RetryAfter() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.retryAfter
+}
+
+// Stats are counters of what the peer dropped.
+type Stats struct {
+	UnknownReplies       uint64 // replies whose id matched no pending call (late replies included)
+	DroppedNotifications uint64 // incoming notifications dropped because MaxInFlight was reached
+	DroppedReplies       uint64 // replies dropped because their Reply channel was full
+	PendingCalls         int    // outgoing calls waiting for a reply
+	InFlight             int    // incoming calls being handled
+}
+
+// Stats returns the peer's counters.
+func (p *Peer) Stats() Stats {
+	p.mu.Lock()
+	pending := len(p.pending)
+	p.mu.Unlock()
+	p.inMu.Lock()
+	inFlight := p.inFlight
+	p.inMu.Unlock()
+	return Stats{
+		UnknownReplies:       p.unknownReplies.Load(),
+		DroppedNotifications: p.droppedNotifications.Load(),
+		DroppedReplies:       p.droppedReplies.Load(),
+		PendingCalls:         pending,
+		InFlight:             inFlight,
+	}
+}
+
+// Close closes the connection with 1000 (normal closure) and waits for the
+// peer's goroutines, handlers included, to finish; pending calls fail with
+// [CodeConnectionLost]. Close is idempotent.
+func (p *Peer) Close() error { return p.CloseWith(transport.StatusNormalClosure, "") }
+
+// CloseWith is Close with a chosen close code and reason.
+func (p *Peer) CloseWith(code transport.StatusCode, reason string) error {
+	var err error
+	p.closing.Do(func() { err = p.conn.Close(code, reason) })
+	<-p.loopDone
+	p.handlers.Wait()
+	return err
+}
+
+// CloseNow drops the connection without a closing handshake, cancels every
+// handler and waits for them.
+func (p *Peer) CloseNow() error {
+	p.cancelBase(errConnClosed)
+	p.conn.CloseNow()
+	<-p.loopDone
+	p.handlers.Wait()
+	return nil
+}
+
+var errConnClosed = errors.New("wsrpc: connection closed")
+
+// loop is the peer's reader: it decodes every message and dispatches it.
+func (p *Peer) loop() {
+	var (
+		in   interner
+		msgs []message
+		one  message
+	)
+	for m := range p.conn.Recv() {
+		if m.Type != p.wire.msgType {
+			p.protocolError(transport.StatusUnsupportedData, fmt.Sprintf("%s message on a %s connection", typeName(m.Type), p.wire.name()))
+			break
+		}
+		if !p.wire.json {
+			if err := decodeBinary(m.Data, &one, &in); err != nil {
+				p.protocolError(transport.StatusProtocolError, err.Error())
+				break
+			}
+			p.dispatch(&one, nil)
+			continue
+		}
+		var batch bool
+		var fatal *Error
+		msgs, batch, fatal = decodeJSON(m.Data, msgs[:0], &in, p.opts.maxBatch)
+		if fatal != nil {
+			p.send(&message{kind: kindError, id: nullID, err: fatal})
+			continue
+		}
+		var b *batchReply
+		if batch {
+			b = newBatchReply(p)
+		}
+		for i := range msgs {
+			p.dispatch(&msgs[i], b)
+		}
+		b.dispatched()
+		clear(msgs) // drop references to this message's bytes
+	}
+	p.ended()
+}
+
+func typeName(t transport.MessageType) string {
+	if t == transport.Text {
+		return "text"
+	}
+	return "binary"
+}
+
+func (w wire) name() string {
+	if w.json {
+		return "JSON-RPC (text)"
+	}
+	return SubprotocolBinary + " (binary)"
+}
+
+// protocolError closes the connection because the other side broke the protocol.
+func (p *Peer) protocolError(code transport.StatusCode, reason string) {
+	if p.logger != nil {
+		p.logger.Warn("wsrpc: protocol error; closing", "code", int(code), "reason", reason)
+	}
+	p.closing.Do(func() { p.conn.Close(code, reason) })
+}
+
+// ended runs once the connection is gone: fail pending calls, cancel handlers.
+func (p *Peer) ended() {
+	err := p.conn.Err()
+	if err == nil {
+		err = errConnClosed
+	}
+	p.endErr = err
+	p.cancelBase(fmt.Errorf("%w: %w", errConnClosed, err))
+	p.mu.Lock()
+	p.connEnded = true
+	pending := p.pending
+	p.pending = make(map[uint64]pendingCall)
+	p.signalOutIdleLocked()
+	p.mu.Unlock()
+	for id, pc := range pending {
+		if pc.stop != nil {
+			pc.stop()
+		}
+		p.deliver(pc.reply, &Response{ID: id, Err: &Error{Code: CodeConnectionLost,
+			Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}})
+	}
+	p.inMu.Lock()
+	p.draining = true
+	p.inMu.Unlock()
+	close(p.loopDone)
+}
+
+// send encodes and sends one message, reporting whether it was queued.
+func (p *Peer) send(m *message) bool {
+	return p.sendRaw(p.wire.encode(m))
+}
+
+// sendRaw sends an already encoded message.
+func (p *Peer) sendRaw(data []byte) bool {
+	return p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data}) == nil
+}
+
+// deliver puts r on reply without ever blocking.
+func (p *Peer) deliver(reply chan *Response, r *Response) {
+	select {
+	case reply <- r:
+	default:
+		p.droppedReplies.Add(1)
+		if p.logger != nil {
+			p.logger.Warn("wsrpc: reply dropped: Reply channel full", "id", r.ID)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
+
+// inCall is one incoming call being handled.
+type inCall struct {
+	req      Request
+	ctx      callCtx
+	cancel   context.CancelFunc
+	batch    *batchReply
+	canceled bool // the caller sent a cancel: its reply is not wanted (guarded by inMu)
+}
+
+// dispatch handles one decoded message on the reader goroutine. b is the
+// batch it came in, or nil.
+func (p *Peer) dispatch(m *message, b *batchReply) {
+	switch m.kind {
+	case kindRequest, kindNotification:
+		p.handleCall(m, b)
+	case kindResult, kindError:
+		p.handleReply(m)
+	case kindCancel:
+		p.inMu.Lock()
+		c, ok := p.incoming[m.id]
+		if ok {
+			c.canceled = true
+		}
+		p.inMu.Unlock()
+		if ok {
+			c.cancel()
+		}
+	case kindShutdown:
+		p.mu.Lock()
+		if !p.remoteDrain {
+			p.remoteDrain = true
+			p.retryAfter = m.retryAfter
+			close(p.goingAway)
+		}
+		p.mu.Unlock()
+	case kindInvalid:
+		p.reply(b, &message{kind: kindError, id: m.id, err: m.err})
+	}
+}
+
+// handleCall admits an incoming call and starts its handler, or refuses it
+// at once: nothing is queued.
+func (p *Peer) handleCall(m *message, b *batchReply) {
+	isReq := m.kind == kindRequest
+	p.inMu.Lock()
+	var refuse *Error
+	switch {
+	case p.draining:
+		refuse = &Error{Code: CodeUnavailable, Message: "shutting down; the request was not started"}
+	case isReq && p.incoming[m.id] != nil:
+		refuse = &Error{Code: CodeInvalidRequest, Message: "duplicate request id: a request with this id is still in flight"}
+	case p.inFlight >= p.opts.maxInFlight:
+		refuse = &Error{Code: CodeBusy, Message: fmt.Sprintf("too many calls in flight (limit %d); the request was not started", p.opts.maxInFlight)}
+	}
+	if refuse != nil {
+		p.inMu.Unlock()
+		if isReq {
+			p.reply(b, &message{kind: kindError, id: m.id, err: refuse})
+		} else if refuse.Code == CodeBusy {
+			p.droppedNotifications.Add(1)
+		}
+		return
+	}
+	c := &inCall{batch: b}
+	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
+	var ctx context.Context
+	if m.timeout > 0 {
+		ctx, c.cancel = context.WithTimeout(p.baseCtx, m.timeout)
+	} else {
+		ctx, c.cancel = context.WithCancel(p.baseCtx)
+	}
+	c.ctx = callCtx{Context: ctx, req: &c.req}
+	if isReq {
+		p.incoming[m.id] = c
+		if b != nil {
+			b.expect()
+		}
+	}
+	p.inFlight++
+	p.handlers.Add(1)
+	p.inMu.Unlock()
+	go p.serve(c)
+}
+
+func (p *Peer) serve(c *inCall) {
+	defer p.handlers.Done()
+	result, err := p.callHandler(c)
+	c.cancel()
+	p.inMu.Lock()
+	if !c.req.notification {
+		delete(p.incoming, c.req.wid)
+	}
+	p.inFlight--
+	canceled := c.canceled
+	p.signalInIdleLocked()
+	p.inMu.Unlock()
+	switch {
+	case c.req.notification:
+		return
+	case canceled:
+		c.batch.skip() // the caller gave up and dropped its pending entry
+		return
+	case err != nil:
+		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: toError(err)})
+	default:
+		if result == nil && p.wire.json {
+			result = jsonNull
+		}
+		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
+	}
+}
+
+var jsonNull = []byte("null")
+
+// callHandler runs the handler, turning a panic into an internal error.
+func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if p.logger != nil {
+				p.logger.Error("wsrpc: handler panicked", "method", c.req.Method, "panic", v, "stack", string(debug.Stack()))
+			}
+			result, err = nil, &Error{Code: CodeInternalError, Message: "internal error: handler panicked"}
+		}
+	}()
+	return p.opts.handler.ServeRPC(&c.ctx, &c.req)
+}
+
+// reply sends a reply decided while dispatching (a refusal, an invalid
+// request), or adds it to its batch.
+func (p *Peer) reply(b *batchReply, m *message) {
+	if b != nil {
+		b.add(m)
+		return
+	}
+	p.send(m)
+}
+
+// replyLater sends a handler's reply, or adds it to its batch as one of the
+// replies the batch expects.
+func (p *Peer) replyLater(b *batchReply, m *message) {
+	if b != nil {
+		b.add(m)
+		b.done()
+		return
+	}
+	p.send(m)
+}
+
+// batchReply gathers the replies to one JSON-RPC batch and sends them as one
+// array once every request in it has been answered. A batch of notifications
+// only gets no reply at all, as the specification says.
+type batchReply struct {
+	p         *Peer
+	mu        sync.Mutex
+	remaining int // replies still expected, plus one until dispatching ends
+	buf       []byte
+}
+
+func newBatchReply(p *Peer) *batchReply {
+	return &batchReply{p: p, remaining: 1}
+}
+
+// add appends one reply to the array.
+func (b *batchReply) add(m *message) {
+	b.mu.Lock()
+	if len(b.buf) == 0 {
+		b.buf = append(b.buf, '[')
+	} else {
+		b.buf = append(b.buf, ',')
+	}
+	b.buf = appendJSON(b.buf, m)
+	b.mu.Unlock()
+}
+
+// expect records that one more reply will come (a request was admitted).
+func (b *batchReply) expect() {
+	b.mu.Lock()
+	b.remaining++
+	b.mu.Unlock()
+}
+
+// skip records that an expected reply will not come.
+func (b *batchReply) skip() {
+	if b != nil {
+		b.done()
+	}
+}
+
+// dispatched marks the end of dispatching: from now on the last reply sends.
+func (b *batchReply) dispatched() {
+	if b != nil {
+		b.done()
+	}
+}
+
+func (b *batchReply) done() {
+	b.mu.Lock()
+	b.remaining--
+	last := b.remaining == 0
+	buf := b.buf
+	b.mu.Unlock()
+	if last && len(buf) > 0 {
+		buf = append(buf, ']')
+		b.p.sendRaw(buf)
+	}
+}
