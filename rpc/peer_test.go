@@ -531,7 +531,9 @@ func TestDrain(t *testing.T) {
 			}
 			<-started
 			drained := make(chan error, 1)
-			go func() { drained <- s.Drain(ctxT(t), rpc.Notice{RetryAfter: 1500 * time.Millisecond, Reason: "restart"}) }()
+			go func() {
+				drained <- s.Drain(ctxT(t), rpc.Notice{RetryAfter: 1500 * time.Millisecond, Reason: "restart"})
+			}()
 			select {
 			case <-c.GoingAway():
 			case <-time.After(5 * time.Second):
