@@ -34,7 +34,7 @@ func (p *Peer) Send(ctx context.Context, req *Request) error {
 	if cap(req.Reply) == 0 {
 		return errors.New("wsrpc: Request.Reply must be a buffered channel")
 	}
-	id, err := p.start(ctx, req.Method, req.Params, req.Reply, true)
+	id, err := p.start(ctx, req.Method, req.Params, req.Reply, nil, true)
 	req.ID = id
 	return err
 }
@@ -51,33 +51,49 @@ func (p *Peer) Call(ctx context.Context, method string, params, result any) erro
 	if err != nil {
 		return err
 	}
-	ch := replyPool.Get().(chan *Response)
-	id, err := p.start(ctx, method, raw, ch, false)
+	s := slotPool.Get().(*callSlot)
+	id, err := p.start(ctx, method, raw, s.ch, s, false)
 	if err != nil {
-		replyPool.Put(ch)
+		slotPool.Put(s)
 		return err
 	}
 	select {
-	case r := <-ch:
-		replyPool.Put(ch)
-		if r.Err != nil {
+	case r := <-s.ch:
+		res, rerr := r.Result, r.Err
+		*r = Response{}
+		slotPool.Put(s)
+		if rerr != nil {
 			if ctx.Err() != nil {
 				return ctx.Err() // the caller gave up as the reply came: report its own reason
 			}
-			return r.Err
+			return rerr
 		}
-		return p.unmarshal(r.Result, result)
+		return p.unmarshal(res, result)
 	case <-ctx.Done():
 		if p.abandon(id) {
-			replyPool.Put(ch) // no reply can arrive any more
+			slotPool.Put(s) // no reply can arrive any more
 		}
 		return ctx.Err()
 	}
 }
 
-// replyPool recycles the reply channels of blocking calls. A channel goes
-// back only when it is empty and no deliverer holds it.
-var replyPool = sync.Pool{New: func() any { return make(chan *Response, 1) }}
+// callSlot is where the reply to a blocking Call lands: its channel and the
+// Response sent on it, recycled together so that a call allocates neither.
+// A slot goes back to the pool only when no deliverer can still use it.
+type callSlot struct {
+	ch   chan *Response
+	resp Response
+}
+
+var slotPool = sync.Pool{New: func() any { return &callSlot{ch: make(chan *Response, 1)} }}
+
+// response returns the Response to fill for a reply to pc.
+func (pc pendingCall) response() *Response {
+	if pc.slot != nil {
+		return &pc.slot.resp
+	}
+	return new(Response)
+}
 
 // Notify sends a notification: a call with no reply.
 func (p *Peer) Notify(ctx context.Context, method string, params any) error {
@@ -112,7 +128,7 @@ func (p *Peer) refusalLocked() error {
 
 // start registers and sends a call. With watch, ctx is watched so that an
 // asynchronous call is abandoned when ctx ends.
-func (p *Peer) start(ctx context.Context, method string, params []byte, reply chan *Response, watch bool) (uint64, error) {
+func (p *Peer) start(ctx context.Context, method string, params []byte, reply chan *Response, slot *callSlot, watch bool) (uint64, error) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -129,7 +145,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 		p.mu.Unlock()
 		return 0, err
 	}
-	p.pending[id] = pendingCall{reply: reply}
+	p.pending[id] = pendingCall{reply: reply, slot: slot}
 	p.mu.Unlock()
 
 	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout}
@@ -212,7 +228,8 @@ func (p *Peer) handleReply(m *message) {
 	if pc.stop != nil {
 		pc.stop()
 	}
-	r := &Response{ID: m.id.n}
+	r := pc.response()
+	r.ID = m.id.n
 	if m.kind == kindError {
 		r.Err = m.err
 	} else {

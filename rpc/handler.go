@@ -85,17 +85,3 @@ func RequestFromContext(ctx context.Context) *Request {
 }
 
 type requestKey struct{}
-
-// callCtx is a handler's context: the cancellable context of the call with
-// the request attached, without a separate allocation for the value.
-type callCtx struct {
-	context.Context
-	req *Request
-}
-
-func (c *callCtx) Value(key any) any {
-	if _, ok := key.(requestKey); ok {
-		return c.req
-	}
-	return c.Context.Value(key)
-}

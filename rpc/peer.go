@@ -37,6 +37,7 @@ type Peer struct {
 	// Incoming calls.
 	inMu        sync.Mutex
 	incoming    map[wireID]*inCall // requests in flight, by wire id
+	active      map[*inCall]struct{} // every call being handled, notifications included
 	inFlight    int                // requests and notifications being handled
 	draining    bool               // refuse new incoming calls
 	inIdle      chan struct{}      // closed when draining and nothing is in flight
@@ -44,6 +45,9 @@ type Peer struct {
 	handlers    sync.WaitGroup
 	baseCtx     context.Context
 	cancelBase  context.CancelCauseFunc
+	// stopBaseWatch stops (or waits for) the watcher of the context given
+	// to WithBaseContext; nil when that context cannot end.
+	stopBaseWatch func()
 
 	loopDone chan struct{}
 	closing  sync.Once
@@ -56,6 +60,7 @@ type Peer struct {
 
 type pendingCall struct {
 	reply chan *Response
+	slot  *callSlot   // set for a blocking Call: the Response to fill
 	stop  func() bool // stops the ctx watcher of an asynchronous call
 }
 
@@ -98,9 +103,22 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		pending:   make(map[uint64]pendingCall),
 		goingAway: make(chan struct{}),
 		incoming:  make(map[wireID]*inCall),
+		active:    make(map[*inCall]struct{}),
 		loopDone:  make(chan struct{}),
 	}
 	p.baseCtx, p.cancelBase = context.WithCancelCause(base)
+	if base.Done() != nil {
+		watched := make(chan struct{})
+		stop := context.AfterFunc(base, func() {
+			defer close(watched)
+			p.stopHandlers(context.Cause(base))
+		})
+		p.stopBaseWatch = func() {
+			if !stop() {
+				<-watched // it ran or is running: wait for it
+			}
+		}
+	}
 	go p.loop()
 	return p, nil
 }
@@ -182,7 +200,7 @@ func (p *Peer) CloseWith(code transport.StatusCode, reason string) error {
 // CloseNow drops the connection without a closing handshake, cancels every
 // handler and waits for them.
 func (p *Peer) CloseNow() error {
-	p.cancelBase(errConnClosed)
+	p.stopHandlers(errConnClosed)
 	p.conn.CloseNow()
 	<-p.loopDone
 	p.handlers.Wait()
@@ -190,6 +208,22 @@ func (p *Peer) CloseNow() error {
 }
 
 var errConnClosed = errors.New("wsrpc: connection closed")
+
+// stopHandlers cancels the base context and the context of every call being
+// handled: the connection is gone, a drain deadline passed, CloseNow was
+// called, or the context given to WithBaseContext ended.
+func (p *Peer) stopHandlers(cause error) {
+	p.cancelBase(cause)
+	p.inMu.Lock()
+	calls := make([]*inCall, 0, len(p.active))
+	for c := range p.active {
+		calls = append(calls, c)
+	}
+	p.inMu.Unlock()
+	for _, c := range calls {
+		c.ctx.cancel(context.Canceled)
+	}
+}
 
 // loop is the peer's reader: it decodes every message and dispatches it.
 func (p *Peer) loop() {
@@ -260,7 +294,13 @@ func (p *Peer) ended() {
 		err = errConnClosed
 	}
 	p.endErr = err
-	p.cancelBase(fmt.Errorf("%w: %w", errConnClosed, err))
+	p.inMu.Lock()
+	p.draining = true
+	p.inMu.Unlock()
+	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err))
+	if p.stopBaseWatch != nil {
+		p.stopBaseWatch()
+	}
 	p.mu.Lock()
 	p.connEnded = true
 	pending := p.pending
@@ -271,12 +311,12 @@ func (p *Peer) ended() {
 		if pc.stop != nil {
 			pc.stop()
 		}
-		p.deliver(pc.reply, &Response{ID: id, Err: &Error{Code: CodeConnectionLost,
-			Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}})
+		r := pc.response()
+		r.ID = id
+		r.Err = &Error{Code: CodeConnectionLost,
+			Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}
+		p.deliver(pc.reply, r)
 	}
-	p.inMu.Lock()
-	p.draining = true
-	p.inMu.Unlock()
 	close(p.loopDone)
 }
 

@@ -11,7 +11,6 @@ import (
 type inCall struct {
 	req      Request
 	ctx      callCtx
-	cancel   context.CancelFunc
 	batch    *batchReply
 	canceled bool // the caller sent a cancel: its reply is not wanted (guarded by inMu)
 }
@@ -32,7 +31,7 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 		}
 		p.inMu.Unlock()
 		if ok {
-			c.cancel()
+			c.ctx.cancel(context.Canceled)
 		}
 	case kindShutdown:
 		p.mu.Lock()
@@ -72,13 +71,10 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	}
 	c := &inCall{batch: b}
 	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
-	var ctx context.Context
-	if m.timeout > 0 {
-		ctx, c.cancel = context.WithTimeout(p.baseCtx, m.timeout)
-	} else {
-		ctx, c.cancel = context.WithCancel(p.baseCtx)
-	}
-	c.ctx = callCtx{Context: ctx, req: &c.req}
+	c.ctx.parent = p.baseCtx
+	c.ctx.req = &c.req
+	c.ctx.start(m.timeout)
+	p.active[c] = struct{}{}
 	if isReq {
 		p.incoming[m.id] = c
 		if b != nil {
@@ -88,17 +84,21 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	p.inFlight++
 	p.handlers.Add(1)
 	p.inMu.Unlock()
+	if p.baseCtx.Err() != nil {
+		c.ctx.cancel(context.Canceled) // admitted as the base context ended
+	}
 	go p.serve(c)
 }
 
 func (p *Peer) serve(c *inCall) {
 	defer p.handlers.Done()
 	result, err := p.callHandler(c)
-	c.cancel()
+	c.ctx.cancel(context.Canceled)
 	p.inMu.Lock()
 	if !c.req.notification {
 		delete(p.incoming, c.req.wid)
 	}
+	delete(p.active, c)
 	p.inFlight--
 	canceled := c.canceled
 	p.signalInIdleLocked()

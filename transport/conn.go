@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -392,21 +393,28 @@ func (c *Conn) writeBatch(m Message) bool {
 	defer c.wmu.Unlock()
 	c.armWatchdog()
 	defer c.disarmWatchdog()
-	corked := c.cork != nil && len(c.send) > 0
+	corked := c.cork != nil
 	if corked {
 		c.cork.cork()
 	}
 	ok := c.write(m)
 	c.pending.Add(-1)
-	for n := 1; ok && corked && n < maxBatch; n++ {
+	for n, yielded := 1, false; ok && corked && n < maxBatch; {
 		select {
 		case m = <-c.send:
 			ok = c.write(m)
 			c.pending.Add(-1)
+			n++
 			continue
 		default:
 		}
-		break
+		if yielded {
+			break
+		}
+		// Let senders that are ready to run queue their messages, so they
+		// share this system call.
+		runtime.Gosched()
+		yielded = true
 	}
 	if corked {
 		if err := c.cork.uncork(); err != nil && ok {

@@ -1,0 +1,103 @@
+package rpc_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/internal/echobench"
+	"github.com/wsrpc/wsrpc/internal/pipe"
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// BenchmarkCall measures calls on one connection beside the raw echo of the
+// same payload, directly on coder/websocket and over the transport package,
+// so one run gives the ratios:
+//
+//	go test -run '^$' -bench Call -benchtime 2s ./rpc
+//
+// "callers=64" runs 64 goroutines calling at once; the raw echo's matching
+// figure is "pipelined" (every message in flight).
+func BenchmarkCall(b *testing.B) {
+	for _, size := range []int{64, 4096} {
+		sz := fmt.Sprintf("size=%dB", size)
+		b.Run("impl=coder-echo/callers=1/"+sz, func(b *testing.B) { echobench.Coder(b, size, false) })
+		b.Run("impl=transport-echo/callers=1/"+sz, func(b *testing.B) { echobench.Transport(b, size, false) })
+		b.Run("impl=binary/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 1) })
+		b.Run("impl=jsonrpc/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 1) })
+		b.Run("impl=coder-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Coder(b, size, true) })
+		b.Run("impl=transport-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Transport(b, size, true) })
+		b.Run("impl=binary/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 64) })
+		b.Run("impl=jsonrpc/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 64) })
+	}
+}
+
+// payload returns params of exactly size bytes: opaque bytes for the binary
+// codec, a JSON array holding one string for JSON-RPC.
+func payload(subprotocol string, size int) rpc.Raw {
+	if subprotocol == rpc.SubprotocolBinary {
+		return make(rpc.Raw, size)
+	}
+	return rpc.Raw(`["` + strings.Repeat("x", size-4) + `"]`)
+}
+
+func benchCall(b *testing.B, subprotocol string, size, callers int) {
+	cc, sc := pipe.New(b, pipe.Options{Subprotocol: subprotocol})
+	echo := rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) { return req.Params, nil })
+	s, err := rpc.New(sc, rpc.WithHandler(echo), rpc.WithMaxInFlight(1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := rpc.New(cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		c.Close()
+		s.Close()
+	}()
+	var params any = payload(subprotocol, size) // boxed once, as a caller reusing its params would
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	if callers == 1 {
+		var lat echobench.Latencies
+		var out rpc.Raw
+		for range b.N {
+			start := time.Now()
+			if err := c.Call(ctx, "echo", params, &out); err != nil {
+				b.Fatal(err)
+			}
+			lat.Add(time.Since(start))
+		}
+		b.StopTimer()
+		lat.Report(b)
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for range callers {
+			wg.Go(func() {
+				var out rpc.Raw
+				for next.Add(1) <= int64(b.N) {
+					if err := c.Call(ctx, "echo", params, &out); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
