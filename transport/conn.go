@@ -223,10 +223,14 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 
 // CloseNow drops the connection without a closing handshake (the peer sees
 // 1006) and waits for every goroutine of the Conn to exit. Queued messages are
-// discarded. It is idempotent.
+// discarded. It also cuts short a [Conn.Close] running on another goroutine
+// (which can otherwise wait up to 10 s for a silent peer). It is idempotent.
 func (c *Conn) CloseNow() error {
 	c.setErr(&CloseError{Code: StatusAbnormal, Reason: "closed without handshake"})
 	c.beginStop()
+	if c.cork != nil {
+		_ = c.cork.Conn.Close() // unblocks a closing handshake in progress
+	}
 	_ = c.ws.CloseNow()
 	c.wait()
 	return nil

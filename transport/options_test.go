@@ -326,3 +326,30 @@ func TestDialErrorRedactsPassword(t *testing.T) {
 		t.Fatalf("Dial = %v; want an error without the password", err)
 	}
 }
+
+func TestCloseNowCutsShortAHangingClose(t *testing.T) {
+	url := silentServer(t, nil) // never reads, so never answers the close frame
+	c := dial(t, url, &transport.DialOptions{ConnOptions: transport.ConnOptions{HeartbeatInterval: -1}})
+	closed := make(chan struct{})
+	go func() {
+		c.Close(transport.StatusGoingAway, "bye")
+		close(closed)
+	}()
+	for c.State() == transport.StateOpen { // wait until the close has begun
+		select {
+		case <-closed:
+			t.Fatal("Close returned although the peer never answered")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	start := time.Now()
+	c.CloseNow()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("CloseNow did not cut the hanging Close short")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
