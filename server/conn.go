@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Conn is one open connection in the server's registry.
+type Conn struct {
+	ID          string           // random, unique within the server
+	Peer        *rpc.Peer        // call or notify the client through it
+	Session     *handler.Session // the authenticated principal, if any
+	ConnectedAt time.Time
+
+	tc       *transport.Conn
+	server   *Server
+	authed   chan struct{} // closed once the connection is authenticated (or needs not be)
+	authOnce sync.Once
+}
+
+type connKey struct{}
+
+// ConnFrom returns the connection a handler's call arrived on, or nil.
+func ConnFrom(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
+// RemoteAddr is the client's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
+
+// Header is the handshake request's headers.
+func (c *Conn) Header() http.Header { return c.tc.HandshakeHeader() }
+
+// Subprotocol is the negotiated subprotocol ("" for JSON-RPC without one).
+func (c *Conn) Subprotocol() string { return c.tc.Subprotocol() }
+
+// Call calls method on the client and decodes its result into result.
+func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
+	return c.Peer.Call(ctx, method, params, result)
+}
+
+// Notify sends the client a notification.
+func (c *Conn) Notify(ctx context.Context, method string, params any) error {
+	return c.Peer.Notify(ctx, method, params)
+}
+
+// Broadcast sends a notification to every open connection for which keep
+// returns true (every one when keep is nil). params are encoded once per
+// value codec. It returns how many connections the notification was queued
+// on; a connection that fails (it is closing, or ctx ended while its send
+// queue was full) is skipped.
+func (s *Server) Broadcast(ctx context.Context, method string, params any, keep func(*Conn) bool) (int, error) {
+	encoded := map[rpc.Codec]rpc.Raw{}
+	n := 0
+	for _, c := range s.Conns() {
+		if keep != nil && !keep(c) {
+			continue
+		}
+		codec := c.Peer.Codec()
+		raw, ok := encoded[codec]
+		if !ok && params != nil {
+			b, err := codec.Marshal(params)
+			if err != nil {
+				return n, err
+			}
+			raw = b
+			encoded[codec] = raw
+		}
+		if err := c.Peer.Send(ctx, &rpc.Request{Method: method, Params: raw}); err == nil {
+			n++
+		} else if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+// wrap adds the server's per-connection concerns (in-band authentication)
+// around the application's handler.
+func (s *Server) wrap(c *Conn) rpc.Handler {
+	if s.opts.inBand == nil {
+		return s.h
+	}
+	ib := s.opts.inBand
+	return rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		select {
+		case <-c.authed:
+			return s.h.ServeRPC(ctx, req)
+		default:
+		}
+		if req.Method != ib.method {
+			return nil, rpc.Errorf(rpc.CodeUnauthenticated, "authenticate first by calling %q", ib.method)
+		}
+		principal, err := ib.fn(ctx, req.Params)
+		if err != nil {
+			var e *rpc.Error
+			if errors.As(err, &e) {
+				return nil, e
+			}
+			return nil, rpc.Errorf(rpc.CodeUnauthenticated, "authentication failed: %v", err)
+		}
+		c.Session.SetPrincipal(principal)
+		c.authOnce.Do(func() { close(c.authed) })
+		return []byte("true"), nil
+	})
+}
+
+// startAuthTimer closes a connection that has not authenticated in-band in
+// time with 1008. The returned func stops the timer and waits for it.
+func (s *Server) startAuthTimer(c *Conn) (stop func()) {
+	select {
+	case <-c.authed:
+		return func() {}
+	default:
+	}
+	fired := make(chan struct{})
+	t := time.AfterFunc(s.opts.inBand.timeout, func() {
+		defer close(fired)
+		select {
+		case <-c.authed:
+			return
+		default:
+		}
+		s.log("authentication timeout", "conn", c.ID)
+		c.Peer.CloseWith(transport.StatusPolicyViolation, "authentication timeout")
+	})
+	return func() {
+		if !t.Stop() {
+			<-fired
+		}
+	}
+}
+
+func slogErrorLog(l *slog.Logger) *log.Logger {
+	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
+}

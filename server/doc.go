@@ -1,0 +1,27 @@
+// Package server serves wsrpc over HTTP: a [Server] is an http.Handler that
+// upgrades requests to WebSocket connections, runs an [rpc.Peer] on each with
+// the application's handler, keeps a registry of the connections (to call,
+// notify or broadcast to them), and shuts down gracefully.
+//
+// # Shutdown
+//
+// [Server.Shutdown] refuses new handshakes (503), sends every connection the
+// in-band shutdown notice (so clients stop sending new calls and reconnect
+// elsewhere), waits through an errgroup for every call in flight in both
+// directions, then closes every connection concurrently with 1012 (service
+// restart). If its ctx ends first, it cancels the handlers still running,
+// drops what is left and returns a *[ShutdownError] counting what was cut
+// short. [Server.Close] is the immediate form.
+//
+// # Goroutines and ownership
+//
+// Each connection is served on the goroutine net/http calls ServeHTTP on,
+// which returns once the connection has ended and been removed from the
+// registry; the rpc.Peer and transport.Conn under it own their goroutines.
+// A connection that must authenticate in-band has one timer. Shutdown and
+// Close wait for all of them.
+//
+// # Concurrency
+//
+// Every method of Server and Conn is safe for concurrent use.
+package server

@@ -1,0 +1,384 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Server serves wsrpc connections. It is an http.Handler: mount it on any
+// mux, or let [Server.ListenAndServe] run an http.Server for it.
+type Server struct {
+	h    rpc.Handler
+	opts options
+
+	mu       sync.Mutex
+	conns    map[string]*Conn
+	reserved int  // handshakes admitted and not yet ended (≤ maxConns)
+	closing  bool // Shutdown or Close began: refuse new handshakes
+	served   sync.WaitGroup
+	httpSrvs []*http.Server
+	closed   chan struct{} // closed when Shutdown or Close begins
+	once     sync.Once
+}
+
+// New returns a Server that serves h on every connection. Zero options give
+// a working, safe server: same-origin handshakes only, both codecs, the
+// transport's default limits.
+func New(h handler.Handler, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("wsrpc: server.New needs a handler")
+	}
+	o := options{subprotocols: rpc.Subprotocols()}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.maxConns < 1 {
+		o.maxConns = DefaultMaxConns
+	}
+	if o.handshakeTimeout <= 0 {
+		o.handshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.skipOriginCheck && len(o.originPatterns) > 0 {
+		return nil, errors.New("wsrpc: WithInsecureSkipOriginCheck and WithOriginPatterns exclude each other")
+	}
+	s := &Server{h: h, opts: o, conns: make(map[string]*Conn), closed: make(chan struct{})}
+	return s, nil
+}
+
+// ServeHTTP upgrades the request and serves the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.admit(w) {
+		return
+	}
+	defer s.release()
+	var principal any
+	if s.opts.auth != nil {
+		p, err := s.opts.auth(r)
+		if err != nil {
+			status := http.StatusUnauthorized
+			if errors.Is(err, ErrForbidden) {
+				status = http.StatusForbidden
+			}
+			s.log("handshake refused", "remote", r.RemoteAddr, "status", status, "err", err)
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		principal = p
+	}
+	tc, err := transport.Accept(w, r, &transport.AcceptOptions{
+		ConnOptions:             s.opts.transport,
+		Subprotocols:            s.opts.subprotocols,
+		OriginPatterns:          s.opts.originPatterns,
+		InsecureSkipOriginCheck: s.opts.skipOriginCheck,
+	})
+	if err != nil {
+		s.log("handshake failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	if tc.Subprotocol() == "" && !s.allows(rpc.SubprotocolJSON) {
+		tc.Close(transport.StatusPolicyViolation, "a subprotocol is required: "+rpc.SubprotocolBinary)
+		return
+	}
+	s.serve(tc, principal)
+}
+
+// admit reserves a connection slot, or answers 503.
+func (s *Server) admit(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	ok := !s.closing && s.reserved < s.opts.maxConns
+	closing := s.closing
+	if ok {
+		s.reserved++
+		s.served.Add(1)
+	}
+	s.mu.Unlock()
+	if ok {
+		return true
+	}
+	if s.opts.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((s.opts.retryAfter+time.Second-1)/time.Second)))
+	}
+	msg := "too many connections"
+	if closing {
+		msg = "shutting down"
+	}
+	http.Error(w, msg, http.StatusServiceUnavailable)
+	return false
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
+	s.served.Done()
+}
+
+func (s *Server) allows(proto string) bool {
+	for _, p := range s.opts.subprotocols {
+		if p == proto {
+			return true
+		}
+	}
+	return false
+}
+
+// serve runs one connection until it ends.
+func (s *Server) serve(tc *transport.Conn, principal any) {
+	c := &Conn{
+		ID:          newID(),
+		Session:     &handler.Session{},
+		ConnectedAt: time.Now(),
+		tc:          tc,
+		server:      s,
+		authed:      make(chan struct{}),
+	}
+	if principal != nil {
+		c.Session.SetPrincipal(principal)
+	}
+	if principal != nil || s.opts.inBand == nil {
+		close(c.authed)
+	}
+	base := handler.WithSession(context.WithValue(context.Background(), connKey{}, c), c.Session)
+	opts := []rpc.Option{
+		rpc.WithHandler(s.wrap(c)),
+		rpc.WithBaseContext(base),
+		rpc.WithMaxInFlight(s.opts.maxInFlight),
+		rpc.WithMaxBatch(s.opts.maxBatch),
+		rpc.WithLogger(s.opts.logger),
+	}
+	if s.opts.codec != nil {
+		opts = append(opts, rpc.WithCodec(s.opts.codec))
+	}
+	peer, err := rpc.New(tc, opts...)
+	if err != nil {
+		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
+		return
+	}
+	c.Peer = peer
+	s.mu.Lock()
+	if s.closing { // Shutdown began while this handshake was under way
+		s.mu.Unlock()
+		peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
+		return
+	}
+	s.conns[c.ID] = c
+	s.mu.Unlock()
+	s.log("connected", "conn", c.ID, "remote", tc.RemoteAddr(), "subprotocol", tc.Subprotocol())
+	if s.opts.onConnect != nil {
+		s.opts.onConnect(c)
+	}
+	stopAuthTimer := s.startAuthTimer(c)
+
+	<-peer.Done()
+
+	stopAuthTimer()
+	peer.CloseNow() // the connection has ended: wait for the peer's handlers
+	s.mu.Lock()
+	delete(s.conns, c.ID)
+	s.mu.Unlock()
+	s.log("disconnected", "conn", c.ID, "reason", peer.Err())
+	if s.opts.onDisconnect != nil {
+		s.opts.onDisconnect(c, peer.Err())
+	}
+}
+
+func (s *Server) log(msg string, args ...any) {
+	if s.opts.logger != nil {
+		s.opts.logger.Info("wsrpc: "+msg, args...)
+	}
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ListenAndServe listens on addr and serves wsrpc on every path until
+// Shutdown or Close, when it returns http.ErrServerClosed.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// ListenAndServeTLS is ListenAndServe with TLS (wss://).
+func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := s.httpServer(s)
+	if hs == nil {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	return hs.ServeTLS(ln, certFile, keyFile)
+}
+
+// Serve serves wsrpc on every path of ln until Shutdown or Close. To serve
+// other paths too, mount the Server on your own http.ServeMux instead.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := s.httpServer(s)
+	if hs == nil {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	return hs.Serve(ln)
+}
+
+// httpServer makes an http.Server that Shutdown and Close will stop, or nil
+// if the server is already closing.
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: s.opts.handshakeTimeout}
+	if s.opts.logger != nil {
+		hs.ErrorLog = slogErrorLog(s.opts.logger)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	s.httpSrvs = append(s.httpSrvs, hs)
+	return hs
+}
+
+// Conns returns the open connections.
+func (s *Server) Conns() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Conn returns the open connection with id, or nil.
+func (s *Server) Conn(id string) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id]
+}
+
+// ShutdownError is returned by [Server.Shutdown] when its ctx ended before
+// every call finished.
+type ShutdownError struct {
+	Connections int   // connections that were still busy
+	Incoming    int   // client→server calls cut short (their handlers were cancelled)
+	Outgoing    int   // server→client calls left without a reply
+	Err         error // ctx's error
+}
+
+func (e *ShutdownError) Error() string {
+	return fmt.Sprintf("wsrpc: shutdown cut short on %d connections (%d incoming, %d outgoing calls unfinished): %v",
+		e.Connections, e.Incoming, e.Outgoing, e.Err)
+}
+
+func (e *ShutdownError) Unwrap() error { return e.Err }
+
+// Shutdown stops the server gracefully: it refuses new handshakes (503),
+// sends every connection the shutdown notice, waits for every call in flight
+// in both directions, then closes every connection concurrently with 1012
+// (service restart). If ctx ends first, it cancels the handlers still
+// running, closes what is left at once and returns a *[ShutdownError].
+// Shutdown is idempotent; a second call waits like the first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns, httpSrvs := s.beginClose()
+	var g errgroup.Group
+	for _, hs := range httpSrvs {
+		g.Go(func() error {
+			// Closes the listeners (new TCP connections are refused) and
+			// waits for plain HTTP requests; hijacked ones are ours.
+			if err := hs.Shutdown(ctx); err != nil {
+				hs.Close()
+			}
+			return nil
+		})
+	}
+	var mu sync.Mutex
+	cut := &ShutdownError{}
+	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down"}
+	for _, c := range conns {
+		g.Go(func() error {
+			err := c.Peer.Drain(ctx, notice)
+			var de *rpc.DrainError
+			if errors.As(err, &de) {
+				mu.Lock()
+				cut.Connections++
+				cut.Incoming += de.Incoming
+				cut.Outgoing += de.Outgoing
+				cut.Err = de.Err
+				mu.Unlock()
+			}
+			if ctx.Err() != nil {
+				c.Peer.CloseNow()
+				return nil
+			}
+			closed := make(chan struct{})
+			go func() { // owned: waited for below
+				c.Peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
+				close(closed)
+			}()
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				c.Peer.CloseNow() // cuts the closing handshake short
+				<-closed
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	s.served.Wait() // every ServeHTTP has returned
+	if cut.Connections > 0 {
+		return cut
+	}
+	return nil
+}
+
+// Close closes every connection at once (no notice, no drain; clients see
+// 1006) and stops the listeners. It is idempotent.
+func (s *Server) Close() error {
+	conns, httpSrvs := s.beginClose()
+	var g errgroup.Group
+	for _, hs := range httpSrvs {
+		g.Go(hs.Close)
+	}
+	for _, c := range conns {
+		g.Go(c.Peer.CloseNow)
+	}
+	g.Wait()
+	s.served.Wait()
+	return nil
+}
+
+func (s *Server) beginClose() ([]*Conn, []*http.Server) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	s.once.Do(func() { close(s.closed) })
+	conns := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns, append([]*http.Server(nil), s.httpSrvs...)
+}
