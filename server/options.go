@@ -13,8 +13,8 @@ import (
 
 // Defaults for a [Server].
 const (
-	DefaultMaxConns         = 10000
-	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxConns          = 10000
+	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultInBandAuthTimeout = 10 * time.Second
 )
 
@@ -151,7 +151,9 @@ func WithInBandAuth(method string, timeout time.Duration, fn func(ctx context.Co
 }
 
 // WithOnConnect calls fn for every new connection, before it serves calls.
-func WithOnConnect(fn func(*Conn)) Option { return func(o *options) error { o.onConnect = fn; return nil } }
+func WithOnConnect(fn func(*Conn)) Option {
+	return func(o *options) error { o.onConnect = fn; return nil }
+}
 
 // WithOnDisconnect calls fn when a connection has ended, with the reason.
 func WithOnDisconnect(fn func(*Conn, error)) Option {
@@ -161,4 +163,6 @@ func WithOnDisconnect(fn func(*Conn, error)) Option {
 // WithRetryAfter sets the reconnect delay suggested to clients in the
 // shutdown notice and in the Retry-After header of 503 answers (default 0:
 // reconnect at once, to another instance).
-func WithRetryAfter(d time.Duration) Option { return func(o *options) error { o.retryAfter = d; return nil } }
+func WithRetryAfter(d time.Duration) Option {
+	return func(o *options) error { o.retryAfter = d; return nil }
+}
