@@ -1,0 +1,86 @@
+package server_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/server"
+)
+
+func TestBroadcastToThousandConnections(t *testing.T) {
+	const n = 1000
+	s := newServer(t)
+	url := start(t, s)
+	var got sync.WaitGroup
+	got.Add(n)
+	note := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		if req.Method == "tick" && string(req.Params) == `{"seq":1}` {
+			got.Done()
+		}
+		return nil, nil
+	})
+	for range n {
+		dial(t, url, nil, rpc.WithHandler(note))
+	}
+	for len(s.Conns()) < n { // the registry fills as handshakes complete
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctxT(t).Done():
+			t.Fatalf("only %d connections registered", len(s.Conns()))
+		}
+	}
+	sent, err := s.Broadcast(ctxT(t), "tick", map[string]int{"seq": 1}, nil)
+	if err != nil || sent != n {
+		t.Fatalf("Broadcast = %d, %v; want %d", sent, err, n)
+	}
+	done := make(chan struct{})
+	go func() { got.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("not every connection received the broadcast")
+	}
+}
+
+func TestBusyRejectedQuickly(t *testing.T) {
+	release := make(chan struct{})
+	mux := handler.NewMux()
+	mux.Handle("hold", handler.NoParams(func(ctx context.Context) (bool, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return true, nil
+	}))
+	s, err := server.New(mux, server.WithMaxInFlight(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := start(t, s)
+	defer close(release)
+	p := dial(t, url, nil)
+	reply := make(chan *rpc.Response, 3)
+	for range 3 {
+		if err := p.Send(ctxT(t), &rpc.Request{Method: "hold", Reply: reply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight < 3 {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctxT(t).Done():
+			t.Fatal("calls never started")
+		}
+	}
+	// The fourth is refused at once rather than queued behind the others:
+	// it returns while they are still held.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Call(ctx, "hold", nil, nil); rpc.CodeOf(err) != rpc.CodeBusy {
+		t.Fatalf("fourth call = %v, want busy", err)
+	}
+}
