@@ -21,7 +21,8 @@ import (
 //	go test -run '^$' -bench Call -benchtime 2s ./rpc
 //
 // "callers=64" runs 64 goroutines calling at once; the raw echo's matching
-// figure is "pipelined" (every message in flight).
+// figure is "pipelined" (every message in flight). net/rpc over plain TCP is
+// the reference a Go user would otherwise reach for.
 func BenchmarkCall(b *testing.B) {
 	for _, size := range []int{64, 4096} {
 		sz := fmt.Sprintf("size=%dB", size)
@@ -29,10 +30,12 @@ func BenchmarkCall(b *testing.B) {
 		b.Run("impl=transport-echo/callers=1/"+sz, func(b *testing.B) { echobench.Transport(b, size, false) })
 		b.Run("impl=binary/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 1) })
 		b.Run("impl=jsonrpc/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 1) })
+		b.Run("impl=netrpc-tcp/callers=1/"+sz, func(b *testing.B) { benchNetRPC(b, size, 1) })
 		b.Run("impl=coder-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Coder(b, size, true) })
 		b.Run("impl=transport-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Transport(b, size, true) })
 		b.Run("impl=binary/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 64) })
 		b.Run("impl=jsonrpc/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 64) })
+		b.Run("impl=netrpc-tcp/callers=64/"+sz, func(b *testing.B) { benchNetRPC(b, size, 64) })
 	}
 }
 
