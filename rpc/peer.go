@@ -36,11 +36,11 @@ type Peer struct {
 
 	// Incoming calls.
 	inMu        sync.Mutex
-	incoming    map[wireID]*inCall // requests in flight, by wire id
+	incoming    map[wireID]*inCall   // requests in flight, by wire id
 	active      map[*inCall]struct{} // every call being handled, notifications included
-	inFlight    int                // requests and notifications being handled
-	draining    bool               // refuse new incoming calls
-	inIdle      chan struct{}      // closed when draining and nothing is in flight
+	inFlight    int                  // requests and notifications being handled
+	draining    bool                 // refuse new incoming calls
+	inIdle      chan struct{}        // closed when draining and nothing is in flight
 	inIdleArmed bool
 	handlers    sync.WaitGroup
 	baseCtx     context.Context
