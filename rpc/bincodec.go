@@ -51,7 +51,7 @@ func appendBinary(buf []byte, m *message) []byte {
 	case kindCancel:
 		buf = binary.AppendUvarint(buf, m.id.n)
 	case kindShutdown:
-		buf = binary.AppendUvarint(buf, uint64(m.retryAfter.Milliseconds()))
+		buf = binary.AppendUvarint(buf, retryMillis(m.retryAfter))
 		buf = append(buf, m.reason...)
 	}
 	return buf
@@ -64,6 +64,14 @@ func timeoutMicros(d time.Duration) uint64 {
 		return 0
 	}
 	return uint64((d + time.Microsecond - 1) / time.Microsecond)
+}
+
+// retryMillis rounds a retry hint up to whole milliseconds (negative: 0).
+func retryMillis(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // maxWireTimeout caps a received timeout so that converting it cannot overflow.

@@ -208,6 +208,31 @@ func (p *Peer) abandon(id uint64) bool {
 	return true
 }
 
+// handleBadReply fails the pending call a malformed reply was meant for (if
+// its id names one); replies are never answered.
+func (p *Peer) handleBadReply(m *message) {
+	if m.id.raw == "" {
+		p.mu.Lock()
+		pc, ok := p.pending[m.id.n]
+		if ok {
+			delete(p.pending, m.id.n)
+			p.signalOutIdleLocked()
+		}
+		p.mu.Unlock()
+		if ok {
+			if pc.stop != nil {
+				pc.stop()
+			}
+			r := pc.response()
+			r.ID = m.id.n
+			r.Err = &Error{Code: CodeInternalError, Message: "invalid reply from peer: " + m.err.Message}
+			p.deliver(pc.reply, r)
+			return
+		}
+	}
+	p.unknownReplies.Add(1)
+}
+
 // handleReply delivers a reply to its pending call.
 func (p *Peer) handleReply(m *message) {
 	if m.id.raw != "" {

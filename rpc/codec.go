@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -47,10 +48,10 @@ type wire struct {
 }
 
 func wireFor(subprotocol string) (wire, error) {
-	switch subprotocol {
-	case SubprotocolBinary:
+	switch {
+	case strings.EqualFold(subprotocol, SubprotocolBinary): // the handshake matched it case-insensitively
 		return wire{msgType: transport.Binary}, nil
-	case SubprotocolJSON, "":
+	case subprotocol == "", strings.EqualFold(subprotocol, SubprotocolJSON):
 		return wire{json: true, msgType: transport.Text}, nil
 	}
 	return wire{}, fmt.Errorf("wsrpc: unsupported subprotocol %q", subprotocol)

@@ -36,6 +36,9 @@ func (e *DrainError) Unwrap() error { return e.Err }
 // outgoing call has its reply. It does not close the connection: call
 // [Peer.CloseWith] afterwards (1012 or 1001, say).
 //
+// Outgoing calls may still be made while draining (a handler finishing its
+// work may need to call the other side); Drain waits for them too.
+//
 // If ctx ends first, Drain cancels the contexts of the handlers still
 // running, waits for them to return (their replies still go out), and
 // returns a *[DrainError]. Outgoing calls still pending are left to fail

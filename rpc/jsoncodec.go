@@ -550,14 +550,17 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner) {
 			jsonInvalid(m, id, `"method", "result" or "error" is required`)
 		case hasResult && hasError:
 			jsonInvalid(m, id, `a response must not have both "result" and "error"`)
+			m.response = true
 		case !hasID:
 			jsonInvalid(m, id, `a response must have an "id"`)
+			m.response = true
 		case hasResult:
 			*m = message{kind: kindResult, id: id, result: val(jfResult)}
 		default:
 			e, ok := jsonDecodeError(val(jfError))
 			if !ok {
 				jsonInvalid(m, id, `"error" must be an object with an integer "code" and a string "message"`)
+				m.response = true
 				return
 			}
 			*m = message{kind: kindError, id: id, err: e}

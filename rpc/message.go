@@ -36,6 +36,9 @@ type message struct {
 	params  []byte        // raw params; nil when absent
 	result  []byte        // raw result (kindResult); JSON "null" when the handler returned none
 	err     *Error        // kindError, kindInvalid
+	// response marks a kindInvalid element that was meant as a reply (it had
+	// "result" or "error"): it is never answered, since replies get no reply.
+	response bool
 	timeout time.Duration // kindRequest: relative deadline, 0 for none
 
 	retryAfter time.Duration // kindShutdown: hint for when to reconnect

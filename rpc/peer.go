@@ -160,7 +160,7 @@ func (p *Peer) RetryAfter() time.Duration {
 // Stats are counters of what the peer dropped.
 type Stats struct {
 	UnknownReplies       uint64 // replies whose id matched no pending call (late replies included)
-	DroppedNotifications uint64 // incoming notifications dropped because MaxInFlight was reached
+	DroppedNotifications uint64 // incoming notifications dropped: MaxInFlight reached, or draining
 	DroppedReplies       uint64 // replies dropped because their Reply channel was full
 	PendingCalls         int    // outgoing calls waiting for a reply
 	InFlight             int    // incoming calls being handled

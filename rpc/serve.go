@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -42,6 +43,10 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 		}
 		p.mu.Unlock()
 	case kindInvalid:
+		if m.response {
+			p.handleBadReply(m)
+			return
+		}
 		p.reply(b, &message{kind: kindError, id: m.id, err: m.err})
 	}
 }
@@ -64,7 +69,7 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 		p.inMu.Unlock()
 		if isReq {
 			p.reply(b, &message{kind: kindError, id: m.id, err: refuse})
-		} else if refuse.Code == CodeBusy {
+		} else {
 			p.droppedNotifications.Add(1)
 		}
 		return
@@ -110,13 +115,26 @@ func (p *Peer) serve(c *inCall) {
 		c.batch.skip() // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: toError(err)})
+		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wireError(toError(err))})
 	default:
 		if result == nil && p.wire.json {
 			result = jsonNull
+		} else if p.wire.json && !json.Valid(result) {
+			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid,
+				err: &Error{Code: CodeInternalError, Message: "handler returned a result that is not valid JSON"}})
+			return
 		}
 		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
 	}
+}
+
+// wireError makes sure an error can go on the wire: on JSON-RPC, Data must
+// be JSON, and is dropped (with a note in the message) when it is not.
+func (p *Peer) wireError(e *Error) *Error {
+	if !p.wire.json || e.Data == nil || json.Valid(e.Data) {
+		return e
+	}
+	return &Error{Code: e.Code, Message: e.Message + " (error data dropped: not valid JSON)"}
 }
 
 var jsonNull = []byte("null")

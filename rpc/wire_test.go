@@ -278,3 +278,61 @@ func TestBinaryFrameOnJSONConnection(t *testing.T) {
 		t.Fatalf("closed with %d, want 1003", code)
 	}
 }
+
+func TestJSONRPCInvalidHandlerResult(t *testing.T) {
+	tests := []struct {
+		give []byte
+		want string
+	}{
+		{[]byte{}, `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"handler returned a result that is not valid JSON"}}`},
+		{[]byte("not json"), `{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"handler returned a result that is not valid JSON"}}`},
+	}
+	for _, tt := range tests {
+		h := rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) { return tt.give, nil })
+		c := newRawClient(t, rpc.SubprotocolJSON, rpc.WithHandler(h))
+		c.send(transport.Text, `{"jsonrpc":"2.0","method":"x","id":1}`)
+		jsonEq(t, c.recv(), tt.want)
+	}
+	bad := rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) {
+		return nil, &rpc.Error{Code: 7, Message: "m", Data: []byte("{broken")}
+	})
+	c := newRawClient(t, rpc.SubprotocolJSON, rpc.WithHandler(bad))
+	c.send(transport.Text, `{"jsonrpc":"2.0","method":"x","id":2}`)
+	jsonEq(t, c.recv(), `{"jsonrpc":"2.0","id":2,"error":{"code":7,"message":"m (error data dropped: not valid JSON)"}}`)
+}
+
+func TestJSONRPCMalformedReplyFailsThePendingCallAndIsNotAnswered(t *testing.T) {
+	c := newRawClient(t, rpc.SubprotocolJSON)
+	callErr := make(chan error, 1)
+	go func() { callErr <- c.peer.Call(ctxT(t), "client.method", nil, nil) }()
+	req := c.recv() // the server's call to us
+	var m struct{ ID json.RawMessage }
+	json.Unmarshal([]byte(req), &m)
+	c.send(transport.Text, `{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":1,"error":{"code":1,"message":"both"}}`)
+	if err := <-callErr; rpc.CodeOf(err) != rpc.CodeInternalError || !strings.Contains(err.Error(), "invalid reply") {
+		t.Fatalf("call = %v, want an invalid-reply internal error", err)
+	}
+	// No error reply was sent for the malformed reply: the next message is the answer to this request.
+	c.send(transport.Text, `{"jsonrpc":"2.0","method":"nope","id":"next"}`)
+	if code := errorCode(t, c.recv(), `"next"`); code != int(rpc.CodeMethodNotFound) {
+		t.Fatalf("code %d", code)
+	}
+}
+
+func TestSubprotocolCaseInsensitive(t *testing.T) {
+	cc, sc := pipe.New(t, pipe.Options{Subprotocol: "WSRPC.V1"})
+	s, err := rpc.New(sc, rpc.WithHandler(services(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.CloseNow()
+	c, err := rpc.New(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	var out []int
+	if err := c.Call(ctxT(t), "echo", []int{3}, &out); err != nil || out[0] != 3 {
+		t.Fatalf("echo over %q: %v %v", cc.Subprotocol(), out, err)
+	}
+}

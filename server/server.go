@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,7 +132,7 @@ func (s *Server) release() {
 
 func (s *Server) allows(proto string) bool {
 	for _, p := range s.opts.subprotocols {
-		if p == proto {
+		if strings.EqualFold(p, proto) {
 			return true
 		}
 	}
