@@ -30,16 +30,16 @@ var nullID = wireID{raw: "null"}
 // message is one decoded wire message, whatever the codec. Byte slices alias
 // the buffer the message was decoded from.
 type message struct {
-	kind    kind
-	id      wireID
-	method  string
-	params  []byte        // raw params; nil when absent
-	result  []byte        // raw result (kindResult); JSON "null" when the handler returned none
-	err     *Error        // kindError, kindInvalid
+	kind   kind
+	id     wireID
+	method string
+	params []byte // raw params; nil when absent
+	result []byte // raw result (kindResult); JSON "null" when the handler returned none
+	err    *Error // kindError, kindInvalid
 	// response marks a kindInvalid element that was meant as a reply (it had
 	// "result" or "error"): it is never answered, since replies get no reply.
 	response bool
-	timeout time.Duration // kindRequest: relative deadline, 0 for none
+	timeout  time.Duration // kindRequest: relative deadline, 0 for none
 
 	retryAfter time.Duration // kindShutdown: hint for when to reconnect
 	reason     string        // kindShutdown
