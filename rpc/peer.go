@@ -200,8 +200,8 @@ func (p *Peer) CloseWith(code transport.StatusCode, reason string) error {
 // CloseNow drops the connection without a closing handshake, cancels every
 // handler and waits for them.
 func (p *Peer) CloseNow() error {
+	p.conn.CloseNow() // first, so that cancelled handlers' replies go nowhere
 	p.stopHandlers(errConnClosed)
-	p.conn.CloseNow()
 	<-p.loopDone
 	p.handlers.Wait()
 	return nil
