@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// An impl is one implementation under test. listen starts its server on
+// loopback for payloads of size bytes.
+type impl struct {
+	name   string
+	listen func(ctx context.Context, size int) (endpoint, error)
+}
+
+// An endpoint is a running server that clients dial.
+type endpoint interface {
+	dial(ctx context.Context) (client, error)
+	// close stops the server and waits for its goroutines; every client
+	// has been closed before.
+	close() error
+}
+
+// A client is one connection.
+type client interface {
+	// caller returns a function that makes one round trip. Each worker gets
+	// its own, so that per-caller state (the result variable) is made once,
+	// outside the measurement. Callers from one client may run concurrently
+	// unless the client is a pipeliner.
+	caller() func() error
+	close() error
+}
+
+// A pipeliner is a client that cannot have concurrent callers (the raw echo:
+// one reader at a time, and replies are not matched to requests). With many
+// callers on one connection it runs a pipelined echo instead: up to window
+// messages in flight, sent by one goroutine and received by another.
+type pipeliner interface {
+	pipeline(stop *atomic.Bool, window int, h *hist) (int64, error)
+}
+
+// A mode is how the load is spread: conns connections with callers
+// goroutines calling on each.
+type mode struct {
+	name    string
+	conns   int
+	callers int
+}
+
+var modes = []mode{
+	{name: "sequential", conns: 1, callers: 1},
+	{name: "64 callers/1 conn", conns: 1, callers: 64},
+	{name: "64 conns", conns: 64, callers: 1},
+}
+
+// cellResult is what one cell measured.
+type cellResult struct {
+	Impl          string        `json:"impl"`
+	Size          int           `json:"size"`
+	Mode          string        `json:"mode"`
+	Conns         int           `json:"conns"`
+	Callers       int           `json:"callers_per_conn"`
+	Pipelined     bool          `json:"pipelined,omitempty"`
+	Window        int           `json:"window,omitempty"` // messages in flight, when pipelined
+	Calls         int64         `json:"calls"`
+	Elapsed       time.Duration `json:"elapsed_ns"`
+	ReqPerSec     float64       `json:"req_per_s"`
+	P50           time.Duration `json:"p50_ns"`
+	P99           time.Duration `json:"p99_ns"`
+	AllocsPerCall float64       `json:"allocs_per_call"`
+	BytesPerCall  float64       `json:"bytes_per_call"`
+	VsRaw         *ratios       `json:"vs_raw,omitempty"`
+	VsGRPC        *ratios       `json:"vs_grpc,omitempty"`
+}
+
+// ratios compare a wsrpc cell with a reference cell of the same size and
+// mode: throughput as this/reference (higher is better), latency as
+// this/reference (lower is better).
+type ratios struct {
+	ReqPerSec float64 `json:"req_per_s"`
+	P50       float64 `json:"p50"`
+	P99       float64 `json:"p99"`
+}
+
+// stuckAfter is how long a phase may overrun its duration before its clients
+// are closed to unblock it.
+const stuckAfter = 15 * time.Second
+
+// runCell measures one implementation, size and mode: fresh server and
+// connections, a warm-up phase, then a measured phase of d.
+//
+// A pipeliner keeps window messages in flight (0: as many as the mode has
+// callers).
+func runCell(ctx context.Context, im impl, size int, m mode, window int, warm, d time.Duration) (res cellResult, err error) {
+	res = cellResult{Impl: im.name, Size: size, Mode: m.name, Conns: m.conns, Callers: m.callers}
+	if window <= 0 {
+		window = m.callers
+	}
+	ep, err := im.listen(ctx, size)
+	if err != nil {
+		return res, fmt.Errorf("%s: listen: %w", im.name, err)
+	}
+	var clients []*onceClient
+	defer func() {
+		for _, c := range clients {
+			if cerr := c.close(); cerr != nil && err == nil {
+				err = fmt.Errorf("%s: close client: %w", im.name, cerr)
+			}
+		}
+		if cerr := ep.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("%s: close server: %w", im.name, cerr)
+		}
+	}()
+	for range m.conns {
+		c, err := ep.dial(ctx)
+		if err != nil {
+			return res, fmt.Errorf("%s: dial: %w", im.name, err)
+		}
+		clients = append(clients, &onceClient{client: c})
+	}
+
+	// One worker per caller; a pipeliner with many callers is one worker
+	// that keeps that many messages in flight.
+	var workers []func(stop *atomic.Bool, h *hist) (int64, error)
+	for _, c := range clients {
+		if p, ok := c.client.(pipeliner); ok && m.callers > 1 {
+			res.Pipelined = true
+			res.Window = window
+			workers = append(workers, func(stop *atomic.Bool, h *hist) (int64, error) {
+				return p.pipeline(stop, window, h)
+			})
+			continue
+		}
+		for range m.callers {
+			call := c.caller()
+			workers = append(workers, func(stop *atomic.Bool, h *hist) (int64, error) {
+				var n int64
+				for !stop.Load() {
+					start := time.Now()
+					if err := call(); err != nil {
+						return n, err
+					}
+					h.add(time.Since(start))
+					n++
+				}
+				return n, nil
+			})
+		}
+	}
+	hists := make([]hist, len(workers))
+
+	if _, _, err := phase(ctx, workers, hists, clients, warm); err != nil {
+		return res, fmt.Errorf("%s: warm-up: %w", im.name, err)
+	}
+	for i := range hists {
+		hists[i] = hist{}
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n, elapsed, err := phase(ctx, workers, hists, clients, d)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", im.name, err)
+	}
+	if n == 0 {
+		return res, fmt.Errorf("%s: no call completed", im.name)
+	}
+	var all hist
+	for i := range hists {
+		all.merge(&hists[i])
+	}
+	res.Calls = n
+	res.Elapsed = elapsed
+	res.ReqPerSec = float64(n) / elapsed.Seconds()
+	res.P50 = all.quantile(0.50)
+	res.P99 = all.quantile(0.99)
+	res.AllocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(n)
+	res.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+	return res, nil
+}
+
+// phase runs every worker for d and returns the calls they completed and the
+// time from the start until the last worker stopped (calls in flight when
+// the time is up finish and count). If the workers do not stop within
+// stuckAfter of the deadline, the clients are closed to unblock them.
+func phase(ctx context.Context, workers []func(*atomic.Bool, *hist) (int64, error), hists []hist, clients []*onceClient, d time.Duration) (int64, time.Duration, error) {
+	var stop atomic.Bool
+	var total atomic.Int64
+	errs := make(chan error, len(workers))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, w := range workers {
+		wg.Go(func() {
+			n, err := w(&stop, &hists[i])
+			total.Add(n)
+			if err != nil {
+				errs <- err
+				stop.Store(true) // one failure ends the phase
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }() // owned: waited for through done below
+
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-done:
+	}
+	t.Stop()
+	stop.Store(true)
+	stuck := time.NewTimer(stuckAfter)
+	defer stuck.Stop()
+	select {
+	case <-done:
+	case <-stuck.C:
+		for _, c := range clients {
+			c.close()
+		}
+		<-done
+		return 0, 0, fmt.Errorf("calls still blocked %s after the phase ended", stuckAfter)
+	}
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	return total.Load(), elapsed, nil
+}
+
+var errShortReply = errors.New("reply has the wrong size")
+
+// onceClient makes close idempotent: a stuck phase closes the clients, and
+// runCell closes them again when it returns.
+type onceClient struct {
+	client
+	once sync.Once
+	err  error
+}
+
+func (c *onceClient) close() error {
+	c.once.Do(func() { c.err = c.client.close() })
+	return c.err
+}

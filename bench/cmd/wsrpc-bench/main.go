@@ -1,0 +1,256 @@
+// Command wsrpc-bench measures wsrpc side by side with the raw WebSocket echo
+// it is built on, gRPC-go and net/rpc, on loopback, in one run, and checks
+// the project's performance targets. With -idle it measures instead what an
+// idle server connection costs, in a child process of its own.
+//
+//	go run ./cmd/wsrpc-bench            # every cell, 2 s each
+//	go run ./cmd/wsrpc-bench -quick     # CI-sized
+//	go run ./cmd/wsrpc-bench -json      # JSON instead of the table
+//	go run ./cmd/wsrpc-bench -idle 10000
+//
+// See bench/README.md for what each column means.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// defaultIdleConns is the size of the idle-connection target.
+const defaultIdleConns = 10000
+
+// idleFlag is -idle: alone it means defaultIdleConns; -idle=N or -idle N
+// sets the number of connections.
+type idleFlag struct {
+	n   int
+	set bool // given without a value: a following number is N
+}
+
+func (f *idleFlag) String() string {
+	if f == nil || f.n == 0 {
+		return "0"
+	}
+	return strconv.Itoa(f.n)
+}
+
+func (f *idleFlag) Set(s string) error {
+	switch s {
+	case "true":
+		f.n, f.set = defaultIdleConns, true
+		return nil
+	case "false":
+		f.n = 0
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("want a number of connections")
+	}
+	f.n = n
+	return nil
+}
+
+func (f *idleFlag) IsBoolFlag() bool { return true }
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wsrpc-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		d          = fs.Duration("d", 2*time.Second, "measured duration of each cell")
+		warm       = fs.Duration("warm", 0, "warm-up before each cell (0: d/4, at most 500ms)")
+		quick      = fs.Bool("quick", false, "CI-sized run: 200ms cells, 50ms warm-up, 5s idle wait")
+		asJSON     = fs.Bool("json", false, "print JSON instead of the table")
+		sizes      = fs.String("sizes", "64,4096", "payload sizes in bytes, comma-separated")
+		only       = fs.String("impls", "", "run only these implementations, comma-separated (default all)")
+		modeNames  = fs.String("modes", "", "run only these modes: seq, callers, conns (default all)")
+		rawWindow  = fs.Int("raw-window", 0, "messages in flight in raw-echo's pipelined cell (0: as many as there are callers, 64)")
+		idle       idleFlag
+		idleWait   = fs.Duration("idle-wait", 35*time.Second, "with -idle: how long the connections stay idle before the last measurement (the default spans one 30s heartbeat)")
+		idleProf   = fs.String("idle-profile", "", "with -idle: write the server's heap profile here (written anyway, to a temporary file, when the target is missed)")
+		idleServer = fs.Bool("idle-server", false, "internal: run as the child server of -idle")
+		idleMax    = fs.Int("idle-max", defaultIdleConns, "internal: connections the child server admits")
+		idleRate   = fs.Int("idle-memprofilerate", 0, "internal: the child server's runtime.MemProfileRate (0: the default)")
+	)
+	fs.Var(&idle, "idle", "measure idle server connections instead: -idle alone means 10000, or -idle N")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	rest := fs.Args()
+	if idle.set && len(rest) > 0 {
+		// "-idle N": the flag parser took -idle alone and stopped at N.
+		if err := idle.Set(rest[0]); err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -idle %s: %v\n", rest[0], err)
+			return 2
+		}
+		idle.set = false
+		if err := fs.Parse(rest[1:]); err != nil {
+			return 2
+		}
+		rest = fs.Args()
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "wsrpc-bench: unexpected arguments %q\n", rest)
+		return 2
+	}
+	if *idleServer {
+		return serveIdle(ctx, *idleMax, *idleRate, stdin, stdout, stderr)
+	}
+	if *quick { // sizes CI can afford, unless given explicitly
+		explicit := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		if !explicit["d"] {
+			*d = 200 * time.Millisecond
+		}
+		if !explicit["warm"] {
+			*warm = 50 * time.Millisecond
+		}
+		if !explicit["idle-wait"] {
+			*idleWait = 5 * time.Second
+		}
+	}
+	if *warm == 0 {
+		*warm = min(*d/4, 500*time.Millisecond)
+	}
+	if idle.n > 0 {
+		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON}, stdout, stderr)
+	}
+
+	cfg := config{d: *d, warm: *warm, rawWindow: *rawWindow}
+	for s := range strings.SplitSeq(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 8 {
+			fmt.Fprintf(stderr, "wsrpc-bench: -sizes: %q is not a size of at least 8 bytes\n", s)
+			return 2
+		}
+		cfg.sizes = append(cfg.sizes, n)
+	}
+	var err error
+	if cfg.impls, err = pick(allImpls, *only, func(im impl) string { return im.name }); err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench: -impls: %v\n", err)
+		return 2
+	}
+	if cfg.modes, err = pick(modes, *modeNames, modeKey); err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench: -modes: %v\n", err)
+		return 2
+	}
+	cells, err := measure(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
+		return 1
+	}
+	rep := newReport(cfg, cells)
+	if *asJSON {
+		err = rep.writeJSON(stdout)
+	} else {
+		err = rep.writeTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// usage prints the flags, leaving out the internal ones (the child server's).
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "usage: wsrpc-bench [flags]   (see bench/README.md)\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "internal:") {
+			return
+		}
+		name, text := flag.UnquoteUsage(f)
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  -%s%s\n    \t%s", f.Name, name, text)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+var allImpls = []impl{rawEcho, wsrpcBinary, wsrpcJSON, grpcEcho, netRPC}
+
+func modeKey(m mode) string {
+	switch {
+	case m.conns == 1 && m.callers == 1:
+		return "seq"
+	case m.conns == 1:
+		return "callers"
+	default:
+		return "conns"
+	}
+}
+
+// pick keeps the elements of all named in list (all of them for "").
+func pick[T any](all []T, list string, name func(T) string) ([]T, error) {
+	if list == "" {
+		return all, nil
+	}
+	var out []T
+	for w := range strings.SplitSeq(list, ",") {
+		w = strings.TrimSpace(w)
+		i := slices.IndexFunc(all, func(t T) bool { return name(t) == w })
+		if i < 0 {
+			var names []string
+			for _, t := range all {
+				names = append(names, name(t))
+			}
+			return nil, fmt.Errorf("unknown %q (known: %s)", w, strings.Join(names, ", "))
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
+
+// config is what one throughput run measures.
+type config struct {
+	d, warm   time.Duration
+	rawWindow int // 0: the mode's callers
+	sizes     []int
+	modes     []mode
+	impls     []impl
+}
+
+// measure runs every cell of cfg, one after another, and reports progress
+// on progress.
+func measure(ctx context.Context, cfg config, progress io.Writer) ([]cellResult, error) {
+	var cells []cellResult
+	for _, size := range cfg.sizes {
+		for _, m := range cfg.modes {
+			for _, im := range cfg.impls {
+				res, err := runCell(ctx, im, size, m, cfg.rawWindow, cfg.warm, cfg.d)
+				if err != nil {
+					return nil, fmt.Errorf("%d B, %s: %w", size, m.name, err)
+				}
+				fmt.Fprintf(progress, "%6d B  %-18s %-13s %10.0f req/s  p50 %-9s p99 %-9s %5.1f allocs/call\n",
+					size, m.name, im.name, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99), res.AllocsPerCall)
+				cells = append(cells, res)
+			}
+		}
+	}
+	return cells, nil
+}

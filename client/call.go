@@ -1,0 +1,339 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// MaxAttempts bounds how many times one call is sent, the first time
+// included. The call's ctx bounds it too.
+const MaxAttempts = 10
+
+// Call calls method with params and decodes the result into result (nil
+// discards it), the way [rpc.Peer.Call] does. While no connection is up the
+// call waits for one (see [WithQueueSize]); a call the server never started
+// is retried on the next connection, and so is an [Idempotent] call whose
+// connection dropped after it was sent (see the package documentation for
+// the rules). ctx bounds all of it; with [WithCallTimeout] a ctx without a
+// deadline gets one. The error is an *[rpc.Error] (errors.Is with
+// [rpc.ErrConnectionLost] says the outcome is unknown), a context error, or
+// one matching [ErrClosed].
+func (c *Client) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	a := c.newAttempts(ctx, opts)
+	for {
+		p, err := a.next()
+		if err != nil {
+			return err
+		}
+		err = call(ctx, p, method, params, result)
+		if again, err := a.retry(p, err); !again {
+			return err
+		}
+	}
+}
+
+// call makes one attempt of a blocking call on p. It goes through
+// [rpc.Peer.Send] with a reply channel of its own rather than
+// [rpc.Peer.Call]: when the connection ends just as a request is being
+// sent, the peer may both return an error and later deliver a Response for
+// it, and only a channel used once can safely be abandoned then.
+func call(ctx context.Context, p *rpc.Peer, method string, params, result any) error {
+	reply, err := send(ctx, p, method, params)
+	if err != nil {
+		return err
+	}
+	// The peer delivers exactly one Response for a request it accepted: the
+	// reply, ctx's error, or connection-lost when the connection ends (Close
+	// ends it too), so this receive ends.
+	r := <-reply
+	if r.Err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the caller gave up as the reply came: report its own reason
+		}
+		return r.Err
+	}
+	return decode(p, r.Result, result)
+}
+
+// send encodes params with p's codec and sends the request on p, with a new
+// reply channel that receives its one Response.
+func send(ctx context.Context, p *rpc.Peer, method string, params any) (chan *rpc.Response, error) {
+	var raw []byte
+	switch v := params.(type) {
+	case nil:
+	case rpc.Raw:
+		raw = v
+	default:
+		b, err := p.Codec().Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("wsrpc: encode params: %w", err)
+		}
+		raw = b
+	}
+	reply := make(chan *rpc.Response, 1)
+	if err := p.Send(ctx, &rpc.Request{Method: method, Params: raw, Reply: reply}); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// decode decodes a result with p's codec, as [rpc.Peer.Call] does: a nil
+// target discards it, a *[rpc.Raw] gets the bytes as they are.
+func decode(p *rpc.Peer, data []byte, v any) error {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case *rpc.Raw:
+		*v = data
+		return nil
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if err := p.Codec().Unmarshal(data, v); err != nil {
+		return fmt.Errorf("wsrpc: decode result: %w", err)
+	}
+	return nil
+}
+
+// Notify sends a notification: a call with no reply. It waits for a
+// connection like [Client.Call], and is sent again on the next connection if
+// it could not be sent; once sent, whether the server handled it is unknown.
+func (c *Client) Notify(ctx context.Context, method string, params any) error {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	a := c.newAttempts(ctx, nil)
+	for {
+		p, err := a.next()
+		if err != nil {
+			return err
+		}
+		err = p.Notify(ctx, method, params)
+		if again, err := a.retry(p, err); !again {
+			return err
+		}
+	}
+}
+
+// Go is the asynchronous form of [Client.Call]: it returns at once, and the
+// one *[rpc.Response] for the call arrives on reply later, after the same
+// waiting and retries as Call. Response.Result holds the encoded result
+// (decode it with the Codec of the connection: JSON unless [WithValueCodec]
+// set another on a binary connection); Response.Err is what Call would have
+// returned; Response.ID is the wire id of the last attempt.
+//
+// reply must be buffered with room for every call in flight that shares it:
+// the client never blocks on it, and a reply that does not fit is dropped
+// (and logged). A caller cannot know a call's id in advance, so calls whose
+// replies must be told apart need a channel each.
+//
+// An error from Go means no reply will come: reply is unbuffered, the
+// client is closed, the wait queue is full, or the request could not be
+// encoded or sent and may not be retried. Each call accepted runs on a
+// goroutine owned by the client until its reply is delivered.
+func (c *Client) Go(ctx context.Context, method string, params any, reply chan *rpc.Response, opts ...CallOption) error {
+	if cap(reply) == 0 {
+		return errors.New("wsrpc: Go: reply must be a buffered channel")
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errNotSent()
+	}
+	c.wg.Add(1) // before Close can wait: this call's goroutine is counted from here
+	c.mu.Unlock()
+
+	ctx, cancel := c.callContext(ctx)
+	g := &goCall{a: c.newAttempts(ctx, opts), method: method, params: params}
+	end := func() {
+		cancel()
+		c.wg.Done()
+	}
+	p, changed, err := c.admit(nil, false)
+	if err != nil {
+		end()
+		return err
+	}
+	g.a.admitted = true
+	var inner chan *rpc.Response // the reply to the attempt in flight, if any
+	if p != nil {
+		if inner, err = send(ctx, p, method, params); err != nil {
+			if again, err := g.a.retry(p, err); !again {
+				end()
+				return err
+			}
+		}
+	}
+	go func() {
+		defer end()
+		r := g.wait(p, inner, changed)
+		select {
+		case reply <- r:
+		default:
+			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method, "id", r.ID)
+		}
+	}()
+	return nil
+}
+
+// goCall is one call made with Go.
+type goCall struct {
+	a      *attempts
+	method string
+	params any
+}
+
+// wait finishes a Go call and returns its Response. inner, when not nil,
+// receives the reply to the attempt in flight on p; changed, when not nil, is
+// a place in the wait queue given by admit.
+func (g *goCall) wait(p *rpc.Peer, inner chan *rpc.Response, changed <-chan struct{}) *rpc.Response {
+	a := g.a
+	if changed != nil {
+		if err := a.c.await(a.ctx, changed); err != nil {
+			return &rpc.Response{Err: err}
+		}
+	}
+	for {
+		if inner == nil {
+			var err error
+			if p, err = a.next(); err != nil {
+				return &rpc.Response{Err: err}
+			}
+			if inner, err = send(a.ctx, p, g.method, g.params); err != nil {
+				again, err := a.retry(p, err)
+				if !again {
+					return &rpc.Response{Err: err}
+				}
+				continue
+			}
+		}
+		// Exactly one Response comes (see call), so this receive ends.
+		r := <-inner
+		inner = nil
+		again, err := a.retry(p, r.Err)
+		if !again {
+			r.Err = err
+			return r
+		}
+	}
+}
+
+// callContext applies the default call timeout to a ctx without a deadline.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opts.callTimeout > 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			return context.WithTimeout(ctx, c.opts.callTimeout)
+		}
+	}
+	return ctx, func() {}
+}
+
+// attempts is the retry state of one call.
+type attempts struct {
+	c          *Client
+	ctx        context.Context
+	idempotent bool
+	n          int           // attempts that failed and were retried
+	admitted   bool          // the call has its place: the queue bound no longer applies
+	avoid      *rpc.Peer     // the connection that failed the last attempt: wait for another
+	pause      time.Duration // wait before trying the same connection again
+}
+
+func (c *Client) newAttempts(ctx context.Context, opts []CallOption) *attempts {
+	var o callOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return &attempts{c: c, ctx: ctx, idempotent: o.idempotent}
+}
+
+// next returns the connection for the next attempt, waiting for one if
+// needed.
+func (a *attempts) next() (*rpc.Peer, error) {
+	if a.pause > 0 {
+		t := time.NewTimer(a.pause)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-a.ctx.Done():
+			return nil, a.ctx.Err()
+		case <-a.c.closing.Done():
+			return nil, errNotSent()
+		}
+	}
+	for {
+		p, changed, err := a.c.admit(a.avoid, a.admitted)
+		a.admitted = true
+		if err != nil || p != nil {
+			return p, err
+		}
+		if err := a.c.await(a.ctx, changed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retry decides what follows an attempt on p that ended with err: another
+// attempt (true), or the end of the call with the error to report.
+//
+//   - CodeUnavailable (never started) is retried; CodeConnectionLost (sent,
+//     outcome unknown) only for an idempotent call; anything else is final.
+//   - A retry goes to another connection when p is gone or going away, and
+//     to the same one after a backoff pause when p is still healthy (the
+//     server refused the call but keeps the connection).
+//   - Nothing is retried once the client is closed (the error then matches
+//     ErrClosed), once ctx has ended, after MaxAttempts, or when p is gone
+//     and reconnection is off.
+func (a *attempts) retry(p *rpc.Peer, err error) (bool, error) {
+	var e *rpc.Error
+	if err == nil || !errors.As(err, &e) {
+		return false, err
+	}
+	if e.Code != rpc.CodeUnavailable && e.Code != rpc.CodeConnectionLost {
+		return false, err
+	}
+	if a.c.isClosed() {
+		return false, closedErr(err)
+	}
+	if e.Code == rpc.CodeConnectionLost && !a.idempotent || a.ctx.Err() != nil {
+		return false, err
+	}
+	a.n++
+	if a.n >= MaxAttempts {
+		return false, fmt.Errorf("wsrpc: gave up after %d attempts: %w", a.n, err)
+	}
+	a.avoid, a.pause = nil, 0
+	if gone(p) {
+		if !a.c.opts.reconnect {
+			return false, err
+		}
+		a.avoid = p
+	} else {
+		a.pause = a.c.delay(a.n - 1)
+	}
+	a.c.log(slog.LevelDebug, "wsrpc: retrying call", "attempt", a.n+1, "err", err)
+	return true, nil
+}
+
+// gone reports whether p can take no more calls: its connection is ending
+// or ended, or the server announced its shutdown.
+func gone(p *rpc.Peer) bool {
+	select {
+	case <-p.GoingAway():
+		return true
+	case <-p.Done():
+		return true
+	default:
+		return p.Conn().State() != transport.StateOpen
+	}
+}

@@ -1,0 +1,200 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Client is a connection to one wsrpc server that survives the loss of its
+// WebSocket connection: it reconnects, queues calls while disconnected and
+// retries the ones that are safe to retry. Make one with [Dial]; every method
+// is safe for concurrent use. See the package documentation for the
+// goroutines it owns.
+type Client struct {
+	url      string
+	opts     options
+	dialOpts transport.DialOptions
+	peerOpts []rpc.Option
+	randN    func(n int64) int64 // random in [0, n), for the backoff jitter
+
+	// closing is cancelled by Close: it stops reconnects, drains and waits.
+	closing context.Context
+	stop    context.CancelCauseFunc
+	// wg counts the goroutines the client owns: the manager, one per
+	// connection being retired, one per Go call.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	state   State
+	peer    *rpc.Peer     // the current connection; nil while disconnected
+	changed chan struct{} // closed by the manager, and replaced, whenever peer changes
+	waiting int           // calls waiting for a connection
+	closed  bool          // Close was called
+	dead    error         // set when the connection ended and reconnect is off
+
+	closeErr error // from closing the last connection; written by the manager before it exits
+}
+
+// Dial connects to the server at url (ws://, wss://, http:// or https://)
+// and returns a Client using that connection. ctx bounds this first
+// handshake only. Dial fails if the options are invalid or the first
+// connection cannot be made; a server that refuses the handshake (401, 403,
+// 503…) gives an error wrapping *[transport.HandshakeError].
+func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		url:      url,
+		opts:     o,
+		dialOpts: o.dialOptions(),
+		peerOpts: o.peerOptions(),
+		randN:    rand.Int64N,
+		changed:  make(chan struct{}),
+	}
+	p, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.closing, c.stop = context.WithCancelCause(context.Background())
+	c.peer, c.state = p, Connected
+	c.wg.Go(func() { c.run(p) })
+	return c, nil
+}
+
+// connect makes one connection and starts its peer.
+func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
+	conn, err := transport.Dial(ctx, c.url, &c.dialOpts)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rpc.New(conn, c.peerOpts...)
+	if err != nil {
+		_ = conn.Close(transport.StatusProtocolError, "unsupported subprotocol")
+		return nil, fmt.Errorf("wsrpc: dial: %w", err)
+	}
+	return p, nil
+}
+
+// State returns the client's current state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Peer returns the peer of the current connection, nil while disconnected.
+// Calls made on it directly are not queued or retried. Do not close it: the
+// client owns it.
+func (c *Client) Peer() *rpc.Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer
+}
+
+// Close stops reconnecting, fails the calls waiting for a connection, closes
+// the connection with 1000 (normal closure), which fails the calls still in
+// flight, and waits for every goroutine the client started. The errors of the
+// calls it ends match [ErrClosed]. A connection being drained after a
+// shutdown notice is cut short. Close is idempotent and returns the error of
+// the closing handshake, if any.
+//
+// The closing handshake waits for the server's answer (at most about 10 s,
+// see the transport package), and Close waits for the handlers given with
+// [WithHandler] to return once their ctx is cancelled: they must honour it.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		c.stop(ErrClosed)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	return c.closeErr
+}
+
+// admit gives a call the connection to use, or its place in the wait queue:
+// a channel closed when the connection changes, to wait on with await. A
+// call that has already been admitted once is not refused by the queue
+// bound. avoid is a connection that refused the call: it is not returned.
+func (c *Client) admit(avoid *rpc.Peer, admitted bool) (*rpc.Peer, <-chan struct{}, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, nil, errNotSent()
+	case c.peer != nil && c.peer != avoid:
+		return c.peer, nil, nil
+	case c.dead != nil:
+		return nil, nil, c.dead
+	case !admitted && c.waiting >= c.opts.queueSize:
+		return nil, nil, errQueueFull(c.opts.queueSize)
+	}
+	c.waiting++
+	return nil, c.changed, nil
+}
+
+// await waits on a place given by admit until the connection changes, ctx
+// ends or the client closes, and gives the place up.
+func (c *Client) await(ctx context.Context, changed <-chan struct{}) error {
+	defer func() {
+		c.mu.Lock()
+		c.waiting--
+		c.mu.Unlock()
+	}()
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wsrpc: waiting for a connection: %w", ctx.Err())
+	case <-c.closing.Done():
+		return errNotSent()
+	}
+}
+
+// setPeer makes p the current connection (nil: none) and moves to state s,
+// waking every call waiting for a connection. Only the manager calls it, so
+// the hook sees changes in order.
+func (c *Client) setPeer(p *rpc.Peer, s State, dead error) {
+	c.mu.Lock()
+	c.peer = p
+	moved := c.state != s
+	c.state = s
+	if dead != nil {
+		c.dead = dead
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	if moved {
+		c.report(s)
+	}
+}
+
+// report calls the state hook.
+func (c *Client) report(s State) {
+	if c.opts.stateHook != nil {
+		c.opts.stateHook(s)
+	}
+}
+
+// isClosed reports whether Close has been called.
+func (c *Client) isClosed() bool { return c.closing.Err() != nil }
+
+func (c *Client) log(level slog.Level, msg string, args ...any) {
+	if c.opts.logger != nil {
+		c.opts.logger.Log(context.Background(), level, msg, args...)
+	}
+}

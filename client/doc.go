@@ -1,0 +1,69 @@
+// Package client is the wsrpc client: a [Client] holds one connection to a
+// server and keeps it, reconnecting when it is lost, so that an application
+// makes calls without caring whether the connection it started with is still
+// the one in use.
+//
+// [Dial] makes the first connection (it fails if that fails) and returns the
+// Client. [Client.Call] is a blocking call, [Client.Go] the asynchronous form
+// that delivers the one *[rpc.Response] on a channel, and [Client.Notify]
+// sends a notification. Calls the server makes to the client are served by
+// the handler given with [WithHandler], on every connection.
+//
+// # Reconnecting
+//
+// When the connection ends, or the server sends its shutdown notice, the
+// Client makes a new connection, sleeping before each attempt for a random
+// duration in [0, min(max, base·2ⁿ)] ("full jitter", see [WithBackoff]),
+// the sequence starting again after every successful connection. After a
+// shutdown notice the first attempt waits for the server's hint
+// ([rpc.Peer.RetryAfter]; 0 means at once), and the old connection is
+// drained rather than dropped: its calls in flight complete, then it is
+// closed with 1000, while new calls go to the new connection. While no
+// connection is up, calls wait for one, bounded by their ctx and by
+// [WithQueueSize]. [WithStateHook] reports each change of [State].
+//
+// # Retries
+//
+// A call's outcome decides whether it is sent again on the next connection:
+//
+//	outcome                                   plain call       Idempotent()
+//	----------------------------------------  ---------------  ---------------
+//	result, or an error from the handler      returned         returned
+//	rpc.CodeUnavailable: never started (the   retried          retried
+//	  server refused it while shutting down,
+//	  or it was not sent: connection gone)
+//	rpc.CodeConnectionLost: sent, then the    returned:        retried
+//	  connection dropped; outcome unknown     outcome unknown  (may run twice)
+//	any other error (busy, deadline, …)       returned         returned
+//
+// A call is sent at most [MaxAttempts] times, and never after its ctx has
+// ended or the Client has closed (the error then matches [ErrClosed]). A
+// retry waits for a new connection when the old one is gone or going away;
+// when the server refused the call with CodeUnavailable on a connection it
+// keeps open, the retry goes to the same connection after a backoff pause.
+// With [WithReconnect](false) there is no next connection: such calls return
+// their error.
+//
+// # Goroutines and ownership
+//
+// The Client owns, and [Client.Close] waits for:
+//
+//   - the manager, which watches the current connection and makes the next
+//     one; it alone changes the connection and the State, and calls the
+//     state hook;
+//   - one goroutine per connection being retired, which drains it (after a
+//     shutdown notice) or waits for its goroutines (after it ended), then
+//     closes it;
+//   - one goroutine per call accepted by [Client.Go], until its Response is
+//     delivered.
+//
+// Each connection's [rpc.Peer] owns its reader and the handlers serving the
+// server's calls; the Client closes every Peer it made. Call and Notify run
+// on the caller's goroutine. No goroutine outlives Close.
+//
+// # Concurrency
+//
+// Every method of Client is safe for concurrent use. The handler given with
+// WithHandler runs concurrently and must be safe for it; the state hook is
+// called from one goroutine at a time, in order, and must not call Close.
+package client

@@ -1,0 +1,4 @@
+package client
+
+// Jitter exposes the backoff delay function to the tests.
+var Jitter = jitter

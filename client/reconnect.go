@@ -1,0 +1,147 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// run is the manager goroutine. It watches the current connection p; when p
+// ends or the server announces its shutdown, it hands p to a retiring
+// goroutine and makes a new connection, with backoff. It returns when the
+// client closes, or when the connection ends with reconnection off.
+func (c *Client) run(p *rpc.Peer) {
+	c.report(Connected)
+	for {
+		var notice bool
+		select {
+		case <-c.closing.Done():
+			c.shutdown(p)
+			return
+		case <-p.Done():
+		case <-p.GoingAway():
+			notice = true
+		}
+		retryAfter := p.RetryAfter()
+		if notice {
+			c.log(slog.LevelInfo, "wsrpc: server is shutting down; moving to a new connection", "retry_after", retryAfter)
+		} else {
+			c.log(slog.LevelWarn, "wsrpc: connection lost", "err", p.Err())
+		}
+		if !c.opts.reconnect {
+			why := p.Err()
+			if notice {
+				why = errors.New("the server is shutting down")
+			}
+			c.setPeer(nil, Closed, errNoReconnect(why))
+			c.retire(p, notice)
+			return
+		}
+		c.setPeer(nil, Reconnecting, nil)
+		c.retire(p, notice)
+		if p = c.redial(notice, retryAfter); p == nil {
+			c.shutdown(nil)
+			return
+		}
+		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Conn().Subprotocol())
+		c.setPeer(p, Connected, nil)
+	}
+}
+
+// shutdown ends the manager's work when the client closes: it fails the
+// calls waiting for a connection and closes the current one with 1000, which
+// fails the calls in flight.
+func (c *Client) shutdown(p *rpc.Peer) {
+	c.setPeer(nil, Closed, nil)
+	if p != nil {
+		c.closeErr = p.Close()
+	}
+}
+
+// retire releases a connection that is no longer current, on a goroutine of
+// its own so that reconnecting does not wait for it. After a shutdown notice
+// the connection is drained first: calls in flight in both directions
+// complete (the server gets a notice too, so it sends no new calls), then it
+// is closed with 1000. A connection that has ended is just released. Close
+// cuts a drain short.
+func (c *Client) retire(p *rpc.Peer, drain bool) {
+	c.wg.Go(func() {
+		if !drain {
+			_ = p.CloseNow() // already ended: wait for its goroutines
+			return
+		}
+		_ = p.Drain(c.closing, rpc.Notice{Reason: "client moved to a new connection"})
+		_ = p.CloseWith(transport.StatusNormalClosure, "")
+	})
+}
+
+// redial makes a new connection, sleeping before each attempt: the server's
+// retry hint before the first attempt after a shutdown notice, a jittered
+// backoff otherwise. It returns nil when the client closes.
+func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
+	for attempt := 0; ; attempt++ {
+		wait := c.delay(attempt)
+		if attempt == 0 && notice {
+			wait = retryAfter
+		}
+		if !sleep(c.closing, wait) {
+			return nil
+		}
+		p, err := c.connect(c.closing)
+		if err == nil {
+			return p
+		}
+		if c.isClosed() {
+			return nil
+		}
+		c.log(slog.LevelWarn, "wsrpc: reconnect failed", "attempt", attempt+1, "err", err)
+	}
+}
+
+// delay is the jittered backoff before reconnect attempt n (from 0).
+func (c *Client) delay(n int) time.Duration {
+	return jitter(c.opts.backoffBase, c.opts.backoffMax, n, c.randN)
+}
+
+// jitter returns a random duration in [0, min(max, base·2ⁿ)] ("full
+// jitter"): the ceiling doubles with every attempt up to max, and the random
+// draw spreads clients that lost the same server over the whole interval.
+// randN returns a random number in [0, n).
+func jitter(base, max time.Duration, n int, randN func(int64) int64) time.Duration {
+	ceil := base
+	for i := 0; i < n && ceil < max; i++ {
+		if ceil > max/2 {
+			ceil = max
+			break
+		}
+		ceil *= 2
+	}
+	ceil = min(ceil, max)
+	switch {
+	case ceil <= 0:
+		return 0
+	case ceil == math.MaxInt64:
+		return time.Duration(randN(math.MaxInt64)) // no room for the +1
+	}
+	return time.Duration(randN(int64(ceil) + 1))
+}
+
+// sleep waits for d, reporting false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

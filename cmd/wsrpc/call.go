@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+var callHelp = help{
+	usage: "call [flags] URL METHOD [PARAMS]",
+	about: `
+Calls METHOD on the wsrpc server at URL and prints the result as indented JSON
+on stdout. PARAMS is JSON (an array or an object for --codec json), or - to
+read it from stdin; put -- before PARAMS that start with '-'.
+
+When the server answers with an error, "error CODE: MESSAGE" goes to stderr and
+the exit status is 1. Usage mistakes (malformed PARAMS, say) exit with 2
+before anything is dialed.
+
+The server may call back while the call is in flight: --answer names a JSON
+file mapping method names to the results to answer with; other methods are
+answered with method-not-found (-32601).`,
+	examples: `
+wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'
+wsrpc call ws://127.0.0.1:8080/rpc sleep '{"ms":500}' --timeout 2s
+echo '{"hello":"world"}' | wsrpc call ws://127.0.0.1:8080/rpc echo -
+wsrpc call -H 'Authorization: Bearer xyz' wss://api.example.com/rpc whoami
+wsrpc call --answer answers.json ws://127.0.0.1:8080/rpc callback '{"method":"ping"}'`,
+}
+
+// rpcFlags are the flags call and notify share.
+type rpcFlags struct {
+	dial    dialFlags
+	codec   codecFlag
+	timeout time.Duration
+}
+
+func (f *rpcFlags) register(fs *flag.FlagSet) {
+	f.dial.register(fs)
+	f.codec.register(fs)
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this `duration` (dialing included; 0: never)")
+}
+
+// rpcTarget is what call and notify are asked to do.
+type rpcTarget struct {
+	url    string
+	method string
+	params any // nil or rpc.Raw
+}
+
+// parseTarget reads URL METHOD [PARAMS] and checks them, so that a mistake
+// is reported before anything is dialed.
+func parseTarget(e *env, pos []string, codec *codecFlag) (*rpcTarget, error) {
+	if err := codec.check(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) < 2:
+		return nil, usagef("want URL METHOD [PARAMS], got %d argument(s)", len(pos))
+	case len(pos) > 3:
+		return nil, usagef("unexpected argument %q (quote PARAMS as one argument)", pos[3])
+	}
+	t := &rpcTarget{url: pos[0], method: pos[1]}
+	if err := checkURL(t.url); err != nil {
+		return nil, err
+	}
+	if t.method == "" {
+		return nil, usagef("METHOD is empty")
+	}
+	if len(pos) == 3 {
+		raw, err := readParams(e, pos[2])
+		if err != nil {
+			return nil, err
+		}
+		if codec.name == "json" {
+			if c := firstByte(raw); c != '[' && c != '{' {
+				return nil, usagef("JSON-RPC params must be an array or an object, not %s", raw)
+			}
+		}
+		t.params = rpc.Raw(raw)
+	}
+	return t, nil
+}
+
+// readParams returns PARAMS as compact JSON, read from stdin for "-".
+func readParams(e *env, arg string) ([]byte, error) {
+	src := []byte(arg)
+	from := "PARAMS"
+	if arg == "-" {
+		b, err := io.ReadAll(e.stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read PARAMS from stdin: %w", err)
+		}
+		src, from = b, "PARAMS from stdin"
+		if len(bytes.TrimSpace(src)) == 0 {
+			return nil, usagef("%s is empty", from)
+		}
+	}
+	var v json.RawMessage
+	if err := json.Unmarshal(src, &v); err != nil {
+		return nil, usagef("%s is not valid JSON: %v", from, err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, v); err != nil {
+		return nil, usagef("%s is not valid JSON: %v", from, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func firstByte(b []byte) byte {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func runCall(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("call")
+	var f rpcFlags
+	f.register(fs)
+	answerFile := fs.String("answer", "", "answer the server's callbacks from this JSON `file`: {\"method\": result, ...}")
+	pos, err := parseArgs(fs, args, e, &callHelp)
+	if err != nil {
+		return err
+	}
+	t, err := parseTarget(e, pos, &f.codec)
+	if err != nil {
+		return err
+	}
+	answers, err := loadAnswers(*answerFile)
+	if err != nil {
+		return err
+	}
+
+	callCtx, cancel := withTimeout(ctx, f.timeout)
+	defer cancel()
+	peer, err := dialRPC(callCtx, t.url, f.dial.options(e, "call", f.codec.subprotocols()), rpc.WithHandler(answerHandler(answers)))
+	if err != nil {
+		return timeoutError(ctx, err, f.timeout)
+	}
+	defer peer.Close()
+	var out rpc.Raw
+	if err := peer.Call(callCtx, t.method, t.params, &out); err != nil {
+		return rpcFailure(ctx, e, err, f.timeout)
+	}
+	printJSON(e.stdout, out)
+	return nil
+}
+
+// withTimeout is context.WithTimeout, with 0 meaning no timeout.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// timeoutError rewords an error caused by the command's own timeout or by
+// an interrupt.
+func timeoutError(parent context.Context, err error, timeout time.Duration) error {
+	switch {
+	case parent.Err() != nil:
+		return errors.New("interrupted")
+	case errors.Is(err, context.DeadlineExceeded) && !isRPCError(err):
+		return fmt.Errorf("timed out after %s", timeout)
+	}
+	return err
+}
+
+func isRPCError(err error) bool {
+	var e *rpc.Error
+	return errors.As(err, &e)
+}
+
+// rpcFailure reports a failed call: "error CODE: MESSAGE" for an error from
+// the wire, one line with the cause otherwise.
+func rpcFailure(parent context.Context, e *env, err error, timeout time.Duration) error {
+	var re *rpc.Error
+	if !errors.As(err, &re) {
+		return timeoutError(parent, err, timeout)
+	}
+	line := fmt.Sprintf("error %d: %s", int32(re.Code), re.Message)
+	if re.Message == "" {
+		line = fmt.Sprintf("error %d: %s", int32(re.Code), re.Code)
+	}
+	if len(re.Data) > 0 {
+		line += " (data: " + string(re.Data) + ")"
+	}
+	fmt.Fprintln(e.stderr, line)
+	return exitCode(exitFailure)
+}
+
+// printJSON prints a result as indented JSON ("null" for none).
+func printJSON(w io.Writer, b []byte) {
+	if len(b) == 0 {
+		b = []byte("null")
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		buf.Reset()
+		buf.Write(b) // not JSON (a binary value codec): as it came
+	}
+	buf.WriteByte('\n')
+	w.Write(buf.Bytes())
+}
+
+// loadAnswers reads the --answer file: a JSON object of method → result.
+func loadAnswers(file string) (map[string]json.RawMessage, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--answer: %v", err)
+	}
+	var answers map[string]json.RawMessage
+	if err := json.Unmarshal(b, &answers); err != nil {
+		return nil, usagef("--answer %s: want a JSON object mapping method names to results: %v", file, err)
+	}
+	return answers, nil
+}
+
+// answerHandler answers the server's calls from answers; other methods get
+// method-not-found.
+func answerHandler(answers map[string]json.RawMessage) rpc.Handler {
+	return rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+		if a, ok := answers[req.Method]; ok {
+			return a, nil
+		}
+		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method not found: %s (no --answer for it)", req.Method)
+	})
+}

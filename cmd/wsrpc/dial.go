@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// dialFlags are the flags of every command that dials a server.
+type dialFlags struct {
+	headers  headerFlag
+	insecure bool
+}
+
+func (d *dialFlags) register(fs *flag.FlagSet) {
+	fs.Var(&d.headers, "H", "`'Name: value'` add a header to the handshake request (repeatable)")
+	fs.BoolVar(&d.insecure, "insecure", false, "skip TLS certificate verification (wss://); never in production")
+}
+
+// options returns the transport options for the dial, warning loudly on
+// stderr when TLS verification is off.
+func (d *dialFlags) options(e *env, name string, subprotocols []string) *transport.DialOptions {
+	o := &transport.DialOptions{Header: d.headers.header(), Subprotocols: subprotocols}
+	if d.insecure {
+		fmt.Fprintf(e.stderr, "wsrpc %s: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and change this connection\n", name)
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure
+		o.HTTPClient = &http.Client{Transport: t}
+	}
+	return o
+}
+
+// codecFlag is the --codec flag of the RPC commands.
+type codecFlag struct{ name string }
+
+func (c *codecFlag) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.name, "codec", "binary", "`binary|json` wire codec to offer (binary: wsrpc.v1, json: jsonrpc2.0)")
+}
+
+func (c *codecFlag) check() error { return oneOf("codec", c.name, "binary", "json") }
+
+// subprotocols returns the subprotocol to offer for the codec.
+func (c *codecFlag) subprotocols() []string {
+	if c.name == "json" {
+		return []string{rpc.SubprotocolJSON}
+	}
+	return []string{rpc.SubprotocolBinary}
+}
+
+// checkURL makes sure u is a URL Dial can use, before anything is dialed.
+func checkURL(u string) error {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return usagef("bad URL %q: %v", u, err)
+	}
+	switch parsed.Scheme {
+	case "ws", "wss", "http", "https":
+	default:
+		return usagef("bad URL %q: the scheme must be ws://, wss://, http:// or https://", u)
+	}
+	if parsed.Host == "" {
+		return usagef("bad URL %q: no host", u)
+	}
+	return nil
+}
+
+// dialRPC dials u and starts an rpc.Peer on the connection.
+func dialRPC(ctx context.Context, u string, o *transport.DialOptions, opts ...rpc.Option) (*rpc.Peer, error) {
+	conn, err := transport.Dial(ctx, u, o)
+	if err != nil {
+		return nil, dialError(u, err)
+	}
+	peer, err := rpc.New(conn, opts...)
+	if err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	return peer, nil
+}
+
+// dialError says in a few words why dialing u failed:
+// "dial ws://127.0.0.1:1/rpc: connection refused".
+func dialError(u string, err error) error {
+	var (
+		he    *transport.HandshakeError
+		errno syscall.Errno
+		dns   *net.DNSError
+		ua    x509.UnknownAuthorityError
+		hn    x509.HostnameError
+		ci    x509.CertificateInvalidError
+		rh    tls.RecordHeaderError
+	)
+	var why string
+	switch {
+	case errors.As(err, &he):
+		why = fmt.Sprintf("the server answered HTTP %d %s instead of switching protocols", he.StatusCode, http.StatusText(he.StatusCode))
+	case errors.Is(err, context.DeadlineExceeded):
+		why = "timed out"
+	case errors.Is(err, context.Canceled):
+		why = "interrupted"
+	case errors.As(err, &dns):
+		why = fmt.Sprintf("lookup %s: %s", dns.Name, dns.Err)
+	case errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
+		why = fmt.Sprintf("TLS: %s (--insecure skips the check)", innermost(err))
+	case errors.As(err, &rh):
+		why = "TLS handshake failed: the server does not speak TLS (use ws:// or http://)"
+	case errors.As(err, &errno):
+		why = errno.Error()
+	default:
+		why = innermost(err)
+	}
+	return fmt.Errorf("dial %s: %s", redact(u), why)
+}
+
+// innermost returns the text of the deepest error err wraps: the actual
+// cause, without the layers of context around it.
+func innermost(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// redact hides a password in u.
+func redact(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.User == nil {
+		return u
+	}
+	return parsed.Redacted()
+}
+
+// closeNames are the names of the close codes RFC 6455 and IANA define.
+var closeNames = map[transport.StatusCode]string{
+	1000: "normal closure",
+	1001: "going away",
+	1002: "protocol error",
+	1003: "unsupported data",
+	1005: "no status",
+	1006: "abnormal closure",
+	1007: "invalid payload",
+	1008: "policy violation",
+	1009: "message too big",
+	1010: "mandatory extension",
+	1011: "internal error",
+	1012: "service restart",
+	1013: "try again later",
+	1014: "bad gateway",
+	1015: "TLS handshake",
+}
+
+// closeText describes how a connection ended: `1000 normal closure "bye"`.
+func closeText(err error) string {
+	var ce *transport.CloseError
+	if !errors.As(err, &ce) {
+		if err == nil {
+			return "open"
+		}
+		return err.Error()
+	}
+	s := fmt.Sprint(int(ce.Code))
+	if name, ok := closeNames[ce.Code]; ok {
+		s += " " + name
+	}
+	if ce.Reason != "" {
+		s += fmt.Sprintf(" %q", ce.Reason)
+	}
+	if ce.Err != nil {
+		s += ": " + closeCause(ce.Err)
+	}
+	return s
+}
+
+// closeCause says in a few words why a connection ended abnormally: the
+// transport's own reasons as they are, a network error by its root cause
+// ("EOF", "connection reset by peer").
+func closeCause(err error) string {
+	for _, known := range []error{transport.ErrMessageTooBig, transport.ErrInvalidUTF8,
+		transport.ErrPeerUnresponsive, transport.ErrWriteTimeout} {
+		if errors.Is(err, known) {
+			return strings.TrimPrefix(err.Error(), "wsrpc: ")
+		}
+	}
+	return innermost(err)
+}
+
+// abnormal reports whether a connection ended without a clean closing
+// handshake: the network failed, or a side broke the protocol.
+func abnormal(err error) bool {
+	var ce *transport.CloseError
+	if !errors.As(err, &ce) {
+		return err != nil
+	}
+	return ce.Code == transport.StatusAbnormal || ce.Err != nil
+}

@@ -1,0 +1,41 @@
+// Command wsrpc is the command-line tool of wsrpc:
+//
+//	wsrpc serve     run a server with the demo services
+//	wsrpc call      call a method and print its result as JSON
+//	wsrpc notify    send a notification
+//	wsrpc connect   talk raw WebSocket to any server, interactively
+//	wsrpc bench     load-test a method
+//	wsrpc demo      a server and a scripted client in one process
+//	wsrpc version   print the version
+//
+// "wsrpc help" lists the commands and "wsrpc <command> --help" shows each
+// one's flags and examples. Output meant for programs (call results, bench
+// --json) is JSON on stdout; output for people is aligned text; an error is
+// one line on stderr. The exit status is 0 on success, 1 when the command
+// failed and 2 when the command line is wrong.
+//
+// The client commands are built on the transport and rpc packages directly:
+// one connection, no reconnection.
+//
+// # Layout
+//
+// main.go only wires the process to run (run.go), so that every command is
+// tested in-process with its own streams. There is one file per command,
+// services.go holds the demo services that serve and demo share, flags.go
+// the flag helpers and dial.go what the client commands share.
+//
+// # Goroutines and ownership
+//
+// Every goroutine a command starts is waited for before the command returns:
+// serve's HTTP server goroutine (by the shutdown), bench's workers and
+// progress line, connect's pings, demo's shutdown. The one exception is
+// connect's stdin reader when stdin is the process's own: a read from a
+// terminal cannot be interrupted, so connect closes stdin and returns, and
+// the reader, which holds nothing, ends with the process.
+//
+// # Concurrency
+//
+// run wraps stdout and stderr so that writes from several goroutines (slog,
+// a progress line) do not interleave mid-line; a command prints its results
+// from one goroutine.
+package main

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+var notifyHelp = help{
+	usage: "notify [flags] URL METHOD [PARAMS]",
+	about: `
+Sends a notification (a call that wants no reply) to the wsrpc server at URL,
+then closes the connection cleanly (1000). Prints nothing on success.
+PARAMS is JSON (an array or an object for --codec json), or - to read it from
+stdin; put -- before PARAMS that start with '-'.`,
+	examples: `
+wsrpc notify ws://127.0.0.1:8080/rpc broadcast '{"text":"hello, everyone"}'
+echo '[1,2]' | wsrpc notify --codec json ws://127.0.0.1:8080/rpc add -`,
+}
+
+func runNotify(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("notify")
+	var f rpcFlags
+	f.register(fs)
+	pos, err := parseArgs(fs, args, e, &notifyHelp)
+	if err != nil {
+		return err
+	}
+	t, err := parseTarget(e, pos, &f.codec)
+	if err != nil {
+		return err
+	}
+	nctx, cancel := withTimeout(ctx, f.timeout)
+	defer cancel()
+	peer, err := dialRPC(nctx, t.url, f.dial.options(e, "notify", f.codec.subprotocols()), rpc.WithHandler(answerHandler(nil)))
+	if err != nil {
+		return timeoutError(ctx, err, f.timeout)
+	}
+	if err := peer.Notify(nctx, t.method, t.params); err != nil {
+		peer.CloseNow()
+		return rpcFailure(ctx, e, err, f.timeout)
+	}
+	// Close writes what is queued, the notification included, before the
+	// close frame.
+	peer.Close()
+	if err := peer.Conn().Err(); abnormal(err) {
+		return fmt.Errorf("the connection ended abnormally (%s); the notification may not have arrived", closeText(err))
+	}
+	return nil
+}

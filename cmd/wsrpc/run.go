@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed
+	exitUsage   = 2 // the command line is wrong; nothing was done
+)
+
+// env is what a command may touch of the process: its standard streams.
+// stdout and stderr are safe for concurrent use.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// stderrTTY reports whether stderr is a terminal, where live progress
+	// lines may be redrawn.
+	stderrTTY bool
+}
+
+// command is one subcommand of wsrpc.
+type command struct {
+	name    string
+	summary string // one line for the top-level usage
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands lists the subcommands in the order the usage shows them.
+var commands = []command{
+	{"serve", "run a wsrpc server with the demo services", runServe},
+	{"call", "call a method and print its result as JSON", runCall},
+	{"notify", "send a notification (a call without a reply)", runNotify},
+	{"connect", "interactive raw WebSocket client for any WebSocket server", runConnect},
+	{"bench", "load-test a method: throughput, latency percentiles, histogram", runBench},
+	{"demo", "start a server and walk through what wsrpc does, in one process", runDemo},
+	{"version", "print the version", runVersion},
+}
+
+// run is the whole program: it runs the command args name and returns the
+// process's exit code. ctx ends on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{
+		stdin:     stdin,
+		stdout:    &lockedWriter{w: stdout},
+		stderr:    &lockedWriter{w: stderr},
+		stderrTTY: isTerminal(stderr),
+	}
+	if len(args) == 0 {
+		printUsage(e.stderr)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if name == "help" && len(rest) > 0 {
+			if c := lookup(rest[0]); c != nil {
+				return report(e, c.name, c.run(ctx, e, []string{"--help"}))
+			}
+			fmt.Fprintf(e.stderr, "wsrpc help: unknown command %q (run 'wsrpc help')\n", rest[0])
+			return exitUsage
+		}
+		printUsage(e.stdout)
+		return exitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(e.stderr, "wsrpc: unknown command %q (run 'wsrpc help')\n", name)
+		return exitUsage
+	}
+	return report(e, c.name, c.run(ctx, e, rest))
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// report turns what a command returned into an exit code, printing the
+// error as one line on stderr.
+func report(e *env, name string, err error) int {
+	var ue *usageError
+	var ec exitCode
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ec):
+		return int(ec)
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "wsrpc %s: %s (run 'wsrpc %s --help')\n", name, ue.msg, name)
+		return exitUsage
+	default:
+		fmt.Fprintf(e.stderr, "wsrpc %s: %v\n", name, err)
+		return exitFailure
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `wsrpc is the command-line tool of wsrpc, a channel-based RPC runtime over WebSocket.
+
+Usage:
+  wsrpc <command> [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `  help      show the help of a command ('wsrpc help call')
+
+Run 'wsrpc <command> --help' for a command's flags and examples.
+New here? Run 'wsrpc demo'.
+`)
+}
+
+// lockedWriter serialises writes, so that several goroutines (a logger,
+// a progress line, a printer) may share one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

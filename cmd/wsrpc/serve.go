@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wsrpc/wsrpc/server"
+)
+
+var serveHelp = help{
+	usage: "serve [flags]",
+	about: `
+Runs a wsrpc server with the demo services until SIGINT or SIGTERM, then shuts
+down gracefully: new connections are refused, clients are told to go elsewhere,
+calls in flight finish (for up to --drain-timeout), and the connections close
+with 1012. The exit status is 0 when nothing was cut short, 1 otherwise.
+
+The RPC endpoint speaks both wire codecs (wsrpc.v1 and jsonrpc2.0; JSON-RPC 2.0
+also without a subprotocol). Services:
+  echo       returns its params unchanged
+  add        [1, 2, 3] → 6; anything but an array of numbers → -32602
+  sleep      {"ms": N} waits N ms (cancellable) → {"slept_ms": N}
+  time       the server's time (RFC 3339)
+  whoami     connection id, remote address, subprotocol, principal
+  callback   {"method": M, "params": P} calls M on the calling client and
+             returns its answer (a server→client call)
+  broadcast  sends the notification "broadcast" with the params (an array or
+             an object) to every connection; returns how many got it
+
+Logs go to stderr; the first line says where the server listens
+("listening on ws://127.0.0.1:8080/rpc", with the real port when --addr ends
+in :0).`,
+	examples: `
+wsrpc serve
+wsrpc serve --addr :9000 --log-format json --log-level warn
+wsrpc serve --static ./web --origin 'localhost:*'
+wsrpc serve --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443`,
+}
+
+// serveConfig says where and how a server listens.
+type serveConfig struct {
+	addr    string
+	path    string
+	tlsCert string
+	tlsKey  string
+	static  string
+	logger  *slog.Logger // nil: none
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("serve")
+	var (
+		cfg          serveConfig
+		origins      listFlag
+		maxConns     int
+		drainTimeout time.Duration
+		logFormat    string
+		logLevel     string
+	)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` address to listen on (port 0 picks a free port)")
+	fs.StringVar(&cfg.path, "path", "/rpc", "URL `path` of the RPC endpoint")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key, serves wss://")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
+	fs.Var(&origins, "origin", "also accept handshakes from this origin host `pattern` (path.Match syntax, repeatable); other origins get 403")
+	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "refuse connections beyond `n` with 503")
+	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long shutdown waits for calls in flight")
+	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
+	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
+	fs.StringVar(&cfg.static, "static", "", "serve the files of `dir` at / (the RPC endpoint stays at --path)")
+	pos, err := parseArgs(fs, args, e, &serveHelp)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if err := oneOf("log-format", logFormat, "text", "json"); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return usagef("--log-level must be debug, info, warn or error, not %q", logLevel)
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if err := checkPath(cfg.path); err != nil {
+		return err
+	}
+	if cfg.static != "" && cfg.path == "/" {
+		return usagef("--static serves /, so --path must be another path")
+	}
+	if drainTimeout <= 0 {
+		return usagef("--drain-timeout must be positive")
+	}
+	if maxConns < 1 {
+		return usagef("--max-conns must be at least 1")
+	}
+	cfg.logger = newLogger(e.stderr, logFormat, level)
+	// The listening line goes out whatever --log-level says: scripts wait
+	// for it to learn the address.
+	announce := newLogger(e.stderr, logFormat, slog.LevelInfo)
+
+	var srv *server.Server
+	mux := services(func() *server.Server { return srv }, cfg.logger)
+	opts := []server.Option{server.WithLogger(cfg.logger), server.WithMaxConns(maxConns)}
+	if len(origins) > 0 {
+		opts = append(opts, server.WithOriginPatterns(origins...))
+	}
+	srv, err = server.New(mux, opts...)
+	if err != nil {
+		return err
+	}
+	r, err := listen(srv, &cfg)
+	if err != nil {
+		return err
+	}
+	announce.Info("listening on " + r.url)
+	if cfg.static != "" {
+		cfg.logger.Info("serving files", "dir", cfg.static, "at", r.base+"/")
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		cfg.logger.Info("shutting down: draining calls in flight", "timeout", drainTimeout)
+	case serveErr = <-r.served:
+		r.served = nil
+		cfg.logger.Error("server failed; shutting down", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := r.shutdown(sctx); err != nil {
+		// "wsrpc serve: shutdown cut short on 1 connections (...)"
+		return errors.New(strings.TrimPrefix(err.Error(), "wsrpc: "))
+	}
+	if serveErr != nil {
+		return serveErr
+	}
+	cfg.logger.Info("stopped; every call finished")
+	return nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// checkPath makes sure p can be an http.ServeMux pattern of one path.
+func checkPath(p string) error {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t{}") {
+		return usagef("--path must start with / and hold no spaces or braces, not %q", p)
+	}
+	return nil
+}
+
+// running is a server listening on a port of its own.
+type running struct {
+	srv    *server.Server
+	hs     *http.Server
+	url    string     // of the RPC endpoint
+	base   string     // scheme://host:port
+	served chan error // Serve's result; nil once received
+}
+
+// listen starts serving srv at cfg.path of cfg.addr (and cfg.static at /) on
+// one goroutine, which shutdown waits for.
+func listen(srv *server.Server, cfg *serveConfig) (*running, error) {
+	var tlsConfig *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(cfg.path, srv)
+	if cfg.static != "" {
+		fi, err := os.Stat(cfg.static)
+		if err != nil {
+			return nil, fmt.Errorf("--static: %w", err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("--static: %s is not a directory", cfg.static)
+		}
+		mux.Handle("/", http.FileServer(http.Dir(cfg.static)))
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: server.DefaultHandshakeTimeout,
+		TLSConfig:         tlsConfig,
+	}
+	if cfg.logger != nil {
+		hs.ErrorLog = slog.NewLogLogger(cfg.logger.Handler(), slog.LevelWarn)
+	}
+	scheme := "ws"
+	if tlsConfig != nil {
+		scheme = "wss"
+	}
+	base := scheme + "://" + displayAddr(ln.Addr())
+	r := &running{srv: srv, hs: hs, url: base + cfg.path, base: base, served: make(chan error, 1)}
+	go func() { // owned: shutdown waits for it
+		var err error
+		if tlsConfig != nil {
+			err = hs.ServeTLS(ln, "", "")
+		} else {
+			err = hs.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		r.served <- err
+	}()
+	return r, nil
+}
+
+// shutdown stops listening, drains and closes every connection, and waits
+// for the serving goroutine. It returns a *server.ShutdownError when ctx
+// ended before every call finished.
+func (r *running) shutdown(ctx context.Context) error {
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := r.hs.Shutdown(ctx); err != nil {
+			r.hs.Close()
+		}
+		return nil
+	})
+	g.Go(func() error { return r.srv.Shutdown(ctx) })
+	err := g.Wait()
+	if r.served != nil {
+		<-r.served
+	}
+	return err
+}
+
+// displayAddr is the address to dial to reach a listener on a: the
+// loopback name when it listens on every interface.
+func displayAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
