@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -23,7 +22,8 @@ import (
 //
 // An error from Send means the request was not sent: [CodeUnavailable] when
 // the connection is closed or the other side is shutting down (safe to retry
-// elsewhere), or the ctx error.
+// elsewhere), or the ctx error. When Send returns nil for a call, exactly one
+// Response arrives on Reply.
 func (p *Peer) Send(ctx context.Context, req *Request) error {
 	if err := p.checkParams(req.Params); err != nil {
 		return err
@@ -54,6 +54,7 @@ func (p *Peer) Call(ctx context.Context, method string, params, result any) erro
 	s := slotPool.Get().(*callSlot)
 	id, err := p.start(ctx, method, raw, s.ch, s, false)
 	if err != nil {
+		s.resp = Response{}
 		slotPool.Put(s)
 		return err
 	}
@@ -151,9 +152,23 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout}
 	if err := p.sendCtx(ctx, &m); err != nil {
 		p.mu.Lock()
-		delete(p.pending, id)
-		p.signalOutIdleLocked()
+		_, still := p.pending[id]
+		if still {
+			delete(p.pending, id)
+			p.signalOutIdleLocked()
+		}
 		p.mu.Unlock()
+		if !still {
+			// The connection ended while sending, and ended() has taken the
+			// call from the table: exactly one Response is on its way to
+			// reply. A blocking Call takes it so its slot can be reused; an
+			// asynchronous Send lets it report the failure.
+			if slot != nil {
+				<-reply
+				return 0, err
+			}
+			return id, nil
+		}
 		return 0, err
 	}
 	if watch && ctx.Done() != nil {
@@ -286,13 +301,13 @@ func (p *Peer) checkParams(b []byte) error {
 	if !p.wire.json || b == nil {
 		return nil
 	}
-	if !json.Valid(b) {
-		return errors.New("wsrpc: params are not valid JSON")
+	if !jsonValid(b) {
+		return &Error{Code: CodeInvalidParams, Message: "params are not valid JSON"}
 	}
 	if first := firstNonSpace(b); first == '[' || first == '{' {
 		return nil
 	}
-	return errors.New("wsrpc: JSON-RPC params must be an array or an object")
+	return &Error{Code: CodeInvalidParams, Message: "JSON-RPC params must be an array or an object"}
 }
 
 func (p *Peer) unmarshal(data []byte, v any) error {

@@ -67,7 +67,7 @@ func (p *Peer) Drain(ctx context.Context, n Notice) error {
 			return nil
 		case <-ctx.Done():
 			st := p.Stats()
-			p.stopHandlers(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)))
+			p.stopHandlers(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)), true)
 			p.handlers.Wait()
 			return &DrainError{Incoming: st.InFlight, Outgoing: st.PendingCalls, Err: ctx.Err()}
 		}

@@ -12,7 +12,9 @@ import (
 //
 // ServeRPC is called on its own goroutine for each call, so it must be safe
 // for concurrent use. ctx is cancelled when the caller cancels, when the
-// deadline the caller sent passes, or when the connection ends.
+// deadline the caller sent passes, when the connection ends (for a request:
+// its reply could not be delivered; a notification is left to finish), and
+// by [Peer.CloseNow] or a [Peer.Drain] deadline.
 type Handler interface {
 	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 }

@@ -21,6 +21,7 @@ type options struct {
 	maxBatch    int
 	logger      *slog.Logger
 	baseCtx     context.Context
+	onClose     func(error)
 }
 
 // WithHandler sets the handler for calls the other side makes. Without one,
@@ -49,3 +50,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // that values put there (an authenticated principal, say) reach handlers.
 // Cancelling it does not close the connection; it cancels the handlers.
 func WithBaseContext(ctx context.Context) Option { return func(o *options) { o.baseCtx = ctx } }
+
+// WithOnClose makes the peer call fn once the connection has ended, with the
+// reason (as [Peer.Err] returns it), after every pending call has failed. fn
+// runs on the peer's reader goroutine, which exits when fn returns; it may
+// call the peer's Close methods, which then wait for the handlers still
+// running.
+func WithOnClose(fn func(err error)) Option { return func(o *options) { o.onClose = fn } }

@@ -111,7 +111,7 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		watched := make(chan struct{})
 		stop := context.AfterFunc(base, func() {
 			defer close(watched)
-			p.stopHandlers(context.Cause(base))
+			p.stopHandlers(context.Cause(base), true)
 		})
 		p.stopBaseWatch = func() {
 			if !stop() {
@@ -201,7 +201,7 @@ func (p *Peer) CloseWith(code transport.StatusCode, reason string) error {
 // handler and waits for them.
 func (p *Peer) CloseNow() error {
 	p.conn.CloseNow() // first, so that cancelled handlers' replies go nowhere
-	p.stopHandlers(errConnClosed)
+	p.stopHandlers(errConnClosed, true)
 	<-p.loopDone
 	p.handlers.Wait()
 	return nil
@@ -210,14 +210,18 @@ func (p *Peer) CloseNow() error {
 var errConnClosed = errors.New("wsrpc: connection closed")
 
 // stopHandlers cancels the base context and the context of every call being
-// handled: the connection is gone, a drain deadline passed, CloseNow was
-// called, or the context given to WithBaseContext ended.
-func (p *Peer) stopHandlers(cause error) {
+// handled: a drain deadline passed, CloseNow was called, or the context given
+// to WithBaseContext ended. When the connection merely ended, requests are
+// cancelled (nobody can receive their replies) but notifications are left to
+// finish: they were received whole and nobody waits for them.
+func (p *Peer) stopHandlers(cause error, notificationsToo bool) {
 	p.cancelBase(cause)
 	p.inMu.Lock()
 	calls := make([]*inCall, 0, len(p.active))
 	for c := range p.active {
-		calls = append(calls, c)
+		if notificationsToo || !c.req.notification {
+			calls = append(calls, c)
+		}
 	}
 	p.inMu.Unlock()
 	for _, c := range calls {
@@ -289,6 +293,7 @@ func (p *Peer) protocolError(code transport.StatusCode, reason string) {
 
 // ended runs once the connection is gone: fail pending calls, cancel handlers.
 func (p *Peer) ended() {
+	<-p.conn.Done()
 	err := p.conn.Err()
 	if err == nil {
 		err = errConnClosed
@@ -297,7 +302,7 @@ func (p *Peer) ended() {
 	p.inMu.Lock()
 	p.draining = true
 	p.inMu.Unlock()
-	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err))
+	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err), false)
 	if p.stopBaseWatch != nil {
 		p.stopBaseWatch()
 	}
@@ -318,6 +323,9 @@ func (p *Peer) ended() {
 		p.deliver(pc.reply, r)
 	}
 	close(p.loopDone)
+	if p.opts.onClose != nil {
+		p.opts.onClose(err)
+	}
 }
 
 // send encodes and sends one message, reporting whether it was queued.

@@ -595,3 +595,53 @@ func TestDrainDeadline(t *testing.T) {
 		t.Fatalf("cut-short call got %v, want canceled", r.Err)
 	}
 }
+
+func TestNotificationOutlivesItsSendersClose(t *testing.T) {
+	finished := make(chan error, 1)
+	started := make(chan struct{})
+	h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		close(started)
+		select {
+		case <-ctx.Done():
+			finished <- ctx.Err()
+		case <-time.After(100 * time.Millisecond): // the work takes a while
+			finished <- nil
+		}
+		return nil, nil
+	})
+	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h)}, nil)
+	if err := c.Notify(ctxT(t), "fire-and-forget", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	c.Close() // the sender leaves at once, as fire-and-forget clients do
+	if err := <-finished; err != nil {
+		t.Fatalf("notification handler cancelled when its sender closed: %v", err)
+	}
+}
+
+// TestCallsRacingAClose: calls made while the connection closes each get
+// their own result or an error, never another call's reply.
+func TestCallsRacingAClose(t *testing.T) {
+	for range 30 {
+		c, s := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(services(t))}, nil)
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				for j := range 20 {
+					want := i*1000 + j
+					var got []int
+					err := c.Call(ctxT(t), "echo", []int{want}, &got)
+					if err == nil && (len(got) != 1 || got[0] != want) {
+						t.Errorf("call %d got %v", want, got)
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+		s.CloseNow()
+		wg.Wait()
+	}
+}

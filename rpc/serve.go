@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -119,7 +118,7 @@ func (p *Peer) serve(c *inCall) {
 	default:
 		if result == nil && p.wire.json {
 			result = jsonNull
-		} else if p.wire.json && !json.Valid(result) {
+		} else if p.wire.json && !jsonValid(result) {
 			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid,
 				err: &Error{Code: CodeInternalError, Message: "handler returned a result that is not valid JSON"}})
 			return
@@ -131,7 +130,7 @@ func (p *Peer) serve(c *inCall) {
 // wireError makes sure an error can go on the wire: on JSON-RPC, Data must
 // be JSON, and is dropped (with a note in the message) when it is not.
 func (p *Peer) wireError(e *Error) *Error {
-	if !p.wire.json || e.Data == nil || json.Valid(e.Data) {
+	if !p.wire.json || e.Data == nil || jsonValid(e.Data) {
 		return e
 	}
 	return &Error{Code: e.Code, Message: e.Message + " (error data dropped: not valid JSON)"}

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,10 +24,12 @@ type Conn struct {
 	Session     *handler.Session // the authenticated principal, if any
 	ConnectedAt time.Time
 
-	tc       *transport.Conn
-	server   *Server
-	authed   chan struct{} // closed once the connection is authenticated (or needs not be)
-	authOnce sync.Once
+	tc            *transport.Conn
+	server        *Server
+	authed        chan struct{} // closed once the connection is authenticated (or needs not be)
+	authOnce      sync.Once
+	registered    chan struct{} // closed once serve has finished setting the connection up
+	stopAuthTimer func()
 }
 
 type connKey struct{}
@@ -57,33 +61,77 @@ func (c *Conn) Notify(ctx context.Context, method string, params any) error {
 
 // Broadcast sends a notification to every open connection for which keep
 // returns true (every one when keep is nil). params are encoded once per
-// value codec. It returns how many connections the notification was queued
-// on; a connection that fails (it is closing, or ctx ended while its send
-// queue was full) is skipped.
+// value codec (an rpc.Raw is sent as it is); on JSON-RPC connections they
+// must be a JSON array or object, and Broadcast returns an error before
+// sending anything if they are not. It returns how many connections the
+// notification was queued on; a connection that is closing is skipped.
 func (s *Server) Broadcast(ctx context.Context, method string, params any, keep func(*Conn) bool) (int, error) {
-	encoded := map[rpc.Codec]rpc.Raw{}
-	n := 0
+	type encoding struct {
+		codec   rpc.Codec
+		jsonRPC bool
+	}
+	var targets []*Conn
+	encoded := map[encoding]rpc.Raw{}
+	keyOf := func(c *Conn) encoding {
+		return encoding{c.Peer.Codec(), !strings.EqualFold(c.Subprotocol(), rpc.SubprotocolBinary)}
+	}
 	for _, c := range s.Conns() {
 		if keep != nil && !keep(c) {
 			continue
 		}
-		codec := c.Peer.Codec()
-		raw, ok := encoded[codec]
-		if !ok && params != nil {
-			b, err := codec.Marshal(params)
+		k := keyOf(c)
+		if _, ok := encoded[k]; !ok {
+			raw, err := encodeParams(k.codec, params, k.jsonRPC)
 			if err != nil {
-				return n, err
+				return 0, err
 			}
-			raw = b
-			encoded[codec] = raw
+			encoded[k] = raw
 		}
-		if err := c.Peer.Send(ctx, &rpc.Request{Method: method, Params: raw}); err == nil {
+		targets = append(targets, c)
+	}
+	n := 0
+	for _, c := range targets {
+		err := c.Peer.Send(ctx, &rpc.Request{Method: method, Params: encoded[keyOf(c)]})
+		switch {
+		case err == nil:
 			n++
-		} else if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return n, ctx.Err()
 		}
 	}
 	return n, nil
+}
+
+// encodeParams encodes broadcast params for one value codec.
+func encodeParams(codec rpc.Codec, params any, jsonRPC bool) (rpc.Raw, error) {
+	var raw rpc.Raw
+	switch p := params.(type) {
+	case nil:
+		return nil, nil
+	case rpc.Raw:
+		raw = p
+	default:
+		b, err := codec.Marshal(params)
+		if err != nil {
+			return nil, fmt.Errorf("wsrpc: broadcast: encode params: %w", err)
+		}
+		raw = b
+	}
+	if jsonRPC {
+		if first := firstNonSpace(raw); first != '[' && first != '{' {
+			return nil, errors.New("wsrpc: broadcast: on JSON-RPC connections params must be a JSON array or object")
+		}
+	}
+	return raw, nil
+}
+
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c
+		}
+	}
+	return 0
 }
 
 // wrap adds the server's per-connection concerns (in-band authentication)

@@ -9,6 +9,7 @@ import (
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 func TestBroadcastToThousandConnections(t *testing.T) {
@@ -82,5 +83,36 @@ func TestBusyRejectedQuickly(t *testing.T) {
 	defer cancel()
 	if err := p.Call(ctx, "hold", nil, nil); rpc.CodeOf(err) != rpc.CodeBusy {
 		t.Fatalf("fourth call = %v, want busy", err)
+	}
+}
+
+func TestBroadcastParams(t *testing.T) {
+	s := newServer(t)
+	url := start(t, s)
+	got := make(chan string, 4)
+	note := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		got <- string(req.Params)
+		return nil, nil
+	})
+	dial(t, url, nil, rpc.WithHandler(note))
+	dial(t, url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}}, rpc.WithHandler(note))
+	for len(s.Conns()) < 2 {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctxT(t).Done():
+			t.Fatal("connections not registered")
+		}
+	}
+	n, err := s.Broadcast(ctxT(t), "raw", rpc.Raw(`{"already":"encoded"}`), nil)
+	if err != nil || n != 2 {
+		t.Fatalf("Broadcast(Raw) = %d, %v", n, err)
+	}
+	for range 2 {
+		if p := <-got; p != `{"already":"encoded"}` {
+			t.Fatalf("Raw params arrived as %s", p)
+		}
+	}
+	if n, err := s.Broadcast(ctxT(t), "scalar", "just a string", nil); err == nil || n != 0 {
+		t.Fatalf("Broadcast of a scalar to a JSON-RPC connection = %d, %v; want an error before sending", n, err)
 	}
 }

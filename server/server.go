@@ -62,12 +62,19 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP upgrades the request and serves the connection until it ends.
+// ServeHTTP upgrades the request and starts serving the connection. It
+// returns once the connection is registered; the connection's own goroutines
+// serve it from then on, and Shutdown and Close wait for them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w) {
 		return
 	}
-	defer s.release()
+	served := false
+	defer func() {
+		if !served {
+			s.release()
+		}
+	}()
 	var principal any
 	if s.opts.auth != nil {
 		p, err := s.opts.auth(r)
@@ -96,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tc.Close(transport.StatusPolicyViolation, "a subprotocol is required: "+rpc.SubprotocolBinary)
 		return
 	}
-	s.serve(tc, principal)
+	served = s.serve(tc, principal)
 }
 
 // admit reserves a connection slot, or answers 503.
@@ -139,8 +146,10 @@ func (s *Server) allows(proto string) bool {
 	return false
 }
 
-// serve runs one connection until it ends.
-func (s *Server) serve(tc *transport.Conn, principal any) {
+// serve registers a connection and starts its peer. It reports whether the
+// connection is being served: then the peer's end runs s.ended, which
+// releases the connection's slot.
+func (s *Server) serve(tc *transport.Conn, principal any) bool {
 	c := &Conn{
 		ID:          newID(),
 		Session:     &handler.Session{},
@@ -148,6 +157,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) {
 		tc:          tc,
 		server:      s,
 		authed:      make(chan struct{}),
+		registered:  make(chan struct{}),
 	}
 	if principal != nil {
 		c.Session.SetPrincipal(principal)
@@ -162,6 +172,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) {
 		rpc.WithMaxInFlight(s.opts.maxInFlight),
 		rpc.WithMaxBatch(s.opts.maxBatch),
 		rpc.WithLogger(s.opts.logger),
+		rpc.WithOnClose(func(err error) { s.ended(c, err) }),
 	}
 	if s.opts.codec != nil {
 		opts = append(opts, rpc.WithCodec(s.opts.codec))
@@ -169,14 +180,15 @@ func (s *Server) serve(tc *transport.Conn, principal any) {
 	peer, err := rpc.New(tc, opts...)
 	if err != nil {
 		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
-		return
+		return false
 	}
 	c.Peer = peer
 	s.mu.Lock()
 	if s.closing { // Shutdown began while this handshake was under way
 		s.mu.Unlock()
+		close(c.registered)
 		peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
-		return
+		return true // ended has released the slot
 	}
 	s.conns[c.ID] = c
 	s.mu.Unlock()
@@ -184,19 +196,28 @@ func (s *Server) serve(tc *transport.Conn, principal any) {
 	if s.opts.onConnect != nil {
 		s.opts.onConnect(c)
 	}
-	stopAuthTimer := s.startAuthTimer(c)
+	c.stopAuthTimer = s.startAuthTimer(c)
+	close(c.registered)
+	return true
+}
 
-	<-peer.Done()
-
-	stopAuthTimer()
-	peer.CloseNow() // the connection has ended: wait for the peer's handlers
+// ended runs on the peer's reader goroutine once the connection is gone:
+// it waits for the connection's handlers, removes it from the registry and
+// releases its slot.
+func (s *Server) ended(c *Conn, err error) {
+	<-c.registered
+	if c.stopAuthTimer != nil {
+		c.stopAuthTimer()
+	}
+	c.Peer.Close() // the connection is gone: this waits for its handlers
 	s.mu.Lock()
 	delete(s.conns, c.ID)
 	s.mu.Unlock()
-	s.log("disconnected", "conn", c.ID, "reason", peer.Err())
+	s.log("disconnected", "conn", c.ID, "reason", err)
 	if s.opts.onDisconnect != nil {
-		s.opts.onDisconnect(c, peer.Err())
+		s.opts.onDisconnect(c, err)
 	}
+	s.release()
 }
 
 func (s *Server) log(msg string, args ...any) {
@@ -290,11 +311,18 @@ type ShutdownError struct {
 }
 
 func (e *ShutdownError) Error() string {
-	return fmt.Sprintf("wsrpc: shutdown cut short on %d connections (%d incoming, %d outgoing calls unfinished): %v",
-		e.Connections, e.Incoming, e.Outgoing, e.Err)
+	return fmt.Sprintf("wsrpc: shutdown cut short on %s (%d incoming, %d outgoing calls unfinished): %v",
+		plural(e.Connections, "connection"), e.Incoming, e.Outgoing, e.Err)
 }
 
 func (e *ShutdownError) Unwrap() error { return e.Err }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
 
 // Shutdown stops the server gracefully: it refuses new handshakes (503),
 // sends every connection the shutdown notice, waits for every call in flight
@@ -349,7 +377,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		})
 	}
 	g.Wait()
-	s.served.Wait() // every ServeHTTP has returned
+	s.served.Wait() // every connection has ended and been cleaned up
 	if cut.Connections > 0 {
 		return cut
 	}

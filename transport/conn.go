@@ -290,14 +290,19 @@ func (c *Conn) readLoop() {
 		select {
 		case c.recv <- m:
 		case <-c.stop:
-			// Closing: what arrives now has nowhere to go; keep reading so the
-			// closing handshake can complete.
+			// Closing: the peer may still send until its close frame arrives
+			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
+			// and keep reading so the closing handshake can complete.
+			select {
+			case c.recv <- m:
+			default:
+			}
 		}
 	}
 	c.beginStop()
 	c.stopTimers()
+	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
-	close(c.done)
 }
 
 // readMessage reads one message into a buffer of exactly its size.

@@ -347,3 +347,15 @@ func TestPing(t *testing.T) {
 		t.Fatalf("Ping = %v, %v", rtt, err)
 	}
 }
+
+func TestErrSetWhenRecvCloses(t *testing.T) {
+	for range 50 {
+		s := newServer(t, nil, func(c *transport.Conn) { c.Close(4002, "bye") })
+		c := dial(t, s.wsURL(), nil)
+		for range c.Recv() {
+		}
+		if code := transport.CloseStatus(c.Err()); code != 4002 {
+			t.Fatalf("Err right after Recv closed = %v, want the peer's 4002", c.Err())
+		}
+	}
+}

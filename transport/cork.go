@@ -143,5 +143,14 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.cork = &corkConn{Conn: nc}
-	return w.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.cork, 4096)), nil
+	// net/http hands over its connection's writer with the hijack and never
+	// uses it again: write through it (now into the corking conn) rather than
+	// pinning it and allocating another.
+	bw := brw.Writer
+	if bw.Size() >= 4096 {
+		bw.Reset(w.cork)
+	} else {
+		bw = bufio.NewWriterSize(w.cork, 4096)
+	}
+	return w.cork, bufio.NewReadWriter(brw.Reader, bw), nil
 }

@@ -110,7 +110,7 @@ func TestServeDrainTimeout(t *testing.T) {
 		t.Errorf("serve: code %d, want 1", code)
 	}
 	// The listening line, then the error and nothing else.
-	want := "wsrpc serve: shutdown cut short on 1 connections (1 incoming, 0 outgoing calls unfinished): context deadline exceeded"
+	want := "wsrpc serve: shutdown cut short on 1 connection (1 incoming, 0 outgoing calls unfinished): context deadline exceeded"
 	lines := strings.Split(strings.TrimSpace(b.stderr.String()), "\n")
 	if got := lines[len(lines)-1]; len(lines) != 2 || got != want {
 		t.Errorf("stderr = %q, want %q", got, want)
