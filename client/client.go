@@ -17,7 +17,8 @@ import (
 // is safe for concurrent use. See the package documentation for the
 // goroutines it owns.
 type Client struct {
-	url      string
+	urls     []string // the server, then the other endpoints
+	next     int      // index in urls of the next dial (manager goroutine, and Dial before it starts)
 	opts     options
 	dialOpts transport.DialOptions
 	peerOpts []rpc.Option
@@ -57,14 +58,20 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		url:      url,
+		urls:     append([]string{url}, o.endpoints...),
 		opts:     o,
 		dialOpts: o.dialOptions(),
 		peerOpts: o.peerOptions(),
 		randN:    rand.Int64N,
 		changed:  make(chan struct{}),
 	}
-	p, err := c.connect(ctx)
+	var p *rpc.Peer
+	var err error
+	for range c.urls { // the first handshake tries each endpoint once
+		if p, err = c.connect(ctx); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +81,14 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// connect makes one connection and starts its peer.
+// connect makes one connection to the next endpoint and starts its peer.
+// Endpoints are used in turn: after a failure, and after each connection,
+// the next one is tried first, so clients spread over the instances of a
+// service and move off an instance that is restarting.
 func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
-	conn, err := transport.Dial(ctx, c.url, &c.dialOpts)
+	url := c.urls[c.next%len(c.urls)]
+	c.next++
+	conn, err := transport.Dial(ctx, url, &c.dialOpts)
 	if err != nil {
 		return nil, err
 	}

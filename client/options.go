@@ -54,6 +54,7 @@ func (c Codec) subprotocols() []string {
 type Option func(*options)
 
 type options struct {
+	endpoints   []string
 	header      http.Header
 	httpClient  *http.Client
 	tlsConfig   *tls.Config
@@ -128,6 +129,14 @@ func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callT
 // off, once the connection ends the client moves to [Closed] and every call
 // fails with [rpc.CodeUnavailable]; Close must still be called.
 func WithReconnect(on bool) Option { return func(o *options) { o.reconnect = on } }
+
+// WithEndpoints adds other URLs of the same service (instances behind
+// different addresses). Dial tries the URL it was given, then these in turn;
+// every reconnect moves on to the next one, so that a client leaves an
+// instance that is shutting down for another.
+func WithEndpoints(urls ...string) Option {
+	return func(o *options) { o.endpoints = append(o.endpoints, urls...) }
+}
 
 // WithBackoff sets the reconnect backoff: before attempt n (from 0) the
 // client sleeps a random duration in [0, min(max, base·2ⁿ)] ("full jitter").
