@@ -5,9 +5,17 @@
 package integration
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		for _, d := range sharedDirs {
+			os.RemoveAll(d)
+		}
+		os.Exit(code)
+	}))
+}
