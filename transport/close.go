@@ -63,7 +63,7 @@ func (e *CloseError) Error() string {
 	if e.Remote {
 		side = "closed by peer"
 	}
-	msg := fmt.Sprintf("wsrpc: connection %s: %d %s", side, int(e.Code), e.Code)
+	msg := fmt.Sprintf("wsrpc: connection %s: %d %s", side, int(e.Code), StatusText(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
 	}
@@ -75,6 +75,33 @@ func (e *CloseError) Error() string {
 
 // Unwrap returns the cause.
 func (e *CloseError) Unwrap() error { return e.Err }
+
+var statusText = map[StatusCode]string{
+	StatusNormalClosure:   "normal closure",
+	StatusGoingAway:       "going away",
+	StatusProtocolError:   "protocol error",
+	StatusUnsupportedData: "unsupported data",
+	StatusNoStatus:        "no status",
+	StatusAbnormal:        "abnormal closure",
+	StatusInvalidPayload:  "invalid payload",
+	StatusPolicyViolation: "policy violation",
+	StatusMessageTooBig:   "message too big",
+	StatusInternalError:   "internal error",
+	StatusServiceRestart:  "service restart",
+	StatusTryAgainLater:   "try again later",
+}
+
+// StatusText returns a short lower-case name for a close code ("normal
+// closure"), or "application code" for 4000–4999 and "code" otherwise.
+func StatusText(code StatusCode) string {
+	if s, ok := statusText[code]; ok {
+		return s
+	}
+	if code >= 4000 && code <= 4999 {
+		return "application code"
+	}
+	return "code"
+}
 
 // CloseStatus returns the close code carried by err, or -1 if err carries none.
 func CloseStatus(err error) StatusCode {
