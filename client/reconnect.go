@@ -83,11 +83,15 @@ func (c *Client) retire(p *rpc.Peer, drain bool) {
 // redial makes a new connection, sleeping before each attempt: the server's
 // retry hint before the first attempt after a shutdown notice, a jittered
 // backoff otherwise. It returns nil when the client closes.
+// MaxRetryHint caps the reconnect delay a server may ask for in its shutdown
+// notice, so that a misconfigured server cannot stall its clients for hours.
+const MaxRetryHint = time.Minute
+
 func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 	for attempt := 0; ; attempt++ {
 		wait := c.delay(attempt)
 		if attempt == 0 && notice {
-			wait = retryAfter
+			wait = min(retryAfter, MaxRetryHint)
 		}
 		if !sleep(c.closing, wait) {
 			return nil
