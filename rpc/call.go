@@ -191,10 +191,12 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 
 // sendCtx sends m, translating a closed connection into CodeUnavailable.
 func (p *Peer) sendCtx(ctx context.Context, m *message) error {
-	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: p.wire.encode(m)})
+	data := p.wire.encode(m)
+	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}})
 	if err == nil {
 		return nil
 	}
+	recycler{}.Recycle(data)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -57,11 +57,14 @@ func wireFor(subprotocol string) (wire, error) {
 	return wire{}, fmt.Errorf("wsrpc: unsupported subprotocol %q", subprotocol)
 }
 
+// encode encodes m into a recycled buffer; the message goes to the
+// transport with recycler as its Recycle, or, if it is not sent, back with
+// recycler.Recycle.
 func (w wire) encode(m *message) []byte {
 	if w.json {
-		return appendJSON(make([]byte, 0, jsonSize(m)), m)
+		return appendJSON(getBuf(jsonSize(m)), m)
 	}
-	return appendBinary(make([]byte, 0, binarySize(m)), m)
+	return appendBinary(getBuf(binarySize(m)), m)
 }
 
 // jsonSize is an estimate of the encoded size of m; appendJSON grows the

@@ -330,7 +330,12 @@ func (p *Peer) ended() {
 
 // send encodes and sends one message, reporting whether it was queued.
 func (p *Peer) send(m *message) bool {
-	return p.sendRaw(p.wire.encode(m))
+	data := p.wire.encode(m)
+	err := p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}})
+	if err != nil {
+		recycler{}.Recycle(data)
+	}
+	return err == nil
 }
 
 // sendRaw sends an already encoded message.

@@ -441,6 +441,9 @@ func (c *Conn) write(m Message) bool {
 		c.writeFailed(err)
 		return false
 	}
+	if m.Recycle != nil {
+		m.Recycle.Recycle(m.Data)
+	}
 	return true
 }
 

@@ -19,6 +19,17 @@ const (
 type Message struct {
 	Type MessageType
 	Data []byte
+	// Recycle, when set on a Message given to Send, receives Data once its
+	// bytes have been written (copied out of Data), so that the sender can
+	// reuse the buffer. It is not called when Send returns an error (Data is
+	// still the caller's) nor for messages dropped because the connection
+	// failed. It must not block.
+	Recycle Recycler
+}
+
+// Recycler takes back message buffers; see [Message.Recycle].
+type Recycler interface {
+	Recycle(data []byte)
 }
 
 // State is the life-cycle state of a connection.
