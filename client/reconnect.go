@@ -60,6 +60,7 @@ func (c *Client) shutdown(p *rpc.Peer) {
 	c.setPeer(nil, Closed, nil)
 	if p != nil {
 		c.closeErr = p.Close()
+		p.Wait() // the client's handlers for server→client calls
 	}
 }
 
@@ -72,11 +73,13 @@ func (c *Client) shutdown(p *rpc.Peer) {
 func (c *Client) retire(p *rpc.Peer, drain bool) {
 	c.wg.Go(func() {
 		if !drain {
-			_ = p.CloseNow() // already ended: wait for its goroutines
+			_ = p.CloseNow() // already ended: release it
+			p.Wait()
 			return
 		}
 		_ = p.Drain(c.closing, rpc.Notice{Reason: "client moved to a new connection"})
 		_ = p.CloseWith(transport.StatusNormalClosure, "")
+		p.Wait()
 	})
 }
 

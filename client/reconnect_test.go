@@ -164,7 +164,7 @@ func TestUnavailableIsRetried(t *testing.T) {
 				if refused.CompareAndSwap(false, true) {
 					started <- req.Peer()
 					<-release
-					return nil, rpc.Errorf(rpc.CodeUnavailable, "shutting down; the request was not started")
+					return nil, rpc.NotStarted("shutting down; the request was not started")
 				}
 				runs.Add(1)
 				return whoami(hctx, req)

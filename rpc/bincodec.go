@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -32,12 +33,10 @@ func appendBinary(buf []byte, m *message) []byte {
 	case kindRequest:
 		buf = binary.AppendUvarint(buf, m.id.n)
 		buf = binary.AppendUvarint(buf, timeoutMicros(m.timeout))
-		buf = binary.AppendUvarint(buf, uint64(len(m.method)))
-		buf = append(buf, m.method...)
+		buf = appendText(buf, m.method)
 		buf = append(buf, m.params...)
 	case kindNotification:
-		buf = binary.AppendUvarint(buf, uint64(len(m.method)))
-		buf = append(buf, m.method...)
+		buf = appendText(buf, m.method)
 		buf = append(buf, m.params...)
 	case kindResult:
 		buf = binary.AppendUvarint(buf, m.id.n)
@@ -45,16 +44,31 @@ func appendBinary(buf []byte, m *message) []byte {
 	case kindError:
 		buf = binary.AppendUvarint(buf, m.id.n)
 		buf = binary.AppendVarint(buf, int64(m.err.Code))
-		buf = binary.AppendUvarint(buf, uint64(len(m.err.Message)))
-		buf = append(buf, m.err.Message...)
+		buf = appendText(buf, m.err.Message)
 		buf = append(buf, m.err.Data...)
 	case kindCancel:
 		buf = binary.AppendUvarint(buf, m.id.n)
 	case kindShutdown:
 		buf = binary.AppendUvarint(buf, retryMillis(m.retryAfter))
-		buf = append(buf, m.reason...)
+		buf = append(buf, validText(m.reason)...)
 	}
 	return buf
+}
+
+// appendText appends a length-prefixed UTF-8 string. Text that is not UTF-8
+// (an error message built from a file name, say) has its bad bytes replaced,
+// since the decoder rightly refuses it.
+func appendText(buf []byte, s string) []byte {
+	s = validText(s)
+	buf = binary.AppendUvarint(buf, uint64(len(s)))
+	return append(buf, s...)
+}
+
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // timeoutMicros rounds a relative deadline up to whole microseconds, so that

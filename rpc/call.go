@@ -220,8 +220,12 @@ func (p *Peer) abandon(id uint64) bool {
 	if pc.stop != nil {
 		pc.stop()
 	}
-	// Best effort: the connection may be gone, and then there is nothing to cancel.
-	p.send(&message{kind: kindCancel, id: wireID{n: id}})
+	// Best effort, and never blocking: the caller is giving up and must
+	// return at once, even when the other side has stopped reading.
+	data := p.wire.encode(&message{kind: kindCancel, id: wireID{n: id}})
+	if !p.conn.TrySend(transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}}) {
+		recycler{}.Recycle(data)
+	}
 	return true
 }
 

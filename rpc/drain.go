@@ -48,7 +48,7 @@ func (p *Peer) Drain(ctx context.Context, n Notice) error {
 	p.draining = true
 	inIdle := p.armInIdleLocked()
 	p.inMu.Unlock()
-	p.send(&message{kind: kindShutdown, retryAfter: n.RetryAfter, reason: n.Reason})
+	_ = p.sendCtx(ctx, &message{kind: kindShutdown, retryAfter: n.RetryAfter, reason: n.Reason})
 
 	p.mu.Lock()
 	outIdle := p.armOutIdleLocked()
@@ -61,19 +61,42 @@ func (p *Peer) Drain(ctx context.Context, n Notice) error {
 		case <-outIdle:
 			outIdle = nil
 		case <-p.loopDone:
-			// The connection is gone: pending calls have failed; handlers
-			// are cancelled and will finish on their own.
-			p.handlers.Wait()
-			return nil
+			// The connection is gone: pending calls have failed and the
+			// handlers' contexts are cancelled.
+			return p.waitHandlers(ctx)
 		case <-ctx.Done():
-			st := p.Stats()
-			p.stopHandlers(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)), true)
-			p.handlers.Wait()
-			return &DrainError{Incoming: st.InFlight, Outgoing: st.PendingCalls, Err: ctx.Err()}
+			return p.cutShort(ctx)
 		}
 	}
-	p.handlers.Wait()
-	return nil
+	return p.waitHandlers(ctx)
+}
+
+// waitHandlers waits for the handler goroutines to exit, bounded by ctx.
+func (p *Peer) waitHandlers(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { // owned: waited for below in both branches
+		p.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		err := p.cutShort(ctx)
+		<-done
+		return err
+	}
+}
+
+// cutShort cancels every handler at a drain deadline and reports what was
+// unfinished.
+func (p *Peer) cutShort(ctx context.Context) error {
+	st := p.Stats()
+	p.stopHandlers(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)))
+	if st.InFlight == 0 && st.PendingCalls == 0 {
+		return nil
+	}
+	return &DrainError{Incoming: st.InFlight, Outgoing: st.PendingCalls, Err: ctx.Err()}
 }
 
 // armInIdleLocked returns a channel closed when no incoming call is in

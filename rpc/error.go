@@ -77,10 +77,21 @@ type Error struct {
 	Code    Code
 	Message string
 	Data    []byte // raw encoded data, nil if none
+
+	notStarted bool // made by NotStarted: a handler's deliberate refusal
 }
 
 // NewError returns an *Error with code and message.
 func NewError(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// NotStarted returns the error a handler gives to refuse a call before doing
+// any of its work (it is warming up, say), so that the caller may retry it,
+// here or elsewhere: [CodeUnavailable]. Only such a deliberate refusal goes
+// out with that code; an unavailable error a handler passes on from a call of
+// its own is sent as an internal error, since work may have been done.
+func NotStarted(message string) *Error {
+	return &Error{Code: CodeUnavailable, Message: message, notStarted: true}
+}
 
 // Errorf returns an *Error with code and a formatted message.
 func Errorf(code Code, format string, args ...any) *Error {

@@ -1067,6 +1067,9 @@ func jsonAppendString(buf []byte, s string) []byte {
 // whitespace), using the same scanner as the decoder: several times faster
 // than encoding/json.Valid and without allocations.
 func jsonValid(b []byte) bool {
+	if !utf8.Valid(b) { // it goes out in a text frame
+		return false
+	}
 	s := jsonScanner{data: b}
 	s.ws()
 	return s.value() && s.end()

@@ -50,10 +50,13 @@ type message struct {
 // one goroutine (the peer's reader) and holds at most maxInterned names.
 type interner struct{ m map[string]string }
 
-const maxInterned = 1024
+const (
+	maxInterned    = 1024
+	maxInternedLen = 128 // longer names are not kept: the peer chooses them
+)
 
 func (in *interner) intern(b []byte) string {
-	if in == nil {
+	if in == nil || len(b) > maxInternedLen {
 		return string(b)
 	}
 	if s, ok := in.m[string(b)]; ok {

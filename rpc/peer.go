@@ -111,7 +111,7 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		watched := make(chan struct{})
 		stop := context.AfterFunc(base, func() {
 			defer close(watched)
-			p.stopHandlers(context.Cause(base), true)
+			p.stopHandlers(context.Cause(base))
 		})
 		p.stopBaseWatch = func() {
 			if !stop() {
@@ -183,9 +183,11 @@ func (p *Peer) Stats() Stats {
 	}
 }
 
-// Close closes the connection with 1000 (normal closure) and waits for the
-// peer's goroutines, handlers included, to finish; pending calls fail with
-// [CodeConnectionLost]. Close is idempotent.
+// Close closes the connection with 1000 (normal closure) and waits until the
+// peer's reader has stopped: pending calls have failed with
+// [CodeConnectionLost] and the handlers still running have had their
+// contexts cancelled. It does not wait for those handlers, so that a handler
+// may close its own connection; [Peer.Wait] does. Close is idempotent.
 func (p *Peer) Close() error { return p.CloseWith(transport.StatusNormalClosure, "") }
 
 // CloseWith is Close with a chosen close code and reason.
@@ -193,35 +195,37 @@ func (p *Peer) CloseWith(code transport.StatusCode, reason string) error {
 	var err error
 	p.closing.Do(func() { err = p.conn.Close(code, reason) })
 	<-p.loopDone
-	p.handlers.Wait()
 	return err
 }
 
 // CloseNow drops the connection without a closing handshake, cancels every
-// handler and waits for them.
+// handler and waits for the reader, like Close.
 func (p *Peer) CloseNow() error {
 	p.conn.CloseNow() // first, so that cancelled handlers' replies go nowhere
-	p.stopHandlers(errConnClosed, true)
+	p.stopHandlers(errConnClosed)
+	<-p.loopDone
+	return nil
+}
+
+// Wait waits until the connection has ended and every handler has returned.
+// Whoever owns the peer calls it after closing (never from a handler of this
+// peer, which would wait for itself).
+func (p *Peer) Wait() {
 	<-p.loopDone
 	p.handlers.Wait()
-	return nil
 }
 
 var errConnClosed = errors.New("wsrpc: connection closed")
 
 // stopHandlers cancels the base context and the context of every call being
-// handled: a drain deadline passed, CloseNow was called, or the context given
-// to WithBaseContext ended. When the connection merely ended, requests are
-// cancelled (nobody can receive their replies) but notifications are left to
-// finish: they were received whole and nobody waits for them.
-func (p *Peer) stopHandlers(cause error, notificationsToo bool) {
+// handled: the connection ended, a drain deadline passed, CloseNow was
+// called, or the context given to WithBaseContext ended.
+func (p *Peer) stopHandlers(cause error) {
 	p.cancelBase(cause)
 	p.inMu.Lock()
 	calls := make([]*inCall, 0, len(p.active))
 	for c := range p.active {
-		if notificationsToo || !c.req.notification {
-			calls = append(calls, c)
-		}
+		calls = append(calls, c)
 	}
 	p.inMu.Unlock()
 	for _, c := range calls {
@@ -302,7 +306,7 @@ func (p *Peer) ended() {
 	p.inMu.Lock()
 	p.draining = true
 	p.inMu.Unlock()
-	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err), false)
+	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err))
 	if p.stopBaseWatch != nil {
 		p.stopBaseWatch()
 	}
@@ -312,20 +316,44 @@ func (p *Peer) ended() {
 	p.pending = make(map[uint64]pendingCall)
 	p.signalOutIdleLocked()
 	p.mu.Unlock()
+	lost := &Error{Code: CodeConnectionLost,
+		Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}
+	if p.remoteDrainedAndClosed(err) {
+		// The other side announced its shutdown, answered every request it
+		// started, and closed gracefully: what is still pending was never
+		// started (docs/PROTOCOL.md, shutdown).
+		lost = &Error{Code: CodeUnavailable,
+			Message: "the peer shut down without starting the request: " + err.Error()}
+	}
 	for id, pc := range pending {
 		if pc.stop != nil {
 			pc.stop()
 		}
 		r := pc.response()
 		r.ID = id
-		r.Err = &Error{Code: CodeConnectionLost,
-			Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}
+		r.Err = lost
 		p.deliver(pc.reply, r)
 	}
 	close(p.loopDone)
 	if p.opts.onClose != nil {
 		p.opts.onClose(err)
 	}
+}
+
+// remoteDrainedAndClosed reports whether the connection ended the graceful
+// way: a shutdown notice from the other side, then its close frame with 1012
+// (service restart) or 1001 (going away).
+func (p *Peer) remoteDrainedAndClosed(err error) bool {
+	var ce *transport.CloseError
+	if !errors.As(err, &ce) || !ce.Remote {
+		return false
+	}
+	if ce.Code != transport.StatusServiceRestart && ce.Code != transport.StatusGoingAway {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.remoteDrain
 }
 
 // send encodes and sends one message, reporting whether it was queued.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -596,27 +597,84 @@ func TestDrainDeadline(t *testing.T) {
 	}
 }
 
-func TestNotificationOutlivesItsSendersClose(t *testing.T) {
-	finished := make(chan error, 1)
-	started := make(chan struct{})
+func TestHandlerClosesItsOwnConnection(t *testing.T) {
+	closed := make(chan error, 1)
 	h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
-		close(started)
-		select {
-		case <-ctx.Done():
-			finished <- ctx.Err()
-		case <-time.After(100 * time.Millisecond): // the work takes a while
-			finished <- nil
-		}
+		closed <- req.Peer().CloseWith(4003, "kicked") // must not wait for this very handler
 		return nil, nil
 	})
-	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h)}, nil)
-	if err := c.Notify(ctxT(t), "fire-and-forget", nil); err != nil {
-		t.Fatal(err)
+	c, s := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h)}, nil)
+	err := c.Call(ctxT(t), "logout", nil, nil)
+	if rpc.CodeOf(err) != rpc.CodeConnectionLost {
+		t.Fatalf("call = %v, want connection lost", err)
 	}
-	<-started
-	c.Close() // the sender leaves at once, as fire-and-forget clients do
-	if err := <-finished; err != nil {
-		t.Fatalf("notification handler cancelled when its sender closed: %v", err)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("CloseWith from the handler = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CloseWith from a handler deadlocked")
+	}
+	s.Wait()
+	<-c.Done()
+	if code := transport.CloseStatus(c.Err()); code != 4003 {
+		t.Fatalf("client saw %v", c.Err())
+	}
+}
+
+func TestHandlerErrorCodesReservedForTheRuntime(t *testing.T) {
+	tests := []struct {
+		give rpc.Code
+		want rpc.Code
+	}{
+		{rpc.CodeUnavailable, rpc.CodeInternalError},
+		{rpc.CodeConnectionLost, rpc.CodeInternalError},
+		{rpc.CodeBusy, rpc.CodeBusy},
+	}
+	notStarted := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		return nil, rpc.NotStarted("warming up")
+	})
+	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(notStarted)}, nil)
+	if got := rpc.CodeOf(c.Call(ctxT(t), "x", nil, nil)); got != rpc.CodeUnavailable {
+		t.Errorf("NotStarted arrived as %v, want unavailable", got)
+	}
+	for _, tt := range tests {
+		// A handler passing on the error of a call it made itself.
+		h2 := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+			return nil, fmt.Errorf("calling B: %w", rpc.NewError(tt.give, "from downstream"))
+		})
+		c2, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h2)}, nil)
+		if got := rpc.CodeOf(c2.Call(ctxT(t), "x", nil, nil)); got != tt.want {
+			t.Errorf("handler returned %v: caller got %v, want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestNonUTF8TextIsRepairedNotFatal(t *testing.T) {
+	for _, cd := range codecs[:2] {
+		t.Run(cd.name, func(t *testing.T) {
+			h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				if req.Method == "bad-result" {
+					return []byte("\"\xff\""), nil
+				}
+				return nil, errors.New("open /data/caf\xe9.txt: no such file")
+			})
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h)}, nil)
+			err := c.Call(ctxT(t), "bad-message", nil, nil)
+			var e *rpc.Error
+			if !errors.As(err, &e) || !strings.Contains(e.Message, "caf\uFFFD.txt") {
+				t.Fatalf("call = %v, want the error with its bad byte replaced", err)
+			}
+			if cd.subprotocol == rpc.SubprotocolJSON {
+				if err := c.Call(ctxT(t), "bad-result", nil, nil); rpc.CodeOf(err) != rpc.CodeInternalError {
+					t.Fatalf("non-UTF-8 JSON result = %v, want internal error", err)
+				}
+			}
+			if err := c.Call(ctxT(t), "bad-message", nil, nil); rpc.CodeOf(err) != rpc.CodeInternalError {
+				t.Fatalf("the connection did not survive: %v", err)
+			}
+		})
 	}
 }
 

@@ -100,13 +100,19 @@ func (p *Peer) serve(c *inCall) {
 	c.ctx.cancel(context.Canceled)
 	p.inMu.Lock()
 	if !c.req.notification {
-		delete(p.incoming, c.req.wid)
+		delete(p.incoming, c.req.wid) // the id may be reused once the reply is out
 	}
 	delete(p.active, c)
-	p.inFlight--
 	canceled := c.canceled
-	p.signalInIdleLocked()
 	p.inMu.Unlock()
+	// The call counts as in flight until its reply is queued, so that a drain
+	// that sees nothing in flight knows every reply is ahead of the close.
+	defer func() {
+		p.inMu.Lock()
+		p.inFlight--
+		p.signalInIdleLocked()
+		p.inMu.Unlock()
+	}()
 	switch {
 	case c.req.notification:
 		return
@@ -114,7 +120,7 @@ func (p *Peer) serve(c *inCall) {
 		c.batch.skip() // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wireError(toError(err))})
+		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wireError(handlerError(err))})
 	default:
 		if result == nil && p.wire.json {
 			result = jsonNull
@@ -125,6 +131,20 @@ func (p *Peer) serve(c *inCall) {
 		}
 		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
 	}
+}
+
+// handlerError is the error sent for a handler's error. The codes that
+// promise the request was never started (unavailable) or that belong to the
+// caller's side (connection lost) are the runtime's to give: a handler passing
+// one on from a call it made itself may have done work, so it is sent as an
+// internal error and the caller never retries it as unstarted. A refusal made
+// with [NotStarted] keeps its code.
+func handlerError(err error) *Error {
+	e := toError(err)
+	if e.Code == CodeConnectionLost || e.Code == CodeUnavailable && !e.notStarted {
+		return &Error{Code: CodeInternalError, Message: e.Message, Data: e.Data}
+	}
+	return e
 }
 
 // wireError makes sure an error can go on the wire: on JSON-RPC, Data must

@@ -336,3 +336,43 @@ func TestSubprotocolCaseInsensitive(t *testing.T) {
 		t.Fatalf("echo over %q: %v %v", cc.Subprotocol(), out, err)
 	}
 }
+
+// TestGracefulCloseMeansNotStarted: a request still pending when the other
+// side closes with 1012 after its shutdown notice was never started, so the
+// caller gets unavailable (retry elsewhere), not an unknown outcome.
+func TestGracefulCloseMeansNotStarted(t *testing.T) {
+	tests := []struct {
+		name string
+		give func(sc *transport.Conn)
+		want rpc.Code
+	}{
+		{"notice then 1012", func(sc *transport.Conn) {
+			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0}})
+			sc.Close(transport.StatusServiceRestart, "restart")
+		}, rpc.CodeUnavailable},
+		{"1012 without a notice", func(sc *transport.Conn) {
+			sc.Close(transport.StatusServiceRestart, "restart")
+		}, rpc.CodeConnectionLost},
+		{"notice then a dropped connection", func(sc *transport.Conn) {
+			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0}})
+			sc.CloseNow()
+		}, rpc.CodeConnectionLost},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cc, sc := pipe.New(t, pipe.Options{Subprotocol: rpc.SubprotocolBinary})
+			c, err := rpc.New(cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			callErr := make(chan error, 1)
+			go func() { callErr <- c.Call(ctxT(t), "work", nil, nil) }()
+			<-sc.Recv() // the request arrived; the server never starts it
+			tt.give(sc)
+			if got := rpc.CodeOf(<-callErr); got != tt.want {
+				t.Fatalf("pending call got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

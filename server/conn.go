@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -60,47 +63,57 @@ func (c *Conn) Notify(ctx context.Context, method string, params any) error {
 }
 
 // Broadcast sends a notification to every open connection for which keep
-// returns true (every one when keep is nil). params are encoded once per
-// value codec (an rpc.Raw is sent as it is); on JSON-RPC connections they
-// must be a JSON array or object, and Broadcast returns an error before
-// sending anything if they are not. It returns how many connections the
-// notification was queued on; a connection that is closing is skipped.
+// returns true (every one when keep is nil). params are encoded once per wire
+// codec (an rpc.Raw is sent as it is); on JSON-RPC connections they must be
+// a JSON array or object, and Broadcast returns an error before sending
+// anything if they are not. Sends run concurrently (up to 64 at a time), so a
+// client that has stopped reading delays only its own share, and each is
+// bounded by ctx. It returns how many connections the notification was queued
+// on; connections that are closing, or whose send did not complete before
+// ctx ended, are not counted.
 func (s *Server) Broadcast(ctx context.Context, method string, params any, keep func(*Conn) bool) (int, error) {
-	type encoding struct {
-		codec   rpc.Codec
-		jsonRPC bool
-	}
 	var targets []*Conn
-	encoded := map[encoding]rpc.Raw{}
-	keyOf := func(c *Conn) encoding {
-		return encoding{c.Peer.Codec(), !strings.EqualFold(c.Subprotocol(), rpc.SubprotocolBinary)}
-	}
+	var binaryRaw, jsonRaw rpc.Raw
+	var haveBinary, haveJSON bool
 	for _, c := range s.Conns() {
 		if keep != nil && !keep(c) {
 			continue
 		}
-		k := keyOf(c)
-		if _, ok := encoded[k]; !ok {
-			raw, err := encodeParams(k.codec, params, k.jsonRPC)
-			if err != nil {
-				return 0, err
-			}
-			encoded[k] = raw
+		var err error
+		if isBinary(c) && !haveBinary {
+			binaryRaw, err = encodeParams(c.Peer.Codec(), params, false)
+			haveBinary = true
+		} else if !isBinary(c) && !haveJSON {
+			jsonRaw, err = encodeParams(c.Peer.Codec(), params, true)
+			haveJSON = true
+		}
+		if err != nil {
+			return 0, err
 		}
 		targets = append(targets, c)
 	}
-	n := 0
+	var sent atomic.Int64
+	var g errgroup.Group
+	g.SetLimit(64)
 	for _, c := range targets {
-		err := c.Peer.Send(ctx, &rpc.Request{Method: method, Params: encoded[keyOf(c)]})
-		switch {
-		case err == nil:
-			n++
-		case ctx.Err() != nil:
-			return n, ctx.Err()
+		raw := jsonRaw
+		if isBinary(c) {
+			raw = binaryRaw
 		}
+		g.Go(func() error {
+			if c.Peer.Send(ctx, &rpc.Request{Method: method, Params: raw}) == nil {
+				sent.Add(1)
+			}
+			return nil
+		})
 	}
-	return n, nil
+	g.Wait()
+	return int(sent.Load()), ctx.Err()
 }
+
+// isBinary reports whether c speaks the binary codec (every binary
+// connection of a server shares its value codec; JSON-RPC ones use JSON).
+func isBinary(c *Conn) bool { return strings.EqualFold(c.Subprotocol(), rpc.SubprotocolBinary) }
 
 // encodeParams encodes broadcast params for one value codec.
 func encodeParams(codec rpc.Codec, params any, jsonRPC bool) (rpc.Raw, error) {

@@ -15,11 +15,15 @@
 //
 // # Goroutines and ownership
 //
-// Each connection is served on the goroutine net/http calls ServeHTTP on,
-// which returns once the connection has ended and been removed from the
-// registry; the rpc.Peer and transport.Conn under it own their goroutines.
-// A connection that must authenticate in-band has one timer. Shutdown and
-// Close wait for all of them.
+// ServeHTTP returns as soon as a connection is upgraded and registered; from
+// then on the connection is served by the goroutines of its rpc.Peer and
+// transport.Conn (three per idle connection). When it ends, the peer's reader
+// removes it from the registry, waits for its handlers and runs the
+// disconnect hook. A connection that must authenticate in-band has one timer.
+// Shutdown and Close wait for all of them.
+//
+// A handler may close its own connection (server.ConnFrom(ctx).Peer.Close
+// does not wait for handlers).
 //
 // # Concurrency
 //

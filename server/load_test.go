@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,5 +115,44 @@ func TestBroadcastParams(t *testing.T) {
 	}
 	if n, err := s.Broadcast(ctxT(t), "scalar", "just a string", nil); err == nil || n != 0 {
 		t.Fatalf("Broadcast of a scalar to a JSON-RPC connection = %d, %v; want an error before sending", n, err)
+	}
+}
+
+// TestBroadcastNotHeldUpByAStalledClient: one client that never reads does
+// not keep the notification from the others.
+func TestBroadcastNotHeldUpByAStalledClient(t *testing.T) {
+	s := newServer(t, server.WithTransport(transport.ConnOptions{SendQueue: -1, WriteTimeout: 300 * time.Millisecond}))
+	url := start(t, s)
+	ctx := ctxT(t)
+	// The stalled client: a raw connection whose Recv nobody drains.
+	stalled, err := transport.Dial(ctx, url, &transport.DialOptions{Subprotocols: rpc.Subprotocols(),
+		ConnOptions: transport.ConnOptions{RecvQueue: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.CloseNow()
+	got := make(chan struct{}, 64)
+	healthy := dial(t, url, nil, rpc.WithHandler(rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) {
+		got <- struct{}{}
+		return nil, nil
+	})))
+	_ = healthy
+	for len(s.Conns()) < 2 {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("connections not registered")
+		}
+	}
+	big := rpc.Raw(`["` + strings.Repeat("x", 512<<10) + `"]`)
+	for i := range 24 { // enough to fill the stalled client's socket buffers
+		bctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		s.Broadcast(bctx, "big", big, nil)
+		cancel()
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("broadcast %d never reached the healthy client", i)
+		}
 	}
 }

@@ -206,13 +206,13 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 // releases its slot.
 func (s *Server) ended(c *Conn, err error) {
 	<-c.registered
-	if c.stopAuthTimer != nil {
-		c.stopAuthTimer()
-	}
-	c.Peer.Close() // the connection is gone: this waits for its handlers
 	s.mu.Lock()
 	delete(s.conns, c.ID)
 	s.mu.Unlock()
+	if c.stopAuthTimer != nil {
+		c.stopAuthTimer()
+	}
+	c.Peer.Wait() // its handlers have been cancelled; they may have to finish a reply
 	s.log("disconnected", "conn", c.ID, "reason", err)
 	if s.opts.onDisconnect != nil {
 		s.opts.onDisconnect(c, err)

@@ -56,6 +56,8 @@ type Conn struct {
 	pending    atomic.Int64
 	lastWrite  atomic.Int64 // clock() when the last write ended
 	writeStart atomic.Int64 // unix nanos when the current write began, 0 when idle
+	delivering atomic.Bool  // the reader is blocked handing a message to Recv
+	stalls     atomic.Int64 // times the reader has had to wait for the consumer
 }
 
 func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, header http.Header, local, remote net.Addr) *Conn {
@@ -184,6 +186,29 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	}
 }
 
+// TrySend queues m if the send queue has room, without blocking and without
+// writing on the caller's goroutine. It reports whether m was queued. It is
+// for messages that are worth sending only if it costs nothing to wait for,
+// such as a cancellation.
+func (c *Conn) TrySend(m Message) bool {
+	if m.Type != Text && m.Type != Binary {
+		return false
+	}
+	select {
+	case <-c.stop:
+		return false
+	default:
+	}
+	c.pending.Add(1)
+	select {
+	case c.send <- m:
+		return true
+	default:
+		c.pending.Add(-1)
+		return false
+	}
+}
+
 func (c *Conn) closedErr() error {
 	select {
 	case <-c.done:
@@ -289,6 +314,16 @@ func (c *Conn) readLoop() {
 		}
 		select {
 		case c.recv <- m:
+			continue
+		default:
+		}
+		// The consumer is behind: while we wait for it, nothing reads the
+		// network, so pongs are not seen; the heartbeat must not take that
+		// for a dead peer.
+		c.delivering.Store(true)
+		c.stalls.Add(1)
+		select {
+		case c.recv <- m:
 		case <-c.stop:
 			// Closing: the peer may still send until its close frame arrives
 			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
@@ -298,6 +333,7 @@ func (c *Conn) readLoop() {
 			default:
 			}
 		}
+		c.delivering.Store(false)
 	}
 	c.beginStop()
 	c.stopTimers()
@@ -491,9 +527,13 @@ func (c *Conn) ping() {
 		return
 	}
 	defer c.wg.Done()
+	stalls := c.stalls.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PongTimeout)
 	err := c.ws.Ping(ctx)
 	cancel()
+	if err != nil && ctx.Err() != nil && (c.delivering.Load() || c.stalls.Load() != stalls) {
+		err = nil // the pong may be waiting unread behind a slow consumer: try again later
+	}
 	if err != nil {
 		select {
 		case <-c.stop:

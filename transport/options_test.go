@@ -353,3 +353,43 @@ func TestCloseNowCutsShortAHangingClose(t *testing.T) {
 		t.Fatalf("took %s", took)
 	}
 }
+
+// TestHeartbeatSparesPeerBehindSlowConsumer: while Recv's consumer is slow,
+// the reader cannot read pongs; that is not a dead peer.
+func TestHeartbeatSparesPeerBehindSlowConsumer(t *testing.T) {
+	s := newServer(t, nil, func(c *transport.Conn) {
+		for range 3 {
+			c.Send(context.Background(), transport.Message{Type: transport.Text, Data: []byte("x")})
+		}
+		<-c.Done()
+	})
+	c := dial(t, s.wsURL(), &transport.DialOptions{ConnOptions: transport.ConnOptions{
+		RecvQueue: -1, HeartbeatInterval: 20 * time.Millisecond, PongTimeout: 50 * time.Millisecond}})
+	recv(t, c)
+	// Stay away from Recv for several heartbeats while a message waits.
+	select {
+	case <-c.Done():
+		t.Fatalf("connection ended while the consumer was slow: %v", c.Err())
+	case <-time.After(400 * time.Millisecond):
+	}
+	recv(t, c)
+	recv(t, c)
+	if c.State() != transport.StateOpen {
+		t.Fatalf("state %v", c.State())
+	}
+}
+
+func TestTrySend(t *testing.T) {
+	s := newServer(t, nil, echo)
+	c := dial(t, s.wsURL(), nil)
+	if !c.TrySend(transport.Message{Type: transport.Text, Data: []byte("queued")}) {
+		t.Fatal("TrySend on an idle connection failed")
+	}
+	if got := recv(t, c); string(got.Data) != "queued" {
+		t.Fatalf("got %q", got.Data)
+	}
+	c.Close(transport.StatusNormalClosure, "")
+	if c.TrySend(transport.Message{Type: transport.Text, Data: []byte("late")}) {
+		t.Fatal("TrySend after Close succeeded")
+	}
+}
