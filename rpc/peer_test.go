@@ -577,10 +577,11 @@ func TestDrainDeadline(t *testing.T) {
 	if err := c.Send(ctxT(t), &rpc.Request{Method: "stuck", Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
+	waitCtx := ctxT(t) // one deadline for the whole wait
 	for s.Stats().InFlight == 0 {
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatal("call never arrived")
 		}
 	}

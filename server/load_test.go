@@ -28,10 +28,11 @@ func TestBroadcastToThousandConnections(t *testing.T) {
 	for range n {
 		dial(t, url, nil, rpc.WithHandler(note))
 	}
+	waitCtx := ctxT(t)       // one deadline for the whole wait
 	for len(s.Conns()) < n { // the registry fills as handshakes complete
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatalf("only %d connections registered", len(s.Conns()))
 		}
 	}
@@ -71,10 +72,11 @@ func TestBusyRejectedQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitCtx := ctxT(t) // one deadline for the whole wait
 	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight < 3 {
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatal("calls never started")
 		}
 	}
@@ -97,10 +99,11 @@ func TestBroadcastParams(t *testing.T) {
 	})
 	dial(t, url, nil, rpc.WithHandler(note))
 	dial(t, url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}}, rpc.WithHandler(note))
+	waitCtx := ctxT(t) // one deadline for the whole wait
 	for len(s.Conns()) < 2 {
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatal("connections not registered")
 		}
 	}

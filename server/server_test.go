@@ -306,10 +306,11 @@ func TestShutdownDrainsAndNotifies(t *testing.T) {
 	if err := p.Send(ctxT(t), &rpc.Request{Method: "sleep", Params: []byte("300"), Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
+	waitCtx := ctxT(t) // one deadline for the whole wait
 	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight == 0 {
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatal("call never started")
 		}
 	}
@@ -348,10 +349,11 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitCtx := ctxT(t) // one deadline for the whole wait
 	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight < 2 {
 		select {
 		case <-time.After(time.Millisecond):
-		case <-ctxT(t).Done():
+		case <-waitCtx.Done():
 			t.Fatal("calls never started")
 		}
 	}
@@ -413,16 +415,19 @@ func TestShutdownUnderLoad(t *testing.T) {
 	for i := range peers {
 		peers[i] = dial(t, url, nil)
 	}
-	reply := make(chan *rpc.Response, conns*perConn)
-	want := map[*rpc.Peer]map[uint64]int{}
-	for _, p := range peers {
-		want[p] = map[uint64]int{}
+	// One reply channel per connection, so that each result can be checked
+	// against the request it answers (ids are per connection).
+	replies := make([]chan *rpc.Response, conns)
+	want := make([]map[uint64]int, conns)
+	for i, p := range peers {
+		replies[i] = make(chan *rpc.Response, perConn)
+		want[i] = map[uint64]int{}
 		for j := range perConn {
-			req := &rpc.Request{Method: "work", Params: []byte(fmt.Sprint(j)), Reply: reply}
+			req := &rpc.Request{Method: "work", Params: []byte(fmt.Sprint(j)), Reply: replies[i]}
 			if err := p.Send(ctxT(t), req); err != nil {
 				t.Fatal(err)
 			}
-			want[p][req.ID] = j * 2
+			want[i][req.ID] = j * 2
 		}
 	}
 	started.Wait() // all 10,000 calls are in their handlers
@@ -440,12 +445,18 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	close(release)
 	got := 0
-	for range conns * perConn {
-		r := <-reply
-		if r.Err != nil {
-			t.Fatalf("call %d lost: %v", r.ID, r.Err)
+	for i := range peers {
+		for range perConn {
+			r := <-replies[i]
+			if r.Err != nil {
+				t.Fatalf("call %d on connection %d lost: %v", r.ID, i, r.Err)
+			}
+			if string(r.Result) != fmt.Sprint(want[i][r.ID]) {
+				t.Fatalf("call %d on connection %d: result %s, want %d", r.ID, i, r.Result, want[i][r.ID])
+			}
+			delete(want[i], r.ID)
+			got++
 		}
-		got++
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown = %v", err)
@@ -453,7 +464,6 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if took := time.Since(begin); took > deadline {
 		t.Fatalf("Shutdown took %s", took)
 	}
-	// Results match their requests: the ids were per connection, so check sums.
 	if got != conns*perConn {
 		t.Fatalf("%d results, want %d", got, conns*perConn)
 	}

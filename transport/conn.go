@@ -484,7 +484,12 @@ func (c *Conn) write(m Message) bool {
 }
 
 func (c *Conn) writeFailed(err error) {
-	c.setErr(&CloseError{Code: StatusAbnormal, Err: fmt.Errorf("wsrpc: write: %w", err)})
+	// A write that fails because the connection was already closed (the
+	// peer's close frame arrived and was answered, say) is not the reason it
+	// ended: whoever closed it records that, and the reader always does.
+	if !errors.Is(err, net.ErrClosed) {
+		c.setErr(&CloseError{Code: StatusAbnormal, Err: fmt.Errorf("wsrpc: write: %w", err)})
+	}
 	c.beginStop()
 	_ = c.ws.CloseNow()
 }

@@ -217,6 +217,16 @@ func listenBroadcasts(t *testing.T, url string) <-chan string {
 func TestNotify(t *testing.T) {
 	ts := newTestServer(t)
 	notes := listenBroadcasts(t, ts.url)
+	// The server registers a connection just after its handshake: wait for
+	// the listener to be in the registry, or the broadcast may miss it.
+	deadline := time.After(testTimeout)
+	for len(ts.srv.Conns()) == 0 {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-deadline:
+			t.Fatal("the listener never appeared in the server's registry")
+		}
+	}
 	for _, codec := range []string{"binary", "json"} {
 		r := runCmd(t, "", "notify", "--codec", codec, ts.url, "broadcast", `{"text":"hi"}`)
 		if r.code != exitOK || r.stdout != "" || r.stderr != "" {
