@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/wsrpc/wsrpc/internal/echobench"
 	"github.com/wsrpc/wsrpc/internal/pipe"
@@ -66,41 +63,8 @@ func benchCall(b *testing.B, subprotocol string, size, callers int) {
 	var params any = payload(subprotocol, size) // boxed once, as a caller reusing its params would
 	ctx := context.Background()
 	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	if callers == 1 {
-		var lat echobench.Latencies
+	echobench.RunCalls(b, callers, func() func() error {
 		var out rpc.Raw
-		for range b.N {
-			start := time.Now()
-			if err := c.Call(ctx, "echo", params, &out); err != nil {
-				b.Fatal(err)
-			}
-			lat.Add(time.Since(start))
-		}
-		b.StopTimer()
-		lat.Report(b)
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, callers)
-		for range callers {
-			wg.Go(func() {
-				var out rpc.Raw
-				for next.Add(1) <= int64(b.N) {
-					if err := c.Call(ctx, "echo", params, &out); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		b.StopTimer()
-		close(errs)
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		return func() error { return c.Call(ctx, "echo", params, &out) }
+	})
 }

@@ -4,9 +4,7 @@ import (
 	"net"
 	"net/rpc"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/wsrpc/wsrpc/internal/echobench"
 )
@@ -47,41 +45,8 @@ func benchNetRPC(b *testing.B, size, callers int) {
 	}()
 	payload := make([]byte, size)
 	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	if callers == 1 {
-		var lat echobench.Latencies
+	echobench.RunCalls(b, callers, func() func() error {
 		var out []byte
-		for range b.N {
-			start := time.Now()
-			if err := c.Call("EchoService.Echo", payload, &out); err != nil {
-				b.Fatal(err)
-			}
-			lat.Add(time.Since(start))
-		}
-		b.StopTimer()
-		lat.Report(b)
-	} else {
-		var next atomic.Int64
-		var cw sync.WaitGroup
-		errs := make(chan error, callers)
-		for range callers {
-			cw.Go(func() {
-				var out []byte
-				for next.Add(1) <= int64(b.N) {
-					if err := c.Call("EchoService.Echo", payload, &out); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		cw.Wait()
-		b.StopTimer()
-		close(errs)
-		if err := <-errs; err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		return func() error { return c.Call("EchoService.Echo", payload, &out) }
+	})
 }

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +172,49 @@ func Coder(b *testing.B, size int, pipelined bool) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	ws.Close(websocket.StatusNormalClosure, "")
 	<-done
+}
+
+// RunCalls times b.N calls and reports calls/s: one at a time with p50/p99
+// latencies when callers is 1, otherwise from that many goroutines at once.
+// newCall is called once per calling goroutine (so each can keep its own
+// result variable) and returns the function that makes one call. It starts
+// and stops the timer itself.
+func RunCalls(b *testing.B, callers int, newCall func() func() error) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	if callers <= 1 {
+		call := newCall()
+		var lat Latencies
+		for range b.N {
+			start := time.Now()
+			if err := call(); err != nil {
+				b.Fatal(err)
+			}
+			lat.Add(time.Since(start))
+		}
+		b.StopTimer()
+		lat.Report(b)
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for range callers {
+			call := newCall()
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if err := call(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.StopTimer()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
