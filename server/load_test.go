@@ -28,14 +28,7 @@ func TestBroadcastToThousandConnections(t *testing.T) {
 	for range n {
 		dial(t, url, nil, rpc.WithHandler(note))
 	}
-	waitCtx := ctxT(t)       // one deadline for the whole wait
-	for len(s.Conns()) < n { // the registry fills as handshakes complete
-		select {
-		case <-time.After(time.Millisecond):
-		case <-waitCtx.Done():
-			t.Fatalf("only %d connections registered", len(s.Conns()))
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) >= n }, "not every connection was registered")
 	sent, err := s.Broadcast(ctxT(t), "tick", map[string]int{"seq": 1}, nil)
 	if err != nil || sent != n {
 		t.Fatalf("Broadcast = %d, %v; want %d", sent, err, n)
@@ -72,14 +65,7 @@ func TestBusyRejectedQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitCtx := ctxT(t) // one deadline for the whole wait
-	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight < 3 {
-		select {
-		case <-time.After(time.Millisecond):
-		case <-waitCtx.Done():
-			t.Fatal("calls never started")
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight >= 3 }, "calls never started")
 	// The fourth is refused at once rather than queued behind the others:
 	// it returns while they are still held.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -99,14 +85,7 @@ func TestBroadcastParams(t *testing.T) {
 	})
 	dial(t, url, nil, rpc.WithHandler(note))
 	dial(t, url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}}, rpc.WithHandler(note))
-	waitCtx := ctxT(t) // one deadline for the whole wait
-	for len(s.Conns()) < 2 {
-		select {
-		case <-time.After(time.Millisecond):
-		case <-waitCtx.Done():
-			t.Fatal("connections not registered")
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) >= 2 }, "connections not registered")
 	n, err := s.Broadcast(ctxT(t), "raw", rpc.Raw(`{"already":"encoded"}`), nil)
 	if err != nil || n != 2 {
 		t.Fatalf("Broadcast(Raw) = %d, %v", n, err)

@@ -306,14 +306,7 @@ func TestShutdownDrainsAndNotifies(t *testing.T) {
 	if err := p.Send(ctxT(t), &rpc.Request{Method: "sleep", Params: []byte("300"), Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
-	waitCtx := ctxT(t) // one deadline for the whole wait
-	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight == 0 {
-		select {
-		case <-time.After(time.Millisecond):
-		case <-waitCtx.Done():
-			t.Fatal("call never started")
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight > 0 }, "call never started")
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(ctxT(t)) }()
 	<-p.GoingAway()
@@ -349,14 +342,7 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitCtx := ctxT(t) // one deadline for the whole wait
-	for len(s.Conns()) == 0 || s.Conns()[0].Peer.Stats().InFlight < 2 {
-		select {
-		case <-time.After(time.Millisecond):
-		case <-waitCtx.Done():
-			t.Fatal("calls never started")
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight >= 2 }, "calls never started")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -471,6 +457,20 @@ func TestShutdownUnderLoad(t *testing.T) {
 		<-p.Done()
 		if code := transport.CloseStatus(p.Err()); code != transport.StatusServiceRestart {
 			t.Fatalf("connection closed with %v", p.Err())
+		}
+	}
+}
+
+// waitFor polls done every millisecond until it holds, failing the test
+// with msg (and args) if it does not within the test's deadline.
+func waitFor(t testing.TB, done func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := ctxT(t)
+	for !done() {
+		select {
+		case <-time.After(time.Millisecond):
+		case <-deadline.Done():
+			t.Fatalf(msg, args...)
 		}
 	}
 }
