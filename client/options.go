@@ -238,7 +238,7 @@ func (o *options) peerOptions() []rpc.Option {
 		opts = append(opts, rpc.WithHandler(o.handler))
 	}
 	if o.valueCodec != nil {
-		opts = append(opts, rpc.WithCodec(o.valueCodec))
+		opts = append(opts, rpc.WithValueCodec(o.valueCodec))
 	}
 	if o.logger != nil {
 		opts = append(opts, rpc.WithLogger(o.logger))

@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 	server, err := rpc.New(sc,
 		rpc.WithHandler(mux),
 		rpc.WithBaseContext(handler.WithSession(context.Background(), session)),
-		rpc.WithCodec(countingCodec{rpc.JSON, &decodes}))
+		rpc.WithValueCodec(countingCodec{rpc.JSON, &decodes}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ type options struct {
 // every incoming request is answered with method-not-found.
 func WithHandler(h Handler) Option { return func(o *options) { o.handler = h } }
 
-// WithCodec sets the value codec for params and results on binary
+// WithValueCodec sets the value codec for params and results on binary
 // connections (JSON-RPC connections always use JSON). nil means [JSON].
-func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
+func WithValueCodec(c Codec) Option { return func(o *options) { o.codec = c } }
 
 // WithMaxInFlight bounds the incoming calls handled at once. A request beyond
 // the bound is answered at once with [CodeBusy]; it is never queued. A

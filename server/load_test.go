@@ -119,13 +119,7 @@ func TestBroadcastNotHeldUpByAStalledClient(t *testing.T) {
 		return nil, nil
 	})))
 	_ = healthy
-	for len(s.Conns()) < 2 {
-		select {
-		case <-time.After(time.Millisecond):
-		case <-ctx.Done():
-			t.Fatal("connections not registered")
-		}
-	}
+	waitFor(t, func() bool { return len(s.Conns()) >= 2 }, "connections not registered")
 	big := rpc.Raw(`["` + strings.Repeat("x", 512<<10) + `"]`)
 	for i := range 24 { // enough to fill the stalled client's socket buffers
 		bctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)

@@ -175,7 +175,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 		rpc.WithOnClose(func(err error) { s.ended(c, err) }),
 	}
 	if s.opts.codec != nil {
-		opts = append(opts, rpc.WithCodec(s.opts.codec))
+		opts = append(opts, rpc.WithValueCodec(s.opts.codec))
 	}
 	peer, err := rpc.New(tc, opts...)
 	if err != nil {
