@@ -44,7 +44,9 @@ func (p *Peer) Send(ctx context.Context, req *Request) error {
 // [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives the
 // bytes undecoded. Call blocks until the reply arrives or ctx ends; in the
 // latter case it returns ctx's error at once and tells the other side to
-// cancel. The error is an *[Error] (test it with errors.Is or [CodeOf]) or a
+// cancel. (One exception: a request being written when ctx ends finishes its
+// write first; that only takes long when the other side has stopped reading,
+// and the transport's write timeout bounds it.) The error is an *[Error] (test it with errors.Is or [CodeOf]) or a
 // context error.
 func (p *Peer) Call(ctx context.Context, method string, params, result any) error {
 	raw, err := p.marshal(params)
