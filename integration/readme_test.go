@@ -14,10 +14,6 @@ import (
 // port instead of 8080, so that the example is known to compile and work.
 func TestREADMEExample(t *testing.T) {
 	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	mux := handler.NewMux()
 	mux.Handle("add", handler.Func(func(ctx context.Context, xs []float64) (float64, error) {
