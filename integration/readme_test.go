@@ -24,7 +24,11 @@ func TestREADMEExample(t *testing.T) {
 		return sum, nil
 	}))
 	srv, _ := server.New(mux)
-	go srv.Serve(ln)        // README: go srv.ListenAndServe("127.0.0.1:8080")
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // README: 127.0.0.1:8080
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
 	defer srv.Shutdown(ctx) // drains every call in flight
 
 	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc")
