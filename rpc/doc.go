@@ -29,8 +29,13 @@
 // (at most MaxInFlight; more are refused with [CodeBusy], never queued).
 // An asynchronous call with a cancellable ctx registers a context.AfterFunc,
 // which runs only if the ctx ends first. [Peer.Close], [Peer.CloseWith] and
-// [Peer.CloseNow] wait for the reader and for every handler; [Peer.Drain]
+// [Peer.CloseNow] wait for the reader (the handlers' contexts are cancelled
+// by then); [Peer.Wait] waits for the handlers too, so the owner calls it
+// after closing, and a handler may close its own connection. [Peer.Drain]
 // waits for the calls in flight in both directions.
+//
+// [WithOnClose] runs a hook on the reader goroutine once the connection has
+// ended.
 //
 // # Concurrency
 //

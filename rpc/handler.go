@@ -12,9 +12,10 @@ import (
 //
 // ServeRPC is called on its own goroutine for each call, so it must be safe
 // for concurrent use. ctx is cancelled when the caller cancels, when the
-// deadline the caller sent passes, when the connection ends (for a request:
-// its reply could not be delivered; a notification is left to finish), and
-// by [Peer.CloseNow] or a [Peer.Drain] deadline.
+// deadline the caller sent passes, when the connection ends, and by
+// [Peer.CloseNow] or a [Peer.Drain] deadline. Work that must outlive the
+// connection (a notification's side effects, say) should detach from it with
+// context.WithoutCancel.
 type Handler interface {
 	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 }
