@@ -22,10 +22,10 @@ import (
 
 // Conn is one open connection in the server's registry.
 type Conn struct {
-	ID          string           // random, unique within the server
-	Peer        *rpc.Peer        // call or notify the client through it
-	Session     *handler.Session // the authenticated principal, if any
-	ConnectedAt time.Time
+	id          string
+	peer        *rpc.Peer
+	session     *handler.Session
+	connectedAt time.Time
 
 	tc            *transport.Conn
 	server        *Server
@@ -43,6 +43,19 @@ func ConnFrom(ctx context.Context) *Conn {
 	return c
 }
 
+// ID is the connection's identifier: random, unique within the server.
+func (c *Conn) ID() string { return c.id }
+
+// Peer is the connection's RPC peer: call or notify the client through it.
+// Closing it from a handler is allowed (it does not wait for handlers).
+func (c *Conn) Peer() *rpc.Peer { return c.peer }
+
+// Session holds the connection's authenticated principal, if any.
+func (c *Conn) Session() *handler.Session { return c.session }
+
+// ConnectedAt is when the handshake completed.
+func (c *Conn) ConnectedAt() time.Time { return c.connectedAt }
+
 // RemoteAddr is the client's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.tc.RemoteAddr() }
 
@@ -54,12 +67,12 @@ func (c *Conn) Subprotocol() string { return c.tc.Subprotocol() }
 
 // Call calls method on the client and decodes its result into result.
 func (c *Conn) Call(ctx context.Context, method string, params, result any) error {
-	return c.Peer.Call(ctx, method, params, result)
+	return c.peer.Call(ctx, method, params, result)
 }
 
 // Notify sends the client a notification.
 func (c *Conn) Notify(ctx context.Context, method string, params any) error {
-	return c.Peer.Notify(ctx, method, params)
+	return c.peer.Notify(ctx, method, params)
 }
 
 // Broadcast sends a notification to every open connection for which keep
@@ -81,10 +94,10 @@ func (s *Server) Broadcast(ctx context.Context, method string, params any, keep 
 		}
 		var err error
 		if isBinary(c) && !haveBinary {
-			binaryRaw, err = encodeParams(c.Peer.Codec(), params, false)
+			binaryRaw, err = encodeParams(c.peer.Codec(), params, false)
 			haveBinary = true
 		} else if !isBinary(c) && !haveJSON {
-			jsonRaw, err = encodeParams(c.Peer.Codec(), params, true)
+			jsonRaw, err = encodeParams(c.peer.Codec(), params, true)
 			haveJSON = true
 		}
 		if err != nil {
@@ -101,7 +114,7 @@ func (s *Server) Broadcast(ctx context.Context, method string, params any, keep 
 			raw = binaryRaw
 		}
 		g.Go(func() error {
-			if c.Peer.Send(ctx, &rpc.Request{Method: method, Params: raw}) == nil {
+			if c.peer.Send(ctx, &rpc.Request{Method: method, Params: raw}) == nil {
 				sent.Add(1)
 			}
 			return nil
@@ -171,7 +184,7 @@ func (s *Server) wrap(c *Conn) rpc.Handler {
 			}
 			return nil, rpc.Errorf(rpc.CodeUnauthenticated, "authentication failed: %v", err)
 		}
-		c.Session.SetPrincipal(principal)
+		c.session.SetPrincipal(principal)
 		c.authOnce.Do(func() { close(c.authed) })
 		return []byte("true"), nil
 	})
@@ -193,8 +206,8 @@ func (s *Server) startAuthTimer(c *Conn) (stop func()) {
 			return
 		default:
 		}
-		s.log("authentication timeout", "conn", c.ID)
-		c.Peer.CloseWith(transport.StatusPolicyViolation, "authentication timeout")
+		s.log("authentication timeout", "conn", c.id)
+		c.peer.CloseWith(transport.StatusPolicyViolation, "authentication timeout")
 	})
 	return func() {
 		if !t.Stop() {

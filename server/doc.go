@@ -22,7 +22,7 @@
 // disconnect hook. A connection that must authenticate in-band has one timer.
 // Shutdown and Close wait for all of them.
 //
-// A handler may close its own connection (server.ConnFrom(ctx).Peer.Close
+// A handler may close its own connection (server.ConnFrom(ctx).Peer().Close
 // does not wait for handlers).
 //
 // # Concurrency

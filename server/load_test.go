@@ -65,7 +65,7 @@ func TestBusyRejectedQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight >= 3 }, "calls never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight >= 3 }, "calls never started")
 	// The fourth is refused at once rather than queued behind the others:
 	// it returns while they are still held.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

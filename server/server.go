@@ -151,21 +151,21 @@ func (s *Server) allows(proto string) bool {
 // releases the connection's slot.
 func (s *Server) serve(tc *transport.Conn, principal any) bool {
 	c := &Conn{
-		ID:          newID(),
-		Session:     &handler.Session{},
-		ConnectedAt: time.Now(),
+		id:          newID(),
+		session:     &handler.Session{},
+		connectedAt: time.Now(),
 		tc:          tc,
 		server:      s,
 		authed:      make(chan struct{}),
 		registered:  make(chan struct{}),
 	}
 	if principal != nil {
-		c.Session.SetPrincipal(principal)
+		c.session.SetPrincipal(principal)
 	}
 	if principal != nil || s.opts.inBand == nil {
 		close(c.authed)
 	}
-	base := handler.WithSession(context.WithValue(context.Background(), connKey{}, c), c.Session)
+	base := handler.WithSession(context.WithValue(context.Background(), connKey{}, c), c.session)
 	opts := []rpc.Option{
 		rpc.WithHandler(s.wrap(c)),
 		rpc.WithBaseContext(base),
@@ -182,7 +182,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return false
 	}
-	c.Peer = peer
+	c.peer = peer
 	s.mu.Lock()
 	if s.closing { // Shutdown began while this handshake was under way
 		s.mu.Unlock()
@@ -190,9 +190,9 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 		peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
 		return true // ended has released the slot
 	}
-	s.conns[c.ID] = c
+	s.conns[c.id] = c
 	s.mu.Unlock()
-	s.log("connected", "conn", c.ID, "remote", tc.RemoteAddr(), "subprotocol", tc.Subprotocol())
+	s.log("connected", "conn", c.id, "remote", tc.RemoteAddr(), "subprotocol", tc.Subprotocol())
 	if s.opts.onConnect != nil {
 		s.opts.onConnect(c)
 	}
@@ -207,13 +207,13 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 func (s *Server) ended(c *Conn, err error) {
 	<-c.registered
 	s.mu.Lock()
-	delete(s.conns, c.ID)
+	delete(s.conns, c.id)
 	s.mu.Unlock()
 	if c.stopAuthTimer != nil {
 		c.stopAuthTimer()
 	}
-	c.Peer.Wait() // its handlers have been cancelled; they may have to finish a reply
-	s.log("disconnected", "conn", c.ID, "reason", err)
+	c.peer.Wait() // its handlers have been cancelled; they may have to finish a reply
+	s.log("disconnected", "conn", c.id, "reason", err)
 	if s.opts.onDisconnect != nil {
 		s.opts.onDisconnect(c, err)
 	}
@@ -348,7 +348,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down"}
 	for _, c := range conns {
 		g.Go(func() error {
-			err := c.Peer.Drain(ctx, notice)
+			err := c.peer.Drain(ctx, notice)
 			var de *rpc.DrainError
 			if errors.As(err, &de) {
 				mu.Lock()
@@ -359,18 +359,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				mu.Unlock()
 			}
 			if ctx.Err() != nil {
-				c.Peer.CloseNow()
+				c.peer.CloseNow()
 				return nil
 			}
 			closed := make(chan struct{})
 			go func() { // owned: waited for below
-				c.Peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
+				c.peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
 				close(closed)
 			}()
 			select {
 			case <-closed:
 			case <-ctx.Done():
-				c.Peer.CloseNow() // cuts the closing handshake short
+				c.peer.CloseNow() // cuts the closing handshake short
 				<-closed
 			}
 			return nil
@@ -393,7 +393,7 @@ func (s *Server) Close() error {
 		g.Go(hs.Close)
 	}
 	for _, c := range conns {
-		g.Go(c.Peer.CloseNow)
+		g.Go(c.peer.CloseNow)
 	}
 	g.Wait()
 	s.served.Wait()

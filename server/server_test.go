@@ -78,7 +78,7 @@ func services(t testing.TB) *handler.Mux {
 		return fmt.Sprint(handler.PrincipalFrom(ctx)), nil
 	}))
 	mux.Handle("conn.id", handler.NoParams(func(ctx context.Context) (string, error) {
-		return server.ConnFrom(ctx).ID, nil
+		return server.ConnFrom(ctx).ID(), nil
 	}))
 	mux.Handle("sleep", handler.Func(func(ctx context.Context, ms int) (int, error) {
 		select {
@@ -236,7 +236,7 @@ func TestRegistryHooksAndServerCalls(t *testing.T) {
 	a := dial(t, url, nil, rpc.WithHandler(clientHandler))
 	b := dial(t, url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}}, rpc.WithHandler(clientHandler))
 	ca, cb := <-connected, <-connected
-	if len(s.Conns()) != 2 || s.Conn(ca.ID) != ca || s.Conn(cb.ID) != cb {
+	if len(s.Conns()) != 2 || s.Conn(ca.ID()) != ca || s.Conn(cb.ID()) != cb {
 		t.Fatalf("registry: %v", s.Conns())
 	}
 	var id string
@@ -306,7 +306,7 @@ func TestShutdownDrainsAndNotifies(t *testing.T) {
 	if err := p.Send(ctxT(t), &rpc.Request{Method: "sleep", Params: []byte("300"), Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight > 0 }, "call never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight > 0 }, "call never started")
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(ctxT(t)) }()
 	<-p.GoingAway()
@@ -342,7 +342,7 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer.Stats().InFlight >= 2 }, "calls never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight >= 2 }, "calls never started")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

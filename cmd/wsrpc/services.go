@@ -101,7 +101,7 @@ type identity struct {
 func whoami(ctx context.Context) (identity, error) {
 	var id identity
 	if c := server.ConnFrom(ctx); c != nil {
-		id.ConnID = c.ID
+		id.ConnID = c.ID()
 		if a := c.RemoteAddr(); a != nil {
 			id.RemoteAddr = a.String()
 		}
