@@ -153,14 +153,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 
 	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout}
 	if err := p.sendCtx(ctx, &m); err != nil {
-		p.mu.Lock()
-		_, still := p.pending[id]
-		if still {
-			delete(p.pending, id)
-			p.signalOutIdleLocked()
-		}
-		p.mu.Unlock()
-		if !still {
+		if _, still := p.takePending(id); !still {
 			// The connection ended while sending, and ended() has taken the
 			// call from the table: exactly one Response is on its way to
 			// reply. A blocking Call takes it so its slot can be reused; an
@@ -205,17 +198,25 @@ func (p *Peer) sendCtx(ctx context.Context, m *message) error {
 	return &Error{Code: CodeUnavailable, Message: "connection closed; the request was not sent: " + err.Error()}
 }
 
-// abandon removes a pending call whose caller gave up and tells the other
-// side to cancel it. It reports whether the call was still pending (so no
-// reply will be delivered for it).
-func (p *Peer) abandon(id uint64) bool {
+// takePending removes the pending call id and returns it; ok is false when
+// it was no longer pending (answered, abandoned, or failed by ended). Whoever
+// takes a call is the one who delivers its Response.
+func (p *Peer) takePending(id uint64) (pc pendingCall, ok bool) {
 	p.mu.Lock()
-	pc, ok := p.pending[id]
+	defer p.mu.Unlock()
+	pc, ok = p.pending[id]
 	if ok {
 		delete(p.pending, id)
 		p.signalOutIdleLocked()
 	}
-	p.mu.Unlock()
+	return pc, ok
+}
+
+// abandon removes a pending call whose caller gave up and tells the other
+// side to cancel it. It reports whether the call was still pending (so no
+// reply will be delivered for it).
+func (p *Peer) abandon(id uint64) bool {
+	pc, ok := p.takePending(id)
 	if !ok {
 		return false
 	}
@@ -235,14 +236,7 @@ func (p *Peer) abandon(id uint64) bool {
 // its id names one); replies are never answered.
 func (p *Peer) handleBadReply(m *message) {
 	if m.id.raw == "" {
-		p.mu.Lock()
-		pc, ok := p.pending[m.id.n]
-		if ok {
-			delete(p.pending, m.id.n)
-			p.signalOutIdleLocked()
-		}
-		p.mu.Unlock()
-		if ok {
+		if pc, ok := p.takePending(m.id.n); ok {
 			if pc.stop != nil {
 				pc.stop()
 			}
@@ -262,13 +256,7 @@ func (p *Peer) handleReply(m *message) {
 		p.unknownReplies.Add(1)
 		return
 	}
-	p.mu.Lock()
-	pc, ok := p.pending[m.id.n]
-	if ok {
-		delete(p.pending, m.id.n)
-		p.signalOutIdleLocked()
-	}
-	p.mu.Unlock()
+	pc, ok := p.takePending(m.id.n)
 	if !ok {
 		p.unknownReplies.Add(1)
 		return
