@@ -336,39 +336,56 @@ func (s *jsonScanner) str() bool {
 	return false
 }
 
-func (s *jsonScanner) array() bool {
+// open enters an array or object at s.pos (its opening bracket), whose
+// closing bracket is closer. empty reports an empty one, already left.
+func (s *jsonScanner) open(closer byte) (empty, ok bool) {
 	s.depth++
 	if s.depth > jsonMaxDepth {
 		s.fail("nesting too deep")
-		return false
+		return false, false
 	}
 	s.pos++
 	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+	if s.pos < len(s.data) && s.data[s.pos] == closer {
 		s.pos++
 		s.depth--
-		return true
+		return true, true
+	}
+	return false, true
+}
+
+// next reads what follows an element of an array or object: a comma (more
+// elements follow) or closer (done, and the container is left).
+func (s *jsonScanner) next(closer byte, after string) (done, ok bool) {
+	s.ws()
+	if s.pos >= len(s.data) {
+		s.fail("unexpected end of input")
+		return false, false
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		return false, true
+	case closer:
+		s.pos++
+		s.depth--
+		return true, true
+	}
+	s.failChar(after)
+	return false, false
+}
+
+func (s *jsonScanner) array() bool {
+	if empty, ok := s.open(']'); empty || !ok {
+		return ok
 	}
 	for {
 		s.ws()
 		if !s.value() {
 			return false
 		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			s.fail("unexpected end of input")
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			s.depth--
-			return true
-		default:
-			s.failChar("after array element")
-			return false
+		if done, ok := s.next(']', "after array element"); done || !ok {
+			return ok
 		}
 	}
 }
@@ -432,17 +449,8 @@ func jsonFieldIndex(name []byte) int {
 // nil, the values of known members are recorded in it; for a member that
 // appears more than once, the last one wins.
 func (s *jsonScanner) object(f *jsonFields) bool {
-	s.depth++
-	if s.depth > jsonMaxDepth {
-		s.fail("nesting too deep")
-		return false
-	}
-	s.pos++
-	s.ws()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		s.depth--
-		return true
+	if empty, ok := s.open('}'); empty || !ok {
+		return ok
 	}
 	for {
 		s.ws()
@@ -480,21 +488,8 @@ func (s *jsonScanner) object(f *jsonFields) bool {
 				f[idx] = jsonSpan{valStart, s.pos}
 			}
 		}
-		s.ws()
-		if s.pos >= len(s.data) {
-			s.fail("unexpected end of input")
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			s.depth--
-			return true
-		default:
-			s.failChar("after object key:value pair")
-			return false
+		if done, ok := s.next('}', "after object key:value pair"); done || !ok {
+			return ok
 		}
 	}
 }
