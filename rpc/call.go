@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -62,7 +63,7 @@ func (p *Peer) Call(ctx context.Context, method string, params, result any) erro
 	}
 	select {
 	case r := <-s.ch:
-		res, rerr := r.Result, r.Err
+		res, rerr, buf, recycle := r.Result, r.Err, r.buf, r.recycle
 		*r = Response{}
 		slotPool.Put(s)
 		if rerr != nil {
@@ -71,7 +72,11 @@ func (p *Peer) Call(ctx context.Context, method string, params, result any) erro
 			}
 			return rerr
 		}
-		return p.unmarshal(res, result)
+		err := p.unmarshal(res, result)
+		if recycle != nil {
+			recycle.Recycle(buf) // decoded (or copied into a Raw): the bytes are no longer needed
+		}
+		return err
 	case <-ctx.Done():
 		if p.abandon(id) {
 			slotPool.Put(s) // no reply can arrive any more
@@ -187,11 +192,11 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 // sendCtx sends m, translating a closed connection into CodeUnavailable.
 func (p *Peer) sendCtx(ctx context.Context, m *message) error {
 	data := p.wire.encode(m)
-	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}})
+	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
 	if err == nil {
 		return nil
 	}
-	recycler{}.Recycle(data)
+	bufpool.Put(data)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -226,8 +231,8 @@ func (p *Peer) abandon(id uint64) bool {
 	// Best effort, and never blocking: the caller is giving up and must
 	// return at once, even when the other side has stopped reading.
 	data := p.wire.encode(&message{kind: kindCancel, id: wireID{n: id}})
-	if !p.conn.TrySend(transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}}) {
-		recycler{}.Recycle(data)
+	if !p.conn.TrySend(transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}}) {
+		bufpool.Put(data)
 	}
 	return true
 }
@@ -266,10 +271,19 @@ func (p *Peer) handleReply(m *message) {
 	}
 	r := pc.response()
 	r.ID = m.id.n
-	if m.kind == kindError {
+	switch {
+	case m.kind == kindError:
 		r.Err = m.err
-	} else {
+		if m.err.Data != nil {
+			p.rx.kept = true
+		}
+	case pc.slot != nil:
+		// A blocking Call decodes the result and then recycles the buffer.
 		r.Result = m.result
+		r.buf, r.recycle, _ = p.rx.donate()
+	default:
+		r.Result = m.result
+		p.rx.kept = true
 	}
 	p.deliver(pc.reply, r)
 }
@@ -311,7 +325,11 @@ func (p *Peer) unmarshal(data []byte, v any) error {
 	case nil:
 		return nil
 	case *Raw:
-		*v = data
+		if data == nil {
+			*v = nil
+		} else {
+			*v = append((*v)[:0], data...)
+		}
 		return nil
 	}
 	if len(data) == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -58,13 +59,13 @@ func wireFor(subprotocol string) (wire, error) {
 }
 
 // encode encodes m into a recycled buffer; the message goes to the
-// transport with recycler as its Recycle, or, if it is not sent, back with
-// recycler.Recycle.
+// transport with bufpool.Recycler as its Recycle, or, if it is not sent,
+// back with bufpool.Put.
 func (w wire) encode(m *message) []byte {
 	if w.json {
-		return appendJSON(getBuf(jsonSize(m)), m)
+		return appendJSON(bufpool.Get(jsonSize(m)), m)
 	}
-	return appendBinary(getBuf(binarySize(m)), m)
+	return appendBinary(bufpool.Get(binarySize(m)), m)
 }
 
 // jsonSize is an estimate of the encoded size of m; appendJSON grows the

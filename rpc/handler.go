@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"strconv"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // Handler serves the calls the other side makes. ServeRPC returns the
@@ -78,6 +80,11 @@ type Response struct {
 	// [CodeDeadlineExceeded]), or [CodeConnectionLost] when the connection
 	// ended before the reply came.
 	Err error
+
+	// buf is the received message Result aliases, when a blocking Call is
+	// to give it back to recycle once the result is decoded.
+	buf     []byte
+	recycle transport.Recycler
 }
 
 // RequestFromContext returns the incoming request a handler's context

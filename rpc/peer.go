@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -42,12 +43,17 @@ type Peer struct {
 	draining    bool                 // refuse new incoming calls
 	inIdle      chan struct{}        // closed when draining and nothing is in flight
 	inIdleArmed bool
-	handlers    sync.WaitGroup
+	handlers    sync.WaitGroup // one per call being handled
+	work        chan *inCall   // to an idle worker; see handleCall
+	workers     sync.WaitGroup // the worker goroutines
 	baseCtx     context.Context
 	cancelBase  context.CancelCauseFunc
 	// stopBaseWatch stops (or waits for) the watcher of the context given
 	// to WithBaseContext; nil when that context cannot end.
 	stopBaseWatch func()
+
+	// rx is the message the reader is dispatching; only the reader uses it.
+	rx rxMessage
 
 	loopDone chan struct{}
 	closing  sync.Once
@@ -104,6 +110,7 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		goingAway: make(chan struct{}),
 		incoming:  make(map[wireID]*inCall),
 		active:    make(map[*inCall]struct{}),
+		work:      make(chan *inCall),
 		loopDone:  make(chan struct{}),
 	}
 	p.baseCtx, p.cancelBase = context.WithCancelCause(base)
@@ -213,6 +220,7 @@ func (p *Peer) CloseNow() error {
 func (p *Peer) Wait() {
 	<-p.loopDone
 	p.handlers.Wait()
+	p.workers.Wait()
 }
 
 var errConnClosed = errors.New("wsrpc: connection closed")
@@ -250,7 +258,9 @@ func (p *Peer) loop() {
 				p.protocolError(transport.StatusProtocolError, err.Error())
 				break
 			}
+			p.rx = rxMessage{m: m}
 			p.dispatch(&one, nil)
+			p.rx.release()
 			continue
 		}
 		var batch bool
@@ -264,13 +274,45 @@ func (p *Peer) loop() {
 		if batch {
 			b = newBatchReply(p)
 		}
+		p.rx = rxMessage{m: m, shared: batch}
 		for i := range msgs {
 			p.dispatch(&msgs[i], b)
 		}
 		b.dispatched()
 		clear(msgs) // drop references to this message's bytes
+		p.rx.release()
 	}
 	p.ended()
+}
+
+// rxMessage is a received message being dispatched, and whether its buffer
+// can go back to the transport's pool once dispatching is done: it cannot
+// when something it was decoded into outlives the dispatch (a handler's
+// params, a result or error data on its way to a caller).
+type rxMessage struct {
+	m      transport.Message
+	shared bool // a batch: several decoded messages alias the buffer
+	kept   bool // someone holds on to the bytes; leave them to the collector
+}
+
+// donate hands the buffer to the one reader that will recycle it (a blocking
+// Call, once it has decoded the result). ok is false when that is not
+// possible: the buffer is not pooled, or other messages share it.
+func (rx *rxMessage) donate() (buf []byte, r transport.Recycler, ok bool) {
+	if rx.kept || rx.shared || rx.m.Recycle == nil {
+		rx.kept = true
+		return nil, nil, false
+	}
+	rx.kept = true
+	return rx.m.Data, rx.m.Recycle, true
+}
+
+// release recycles the buffer unless it was kept or donated.
+func (rx *rxMessage) release() {
+	if !rx.kept && rx.m.Recycle != nil {
+		rx.m.Recycle.Recycle(rx.m.Data)
+	}
+	*rx = rxMessage{}
 }
 
 func typeName(t transport.MessageType) string {
@@ -359,9 +401,9 @@ func (p *Peer) remoteDrainedAndClosed(err error) bool {
 // send encodes and sends one message, reporting whether it was queued.
 func (p *Peer) send(m *message) bool {
 	data := p.wire.encode(m)
-	err := p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: recycler{}})
+	err := p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
 	if err != nil {
-		recycler{}.Recycle(data)
+		bufpool.Put(data)
 	}
 	return err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // inCall is one incoming call being handled.
@@ -75,6 +76,9 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	}
 	c := &inCall{batch: b}
 	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
+	if m.params != nil {
+		p.rx.kept = true // Params stays valid after the handler returns
+	}
 	c.ctx.parent = p.baseCtx
 	c.ctx.req = &c.req
 	c.ctx.start(m.timeout)
@@ -91,7 +95,38 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	if p.baseCtx.Err() != nil {
 		c.ctx.cancel(context.Canceled) // admitted as the base context ended
 	}
-	go p.serve(c)
+	select {
+	case p.work <- c:
+	default:
+		p.workers.Add(1)
+		go p.worker(c)
+	}
+}
+
+// workerIdle is how long a handler goroutine waits for another call before
+// it exits.
+const workerIdle = time.Second
+
+// worker serves c, then the calls handed to it while it waits idle, and
+// exits after workerIdle without one or once the connection has ended.
+// Reusing goroutines saves starting one per call and, above all, growing its
+// stack again each time: a handler that encodes a reply needs more than a
+// new goroutine's stack.
+func (p *Peer) worker(c *inCall) {
+	defer p.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		p.serve(c)
+		idle.Reset(workerIdle)
+		select {
+		case c = <-p.work:
+		case <-idle.C:
+			return
+		case <-p.loopDone:
+			return
+		}
+	}
 }
 
 func (p *Peer) serve(c *inCall) {

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 )
 
 // Conn is a WebSocket connection seen as a pair of channels. It is made by
@@ -367,16 +369,28 @@ func (c *Conn) readMessage() (Message, error) {
 		putBuf(bp, buf)
 		return Message{}, fmt.Errorf("connection lost in the middle of a message: %w", io.ErrUnexpectedEOF)
 	}
-	data := make([]byte, len(buf))
-	copy(data, buf)
-	putBuf(bp, buf)
-	if typ == Text && !utf8.Valid(data) {
+	if typ == Text && !utf8.Valid(buf) {
+		putBuf(bp, buf)
 		c.setErr(&CloseError{Code: StatusInvalidPayload, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
 		c.beginStop()
 		_ = c.ws.Close(StatusInvalidPayload, "invalid UTF-8 in text message")
 		return Message{}, ErrInvalidUTF8
 	}
-	return Message{Type: typ, Data: data}, nil
+	// The message leaves in a buffer of its own, recyclable when it is a
+	// pooled size; the read buffer stays for the next message.
+	m := Message{Type: typ}
+	switch {
+	case len(buf) == 0:
+		m.Data = []byte{}
+	case len(buf) <= bufpool.MaxSize:
+		m.Data = append(bufpool.Get(len(buf)), buf...)
+		m.Recycle = bufpool.Recycler{}
+	default:
+		m.Data = make([]byte, len(buf))
+		copy(m.Data, buf)
+	}
+	putBuf(bp, buf)
+	return m, nil
 }
 
 // readError turns an error from the reader into the reason the connection ended.

@@ -24,6 +24,14 @@ type Message struct {
 	// reuse the buffer. It is not called when Send returns an error (Data is
 	// still the caller's) nor for messages dropped because the connection
 	// failed. It must not block.
+	//
+	// On a received Message, Recycle is set when Data is a pooled buffer
+	// (messages up to 72 KiB): a receiver that is done with Data may call
+	// Recycle.Recycle(m.Data) so that a later message reuses the buffer
+	// instead of allocating one. After that call, neither Data nor anything
+	// sliced from it may be used. Not calling it is always safe; the garbage
+	// collector then reclaims the buffer, whose capacity is at most 2.25
+	// times its length.
 	Recycle Recycler
 }
 
