@@ -23,6 +23,7 @@ import (
 type Conn struct {
 	ws          *websocket.Conn
 	cork        *corkConn // nil when the connection cannot be corked
+	lastSize    int       // of the last message read; the reader's own
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -343,17 +344,18 @@ func (c *Conn) readLoop() {
 	close(c.recv)
 }
 
-// readMessage reads one message into a buffer of exactly its size.
+// readMessage reads one message into a pooled buffer that fits it. The read
+// starts in a buffer the size of the previous message, so a stream of
+// similar messages is read in place, without a copy.
 func (c *Conn) readMessage() (Message, error) {
 	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
 		return Message{}, err
 	}
-	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf := bufpool.Get(c.lastSize)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			buf = bufpool.Grow(buf, 1)
 		}
 		n, rerr := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -361,35 +363,30 @@ func (c *Conn) readMessage() (Message, error) {
 			break
 		}
 		if rerr != nil {
-			putBuf(bp, buf)
+			bufpool.Put(buf)
 			return Message{}, rerr
 		}
 	}
+	c.lastSize = len(buf)
 	if c.cork != nil && c.cork.readBroken.Load() {
-		putBuf(bp, buf)
+		bufpool.Put(buf)
 		return Message{}, fmt.Errorf("connection lost in the middle of a message: %w", io.ErrUnexpectedEOF)
 	}
 	if typ == Text && !utf8.Valid(buf) {
-		putBuf(bp, buf)
+		bufpool.Put(buf)
 		c.setErr(&CloseError{Code: StatusInvalidPayload, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
 		c.beginStop()
 		_ = c.ws.Close(StatusInvalidPayload, "invalid UTF-8 in text message")
 		return Message{}, ErrInvalidUTF8
 	}
-	// The message leaves in a buffer of its own, recyclable when it is a
-	// pooled size; the read buffer stays for the next message.
-	m := Message{Type: typ}
-	switch {
-	case len(buf) == 0:
-		m.Data = []byte{}
-	case len(buf) <= bufpool.MaxSize:
-		m.Data = append(bufpool.Get(len(buf)), buf...)
-		m.Recycle = bufpool.Recycler{}
-	default:
-		m.Data = make([]byte, len(buf))
-		copy(m.Data, buf)
+	if len(buf) == 0 {
+		bufpool.Put(buf)
+		return Message{Type: typ, Data: []byte{}}, nil
 	}
-	putBuf(bp, buf)
+	m := Message{Type: typ, Data: bufpool.Fit(buf)}
+	if bufpool.Pooled(m.Data) {
+		m.Recycle = bufpool.Recycler{}
+	}
 	return m, nil
 }
 
@@ -581,15 +578,3 @@ var epoch = time.Now()
 
 // clock is a monotonic time in nanoseconds.
 func clock() int64 { return int64(time.Since(epoch)) }
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-// putBuf returns a read buffer to the pool unless it grew large, so that one
-// big message does not pin memory.
-func putBuf(bp *[]byte, buf []byte) {
-	if cap(buf) > 64<<10 {
-		return
-	}
-	*bp = buf[:0]
-	bufPool.Put(bp)
-}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 )
 
 // corkConn sits under coder/websocket's buffered reader and writer. While corked it
@@ -20,20 +22,60 @@ import (
 // It also remembers whether a read from the network failed: coder/websocket
 // reports a connection lost between two fragments of a message as the end of
 // that message (io.EOF), and this flag is how the reader tells the two apart.
+//
+// Reads are read-ahead while data is backed up: when a read fills the
+// buffer it was given, more is probably waiting, and the next read takes up
+// to readAhead bytes in one system call and hands them out from memory. The
+// read-ahead buffer is pooled and given back as soon as it is drained, so an
+// idle connection does not hold one.
 type corkConn struct {
 	net.Conn
 	mu         sync.Mutex
 	corked     bool
 	buf        []byte
 	readBroken atomic.Bool
+
+	// The reader's own (coder/websocket reads from one goroutine).
+	ahead    []byte // read ahead and not yet handed out; a slice of aheadBuf
+	aheadOn  bool   // the last read filled its buffer: read ahead next time
+	aheadBuf []byte
 }
 
+// readAhead is how much one read-ahead system call may take.
+const readAhead = 32 << 10
+
 func (c *corkConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err != nil {
-		c.readBroken.Store(true)
+	if len(c.ahead) == 0 && (!c.aheadOn || len(p) >= readAhead) {
+		n, err := c.Conn.Read(p)
+		if err != nil {
+			c.readBroken.Store(true)
+		}
+		c.aheadOn = n == len(p)
+		return n, err
 	}
-	return n, err
+	if len(c.ahead) == 0 {
+		b := bufpool.Get(readAhead)
+		n, err := c.Conn.Read(b[:cap(b)])
+		if n == 0 {
+			bufpool.Put(b)
+			if err != nil {
+				c.readBroken.Store(true)
+			}
+			c.aheadOn = false
+			return 0, err
+		}
+		// An error with data is reported by the next read, which finds
+		// nothing read ahead and reads again.
+		c.aheadOn = n == cap(b)
+		c.aheadBuf, c.ahead = b, b[:n]
+	}
+	n := copy(p, c.ahead)
+	c.ahead = c.ahead[n:]
+	if len(c.ahead) == 0 {
+		bufpool.Put(c.aheadBuf)
+		c.aheadBuf, c.ahead = nil, nil
+	}
+	return n, nil
 }
 
 // maxCork bounds the bytes gathered before they are written out anyway.

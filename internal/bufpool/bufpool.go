@@ -65,6 +65,40 @@ func Put(b []byte) {
 	pools[i].Put(h)
 }
 
+// Grow returns a buffer holding b's bytes with room for at least n more,
+// and puts b back.
+func Grow(b []byte, n int) []byte {
+	nb := append(Get(max(len(b)+n, 2*cap(b))), b...)
+	Put(b)
+	return nb
+}
+
+// Fit returns b if it is in the smallest class that holds its bytes, or else
+// a copy in that class (b goes back), so that a buffer handed on does not pin
+// more memory than its class allows. Bytes beyond MaxSize get a buffer of
+// exactly their length.
+func Fit(b []byte) []byte {
+	i := class(len(b))
+	if i >= 0 && cap(b) == sizes[i] || i < 0 && cap(b) == len(b) {
+		return b
+	}
+	var nb []byte
+	if i < 0 {
+		nb = make([]byte, len(b))
+		copy(nb, b)
+	} else {
+		nb = append(Get(len(b)), b...)
+	}
+	Put(b)
+	return nb
+}
+
+// Pooled reports whether b has the capacity of a class, so that Put keeps it.
+func Pooled(b []byte) bool {
+	i := class(cap(b))
+	return i >= 0 && cap(b) == sizes[i]
+}
+
 // Recycler is a transport.Recycler that puts buffers back with Put.
 type Recycler struct{}
 
