@@ -45,6 +45,7 @@ type Peer struct {
 	inIdleArmed bool
 	handlers    sync.WaitGroup // one per call being handled
 	work        chan *inCall   // to an idle worker; see handleCall
+	workerIdle  time.Duration
 	workers     sync.WaitGroup // the worker goroutines
 	baseCtx     context.Context
 	cancelBase  context.CancelCauseFunc
@@ -101,17 +102,18 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		base = context.Background()
 	}
 	p := &Peer{
-		conn:      conn,
-		wire:      w,
-		codec:     o.codec,
-		opts:      o,
-		logger:    o.logger,
-		pending:   make(map[uint64]pendingCall),
-		goingAway: make(chan struct{}),
-		incoming:  make(map[wireID]*inCall),
-		active:    make(map[*inCall]struct{}),
-		work:      make(chan *inCall),
-		loopDone:  make(chan struct{}),
+		conn:       conn,
+		wire:       w,
+		codec:      o.codec,
+		opts:       o,
+		logger:     o.logger,
+		pending:    make(map[uint64]pendingCall),
+		goingAway:  make(chan struct{}),
+		incoming:   make(map[wireID]*inCall),
+		active:     make(map[*inCall]struct{}),
+		work:       make(chan *inCall),
+		workerIdle: workerIdle,
+		loopDone:   make(chan struct{}),
 	}
 	p.baseCtx, p.cancelBase = context.WithCancelCause(base)
 	if base.Done() != nil {

@@ -104,8 +104,8 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 }
 
 // workerIdle is how long a handler goroutine waits for another call before
-// it exits.
-const workerIdle = time.Second
+// it exits. (A variable for tests; each peer copies it when it is made.)
+var workerIdle = time.Second
 
 // worker serves c, then the calls handed to it while it waits idle, and
 // exits after workerIdle without one or once the connection has ended.
@@ -114,11 +114,11 @@ const workerIdle = time.Second
 // new goroutine's stack.
 func (p *Peer) worker(c *inCall) {
 	defer p.workers.Done()
-	idle := time.NewTimer(workerIdle)
+	idle := time.NewTimer(p.workerIdle)
 	defer idle.Stop()
 	for {
 		p.serve(c)
-		idle.Reset(workerIdle)
+		idle.Reset(p.workerIdle)
 		select {
 		case c = <-p.work:
 		case <-idle.C:

@@ -1,0 +1,10 @@
+package rpc
+
+import "time"
+
+// SetWorkerIdle sets how long idle handler goroutines wait, for a test.
+func SetWorkerIdle(d time.Duration) (restore func()) {
+	old := workerIdle
+	workerIdle = d
+	return func() { workerIdle = old }
+}

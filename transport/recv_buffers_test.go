@@ -1,0 +1,81 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Sizes around the pool's classes and its 72 KiB limit, and past the
+// read-ahead size.
+var recvSizes = []int{0, 1, 300, 4096 + 12, 100, 40 << 10, 70000, 73728, 73729, 200000, 5, 4096, 4096}
+
+// pattern fills a message so that a byte from another message, or from an
+// earlier use of the same buffer, shows.
+func pattern(round, i, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(round*31 + i*7 + j)
+	}
+	return b
+}
+
+// burstServer sends rounds of recvSizes back to back, so that the client's
+// reads find several messages waiting (the read-ahead path).
+func burstServer(rounds int) func(*transport.Conn) {
+	return func(c *transport.Conn) {
+		for r := range rounds {
+			for i, n := range recvSizes {
+				if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: pattern(r, i, n)}) != nil {
+					return
+				}
+			}
+		}
+		<-c.Done()
+	}
+}
+
+func TestReceivedMessagesKeptStayIntact(t *testing.T) {
+	const rounds = 10
+	s := newServer(t, nil, burstServer(rounds))
+	c := dial(t, s.wsURL(), nil)
+	var kept []transport.Message
+	for range rounds * len(recvSizes) {
+		kept = append(kept, recv(t, c))
+	}
+	for k, m := range kept {
+		r, i := k/len(recvSizes), k%len(recvSizes)
+		n := recvSizes[i]
+		if !bytes.Equal(m.Data, pattern(r, i, n)) {
+			t.Fatalf("round %d message %d (%d bytes) changed after later messages arrived", r, i, n)
+		}
+		pooled := n > 0 && n <= 73728
+		if (m.Recycle != nil) != pooled {
+			t.Errorf("%d-byte message: Recycle set = %v, want %v", n, m.Recycle != nil, pooled)
+		}
+		if m.Data == nil {
+			t.Errorf("%d-byte message: nil Data", n)
+		}
+		if n > 0 && float64(cap(m.Data)) > 2.25*float64(n) && cap(m.Data) > 288 {
+			t.Errorf("%d-byte message pins %d bytes", n, cap(m.Data))
+		}
+	}
+}
+
+func TestReceivedMessagesRecycled(t *testing.T) {
+	const rounds = 20
+	s := newServer(t, nil, burstServer(rounds))
+	c := dial(t, s.wsURL(), nil)
+	for k := range rounds * len(recvSizes) {
+		m := recv(t, c)
+		r, i := k/len(recvSizes), k%len(recvSizes)
+		if !bytes.Equal(m.Data, pattern(r, i, recvSizes[i])) {
+			t.Fatalf("round %d message %d (%d bytes) arrived corrupted", r, i, recvSizes[i])
+		}
+		if m.Recycle != nil {
+			m.Recycle.Recycle(m.Data)
+		}
+	}
+}
