@@ -70,6 +70,7 @@ type options struct {
 	stateHook   func(State)
 	logger      *slog.Logger
 	conn        transport.ConnOptions
+	ownedParams bool
 }
 
 type heartbeat struct{ interval, timeout time.Duration }
@@ -110,6 +111,10 @@ func WithValueCodec(c rpc.Codec) Option { return func(o *options) { o.valueCodec
 // connection the client makes. Without one, such calls are answered with
 // method-not-found. The handler runs concurrently and must be safe for it.
 func WithHandler(h rpc.Handler) Option { return func(o *options) { o.handler = h } }
+
+// WithOwnedParams gives the handler (see [WithHandler]) a Params of its own
+// for every call, valid after it returns; see [rpc.WithOwnedParams].
+func WithOwnedParams() Option { return func(o *options) { o.ownedParams = true } }
 
 // WithHeartbeat pings the server every interval and drops the connection
 // (then reconnects) when a pong does not come back within timeout. A
@@ -242,6 +247,9 @@ func (o *options) peerOptions() []rpc.Option {
 	}
 	if o.logger != nil {
 		opts = append(opts, rpc.WithLogger(o.logger))
+	}
+	if o.ownedParams {
+		opts = append(opts, rpc.WithOwnedParams())
 	}
 	return opts
 }

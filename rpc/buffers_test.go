@@ -70,7 +70,7 @@ func TestKeptBytesStayValid(t *testing.T) {
 	for _, cd := range codecs[:2] {
 		t.Run(cd.name, func(t *testing.T) {
 			var mu sync.Mutex
-			var params []rpc.Raw // kept by the handler after it returns
+			var params []rpc.Raw // kept by the handler after it returns (WithOwnedParams)
 			h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 				switch req.Method {
 				case "keep":
@@ -83,7 +83,9 @@ func TestKeptBytesStayValid(t *testing.T) {
 				}
 				return services(t).ServeRPC(ctx, req)
 			})
-			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h)}, nil)
+			// Params kept past the handler's return need WithOwnedParams;
+			// the rest is the caller's to keep in any case.
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h), rpc.WithOwnedParams()}, nil)
 			const n = 40
 			var sent []rpc.Raw
 			var results []*rpc.Response
@@ -154,5 +156,42 @@ func TestIdleHandlerGoroutinesExit(t *testing.T) {
 			t.Fatalf("%d goroutines 5s after the calls ended, %d before", runtime.NumGoroutine(), before)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// By default Params is valid until the handler returns; a reply that aliases
+// it (an echo, an error carrying it as data) is encoded before the buffer is
+// reused.
+func TestRepliesMayAliasParams(t *testing.T) {
+	for _, cd := range codecs[:2] {
+		t.Run(cd.name, func(t *testing.T) {
+			h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				if req.Method == "fail" {
+					return nil, &rpc.Error{Code: rpc.CodeInvalidParams, Message: "echoed", Data: req.Params}
+				}
+				return req.Params, nil
+			})
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h)}, nil)
+			var wg sync.WaitGroup
+			for g := range 8 {
+				wg.Go(func() {
+					var out rpc.Raw
+					for i := range 60 {
+						want := payloadFor(g*100+i, (g*i*131)%7000)
+						err := c.Call(ctxT(t), "echo", want, &out)
+						if err != nil || !bytes.Equal(out, want) {
+							t.Errorf("echo: %v, %d bytes back", err, len(out))
+							return
+						}
+						e, ok := c.Call(ctxT(t), "fail", want, nil).(*rpc.Error)
+						if !ok || !bytes.Equal(e.Data, want) {
+							t.Errorf("fail: error data does not match the params")
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }

@@ -18,6 +18,13 @@ import (
 // [Peer.CloseNow] or a [Peer.Drain] deadline. Work that must outlive the
 // connection (a notification's side effects, say) should detach from it with
 // context.WithoutCancel.
+//
+// req.Params is valid only until ServeRPC returns: its buffer is then reused
+// for a later message. A handler that keeps the bytes longer (in a goroutine
+// it starts, a queue, a cache) must copy them, as an [io.Writer] must copy
+// what it is given to keep it; [WithOwnedParams] makes a peer give each
+// handler a copy instead. The result may alias Params: it is encoded before
+// the buffer is reused.
 type Handler interface {
 	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 }
@@ -35,7 +42,8 @@ func (f HandlerFunc) ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 //
 // Incoming (given to a [Handler]): Method and Params are set, Reply is nil,
 // and the accessors say where the call came from. Params aliases the
-// received message and stays valid after the handler returns.
+// received message and is valid only until the handler returns, unless the
+// peer was made [WithOwnedParams] (see [Handler]).
 type Request struct {
 	Method string
 	Params []byte

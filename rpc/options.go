@@ -22,6 +22,7 @@ type options struct {
 	logger      *slog.Logger
 	baseCtx     context.Context
 	onClose     func(error)
+	ownedParams bool
 }
 
 // WithHandler sets the handler for calls the other side makes. Without one,
@@ -50,6 +51,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // that values put there (an authenticated principal, say) reach handlers.
 // Cancelling it does not close the connection; it cancels the handlers.
 func WithBaseContext(ctx context.Context) Option { return func(o *options) { o.baseCtx = ctx } }
+
+// WithOwnedParams gives every handler a [Request.Params] of its own, which
+// stays valid after the handler returns. By default Params is valid only
+// until the handler returns, and its buffer is then reused for a later
+// message; a handler that keeps the bytes (hands them to a goroutine that
+// outlives it, say) must copy them, or the peer must be made with this
+// option, which costs one allocation per incoming call.
+func WithOwnedParams() Option { return func(o *options) { o.ownedParams = true } }
 
 // WithOnClose makes the peer call fn once the connection has ended, with the
 // reason (as [Peer.Err] returns it), after every pending call has failed. fn

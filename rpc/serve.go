@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // inCall is one incoming call being handled.
@@ -14,6 +16,11 @@ type inCall struct {
 	ctx      callCtx
 	batch    *batchReply
 	canceled bool // the caller sent a cancel: its reply is not wanted (guarded by inMu)
+
+	// The received message Params aliases, recycled once the reply is out;
+	// nil when the bytes are left to the collector.
+	buf     []byte
+	recycle transport.Recycler
 }
 
 // dispatch handles one decoded message on the reader goroutine. b is the
@@ -77,7 +84,11 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	c := &inCall{batch: b}
 	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
 	if m.params != nil {
-		p.rx.kept = true // Params stays valid after the handler returns
+		if p.opts.ownedParams {
+			p.rx.kept = true
+		} else {
+			c.buf, c.recycle, _ = p.rx.donate()
+		}
 	}
 	c.ctx.parent = p.baseCtx
 	c.ctx.req = &c.req
@@ -131,6 +142,10 @@ func (p *Peer) worker(c *inCall) {
 
 func (p *Peer) serve(c *inCall) {
 	defer p.handlers.Done()
+	if c.recycle != nil {
+		// Last, once the reply (which may alias Params) has been encoded.
+		defer c.recycle.Recycle(c.buf)
+	}
 	result, err := p.callHandler(c)
 	c.ctx.cancel(context.Canceled)
 	p.inMu.Lock()

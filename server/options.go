@@ -37,6 +37,7 @@ type options struct {
 	onConnect        func(*Conn)
 	onDisconnect     func(*Conn, error)
 	retryAfter       time.Duration
+	ownedParams      bool
 }
 
 type inBandAuth struct {
@@ -123,6 +124,11 @@ var (
 	ErrForbidden    = errors.New("wsrpc: forbidden")    // → 403
 )
 
+// WithOwnedParams gives every handler a Params of its own that stays valid
+// after it returns; see [rpc.WithOwnedParams]. Without it, a handler that
+// keeps its params beyond returning must copy them.
+func WithOwnedParams() Option { return func(o *options) error { o.ownedParams = true; return nil } }
+
 // WithAuth authenticates every handshake: fn gets the request and returns a
 // principal (available to handlers through handler.PrincipalFrom) or an
 // error, which refuses the upgrade: 403 when it wraps [ErrForbidden], 401
@@ -134,7 +140,8 @@ func WithAuth(fn func(r *http.Request) (principal any, err error)) Option {
 // WithInBandAuth requires each connection that did not authenticate at the
 // handshake to call method first, within timeout (0: DefaultInBandAuthTimeout),
 // for clients that cannot set headers (browsers). fn gets the call's params
-// and returns the principal or an error (answered with unauthenticated).
+// (valid only until fn returns, like a handler's) and returns the principal
+// or an error (answered with unauthenticated).
 // Other calls before it are answered with unauthenticated; a connection that
 // has not authenticated when the timeout passes is closed with 1008.
 func WithInBandAuth(method string, timeout time.Duration, fn func(ctx context.Context, params []byte) (principal any, err error)) Option {

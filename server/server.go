@@ -177,6 +177,9 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 	if s.opts.codec != nil {
 		opts = append(opts, rpc.WithValueCodec(s.opts.codec))
 	}
+	if s.opts.ownedParams {
+		opts = append(opts, rpc.WithOwnedParams())
+	}
 	peer, err := rpc.New(tc, opts...)
 	if err != nil {
 		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
