@@ -24,6 +24,10 @@ func Subprotocols() []string { return []string{SubprotocolBinary, SubprotocolJSO
 // [JSON]. The JSON-RPC wire codec carries params and results as JSON text, so
 // a connection that negotiated it always uses JSON values whatever Codec is
 // configured.
+//
+// Unmarshal must not keep data, or anything sliced from it, after it
+// returns: the buffer is reused (like encoding.BinaryUnmarshaler, it must
+// copy what it keeps).
 type Codec interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
@@ -38,8 +42,10 @@ func (jsonValues) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
 func (jsonValues) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // Raw is a value that is already encoded. Passed as params it is sent as it
-// is; as the result target (*Raw) it receives the result bytes undecoded.
-// On a JSON-RPC connection a Raw must hold valid JSON.
+// is; as the result target (*Raw) it receives a copy of the result bytes,
+// undecoded, reusing the Raw's backing array when it has room (as
+// json.RawMessage does), so a caller that reuses one Raw across calls does
+// not allocate. On a JSON-RPC connection a Raw must hold valid JSON.
 type Raw []byte
 
 // wire is the codec chosen by subprotocol.

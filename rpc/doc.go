@@ -27,6 +27,8 @@
 // connection and dispatches them (replies to pending calls, cancels to
 // handlers), and one goroutine per incoming call while its handler runs
 // (at most MaxInFlight; more are refused with [CodeBusy], never queued).
+// Handler goroutines are reused: one that has returned waits up to a second
+// for the next call, then exits, so an idle connection keeps none.
 // An asynchronous call with a cancellable ctx registers a context.AfterFunc,
 // which runs only if the ctx ends first. [Peer.Close], [Peer.CloseWith] and
 // [Peer.CloseNow] wait for the reader (the handlers' contexts are cancelled
@@ -36,6 +38,15 @@
 //
 // [WithOnClose] runs a hook on the reader goroutine once the connection has
 // ended.
+//
+// # Buffers
+//
+// Messages are encoded into, and received in, pooled buffers. A handler's
+// Request.Params is valid until the handler returns (copy it to keep it, or
+// use [WithOwnedParams]); a blocking [Peer.Call] decodes its result and gives
+// the buffer back, so a *[Raw] result receives a copy, in the Raw's own
+// backing array when it is large enough (as json.RawMessage does). Results
+// delivered on a Reply channel and error data belong to the receiver.
 //
 // # Concurrency
 //

@@ -65,9 +65,23 @@ func TestReceivedMessagesKeptStayIntact(t *testing.T) {
 }
 
 func TestReceivedMessagesRecycled(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		name := "ws"
+		if tls {
+			name = "wss" // read-ahead happens under the TLS layer
+		}
+		t.Run(name, func(t *testing.T) { testRecycled(t, tls) })
+	}
+}
+
+func testRecycled(t *testing.T, tls bool) {
 	const rounds = 20
-	s := newServer(t, nil, burstServer(rounds))
-	c := dial(t, s.wsURL(), nil)
+	s := startServer(t, tls, nil, burstServer(rounds))
+	var opts *transport.DialOptions
+	if tls {
+		opts = &transport.DialOptions{HTTPClient: s.Client()}
+	}
+	c := dial(t, s.wsURL(), opts)
 	for k := range rounds * len(recvSizes) {
 		m := recv(t, c)
 		r, i := k/len(recvSizes), k%len(recvSizes)
