@@ -86,13 +86,18 @@ func send(ctx context.Context, p *rpc.Peer, method string, params any) (chan *rp
 }
 
 // decode decodes a result with p's codec, as [rpc.Peer.Call] does: a nil
-// target discards it, a *[rpc.Raw] gets the bytes as they are.
+// target discards it, a *[rpc.Raw] gets a copy of the bytes, in its own
+// backing array when it has room.
 func decode(p *rpc.Peer, data []byte, v any) error {
 	switch v := v.(type) {
 	case nil:
 		return nil
 	case *rpc.Raw:
-		*v = data
+		if data == nil {
+			*v = nil
+		} else {
+			*v = append((*v)[:0], data...)
+		}
 		return nil
 	}
 	if len(data) == 0 {

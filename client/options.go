@@ -112,8 +112,8 @@ func WithValueCodec(c rpc.Codec) Option { return func(o *options) { o.valueCodec
 // method-not-found. The handler runs concurrently and must be safe for it.
 func WithHandler(h rpc.Handler) Option { return func(o *options) { o.handler = h } }
 
-// WithOwnedParams gives the handler (see [WithHandler]) a Params of its own
-// for every call, valid after it returns; see [rpc.WithOwnedParams].
+// WithOwnedParams makes the Params of calls to the handler (see
+// [WithHandler]) stay valid after it returns; see [rpc.WithOwnedParams].
 func WithOwnedParams() Option { return func(o *options) { o.ownedParams = true } }
 
 // WithHeartbeat pings the server every interval and drops the connection

@@ -42,8 +42,9 @@ func (p *Peer) Send(ctx context.Context, req *Request) error {
 
 // Call calls method with params and decodes the result into result (which
 // may be nil to discard it). params and result are encoded with the peer's
-// [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives the
-// bytes undecoded. Call blocks until the reply arrives or ctx ends; in the
+// [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives a
+// copy of the bytes undecoded, in the Raw's own backing array when it has
+// room. Call blocks until the reply arrives or ctx ends; in the
 // latter case it returns ctx's error at once and tells the other side to
 // cancel. (One exception: a request being written when ctx ends finishes its
 // write first; that only takes long when the other side has stopped reading,

@@ -22,9 +22,9 @@ import (
 // req.Params is valid only until ServeRPC returns: its buffer is then reused
 // for a later message. A handler that keeps the bytes longer (in a goroutine
 // it starts, a queue, a cache) must copy them, as an [io.Writer] must copy
-// what it is given to keep it; [WithOwnedParams] makes a peer give each
-// handler a copy instead. The result may alias Params: it is encoded before
-// the buffer is reused.
+// what it is given to keep it; a peer made [WithOwnedParams] never reuses
+// these buffers, so Params stays valid. The result may alias Params: it is
+// encoded before the buffer is reused.
 type Handler interface {
 	ServeRPC(ctx context.Context, req *Request) ([]byte, error)
 }

@@ -52,12 +52,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Cancelling it does not close the connection; it cancels the handlers.
 func WithBaseContext(ctx context.Context) Option { return func(o *options) { o.baseCtx = ctx } }
 
-// WithOwnedParams gives every handler a [Request.Params] of its own, which
-// stays valid after the handler returns. By default Params is valid only
-// until the handler returns, and its buffer is then reused for a later
-// message; a handler that keeps the bytes (hands them to a goroutine that
-// outlives it, say) must copy them, or the peer must be made with this
-// option, which costs one allocation per incoming call.
+// WithOwnedParams makes every handler's [Request.Params] stay valid after the
+// handler returns: the buffer of an incoming call is never reused, and the
+// garbage collector reclaims it once nothing refers to it. By default Params
+// is valid only until the handler returns, and its buffer is then reused for
+// a later message; a handler that keeps the bytes (hands them to a goroutine
+// that outlives it, say) must copy them, or the peer must be made with this
+// option, which costs a buffer allocation per incoming message that carries
+// params.
 func WithOwnedParams() Option { return func(o *options) { o.ownedParams = true } }
 
 // WithOnClose makes the peer call fn once the connection has ended, with the

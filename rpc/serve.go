@@ -129,6 +129,7 @@ func (p *Peer) worker(c *inCall) {
 	defer idle.Stop()
 	for {
 		p.serve(c)
+		c = nil // let the finished call go while waiting for the next
 		idle.Reset(p.workerIdle)
 		select {
 		case c = <-p.work:

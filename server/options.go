@@ -124,8 +124,8 @@ var (
 	ErrForbidden    = errors.New("wsrpc: forbidden")    // → 403
 )
 
-// WithOwnedParams gives every handler a Params of its own that stays valid
-// after it returns; see [rpc.WithOwnedParams]. Without it, a handler that
+// WithOwnedParams makes every handler's Params stay valid after it returns;
+// see [rpc.WithOwnedParams]. Without it, a handler that
 // keeps its params beyond returning must copy them.
 func WithOwnedParams() Option { return func(o *options) error { o.ownedParams = true; return nil } }
 

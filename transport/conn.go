@@ -352,7 +352,9 @@ func (c *Conn) readMessage() (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	buf := bufpool.Get(c.lastSize)
+	// One byte more than last time: the end of a message is seen by a read
+	// that returns nothing, so a buffer exactly full would be grown first.
+	buf := bufpool.Get(min(c.lastSize+1, bufpool.MaxSize))
 	for {
 		if len(buf) == cap(buf) {
 			buf = bufpool.Grow(buf, 1)
@@ -385,7 +387,7 @@ func (c *Conn) readMessage() (Message, error) {
 	}
 	m := Message{Type: typ, Data: bufpool.Fit(buf)}
 	if bufpool.Pooled(m.Data) {
-		m.Recycle = bufpool.Recycler{}
+		m.Recycle = receivedBuffer{}
 	}
 	return m, nil
 }
@@ -489,10 +491,19 @@ func (c *Conn) write(m Message) bool {
 		return false
 	}
 	if m.Recycle != nil {
-		m.Recycle.Recycle(m.Data)
+		if _, rx := m.Recycle.(receivedBuffer); !rx {
+			m.Recycle.Recycle(m.Data)
+		}
 	}
 	return true
 }
+
+// receivedBuffer is the Recycle of a received message. Send leaves it alone,
+// so that a received message can be forwarded, to several connections even,
+// and still be read afterwards; only the receiver recycles it.
+type receivedBuffer struct{}
+
+func (receivedBuffer) Recycle(b []byte) { bufpool.Put(b) }
 
 func (c *Conn) writeFailed(err error) {
 	// A write that fails because the connection was already closed (the

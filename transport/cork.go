@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/wsrpc/wsrpc/internal/bufpool"
 )
@@ -23,11 +24,14 @@ import (
 // reports a connection lost between two fragments of a message as the end of
 // that message (io.EOF), and this flag is how the reader tells the two apart.
 //
-// Reads are read-ahead while data is backed up: when a read fills the
-// buffer it was given, more is probably waiting, and the next read takes up
-// to readAhead bytes in one system call and hands them out from memory. The
-// read-ahead buffer is pooled and given back as soon as it is drained, so an
-// idle connection does not hold one.
+// Reads take what the network already has: a read for less than readAhead
+// bytes first asks the socket, without waiting, for up to a pooled
+// buffer's worth, and hands those bytes out from memory over the next reads
+// (one system call for a burst of messages instead of one or two each).
+// Only when nothing is waiting does it wait, in the caller's own buffer, so
+// an idle connection holds no pooled buffer. The pooled buffer goes back as
+// soon as it is drained. Connections that cannot be read without waiting
+// (TLS above the socket, or no raw socket access) read as they are.
 type corkConn struct {
 	net.Conn
 	mu         sync.Mutex
@@ -35,48 +39,86 @@ type corkConn struct {
 	buf        []byte
 	readBroken atomic.Bool
 
-	// The reader's own (coder/websocket reads from one goroutine).
-	ahead    []byte // read ahead and not yet handed out; a slice of aheadBuf
-	aheadOn  bool   // the last read filled its buffer: read ahead next time
+	// Used by Read only. coder/websocket serialises its reads (the reader
+	// goroutine, or Close waiting for the close frame), never concurrent.
+	raw      syscall.RawConn // nil: no reading ahead
+	ahead    []byte          // read ahead and not yet handed out; a slice of aheadBuf
 	aheadBuf []byte
+	deferred error // came with data; returned by the next read
 }
 
-// readAhead is how much one read-ahead system call may take.
+// newCorkConn wraps nc.
+func newCorkConn(nc net.Conn) *corkConn {
+	c := &corkConn{Conn: nc}
+	if sc, ok := nc.(syscall.Conn); ok && canReadNow {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	return c
+}
+
+// readAhead is the size of a read-ahead buffer (its pool class may be a
+// little larger).
 const readAhead = 32 << 10
 
 func (c *corkConn) Read(p []byte) (int, error) {
-	if len(c.ahead) == 0 && (!c.aheadOn || len(p) >= readAhead) {
-		n, err := c.Conn.Read(p)
-		if err != nil {
-			c.readBroken.Store(true)
-		}
-		c.aheadOn = n == len(p)
-		return n, err
-	}
 	if len(c.ahead) == 0 {
-		b := bufpool.Get(readAhead)
-		n, err := c.Conn.Read(b[:cap(b)])
-		if n == 0 {
-			bufpool.Put(b)
-			if err != nil {
-				c.readBroken.Store(true)
-			}
-			c.aheadOn = false
+		if err := c.deferred; err != nil {
+			c.deferred = nil
+			c.readBroken.Store(true)
 			return 0, err
 		}
-		// An error with data is reported by the next read, which finds
-		// nothing read ahead and reads again.
-		c.aheadOn = n == cap(b)
-		c.aheadBuf, c.ahead = b, b[:n]
+		if c.raw == nil || len(p) >= readAhead || !c.readAhead() {
+			n, err := c.Conn.Read(p)
+			return c.took(n, err)
+		}
 	}
 	n := copy(p, c.ahead)
 	c.ahead = c.ahead[n:]
 	if len(c.ahead) == 0 {
+		readAheadHeld.Add(-1)
 		bufpool.Put(c.aheadBuf)
 		c.aheadBuf, c.ahead = nil, nil
 	}
 	return n, nil
 }
+
+// readAhead reads what the socket has into a pooled buffer, without
+// waiting. It reports whether it got anything; if not (nothing waiting, the
+// end of the stream, an error), the caller reads the usual way, which waits,
+// and reports the end or the error.
+func (c *corkConn) readAhead() bool {
+	b := bufpool.Get(readAhead)
+	b = b[:cap(b)]
+	n := readNow(c.raw, b)
+	if n <= 0 {
+		bufpool.Put(b)
+		return false
+	}
+	readAheadHeld.Add(1)
+	c.aheadBuf, c.ahead = b, b[:n]
+	return true
+}
+
+// took returns the outcome of a read from the network. An error that comes
+// with data (tls.Conn's io.EOF after a close_notify, say) is kept for the
+// next read, so that the data is not mistaken for a broken message.
+func (c *corkConn) took(n int, err error) (int, error) {
+	if err == nil {
+		return n, nil
+	}
+	if n > 0 {
+		c.deferred = err
+		return n, nil
+	}
+	c.readBroken.Store(true)
+	return 0, err
+}
+
+// readAheadHeld counts the read-ahead buffers held by all connections, for
+// tests: an idle connection must hold none.
+var readAheadHeld atomic.Int64
 
 // maxCork bounds the bytes gathered before they are written out anyway.
 const maxCork = 64 << 10
@@ -158,7 +200,7 @@ func corkingClient(hc *http.Client) (*http.Client, func()) {
 		if err != nil {
 			return nil, err
 		}
-		return &corkConn{Conn: nc}, nil
+		return newCorkConn(nc), nil
 	}
 	client := *hc
 	client.Transport = t
@@ -184,7 +226,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		nc.Close()
 		return nil, nil, err
 	}
-	w.cork = &corkConn{Conn: nc}
+	w.cork = newCorkConn(nc)
 	// net/http hands over its connection's writer with the hijack and never
 	// uses it again: write through it (now into the corking conn) rather than
 	// pinning it and allocating another.

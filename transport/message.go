@@ -27,11 +27,13 @@ type Message struct {
 	//
 	// On a received Message, Recycle is set when Data is a pooled buffer
 	// (messages up to 72 KiB): a receiver that is done with Data may call
-	// Recycle.Recycle(m.Data) so that a later message reuses the buffer
-	// instead of allocating one. After that call, neither Data nor anything
-	// sliced from it may be used. Not calling it is always safe; the garbage
-	// collector then reclaims the buffer, whose capacity is at most 2.25
-	// times its length.
+	// Recycle.Recycle(m.Data), once, so that a later message reuses the
+	// buffer instead of allocating one. After that call, neither Data nor
+	// anything sliced from it may be used. Not calling it is always safe;
+	// the garbage collector then reclaims the buffer, whose capacity is at
+	// most 2.25 times its length. Send never calls a received message's
+	// Recycle: a received Message may be forwarded as it is, to several
+	// connections, and still be read afterwards.
 	Recycle Recycler
 }
 

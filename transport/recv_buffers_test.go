@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -66,11 +67,49 @@ func TestReceivedMessagesKeptStayIntact(t *testing.T) {
 
 func TestReceivedMessagesRecycled(t *testing.T) {
 	for _, tls := range []bool{false, true} {
+		// Over TLS the dialing side reads ahead under the TLS layer, the
+		// accepting side above it (its connection is the hijacked tls.Conn).
 		name := "ws"
 		if tls {
-			name = "wss" // read-ahead happens under the TLS layer
+			name = "wss"
 		}
-		t.Run(name, func(t *testing.T) { testRecycled(t, tls) })
+		t.Run(name+"/server sends", func(t *testing.T) { testRecycled(t, tls) })
+		t.Run(name+"/client sends, server echoes", func(t *testing.T) { testRecycledEcho(t, tls) })
+	}
+}
+
+func testRecycledEcho(t *testing.T, tls bool) {
+	const rounds = 10
+	s := startServer(t, tls, nil, echo)
+	var opts *transport.DialOptions
+	if tls {
+		opts = &transport.DialOptions{HTTPClient: s.Client()}
+	}
+	c := dial(t, s.wsURL(), opts)
+	sent := make(chan struct{})
+	t.Cleanup(func() {
+		c.CloseNow()
+		<-sent
+	})
+	go func() { // owned: waited for at cleanup
+		defer close(sent)
+		for r := range rounds {
+			for i, n := range recvSizes {
+				if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: pattern(r, i, n)}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	for k := range rounds * len(recvSizes) {
+		m := recv(t, c)
+		r, i := k/len(recvSizes), k%len(recvSizes)
+		if !bytes.Equal(m.Data, pattern(r, i, recvSizes[i])) {
+			t.Fatalf("round %d message %d (%d bytes) came back corrupted", r, i, recvSizes[i])
+		}
+		if m.Recycle != nil {
+			m.Recycle.Recycle(m.Data)
+		}
 	}
 }
 
@@ -90,6 +129,62 @@ func testRecycled(t *testing.T, tls bool) {
 		}
 		if m.Recycle != nil {
 			m.Recycle.Recycle(m.Data)
+		}
+	}
+}
+
+// A received message forwarded with Send (twice here, as a fan-out does)
+// stays the receiver's: Send does not recycle it, so it can be kept.
+func TestForwardedMessagesStayTheReceivers(t *testing.T) {
+	const n = 200
+	kept := make(chan []transport.Message, 1)
+	s := newServer(t, nil, func(c *transport.Conn) {
+		var ms []transport.Message
+		for m := range c.Recv() {
+			for range 2 {
+				if c.Send(context.Background(), m) != nil {
+					break
+				}
+			}
+			if ms = append(ms, m); len(ms) == n {
+				break
+			}
+		}
+		kept <- ms
+		<-c.Done()
+	})
+	c := dial(t, s.wsURL(), nil)
+	sent := make(chan struct{})
+	t.Cleanup(func() {
+		c.CloseNow()
+		<-sent
+	})
+	go func() { // owned: waited for at cleanup
+		defer close(sent)
+		for i := range n {
+			if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: pattern(0, i, 100+i*37)}) != nil {
+				return
+			}
+		}
+	}()
+	for i := range 2 * n {
+		m := recv(t, c)
+		if !bytes.Equal(m.Data, pattern(0, i/2, 100+(i/2)*37)) {
+			t.Fatalf("echo %d corrupted", i)
+		}
+		if m.Recycle != nil {
+			m.Recycle.Recycle(m.Data) // the client's own copies go back, and get reused
+		}
+	}
+	var ms []transport.Message
+	select {
+	case ms = <-kept:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not finish")
+	}
+	for i, m := range ms {
+		if !bytes.Equal(m.Data, pattern(0, i, 100+i*37)) {
+			t.Fatalf("message %d kept by the server changed after it was forwarded", i)
 		}
 	}
 }
