@@ -24,12 +24,12 @@ import (
 // reports a connection lost between two fragments of a message as the end of
 // that message (io.EOF), and this flag is how the reader tells the two apart.
 //
-// Reads take what the network already has: a read for less than readAhead
-// bytes first asks the socket, without waiting, for up to a pooled
-// buffer's worth, and hands those bytes out from memory over the next reads
-// (one system call for a burst of messages instead of one or two each).
-// Only when nothing is waiting does it wait, in the caller's own buffer, so
-// an idle connection holds no pooled buffer. The pooled buffer goes back as
+// Reads take what the network already has: while data is flowing, a read
+// for less than readAhead bytes first asks the socket, without waiting, for
+// up to a pooled buffer's worth, and hands those bytes out from memory over
+// the next reads (one system call for a burst of messages instead of one or
+// two each). Only when nothing is waiting does it wait, in the caller's own
+// buffer, so an idle connection holds no pooled buffer. The pooled buffer goes back as
 // soon as it is drained. Connections that cannot be read without waiting
 // (TLS above the socket, or no raw socket access) read as they are.
 type corkConn struct {
@@ -41,18 +41,23 @@ type corkConn struct {
 
 	// Used by Read only. coder/websocket serialises its reads (the reader
 	// goroutine, or Close waiting for the close frame), never concurrent.
-	raw      syscall.RawConn // nil: no reading ahead
-	ahead    []byte          // read ahead and not yet handed out; a slice of aheadBuf
+	now      *nowReader // nil: no reading ahead
+	ahead    []byte     // read ahead and not yet handed out; a slice of aheadBuf
 	aheadBuf []byte
+	// tryAhead: the last read filled its buffer, so more is probably
+	// waiting and the next read tries to read ahead. Otherwise it waits the
+	// usual way at once, and an idle or lightly used connection does not pay
+	// for a read that finds nothing.
+	tryAhead bool
 	deferred error // came with data; returned by the next read
 }
 
 // newCorkConn wraps nc.
 func newCorkConn(nc net.Conn) *corkConn {
 	c := &corkConn{Conn: nc}
-	if sc, ok := nc.(syscall.Conn); ok && canReadNow {
+	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
+			c.now = newNowReader(raw)
 		}
 	}
 	return c
@@ -69,8 +74,9 @@ func (c *corkConn) Read(p []byte) (int, error) {
 			c.readBroken.Store(true)
 			return 0, err
 		}
-		if c.raw == nil || len(p) >= readAhead || !c.readAhead() {
+		if c.now == nil || !c.tryAhead || len(p) >= readAhead || !c.readAhead() {
 			n, err := c.Conn.Read(p)
+			c.tryAhead = n == len(p)
 			return c.took(n, err)
 		}
 	}
@@ -91,7 +97,8 @@ func (c *corkConn) Read(p []byte) (int, error) {
 func (c *corkConn) readAhead() bool {
 	b := bufpool.Get(readAhead)
 	b = b[:cap(b)]
-	n := readNow(c.raw, b)
+	n := c.now.readNow(b)
+	c.tryAhead = n == len(b)
 	if n <= 0 {
 		bufpool.Put(b)
 		return false

@@ -4,24 +4,38 @@ package transport
 
 import "syscall"
 
-const canReadNow = true
+// nowReader reads what a socket already has, without waiting for more.
+type nowReader struct {
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool // r.read, made once so that a read allocates nothing
+	b   []byte
+	n   int
+}
 
-// readNow reads what the socket under raw already has into b, without
-// waiting for more. It returns the byte count, or 0 or less when there was
-// nothing to read (or the read failed: the caller's next, waiting read sees
-// the error or the end of the stream again).
-func readNow(raw syscall.RawConn, b []byte) int {
-	n := -1
-	err := raw.Read(func(fd uintptr) bool {
-		var rerr error
-		n, rerr = syscall.Read(int(fd), b)
-		if rerr != nil {
-			n = -1
-		}
-		return true // one attempt: never wait for the socket to be readable
-	})
+func newNowReader(raw syscall.RawConn) *nowReader {
+	r := &nowReader{raw: raw}
+	r.fn = r.read
+	return r
+}
+
+func (r *nowReader) read(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), r.b)
+	if err != nil {
+		n = -1
+	}
+	r.n = n
+	return true // one attempt: never wait for the socket to be readable
+}
+
+// readNow reads into b and returns the byte count, or 0 or less when there
+// was nothing to read (or the read failed: the caller's next, waiting read
+// sees the error or the end of the stream again).
+func (r *nowReader) readNow(b []byte) int {
+	r.b, r.n = b, -1
+	err := r.raw.Read(r.fn)
+	r.b = nil
 	if err != nil {
 		return -1
 	}
-	return n
+	return r.n
 }
