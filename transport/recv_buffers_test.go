@@ -80,12 +80,32 @@ func TestReceivedMessagesRecycled(t *testing.T) {
 
 func testRecycledEcho(t *testing.T, tls bool) {
 	const rounds = 10
-	s := startServer(t, tls, nil, echo)
+	c := dialServer(t, tls, echo)
+	sendAll(t, c, rounds*len(recvSizes), func(k int) []byte {
+		return pattern(k/len(recvSizes), k%len(recvSizes), recvSizes[k%len(recvSizes)])
+	})
+	recvRounds(t, c, rounds)
+}
+
+func testRecycled(t *testing.T, tls bool) {
+	const rounds = 20
+	recvRounds(t, dialServer(t, tls, burstServer(rounds)), rounds)
+}
+
+// dialServer starts a server running fn, over TLS or not, and dials it.
+func dialServer(t *testing.T, tls bool, fn func(*transport.Conn)) *transport.Conn {
+	t.Helper()
+	s := startServer(t, tls, nil, fn)
 	var opts *transport.DialOptions
 	if tls {
 		opts = &transport.DialOptions{HTTPClient: s.Client()}
 	}
-	c := dial(t, s.wsURL(), opts)
+	return dial(t, s.wsURL(), opts)
+}
+
+// sendAll sends message(0) to message(n-1) on c from a goroutine of its
+// own, which the test's cleanup waits for.
+func sendAll(t *testing.T, c *transport.Conn, n int, message func(k int) []byte) {
 	sent := make(chan struct{})
 	t.Cleanup(func() {
 		c.CloseNow()
@@ -93,34 +113,18 @@ func testRecycledEcho(t *testing.T, tls bool) {
 	})
 	go func() { // owned: waited for at cleanup
 		defer close(sent)
-		for r := range rounds {
-			for i, n := range recvSizes {
-				if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: pattern(r, i, n)}) != nil {
-					return
-				}
+		for k := range n {
+			if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: message(k)}) != nil {
+				return
 			}
 		}
 	}()
-	for k := range rounds * len(recvSizes) {
-		m := recv(t, c)
-		r, i := k/len(recvSizes), k%len(recvSizes)
-		if !bytes.Equal(m.Data, pattern(r, i, recvSizes[i])) {
-			t.Fatalf("round %d message %d (%d bytes) came back corrupted", r, i, recvSizes[i])
-		}
-		if m.Recycle != nil {
-			m.Recycle.Recycle(m.Data)
-		}
-	}
 }
 
-func testRecycled(t *testing.T, tls bool) {
-	const rounds = 20
-	s := startServer(t, tls, nil, burstServer(rounds))
-	var opts *transport.DialOptions
-	if tls {
-		opts = &transport.DialOptions{HTTPClient: s.Client()}
-	}
-	c := dial(t, s.wsURL(), opts)
+// recvRounds receives rounds of recvSizes, checks each message and
+// recycles it.
+func recvRounds(t *testing.T, c *transport.Conn, rounds int) {
+	t.Helper()
 	for k := range rounds * len(recvSizes) {
 		m := recv(t, c)
 		r, i := k/len(recvSizes), k%len(recvSizes)
@@ -154,19 +158,7 @@ func TestForwardedMessagesStayTheReceivers(t *testing.T) {
 		<-c.Done()
 	})
 	c := dial(t, s.wsURL(), nil)
-	sent := make(chan struct{})
-	t.Cleanup(func() {
-		c.CloseNow()
-		<-sent
-	})
-	go func() { // owned: waited for at cleanup
-		defer close(sent)
-		for i := range n {
-			if c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: pattern(0, i, 100+i*37)}) != nil {
-				return
-			}
-		}
-	}()
+	sendAll(t, c, n, func(i int) []byte { return pattern(0, i, 100+i*37) })
 	for i := range 2 * n {
 		m := recv(t, c)
 		if !bytes.Equal(m.Data, pattern(0, i/2, 100+(i/2)*37)) {
