@@ -281,7 +281,7 @@ func (p *Peer) handleReply(m *message) {
 	case pc.slot != nil:
 		// A blocking Call decodes the result and then recycles the buffer.
 		r.Result = m.result
-		r.buf, r.recycle, _ = p.rx.donate()
+		r.buf, r.recycle = p.rx.donate()
 	default:
 		r.Result = m.result
 		p.rx.kept = true

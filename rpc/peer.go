@@ -297,16 +297,16 @@ type rxMessage struct {
 	kept   bool // someone holds on to the bytes; leave them to the collector
 }
 
-// donate hands the buffer to the one reader that will recycle it (a blocking
-// Call, once it has decoded the result). ok is false when that is not
-// possible: the buffer is not pooled, or other messages share it.
-func (rx *rxMessage) donate() (buf []byte, r transport.Recycler, ok bool) {
+// donate hands the buffer to the one reader that will recycle it (a
+// blocking Call once it has decoded the result, a handler once it has
+// returned). r is nil when that is not possible (the buffer is not pooled,
+// or other messages share it); the bytes are then left to the collector.
+func (rx *rxMessage) donate() (buf []byte, r transport.Recycler) {
+	defer func() { rx.kept = true }()
 	if rx.kept || rx.shared || rx.m.Recycle == nil {
-		rx.kept = true
-		return nil, nil, false
+		return nil, nil
 	}
-	rx.kept = true
-	return rx.m.Data, rx.m.Recycle, true
+	return rx.m.Data, rx.m.Recycle
 }
 
 // release recycles the buffer unless it was kept or donated.

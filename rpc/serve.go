@@ -87,7 +87,7 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 		if p.opts.ownedParams {
 			p.rx.kept = true
 		} else {
-			c.buf, c.recycle, _ = p.rx.donate()
+			c.buf, c.recycle = p.rx.donate()
 		}
 	}
 	c.ctx.parent = p.baseCtx
