@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 )
@@ -85,7 +86,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
 		remote = a
 	}
-	return newConn(ws, o.ConnOptions, cw.cork, r.Header, local, remote), nil
+	var broken *atomic.Bool // the corkConn is above TLS here: its watch counts
+	if cw.cork != nil {
+		broken = &cw.cork.watch.broken
+	}
+	return newConn(ws, o.ConnOptions, cw.cork, broken, r.Header, local, remote), nil
 }
 
 func offeredSubprotocols(r *http.Request) []string {

@@ -21,9 +21,12 @@ import (
 // Conn is a WebSocket connection seen as a pair of channels. It is made by
 // [Dial] or [Accept]. See the package documentation for the goroutines it owns.
 type Conn struct {
-	ws          *websocket.Conn
-	cork        *corkConn // nil when the connection cannot be corked
-	lastSize    int       // of the last message read; the reader's own
+	ws   *websocket.Conn
+	cork *corkConn // nil when the connection cannot be corked
+	// broken is set when a read beneath coder/websocket failed (see
+	// readWatch); nil when there is no such watch.
+	broken      *atomic.Bool
+	lastSize    int // of the last message read; the reader's own
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -63,12 +66,13 @@ type Conn struct {
 	stalls     atomic.Int64 // times the reader has had to wait for the consumer
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, header http.Header, local, remote net.Addr) *Conn {
+func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
 	opts = opts.withDefaults()
 	ws.SetReadLimit(opts.ReadLimit)
 	c := &Conn{
 		ws:          ws,
 		cork:        cork,
+		broken:      broken,
 		opts:        opts,
 		subprotocol: ws.Subprotocol(),
 		localAddr:   local,
@@ -370,7 +374,7 @@ func (c *Conn) readMessage() (Message, error) {
 		}
 	}
 	c.lastSize = len(buf)
-	if c.cork != nil && c.cork.readBroken.Load() {
+	if c.broken != nil && c.broken.Load() {
 		bufpool.Put(buf)
 		return Message{}, fmt.Errorf("connection lost in the middle of a message: %w", io.ErrUnexpectedEOF)
 	}

@@ -20,24 +20,24 @@ import (
 // straight through. Concurrent writes (control frames from other goroutines)
 // are serialised by mu.
 //
-// It also remembers whether a read from the network failed: coder/websocket
-// reports a connection lost between two fragments of a message as the end of
-// that message (io.EOF), and this flag is how the reader tells the two apart.
+// It also watches its reads (see readWatch); that watch is the one that
+// counts on the accepting side, where the corkConn is above TLS.
 //
 // Reads take what the network already has: while data is flowing, a read
 // for less than readAhead bytes first asks the socket, without waiting, for
 // up to a pooled buffer's worth, and hands those bytes out from memory over
 // the next reads (one system call for a burst of messages instead of one or
 // two each). Only when nothing is waiting does it wait, in the caller's own
-// buffer, so an idle connection holds no pooled buffer. The pooled buffer goes back as
-// soon as it is drained. Connections that cannot be read without waiting
-// (TLS above the socket, or no raw socket access) read as they are.
+// buffer, so an idle connection holds no pooled buffer. The pooled buffer
+// goes back as soon as it is drained. Only plain TCP and Unix sockets read
+// ahead: a connection of another type (TLS above the socket, or a wrapper
+// that buffers or transforms what it reads) reads as it is.
 type corkConn struct {
 	net.Conn
-	mu         sync.Mutex
-	corked     bool
-	buf        []byte
-	readBroken atomic.Bool
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+	watch  readWatch
 
 	// Used by Read only. coder/websocket serialises its reads (the reader
 	// goroutine, or Close waiting for the close frame), never concurrent.
@@ -49,16 +49,22 @@ type corkConn struct {
 	// usual way at once, and an idle or lightly used connection does not pay
 	// for a read that finds nothing.
 	tryAhead bool
-	deferred error // came with data; returned by the next read
+	held     atomic.Int32 // read-ahead buffers held (0 or 1), for tests
 }
 
 // newCorkConn wraps nc.
 func newCorkConn(nc net.Conn) *corkConn {
 	c := &corkConn{Conn: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.now = newNowReader(raw)
-		}
+	var raw syscall.RawConn
+	var err error
+	switch sc := nc.(type) { // exactly these: a wrapper may embed one and read differently
+	case *net.TCPConn:
+		raw, err = sc.SyscallConn()
+	case *net.UnixConn:
+		raw, err = sc.SyscallConn()
+	}
+	if raw != nil && err == nil {
+		c.now = newNowReader(raw, nc)
 	}
 	return c
 }
@@ -68,22 +74,31 @@ func newCorkConn(nc net.Conn) *corkConn {
 const readAhead = 32 << 10
 
 func (c *corkConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	if len(c.ahead) == 0 {
-		if err := c.deferred; err != nil {
-			c.deferred = nil
-			c.readBroken.Store(true)
+		if err := c.watch.pending(); err != nil {
 			return 0, err
 		}
-		if c.now == nil || !c.tryAhead || len(p) >= readAhead || !c.readAhead() {
+		if c.now == nil || !c.tryAhead || len(p) >= readAhead {
 			n, err := c.Conn.Read(p)
 			c.tryAhead = n == len(p)
-			return c.took(n, err)
+			return c.watch.took(n, err)
+		}
+		if got, err := c.readAhead(); !got {
+			if err != nil {
+				return c.watch.took(0, err)
+			}
+			n, err := c.Conn.Read(p)
+			c.tryAhead = n == len(p)
+			return c.watch.took(n, err)
 		}
 	}
 	n := copy(p, c.ahead)
 	c.ahead = c.ahead[n:]
 	if len(c.ahead) == 0 {
-		readAheadHeld.Add(-1)
+		c.held.Add(-1)
 		bufpool.Put(c.aheadBuf)
 		c.aheadBuf, c.ahead = nil, nil
 	}
@@ -91,41 +106,22 @@ func (c *corkConn) Read(p []byte) (int, error) {
 }
 
 // readAhead reads what the socket has into a pooled buffer, without
-// waiting. It reports whether it got anything; if not (nothing waiting, the
-// end of the stream, an error), the caller reads the usual way, which waits,
-// and reports the end or the error.
-func (c *corkConn) readAhead() bool {
+// waiting. got says whether it read anything; when it did not, err is the
+// end of the stream or a failure, or nil when nothing was waiting (the
+// caller then reads the usual way, which waits).
+func (c *corkConn) readAhead() (got bool, err error) {
 	b := bufpool.Get(readAhead)
 	b = b[:cap(b)]
-	n := c.now.readNow(b)
+	n, err := c.now.readNow(b)
 	c.tryAhead = n == len(b)
 	if n <= 0 {
 		bufpool.Put(b)
-		return false
+		return false, err
 	}
-	readAheadHeld.Add(1)
+	c.held.Add(1)
 	c.aheadBuf, c.ahead = b, b[:n]
-	return true
+	return true, nil
 }
-
-// took returns the outcome of a read from the network. An error that comes
-// with data (tls.Conn's io.EOF after a close_notify, say) is kept for the
-// next read, so that the data is not mistaken for a broken message.
-func (c *corkConn) took(n int, err error) (int, error) {
-	if err == nil {
-		return n, nil
-	}
-	if n > 0 {
-		c.deferred = err
-		return n, nil
-	}
-	c.readBroken.Store(true)
-	return 0, err
-}
-
-// readAheadHeld counts the read-ahead buffers held by all connections, for
-// tests: an idle connection must hold none.
-var readAheadHeld atomic.Int64
 
 // maxCork bounds the bytes gathered before they are written out anyway.
 const maxCork = 64 << 10

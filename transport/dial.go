@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -79,6 +80,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	})
 	client, release := corkingClient(o.HTTPClient)
 	defer release()
+	client, body := watching(client)
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient:      client,
 		HTTPHeader:      o.Header,
@@ -91,7 +93,15 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("wsrpc: dial %s: %w", redact(url), err)
 	}
-	return newConn(ws, o.ConnOptions, cork, resp.Header, local, remote), nil
+	// The 101 response's body is above TLS and exists whatever the
+	// RoundTripper: its watch is the one that counts.
+	var broken *atomic.Bool
+	if *body != nil {
+		broken = &(*body).watch.broken
+	} else if cork != nil {
+		broken = &cork.watch.broken
+	}
+	return newConn(ws, o.ConnOptions, cork, broken, resp.Header, local, remote), nil
 }
 
 // redact drops user information from a URL before it goes into an error.

@@ -2,12 +2,15 @@
 
 package transport
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
 // Reading without waiting needs a Unix socket; elsewhere connections read
 // the usual way and do not read ahead.
 type nowReader struct{}
 
-func newNowReader(syscall.RawConn) *nowReader { return nil }
+func newNowReader(syscall.RawConn, net.Conn) *nowReader { return nil }
 
-func (*nowReader) readNow([]byte) int { return -1 }
+func (*nowReader) readNow([]byte) (int, error) { return -1, nil }
