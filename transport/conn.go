@@ -26,7 +26,8 @@ type Conn struct {
 	// broken is set when a read beneath coder/websocket failed (see
 	// readWatch); nil when there is no such watch.
 	broken      *atomic.Bool
-	lastSize    int // of the last message read; the reader's own
+	lastSize    int     // of the last message read; the reader's own
+	probe       [1]byte // the reader's own; see readMessage
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -348,23 +349,31 @@ func (c *Conn) readLoop() {
 	close(c.recv)
 }
 
-// readMessage reads one message into a pooled buffer that fits it. The read
-// starts in a buffer the size of the previous message, so a stream of
-// similar messages is read in place, without a copy.
+// readMessage reads one message into a pooled buffer that fits it (or, past
+// the largest pool class, a buffer of its own). The read starts in a buffer
+// the size of the previous message, so a stream of similar messages is read
+// in place, without a copy.
 func (c *Conn) readMessage() (Message, error) {
 	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
 		return Message{}, err
 	}
-	// One byte more than last time: the end of a message is seen by a read
-	// that returns nothing, so a buffer exactly full would be grown first.
-	buf := bufpool.Get(min(c.lastSize+1, bufpool.MaxSize))
+	buf := bufpool.Get(c.lastSize)
 	for {
-		if len(buf) == cap(buf) {
-			buf = bufpool.Grow(buf, 1)
+		var n int
+		var rerr error
+		if len(buf) < cap(buf) {
+			n, rerr = r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+		} else {
+			// Full. The end of a message is seen by a read that returns
+			// nothing: ask for one byte before growing the buffer, so a
+			// message that fits exactly is not copied.
+			n, rerr = r.Read(c.probe[:])
+			if n > 0 {
+				buf = append(bufpool.Grow(buf, 1), c.probe[0])
+			}
 		}
-		n, rerr := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
 		if rerr == io.EOF {
 			break
 		}

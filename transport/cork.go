@@ -36,7 +36,7 @@ type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
+	buf    []byte // gathered while corked; pooled, nil when not corked
 	watch  readWatch
 
 	// Used by Read only. coder/websocket serialises its reads (the reader
@@ -131,6 +131,9 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if c.corked {
 		if len(c.buf)+len(p) <= maxCork {
+			if c.buf == nil {
+				c.buf = bufpool.Get(maxCork)
+			}
 			c.buf = append(c.buf, p...)
 			return len(p), nil
 		}
@@ -160,11 +163,9 @@ func (c *corkConn) flushLocked() error {
 		return nil
 	}
 	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > maxCork {
-		c.buf = nil
-	} else {
-		c.buf = c.buf[:0]
-	}
+	// Held only while corked: an idle connection keeps no write buffer.
+	bufpool.Put(c.buf)
+	c.buf = nil
 	return err
 }
 

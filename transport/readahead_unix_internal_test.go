@@ -5,9 +5,6 @@ package transport
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -15,24 +12,9 @@ import (
 // After any message, a connection waiting for the next one holds no
 // read-ahead buffer, whatever the size of the message before.
 func TestIdleConnectionHoldsNoReadAhead(t *testing.T) {
-	accepted := make(chan *Conn, 1)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		accepted <- c
-	}))
-	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client, err := Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseNow()
-	server := <-accepted
-	defer server.CloseNow()
+	client, server := loopbackPair(t)
 	if server.cork == nil || client.cork == nil || server.cork.now == nil || client.cork.now == nil {
 		t.Fatal("loopback connections should read ahead")
 	}

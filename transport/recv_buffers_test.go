@@ -11,7 +11,7 @@ import (
 
 // Sizes around the pool's classes and its 72 KiB limit, and past the
 // read-ahead size.
-var recvSizes = []int{0, 1, 300, 4096 + 12, 100, 40 << 10, 70000, 73728, 73729, 200000, 5, 4096, 4096}
+var recvSizes = []int{0, 1, 288, 300, 4608, 4096 + 12, 100, 40 << 10, 70000, 73728, 73729, 200000, 200000, 5, 4096, 4096}
 
 // pattern fills a message so that a byte from another message, or from an
 // earlier use of the same buffer, shows.

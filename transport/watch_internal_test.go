@@ -1,10 +1,79 @@
 package transport
 
 import (
+	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
+
+// loopbackPair returns the two ends of a WebSocket connection over
+// loopback, closed at the end of the test.
+func loopbackPair(t *testing.T) (client, server *Conn) {
+	t.Helper()
+	accepted := make(chan *Conn, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}))
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, ok := <-accepted
+	if !ok {
+		client.CloseNow()
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() {
+		client.CloseNow()
+		server.CloseNow()
+	})
+	return client, server
+}
+
+// After a burst of writes, a connection keeps no write buffer.
+func TestIdleConnectionHoldsNoWriteBuffer(t *testing.T) {
+	client, server := loopbackPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := make([]byte, 2000)
+	const n = 200
+	for range n {
+		if err := client.Send(ctx, Message{Type: Binary, Data: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		select {
+		case <-server.Recv():
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+	}
+	for _, c := range []*Conn{client, server} {
+		if c.cork == nil {
+			t.Fatal("loopback connections should be corked")
+		}
+		c.cork.mu.Lock()
+		held := cap(c.cork.buf)
+		c.cork.mu.Unlock()
+		if held != 0 {
+			t.Errorf("an idle connection holds a %d-byte write buffer", held)
+		}
+	}
+}
 
 // lastWords is a connection whose one read returns its data together with
 // io.EOF, as tls.Conn does when a close_notify follows the data.

@@ -75,11 +75,12 @@ func Grow(b []byte, n int) []byte {
 
 // Fit returns b if it is in the smallest class that holds its bytes, or else
 // a copy in that class (b goes back), so that a buffer handed on does not pin
-// more memory than its class allows. Bytes beyond MaxSize get a buffer of
+// more memory than its class allows. Past MaxSize, b is kept if it has at
+// most an eighth of its length to spare; otherwise the bytes get a buffer of
 // exactly their length.
 func Fit(b []byte) []byte {
 	i := class(len(b))
-	if i >= 0 && cap(b) == sizes[i] || i < 0 && cap(b) == len(b) {
+	if i >= 0 && cap(b) == sizes[i] || i < 0 && cap(b)-len(b) <= len(b)/8 {
 		return b
 	}
 	var nb []byte

@@ -79,4 +79,8 @@ func TestFitMovesBytesToTheirClass(t *testing.T) {
 	if len(lf) != MaxSize+5 || cap(lf) != MaxSize+5 || lf[0] != 9 {
 		t.Fatalf("Fit past MaxSize: len %d cap %d", len(lf), cap(lf))
 	}
+	roomy := make([]byte, 80000, 80000+80000/8)
+	if g := Fit(roomy); &g[0] != &roomy[0] {
+		t.Fatal("Fit copied a large buffer with an eighth to spare")
+	}
 }
