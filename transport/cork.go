@@ -81,15 +81,12 @@ func (c *corkConn) Read(p []byte) (int, error) {
 		if err := c.watch.pending(); err != nil {
 			return 0, err
 		}
-		if c.now == nil || !c.tryAhead || len(p) >= readAhead {
-			n, err := c.Conn.Read(p)
-			c.tryAhead = n == len(p)
-			return c.watch.took(n, err)
-		}
-		if got, err := c.readAhead(); !got {
-			if err != nil {
+		if c.now != nil && c.tryAhead && len(p) < readAhead {
+			if err := c.readAhead(); err != nil {
 				return c.watch.took(0, err)
 			}
+		}
+		if len(c.ahead) == 0 { // not reading ahead, or nothing was waiting
 			n, err := c.Conn.Read(p)
 			c.tryAhead = n == len(p)
 			return c.watch.took(n, err)
@@ -106,21 +103,21 @@ func (c *corkConn) Read(p []byte) (int, error) {
 }
 
 // readAhead reads what the socket has into a pooled buffer, without
-// waiting. got says whether it read anything; when it did not, err is the
-// end of the stream or a failure, or nil when nothing was waiting (the
-// caller then reads the usual way, which waits).
-func (c *corkConn) readAhead() (got bool, err error) {
+// waiting, and leaves it in ahead. It returns the end of the stream or a
+// failure; when nothing was waiting, ahead stays empty and the caller reads
+// the usual way, which waits.
+func (c *corkConn) readAhead() error {
 	b := bufpool.Get(readAhead)
 	b = b[:cap(b)]
 	n, err := c.now.readNow(b)
 	c.tryAhead = n == len(b)
 	if n <= 0 {
 		bufpool.Put(b)
-		return false, err
+		return err
 	}
 	c.held.Add(1)
 	c.aheadBuf, c.ahead = b, b[:n]
-	return true, nil
+	return nil
 }
 
 // maxCork bounds the bytes gathered before they are written out anyway.
