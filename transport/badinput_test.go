@@ -490,7 +490,9 @@ func TestBadInputPeerVanishes(t *testing.T) {
 				t.Run(e.name, func(t *testing.T) {
 					c, p := e.open(t, transport.ConnOptions{HeartbeatInterval: -1})
 					write(t, p, tt.give(p))
-					if err := p.Close(); err != nil {
+					// A FIN with reading kept open: the peer sees whether
+					// the transport closes its socket by itself.
+					if err := p.CloseWrite(); err != nil {
 						t.Fatal(err)
 					}
 					err := waitEnd(t, c, peerTimeout)
@@ -502,6 +504,7 @@ func TestBadInputPeerVanishes(t *testing.T) {
 						t.Errorf("Err = %v, want it to wrap %v", err, tt.want)
 					}
 					noMessage(t, c)
+					peerDropped(t, p) // without any call: the ended Conn closed its socket
 				})
 			}
 		})
@@ -610,15 +613,14 @@ func TestBadInputProtocolViolations(t *testing.T) {
 						t.Errorf("Err %q does not say %q", err, tt.want.why)
 					}
 					noMessage(t, c)
+					// Nothing more may reach the peer, not even a close
+					// frame, and the TCP connection is closed without any
+					// call on the ended Conn (docs/PROTOCOL.md §9).
 					if tt.want.code == 0 {
-						// Nothing more may reach the peer, not even a close frame.
-						c.CloseNow()
 						if code, reason, err := p.ReadClose(); err == nil {
 							t.Errorf("raw peer got close %d %q, want the connection dropped", code, reason)
 						}
-						return
 					}
-					c.CloseNow()
 					peerDropped(t, p)
 				})
 			}

@@ -47,6 +47,10 @@ type Conn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// closeCalled is set when Close begins its handshake: from then on Close
+	// owns closing the socket. Otherwise the reader closes it when reading
+	// ends, however that happened (see readLoop).
+	closeCalled atomic.Bool
 
 	// Timers (heartbeat, write watchdog) start short-lived goroutines; they are
 	// admitted only while timersOn and counted in wg with the reader and writer.
@@ -242,6 +246,7 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 // idempotent and safe to call after the connection has ended.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	c.closeOnce.Do(func() {
+		c.closeCalled.Store(true)
 		reason = truncateReason(reason)
 		c.setErr(&CloseError{Code: code, Reason: reason})
 		c.beginStop()
@@ -345,6 +350,16 @@ func (c *Conn) readLoop() {
 	}
 	c.beginStop()
 	c.stopTimers()
+	if !c.closeCalled.Load() {
+		// Reading ended without our closing handshake: the peer's close frame
+		// (coder/websocket has answered it), a network error, EOF, a protocol
+		// error (answered with a close frame), a timeout. coder/websocket
+		// closes the socket itself only on some of those paths, and a
+		// hijacked connection is closed by nobody else, so close it here:
+		// every ended connection releases its file descriptor. When Close is
+		// running it closes the socket once its handshake is done.
+		_ = c.ws.CloseNow()
+	}
 	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
 }

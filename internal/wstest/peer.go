@@ -111,6 +111,29 @@ func (p *Peer) CloseFrame(code int, reason string) error {
 // concurrent ReadFrame.
 func (p *Peer) Close() error { return p.conn.Close() }
 
+// CloseWrite sends a FIN without a close frame and keeps reading open, like
+// a peer whose process is gone while its socket lingers: the other side must
+// notice and close its own socket, which the Peer then reads as io.EOF. It
+// fails if the connection is not TCP.
+func (p *Peer) CloseWrite() error {
+	tc, ok := p.conn.(*net.TCPConn)
+	if !ok {
+		return fmt.Errorf("wstest: CloseWrite needs a TCP connection, have %T", p.conn)
+	}
+	return tc.CloseWrite()
+}
+
+// Reset drops the TCP connection with a RST (SO_LINGER 0) instead of a FIN,
+// like a peer whose host vanished or whose firewall cut it.
+func (p *Peer) Reset() error {
+	if tc, ok := p.conn.(*net.TCPConn); ok {
+		if err := tc.SetLinger(0); err != nil {
+			return err
+		}
+	}
+	return p.conn.Close()
+}
+
 // ReadFrame reads one frame and returns it with its payload unmasked. It
 // honours the read deadline of the connection.
 //
