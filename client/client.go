@@ -47,6 +47,11 @@ type Client struct {
 // handshake only. Dial fails if the options are invalid or the first
 // connection cannot be made; a server that refuses the handshake (401, 403,
 // 503…) gives an error wrapping *[transport.HandshakeError].
+//
+// With [WithWaitForServer], Dial keeps trying while the server is not up
+// yet (connection refused, 503, handshake timeout…), and ctx bounds that
+// whole wait; a permanent refusal (401, 403, a bad URL…) still returns at
+// once. Invalid options are reported before any attempt.
 func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -65,13 +70,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		randN:    rand.Int64N,
 		changed:  make(chan struct{}),
 	}
-	var p *rpc.Peer
-	var err error
-	for range c.urls { // the first handshake tries each endpoint once
-		if p, err = c.connect(ctx); err == nil || ctx.Err() != nil {
-			break
-		}
-	}
+	p, err := c.dialFirst(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -236,6 +236,7 @@ func TestDialInvalidOptions(t *testing.T) {
 		{"zero backoff base", []client.Option{client.WithBackoff(0, time.Second)}, "WithBackoff"},
 		{"backoff max below base", []client.Option{client.WithBackoff(2*time.Second, time.Second)}, "WithBackoff"},
 		{"negative queue", []client.Option{client.WithQueueSize(-1)}, "WithQueueSize"},
+		{"wait for server, bad backoff", []client.Option{client.WithWaitForServer(), client.WithBackoff(0, time.Second)}, "WithBackoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,25 @@
 // sends a notification. Calls the server makes to the client are served by
 // the handler given with [WithHandler], on every connection.
 //
+// # Waiting for the server
+//
+// By default Dial fails as soon as the first connection fails: a server
+// that is not listening yet refuses it within milliseconds. With
+// [WithWaitForServer] (gRPC's blocking dial with WaitForReady, in effect),
+// Dial instead retries the first connection with the reconnect backoff
+// below, over every endpoint, until it is made or Dial's ctx ends. It
+// retries what a server still starting up explains: connection refused or
+// reset, a name that does not resolve yet, a handshake timeout, and HTTP
+// 503, 502, 504 or 429, honouring Retry-After (capped at [MaxRetryHint]).
+// A permanent refusal ends the wait at once (after each endpoint has had
+// its first try, as without the option) and is returned: any other HTTP
+// status such as 400, 401 or 403, a bad URL, a TLS failure, or a
+// subprotocol the client did not offer. When ctx ends first, the error
+// wraps both ctx.Err() and the last attempt's error, so that
+// errors.Is(err, context.DeadlineExceeded) holds and the message says why
+// the server was not reached. Calls cannot be made before Dial returns: the
+// Client exists only once connected.
+//
 // # Reconnecting
 //
 // When the connection ends, or the server sends its shutdown notice, the

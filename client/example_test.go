@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
+	"time"
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -15,6 +17,11 @@ import (
 // greeter is a minimal server for the examples: "greet" takes [name] and
 // answers "hello, name". (A real one comes from the server package.)
 func greeter() *httptest.Server {
+	return httptest.NewServer(greeterHandler())
+}
+
+// greeterHandler is greeter's HTTP handler.
+func greeterHandler() http.Handler {
 	h := rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 		var names []string
 		if err := json.Unmarshal(req.Params, &names); err != nil || len(names) != 1 {
@@ -22,14 +29,14 @@ func greeter() *httptest.Server {
 		}
 		return json.Marshal("hello, " + names[0])
 	})
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
 		if err != nil {
 			return
 		}
 		// The peer ends when the client closes the connection.
 		_, _ = rpc.New(conn, rpc.WithHandler(h))
-	}))
+	})
 }
 
 func ExampleDial() {
@@ -51,6 +58,36 @@ func ExampleDial() {
 	}
 	fmt.Println(greeting)
 	// Output: hello, gopher
+}
+
+func ExampleWithWaitForServer() {
+	// A server still starting up: it answers 503 to the first two handshakes.
+	var handshakes atomic.Int32
+	greet := greeterHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if handshakes.Add(1) <= 2 {
+			http.Error(w, "starting up", http.StatusServiceUnavailable)
+			return
+		}
+		greet.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	// Dial waits for the server, at most 10 s; 401, 403 and the like would
+	// still fail at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.URL, client.WithWaitForServer())
+	if err != nil {
+		fmt.Println(err) // it wraps context.DeadlineExceeded and the last attempt's error
+		return
+	}
+	defer c.Close()
+
+	var greeting string
+	err = c.Call(ctx, "greet", []string{"gopher"}, &greeting)
+	fmt.Println(greeting, err, "after", handshakes.Load(), "handshakes")
+	// Output: hello, gopher <nil> after 3 handshakes
 }
 
 func ExampleClient_Go() {

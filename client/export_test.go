@@ -2,3 +2,6 @@ package client
 
 // Jitter exposes the backoff delay function to the tests.
 var Jitter = jitter
+
+// RetryAfter exposes the Retry-After parser to the tests.
+var RetryAfter = retryAfter

@@ -64,6 +64,7 @@ type options struct {
 	heartbeat   *heartbeat // nil: the transport's defaults (or WithTransport's)
 	callTimeout time.Duration
 	reconnect   bool
+	waitServer  bool
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	queueSize   int
@@ -135,6 +136,46 @@ func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callT
 // fails with [rpc.CodeUnavailable]; Close must still be called.
 func WithReconnect(on bool) Option { return func(o *options) { o.reconnect = on } }
 
+// WithWaitForServer makes [Dial] wait for the server when the first
+// connection cannot be made yet, instead of failing at once: services
+// started together then need no retry loop of their own. (gRPC users know
+// this as a blocking dial with WaitForReady.) Dial keeps trying until a
+// connection is made, an attempt fails for good, or Dial's ctx ends; ctx
+// then bounds the whole wait, not just one handshake, and with a ctx that
+// never ends Dial may wait for ever.
+//
+// The attempts are those of a reconnect: a first pass tries each endpoint
+// in turn without a pause (as without this option), then every attempt
+// moves on to the next endpoint after a full-jitter backoff (see
+// [WithBackoff]).
+// An attempt is retried when it failed in a way that a server still
+// starting up explains:
+//
+//   - the TCP connection was not made (connection refused, host or network
+//     unreachable, connect timeout) or the name did not resolve;
+//   - the server hung up or reset the connection before answering;
+//   - the handshake timed out ([transport.DefaultHandshakeTimeout] per
+//     attempt);
+//   - the server answered 503, 502, 504 or 429; a Retry-After header on the
+//     answer (seconds or an HTTP date) replaces the backoff before the next
+//     attempt, capped at [MaxRetryHint].
+//
+// Every other failure ends the wait at once (once each endpoint has had its
+// first try, so that Dial succeeds whenever it would without this option)
+// and Dial returns its error: any other HTTP status (400, 401, 403, 404…, as a
+// *[transport.HandshakeError]), a bad URL or scheme, a TLS failure (an
+// untrusted certificate, say), a server choosing a subprotocol the client
+// did not offer. When ctx ends first, Dial's error wraps ctx.Err() (so
+// errors.Is(err, context.DeadlineExceeded) holds) together with the error of
+// the last attempt that completed, which says why the server was not
+// reached; errors.As finds a *[transport.HandshakeError] in it when that
+// attempt got one.
+//
+// With a logger ([WithLogger]), every failed attempt is logged at Info. The
+// option changes only the first connection: reconnects are governed by
+// [WithReconnect].
+func WithWaitForServer() Option { return func(o *options) { o.waitServer = true } }
+
 // WithEndpoints adds other URLs of the same service (instances behind
 // different addresses). Dial tries the URL it was given, then these in turn;
 // every reconnect moves on to the next one, so that a client leaves an
@@ -143,9 +184,9 @@ func WithEndpoints(urls ...string) Option {
 	return func(o *options) { o.endpoints = append(o.endpoints, urls...) }
 }
 
-// WithBackoff sets the reconnect backoff: before attempt n (from 0) the
-// client sleeps a random duration in [0, min(max, base·2ⁿ)] ("full jitter").
-// The defaults are [DefaultBackoffBase] and [DefaultBackoffMax]. base must be
+// WithBackoff sets the reconnect backoff, also used by [WithWaitForServer]:
+// before attempt n (from 0) the client sleeps a random duration in
+// [0, min(max, base·2ⁿ)] ("full jitter"). The defaults are [DefaultBackoffBase] and [DefaultBackoffMax]. base must be
 // positive and max at least base.
 func WithBackoff(base, max time.Duration) Option {
 	return func(o *options) { o.backoffBase, o.backoffMax = base, max }

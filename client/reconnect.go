@@ -83,13 +83,14 @@ func (c *Client) retire(p *rpc.Peer, drain bool) {
 	})
 }
 
+// MaxRetryHint caps the reconnect delay a server may ask for in its shutdown
+// notice (or, with [WithWaitForServer], in the Retry-After header of a 503),
+// so that a misconfigured server cannot stall its clients for hours.
+const MaxRetryHint = time.Minute
+
 // redial makes a new connection, sleeping before each attempt: the server's
 // retry hint before the first attempt after a shutdown notice, a jittered
 // backoff otherwise. It returns nil when the client closes.
-// MaxRetryHint caps the reconnect delay a server may ask for in its shutdown
-// notice, so that a misconfigured server cannot stall its clients for hours.
-const MaxRetryHint = time.Minute
-
 func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 	for attempt := 0; ; attempt++ {
 		wait := c.delay(attempt)

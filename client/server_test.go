@@ -30,6 +30,9 @@ type testServer struct {
 	tls     bool
 	handler rpc.Handler
 	conns   chan *rpc.Peer // each accepted connection, in order (never closed)
+	// gate, if set, sees every handshake first; it returns false when it
+	// has answered the request itself (a refusal, a hang-up).
+	gate func(w http.ResponseWriter, r *http.Request) bool
 
 	mu      sync.Mutex
 	srv     *httptest.Server
@@ -46,13 +49,41 @@ func newTLSTestServer(t testing.TB, h rpc.Handler) *testServer {
 	return startTestServer(t, h, true)
 }
 
-func startTestServer(t testing.TB, h rpc.Handler, useTLS bool) *testServer {
+// newGatedTestServer is newTestServer with a gate in front of every
+// handshake (see testServer.gate).
+func newGatedTestServer(t testing.TB, h rpc.Handler, gate func(http.ResponseWriter, *http.Request) bool) *testServer {
+	t.Helper()
+	return launch(t, &testServer{handler: h, gate: gate})
+}
+
+// newStoppedTestServer is a server that does not listen yet: connections to
+// its address are refused until start is called. The address is one the
+// kernel just gave out and took back, as testServer.start reuses its own.
+func newStoppedTestServer(t testing.TB, h rpc.Handler) *testServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, addr: l.Addr().String(), tls: useTLS, handler: h, conns: make(chan *rpc.Peer, 64)}
+	s := &testServer{t: t, addr: l.Addr().String(), handler: h, stopped: true, conns: make(chan *rpc.Peer, 64)}
+	l.Close()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func startTestServer(t testing.TB, h rpc.Handler, useTLS bool) *testServer {
+	t.Helper()
+	return launch(t, &testServer{handler: h, tls: useTLS})
+}
+
+// launch serves s on a new loopback port until the test ends.
+func launch(t testing.TB, s *testServer) *testServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t, s.addr, s.conns = t, l.Addr().String(), make(chan *rpc.Peer, 64)
 	s.serve(l)
 	t.Cleanup(s.stop)
 	return s
@@ -129,6 +160,9 @@ type connKey struct{}
 func connIndex(ctx context.Context) int { return ctx.Value(connKey{}).(int) }
 
 func (s *testServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.gate != nil && !s.gate(w, r) {
+		return
+	}
 	conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
 	if err != nil {
 		return
