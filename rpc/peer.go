@@ -400,19 +400,23 @@ func (p *Peer) remoteDrainedAndClosed(err error) bool {
 	return p.remoteDrain
 }
 
-// send encodes and sends one message, reporting whether it was queued.
+// send encodes and sends one reply (or an error the dispatcher decided),
+// reporting whether it was queued. Replies are pushed: a peer that asks for
+// them and does not read them has its connection closed once the send
+// queue's byte bound is reached (see transport.Conn.Push), so a handler
+// never holds its reply waiting for a slow reader.
 func (p *Peer) send(m *message) bool {
 	data := p.wire.encode(m)
-	err := p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
+	err := p.conn.Push(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
 	if err != nil {
 		bufpool.Put(data)
 	}
 	return err == nil
 }
 
-// sendRaw sends an already encoded message.
+// sendRaw sends an already encoded reply (a batch's), as send does.
 func (p *Peer) sendRaw(data []byte) bool {
-	return p.conn.Send(context.Background(), transport.Message{Type: p.wire.msgType, Data: data}) == nil
+	return p.conn.Push(context.Background(), transport.Message{Type: p.wire.msgType, Data: data}) == nil
 }
 
 // deliver puts r on reply without ever blocking.

@@ -39,6 +39,12 @@ var (
 	ErrPeerUnresponsive = errors.New("wsrpc: peer stopped answering pings")
 	// ErrWriteTimeout: a message could not be written within the write timeout.
 	ErrWriteTimeout = errors.New("wsrpc: write timed out")
+	// ErrSlowReader: the peer did not read what was queued for it, and a Push
+	// would have taken the queue past MaxQueuedBytes (close code 1008).
+	ErrSlowReader = errors.New("wsrpc: peer reads too slowly: outgoing queue full")
+	// ErrMessageTimeout: the peer started a message and did not finish it
+	// within MessageTimeout (close code 1008).
+	ErrMessageTimeout = errors.New("wsrpc: message not finished in time")
 )
 
 // CloseError says why a connection ended. [Conn.Err] returns one once the

@@ -69,6 +69,20 @@ type Conn struct {
 	writeStart atomic.Int64 // unix nanos when the current write began, 0 when idle
 	delivering atomic.Bool  // the reader is blocked handing a message to Recv
 	stalls     atomic.Int64 // times the reader has had to wait for the consumer
+
+	// The byte bound of the send queue (MaxQueuedBytes): queued counts the
+	// bytes accepted by Send, Push and TrySend and not yet written; a Send
+	// waiting for room registers in roomWaiters and is woken through room.
+	queued      atomic.Int64
+	roomWaiters atomic.Int32
+	room        chan struct{} // capacity 1
+	discard     atomic.Bool   // ending for a slow reader: drop the queue, do not flush it
+
+	// The incoming message's deadline (MessageTimeout): msgStart is when
+	// its reading began (unix nanos, 0 between messages). The timer is the
+	// reader's own to arm and disarm.
+	msgStart atomic.Int64
+	msgTimer *time.Timer
 }
 
 func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
@@ -88,6 +102,7 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, broken *atomi
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
+		room:        make(chan struct{}, 1),
 		timersOn:    true,
 	}
 	c.timerMu.Lock()
@@ -97,6 +112,10 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, broken *atomi
 	if opts.WriteTimeout > 0 {
 		c.watchdog = time.AfterFunc(time.Hour, c.checkWrite)
 		c.watchdog.Stop()
+	}
+	if opts.MessageTimeout > 0 {
+		c.msgTimer = time.AfterFunc(time.Hour, c.checkMessage)
+		c.msgTimer.Stop()
 	}
 	c.timerMu.Unlock()
 	c.wg.Add(2)
@@ -165,7 +184,23 @@ func (c *Conn) LocalAddr() net.Addr { return c.localAddr }
 // sequence of calls) saves a goroutine switch, while a burst goes through the
 // queue, where the writer gathers many messages into one system call. A direct
 // write is bounded by the write timeout, not by ctx.
-func (c *Conn) Send(ctx context.Context, m Message) error {
+//
+// While the messages already queued hold MaxQueuedBytes, Send waits for room
+// (honouring ctx), so that a caller producing faster than the peer reads is
+// held back instead of growing the queue.
+func (c *Conn) Send(ctx context.Context, m Message) error { return c.enqueue(ctx, m, false) }
+
+// Push is Send for a message that must not wait for the peer to read it: a
+// reply, or a message fanned out to many connections, whose producer must
+// not be held by one slow consumer. If queueing m would take the queue past
+// MaxQueuedBytes, the peer is not keeping up: Push ends the connection with
+// 1008 (the queue is dropped, and Err wraps [ErrSlowReader]) and returns an
+// error wrapping [ErrClosed]. Otherwise it behaves as Send, and waits only
+// while the queue is full in count (SendQueue), which the write timeout
+// bounds.
+func (c *Conn) Push(ctx context.Context, m Message) error { return c.enqueue(ctx, m, true) }
+
+func (c *Conn) enqueue(ctx context.Context, m Message, push bool) error {
 	if m.Type != Text && m.Type != Binary {
 		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
 	}
@@ -185,17 +220,139 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 		}
 		return nil
 	}
+	n := int64(len(m.Data))
+	if push {
+		if !c.reserveNow(n) {
+			c.slowReader(n)
+			return c.closedErr()
+		}
+	} else if err := c.reserve(ctx, n); err != nil {
+		return err
+	}
 	c.pending.Add(1)
 	select {
 	case c.send <- m:
 		return nil
 	case <-c.stop:
 		c.pending.Add(-1)
+		c.unreserve(n)
 		return c.closedErr()
 	case <-ctx.Done():
 		c.pending.Add(-1)
+		c.unreserve(n)
 		return ctx.Err()
 	}
+}
+
+// fits reports whether n more bytes may join q already queued.
+func (c *Conn) fits(q, n int64) bool {
+	return c.opts.MaxQueuedBytes < 0 || q == 0 || q+n <= c.opts.MaxQueuedBytes
+}
+
+// reserveNow counts n bytes into the queue if they fit.
+func (c *Conn) reserveNow(n int64) bool {
+	for {
+		q := c.queued.Load()
+		if !c.fits(q, n) {
+			return false
+		}
+		if c.queued.CompareAndSwap(q, q+n) {
+			return true
+		}
+	}
+}
+
+// reserve counts n bytes into the queue, waiting for room.
+func (c *Conn) reserve(ctx context.Context, n int64) error {
+	for !c.reserveNow(n) {
+		c.roomWaiters.Add(1)
+		if c.fits(c.queued.Load(), n) { // room was made before we registered
+			c.roomWaiters.Add(-1)
+			continue
+		}
+		select {
+		case <-c.room:
+		case <-c.stop:
+			c.roomWaiters.Add(-1)
+			return c.closedErr()
+		case <-ctx.Done():
+			c.roomWaiters.Add(-1)
+			return ctx.Err()
+		}
+		if c.roomWaiters.Add(-1) > 0 {
+			c.wakeWaiter() // pass it on: another waiter may fit as well
+		}
+	}
+	return nil
+}
+
+// unreserve takes n written (or abandoned) bytes out of the queue.
+func (c *Conn) unreserve(n int64) {
+	c.queued.Add(-n)
+	if c.roomWaiters.Load() > 0 {
+		c.wakeWaiter()
+	}
+}
+
+func (c *Conn) wakeWaiter() {
+	select {
+	case c.room <- struct{}{}:
+	default:
+	}
+}
+
+// QueuedBytes returns the bytes accepted for writing and not yet written.
+func (c *Conn) QueuedBytes() int64 { return c.queued.Load() }
+
+// slowReader ends the connection because a Push of n bytes found the queue
+// full: the peer is not reading. The queue is dropped, not flushed; the
+// close frame goes out if the socket takes it within coder/websocket's 5 s,
+// otherwise the connection is dropped.
+func (c *Conn) slowReader(n int64) {
+	limit := c.opts.MaxQueuedBytes
+	c.setErr(&CloseError{Code: StatusPolicyViolation, Reason: "slow reader: outgoing queue full",
+		Err: fmt.Errorf("%w (%d bytes queued, %d more offered, limit %d)", ErrSlowReader, c.queued.Load(), n, limit)})
+	c.discard.Store(true)
+	c.beginStop()
+	if !c.admit() {
+		return // the connection has already ended
+	}
+	go func() { // counted in wg: Close and CloseNow wait for it
+		defer c.wg.Done()
+		c.closeBounded(StatusPolicyViolation, "slow reader: outgoing queue full")
+	}()
+}
+
+// closeGrace is how long a peer being closed for misbehaving gets to take
+// the close frame and answer it before its socket is closed.
+const closeGrace = time.Second
+
+// closeBounded closes the connection with code and reason for a peer that
+// misbehaves (does not read, or does not finish a message): the close frame
+// is sent if the socket takes it, but the handshake may last only
+// closeGrace. It runs on an admitted timer or closing goroutine.
+func (c *Conn) closeBounded(code StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.closeCalled.Store(true)
+		if !c.admit() {
+			return // the reader has ended, and closed the socket
+		}
+		done := make(chan struct{})
+		go func() { // counted in wg
+			defer c.wg.Done()
+			defer close(done)
+			_ = c.ws.Close(code, reason)
+		}()
+		t := time.NewTimer(closeGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			if c.cork != nil {
+				_ = c.cork.Conn.Close() // cuts coder/websocket's 5 s waits short
+			}
+		}
+	})
 }
 
 // TrySend queues m if the send queue has room, without blocking and without
@@ -211,12 +368,17 @@ func (c *Conn) TrySend(m Message) bool {
 		return false
 	default:
 	}
+	n := int64(len(m.Data))
+	if !c.reserveNow(n) {
+		return false
+	}
 	c.pending.Add(1)
 	select {
 	case c.send <- m:
 		return true
 	default:
 		c.pending.Add(-1)
+		c.unreserve(n)
 		return false
 	}
 }
@@ -298,6 +460,9 @@ func (c *Conn) stopTimers() {
 	if c.watchdog != nil {
 		c.watchdog.Stop()
 	}
+	if c.msgTimer != nil {
+		c.msgTimer.Stop()
+	}
 	c.timerMu.Unlock()
 }
 
@@ -374,7 +539,13 @@ func (c *Conn) readMessage() (Message, error) {
 		return Message{}, err
 	}
 	buf := bufpool.Get(c.lastSize)
-	for {
+	defer c.endMessage()
+	for reads := 0; ; reads++ {
+		if reads == 1 {
+			// Most messages are read whole by the first read; one that
+			// takes more starts the clock of MessageTimeout.
+			c.startMessage()
+		}
 		var n int
 		var rerr error
 		if len(buf) < cap(buf) {
@@ -449,6 +620,7 @@ func isNetworkError(err error) bool {
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	defer close(c.writerDone)
+	defer c.dropQueue() // what a failed write left queued will never be written
 	for {
 		select {
 		case m := <-c.send:
@@ -456,6 +628,10 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		case <-c.stop:
+			if c.discard.Load() {
+				c.dropQueue()
+				return
+			}
 			// Flush what was queued before the close began, then stop.
 			select {
 			case m := <-c.send:
@@ -485,11 +661,13 @@ func (c *Conn) writeBatch(m Message) bool {
 	}
 	ok := c.write(m)
 	c.pending.Add(-1)
+	c.unreserve(int64(len(m.Data)))
 	for n, yielded := 1, false; ok && corked && n < maxBatch; {
 		select {
 		case m = <-c.send:
 			ok = c.write(m)
 			c.pending.Add(-1)
+			c.unreserve(int64(len(m.Data)))
 			n++
 			continue
 		default:
@@ -524,6 +702,25 @@ func (c *Conn) write(m Message) bool {
 		}
 	}
 	return true
+}
+
+// dropQueue discards what is queued (the connection is ending for a slow
+// reader) and gives back the buffers that are the queue's to recycle.
+func (c *Conn) dropQueue() {
+	for {
+		select {
+		case m := <-c.send:
+			c.pending.Add(-1)
+			c.unreserve(int64(len(m.Data)))
+			if m.Recycle != nil {
+				if _, rx := m.Recycle.(receivedBuffer); !rx {
+					m.Recycle.Recycle(m.Data)
+				}
+			}
+		default:
+			return
+		}
+	}
 }
 
 // receivedBuffer is the Recycle of a received message. Send leaves it alone,
@@ -573,6 +770,40 @@ func (c *Conn) checkWrite() {
 		Err: fmt.Errorf("%w after %s", ErrWriteTimeout, c.opts.WriteTimeout)})
 	c.beginStop()
 	_ = c.ws.CloseNow()
+}
+
+// startMessage starts the clock of MessageTimeout for the message being read.
+func (c *Conn) startMessage() {
+	if c.msgTimer != nil {
+		c.msgStart.Store(time.Now().UnixNano())
+		c.msgTimer.Reset(c.opts.MessageTimeout)
+	}
+}
+
+// endMessage stops it once the message has been read (or reading failed).
+func (c *Conn) endMessage() {
+	if c.msgTimer != nil && c.msgStart.Load() != 0 {
+		c.msgStart.Store(0)
+		c.msgTimer.Stop()
+	}
+}
+
+// checkMessage runs when the message timer fires: a message still being
+// read after MessageTimeout closes the connection with 1008.
+func (c *Conn) checkMessage() {
+	if !c.admit() {
+		return
+	}
+	defer c.wg.Done()
+	start := c.msgStart.Load()
+	if start == 0 || time.Since(time.Unix(0, start)) < c.opts.MessageTimeout {
+		return // finished in time; this firing raced with Stop
+	}
+	const reason = "message not finished in time"
+	c.setErr(&CloseError{Code: StatusPolicyViolation, Reason: reason,
+		Err: fmt.Errorf("%w: started %s ago", ErrMessageTimeout, c.opts.MessageTimeout)})
+	c.beginStop()
+	c.closeBounded(StatusPolicyViolation, reason)
 }
 
 // ping runs on the heartbeat timer: one ping, and the peer is declared dead if

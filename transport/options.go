@@ -15,6 +15,8 @@ const (
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultSendQueue         = 16
 	DefaultRecvQueue         = 16
+	DefaultMaxQueuedBytes    = 4 << 20 // 4 MiB
+	DefaultMessageTimeout    = 30 * time.Second
 )
 
 // CompressionMode selects permessage-deflate (RFC 7692). Compression is off
@@ -64,6 +66,23 @@ type ConnOptions struct {
 	// Recv before the reader stops reading from the network. Zero means
 	// DefaultRecvQueue; negative means unbuffered.
 	RecvQueue int
+
+	// MaxQueuedBytes bounds the bytes of the messages accepted for writing
+	// and not yet written: queued for the writer, or waiting in Send or Push
+	// for a place in the queue. [Conn.Send] waits for room below it;
+	// [Conn.Push], which must not wait for a slow peer, ends a connection
+	// whose queue it would take past the bound (close code 1008, Err wraps
+	// [ErrSlowReader]). A single message larger than the bound is accepted
+	// when nothing else is queued. Zero means DefaultMaxQueuedBytes;
+	// negative means no bound.
+	MaxQueuedBytes int64
+
+	// MessageTimeout bounds the time from the first frame of an incoming
+	// message to its last: a peer that starts a message and does not finish
+	// it in time (a fragmented message trickled, or never ended) has the
+	// connection closed with 1008 and Err wraps [ErrMessageTimeout]. Zero
+	// means DefaultMessageTimeout; negative means no bound.
+	MessageTimeout time.Duration
 }
 
 func (o ConnOptions) withDefaults() ConnOptions {
@@ -78,6 +97,12 @@ func (o ConnOptions) withDefaults() ConnOptions {
 	}
 	if o.PongTimeout <= 0 {
 		o.PongTimeout = DefaultPongTimeout
+	}
+	if o.MaxQueuedBytes == 0 {
+		o.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if o.MessageTimeout == 0 {
+		o.MessageTimeout = DefaultMessageTimeout
 	}
 	o.SendQueue = queueSize(o.SendQueue, DefaultSendQueue)
 	o.RecvQueue = queueSize(o.RecvQueue, DefaultRecvQueue)
