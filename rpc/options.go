@@ -9,6 +9,11 @@ import (
 const (
 	DefaultMaxInFlight = 100 // incoming calls handled at once per connection
 	DefaultMaxBatch    = 100 // elements in one JSON-RPC batch
+
+	// An incoming call beyond MaxInFlight waits in the connection's backlog,
+	// bounded by these, until a handler is free.
+	DefaultMaxBacklog      = 4096    // calls
+	DefaultMaxBacklogBytes = 4 << 20 // bytes of their method names and params
 )
 
 // Option configures a [Peer].
@@ -19,6 +24,8 @@ type options struct {
 	codec       Codec
 	maxInFlight int
 	maxBatch    int
+	backlog     int
+	backlogSize int
 	logger      *slog.Logger
 	baseCtx     context.Context
 	onClose     func(error)
@@ -33,11 +40,23 @@ func WithHandler(h Handler) Option { return func(o *options) { o.handler = h } }
 // connections (JSON-RPC connections always use JSON). nil means [JSON].
 func WithValueCodec(c Codec) Option { return func(o *options) { o.codec = c } }
 
-// WithMaxInFlight bounds the incoming calls handled at once. A request beyond
-// the bound is answered at once with [CodeBusy]; it is never queued. A
-// notification beyond it is dropped and counted in [Stats]. n < 1 means
-// [DefaultMaxInFlight].
+// WithMaxInFlight bounds the incoming calls handled at once. A call beyond
+// the bound waits in the backlog (see [WithBacklog]) and starts, in the
+// order received, when a handler returns. n < 1 means [DefaultMaxInFlight].
 func WithMaxInFlight(n int) Option { return func(o *options) { o.maxInFlight = n } }
+
+// WithBacklog bounds the incoming calls that wait for a free handler once
+// MaxInFlight calls are being handled: at most calls of them, holding at most
+// bytes of method names and params (plus 64 bytes each). A request that
+// finds the backlog full is answered at once with [CodeBusy] (it was not
+// started, so the caller may retry it); a notification is dropped and counted
+// in [Stats]. Replies and cancellations never wait: they are handled as they
+// arrive. A waiting call's deadline runs while it waits. calls < 0 turns the
+// backlog off (every call beyond MaxInFlight is refused); 0 means
+// [DefaultMaxBacklog], and bytes < 1 [DefaultMaxBacklogBytes].
+func WithBacklog(calls, bytes int) Option {
+	return func(o *options) { o.backlog, o.backlogSize = calls, bytes }
+}
 
 // WithMaxBatch bounds the elements of one JSON-RPC batch; a larger batch is
 // answered with one invalid-request error. n < 1 means [DefaultMaxBatch].

@@ -40,6 +40,8 @@ type Peer struct {
 	incoming    map[wireID]*inCall   // requests in flight, by wire id
 	active      map[*inCall]struct{} // every call being handled, notifications included
 	inFlight    int                  // requests and notifications being handled
+	backlog     []*inCall            // admitted beyond maxInFlight, waiting for a handler, oldest first
+	backlogSize int                  // their bytes, as WithBacklog counts them
 	draining    bool                 // refuse new incoming calls
 	inIdle      chan struct{}        // closed when draining and nothing is in flight
 	inIdleArmed bool
@@ -88,6 +90,15 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 	}
 	if o.maxBatch < 1 {
 		o.maxBatch = DefaultMaxBatch
+	}
+	switch {
+	case o.backlog == 0:
+		o.backlog = DefaultMaxBacklog
+	case o.backlog < 0:
+		o.backlog = 0
+	}
+	if o.backlogSize < 1 {
+		o.backlogSize = DefaultMaxBacklogBytes
 	}
 	if o.codec == nil || w.json {
 		o.codec = JSON
@@ -172,7 +183,8 @@ type Stats struct {
 	DroppedNotifications uint64 // incoming notifications dropped: MaxInFlight reached, or draining
 	DroppedReplies       uint64 // replies dropped because their Reply channel was full
 	PendingCalls         int    // outgoing calls waiting for a reply
-	InFlight             int    // incoming calls being handled
+	InFlight             int    // incoming calls being handled or waiting in the backlog
+	Backlog              int    // incoming calls waiting in the backlog for a handler
 }
 
 // Stats returns the peer's counters.
@@ -181,7 +193,7 @@ func (p *Peer) Stats() Stats {
 	pending := len(p.pending)
 	p.mu.Unlock()
 	p.inMu.Lock()
-	inFlight := p.inFlight
+	inFlight, backlog := p.inFlight+len(p.backlog), len(p.backlog)
 	p.inMu.Unlock()
 	return Stats{
 		UnknownReplies:       p.unknownReplies.Load(),
@@ -189,6 +201,7 @@ func (p *Peer) Stats() Stats {
 		DroppedReplies:       p.droppedReplies.Load(),
 		PendingCalls:         pending,
 		InFlight:             inFlight,
+		Backlog:              backlog,
 	}
 }
 

@@ -441,6 +441,8 @@ func TestNoDeadlineMeansNone(t *testing.T) {
 	}
 }
 
+// TestBusyRejectsAtOnce: with the backlog off, a call beyond MaxInFlight is
+// refused at once.
 func TestBusyRejectsAtOnce(t *testing.T) {
 	for _, cd := range codecs[:2] {
 		t.Run(cd.name, func(t *testing.T) {
@@ -451,7 +453,7 @@ func TestBusyRejectsAtOnce(t *testing.T) {
 				<-release
 				return nil, nil
 			})
-			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(2)}, nil)
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(2), rpc.WithBacklog(-1, 0)}, nil)
 			reply := make(chan *rpc.Response, 3)
 			for range 2 {
 				if err := c.Send(ctxT(t), &rpc.Request{Method: "hold", Reply: reply}); err != nil {

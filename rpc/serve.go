@@ -16,6 +16,7 @@ type inCall struct {
 	ctx      callCtx
 	batch    *batchReply
 	canceled bool // the caller sent a cancel: its reply is not wanted (guarded by inMu)
+	cost     int  // what it counts against the backlog's bytes while it waits
 
 	// The received message Params aliases, recycled once the reply is out;
 	// nil when the bytes are left to the collector.
@@ -58,19 +59,27 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 	}
 }
 
-// handleCall admits an incoming call and starts its handler, or refuses it
-// at once: nothing is queued.
+// backlogCost is what a waiting call counts against the backlog's byte bound.
+func backlogCost(m *message) int { return len(m.method) + len(m.params) + 64 }
+
+// handleCall admits an incoming call and starts its handler, or puts it in
+// the backlog when MaxInFlight calls are being handled, or refuses it at once
+// when the backlog is full too.
 func (p *Peer) handleCall(m *message, b *batchReply) {
 	isReq := m.kind == kindRequest
 	p.inMu.Lock()
 	var refuse *Error
+	wait := false
 	switch {
 	case p.draining:
 		refuse = &Error{Code: CodeUnavailable, Message: "shutting down; the request was not started"}
 	case isReq && p.incoming[m.id] != nil:
 		refuse = &Error{Code: CodeInvalidRequest, Message: "duplicate request id: a request with this id is still in flight"}
-	case p.inFlight >= p.opts.maxInFlight:
-		refuse = &Error{Code: CodeBusy, Message: fmt.Sprintf("too many calls in flight (limit %d); the request was not started", p.opts.maxInFlight)}
+	case p.inFlight < p.opts.maxInFlight:
+	case len(p.backlog) < p.opts.backlog && p.backlogSize+backlogCost(m) <= p.opts.backlogSize:
+		wait = true
+	default:
+		refuse = &Error{Code: CodeBusy, Message: fmt.Sprintf("too many calls in flight (limit %d, and %d waiting); the request was not started", p.opts.maxInFlight, len(p.backlog))}
 	}
 	if refuse != nil {
 		p.inMu.Unlock()
@@ -100,11 +109,20 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 			b.expect()
 		}
 	}
-	p.inFlight++
-	p.handlers.Add(1)
+	if wait {
+		c.cost = backlogCost(m)
+		p.backlog = append(p.backlog, c)
+		p.backlogSize += c.cost
+	} else {
+		p.inFlight++
+		p.handlers.Add(1)
+	}
 	p.inMu.Unlock()
 	if p.baseCtx.Err() != nil {
 		c.ctx.cancel(context.Canceled) // admitted as the base context ended
+	}
+	if wait {
+		return // a handler that returns starts it (see serve)
 	}
 	select {
 	case p.work <- c:
@@ -128,8 +146,10 @@ func (p *Peer) worker(c *inCall) {
 	idle := time.NewTimer(p.workerIdle)
 	defer idle.Stop()
 	for {
-		p.serve(c)
-		c = nil // let the finished call go while waiting for the next
+		if c = p.serve(c); c != nil {
+			continue // the oldest call of the backlog, started by serve
+		}
+		// c is nil: the finished call goes while waiting for the next
 		idle.Reset(p.workerIdle)
 		select {
 		case c = <-p.work:
@@ -141,13 +161,23 @@ func (p *Peer) worker(c *inCall) {
 	}
 }
 
-func (p *Peer) serve(c *inCall) {
+// serve handles c and sends its reply. When it frees a handler's place
+// while calls wait in the backlog, it admits the oldest and returns it, for
+// the calling worker to serve next.
+func (p *Peer) serve(c *inCall) (next *inCall) {
 	defer p.handlers.Done()
 	if c.recycle != nil {
 		// Last, once the reply (which may alias Params) has been encoded.
 		defer c.recycle.Recycle(c.buf)
 	}
-	result, err := p.callHandler(c)
+	p.inMu.Lock()
+	skip := c.cost > 0 && c.canceled // cancelled while it waited in the backlog
+	p.inMu.Unlock()
+	var result []byte
+	var err error
+	if !skip {
+		result, err = p.callHandler(c)
+	}
 	c.ctx.cancel(context.Canceled)
 	p.inMu.Lock()
 	if !c.req.notification {
@@ -161,6 +191,17 @@ func (p *Peer) serve(c *inCall) {
 	defer func() {
 		p.inMu.Lock()
 		p.inFlight--
+		if len(p.backlog) > 0 && p.inFlight < p.opts.maxInFlight {
+			next = p.backlog[0]
+			p.backlog[0] = nil
+			p.backlog = p.backlog[1:]
+			if len(p.backlog) == 0 {
+				p.backlog = nil // let the array go
+			}
+			p.backlogSize -= next.cost
+			p.inFlight++
+			p.handlers.Add(1)
+		}
 		p.signalInIdleLocked()
 		p.inMu.Unlock()
 	}()
@@ -182,6 +223,7 @@ func (p *Peer) serve(c *inCall) {
 		}
 		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
 	}
+	return
 }
 
 // handlerError is the error sent for a handler's error. The codes that

@@ -5,7 +5,9 @@
 //
 // # Shutdown
 //
-// [Server.Shutdown] refuses new handshakes (503), sends every connection the
+// [Server.Shutdown] refuses new handshakes (the listeners of Serve and
+// ListenAndServe are closed at once, so a new process can bind the port; a
+// Server mounted on another mux answers 503), sends every connection the
 // in-band shutdown notice (so clients stop sending new calls and reconnect
 // elsewhere), waits through an errgroup for every call in flight in both
 // directions, then closes every connection concurrently with 1012 (service

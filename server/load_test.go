@@ -42,6 +42,8 @@ func TestBroadcastToThousandConnections(t *testing.T) {
 	}
 }
 
+// TestBusyRejectedQuickly: with the backlog off, a call beyond MaxInFlight
+// is refused at once.
 func TestBusyRejectedQuickly(t *testing.T) {
 	release := make(chan struct{})
 	mux := handler.NewMux()
@@ -52,7 +54,7 @@ func TestBusyRejectedQuickly(t *testing.T) {
 		}
 		return true, nil
 	}))
-	s, err := server.New(mux, server.WithMaxInFlight(3))
+	s, err := server.New(mux, server.WithMaxInFlight(3), server.WithBacklog(-1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

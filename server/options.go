@@ -3,8 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/wsrpc/wsrpc/rpc"
@@ -16,6 +20,15 @@ const (
 	DefaultMaxConns          = 10000
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultInBandAuthTimeout = 10 * time.Second
+
+	// DefaultIdleTimeout is how long an http.Server made by the Server
+	// (Serve, ListenAndServe, ListenAndServeTLS, HTTPServer) keeps an idle
+	// keep-alive connection open waiting for its next request.
+	DefaultIdleTimeout = 30 * time.Second
+
+	// DefaultMaxHeaderBytes bounds the request headers such an http.Server
+	// reads (net/http's own default is 1 MiB); larger ones get 431.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // Option configures a [Server].
@@ -28,7 +41,11 @@ type options struct {
 	transport        transport.ConnOptions
 	maxConns         int
 	handshakeTimeout time.Duration
+	idleTimeout      time.Duration
+	allowedHosts     []string // normalized patterns
 	maxInFlight      int
+	backlog          int
+	backlogBytes     int
 	maxBatch         int
 	logger           *slog.Logger
 	codec            rpc.Codec
@@ -94,19 +111,95 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 }
 
 // WithMaxConns bounds the open connections; handshakes beyond it get 503
-// with Retry-After. n < 1 means DefaultMaxConns.
+// with Retry-After (the [WithRetryAfter] delay, at least 1 second). n < 1
+// means DefaultMaxConns.
 func WithMaxConns(n int) Option { return func(o *options) error { o.maxConns = n; return nil } }
 
 // WithHandshakeTimeout bounds reading the handshake request when the server
-// listens itself (ListenAndServe, Serve): it becomes the http.Server's
-// ReadHeaderTimeout. Zero means DefaultHandshakeTimeout.
+// listens itself (ListenAndServe, Serve, [Server.HTTPServer]): it becomes the
+// http.Server's ReadHeaderTimeout. Zero means DefaultHandshakeTimeout.
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) error { o.handshakeTimeout = d; return nil }
 }
 
+// WithIdleTimeout sets how long the http.Server of ListenAndServe, Serve and
+// [Server.HTTPServer] keeps an idle keep-alive connection open waiting for
+// its next request (its IdleTimeout). The Server's own refusals close their
+// connection at once; this bounds the connections left idle by requests that
+// net/http or other handlers answer (OPTIONS *, files, 404s). Zero means
+// DefaultIdleTimeout; a negative d is an error. It does not apply to
+// WebSocket connections, which the heartbeat watches.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return errors.New("wsrpc: WithIdleTimeout: the timeout must not be negative")
+		}
+		o.idleTimeout = d
+		return nil
+	}
+}
+
+// WithAllowedHosts sets the host names a handshake's Host header may name,
+// which stops DNS rebinding (a page on evil.example whose name the attacker
+// re-points at 127.0.0.1 passes the same-origin check, since its Origin and
+// Host agree). Each pattern is a host name, an IP address (IPv6 with or
+// without brackets) or a path.Match pattern such as "*.example.com" (which
+// matches a.example.com and a.b.example.com, not example.com); it must not
+// carry a port, and the Host's port is ignored. Names are compared in ASCII
+// lowercase, without a trailing dot: give internationalized names in their
+// xn-- form. "*" allows every host.
+//
+// Without this option, a handshake that arrives on a loopback address
+// (127.0.0.0/8, ::1) must name a loopback host: localhost, a name ending in
+// .localhost, or a loopback IP address; on other addresses every Host
+// passes. With it, a Host passes when it matches a pattern, or when it is a
+// loopback name on a loopback address. A refused Host gets 403 Forbidden.
+// Behind a reverse proxy on the same machine, list the public names the
+// proxy forwards (or have it send a loopback Host).
+func WithAllowedHosts(patterns ...string) Option {
+	return func(o *options) error {
+		for _, p := range patterns {
+			h, err := hostPattern(p)
+			if err != nil {
+				return err
+			}
+			o.allowedHosts = append(o.allowedHosts, h)
+		}
+		return nil
+	}
+}
+
+// hostPattern normalizes an allowed-host pattern the way hostName
+// normalizes a Host header, refusing those that cannot match one.
+func hostPattern(p string) (string, error) {
+	h := strings.ToLower(strings.TrimSpace(p))
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	} else if _, port, err := net.SplitHostPort(h); err == nil {
+		return "", fmt.Errorf("wsrpc: allowed host %q has a port (%s); ports are not compared", p, port)
+	}
+	h = strings.TrimSuffix(h, ".")
+	if h == "" || strings.Contains(h, "/") {
+		return "", fmt.Errorf("wsrpc: %q is not an allowed-host pattern", p)
+	}
+	if _, err := path.Match(h, ""); err != nil {
+		return "", fmt.Errorf("wsrpc: allowed host %q: %w", p, err)
+	}
+	return h, nil
+}
+
 // WithMaxInFlight bounds the calls handled at once per connection; the
-// excess is refused with busy (see rpc.WithMaxInFlight).
+// excess waits in the connection's backlog (see [WithBacklog] and
+// rpc.WithMaxInFlight).
 func WithMaxInFlight(n int) Option { return func(o *options) error { o.maxInFlight = n; return nil } }
+
+// WithBacklog bounds the calls that wait for a free handler on each
+// connection once MaxInFlight are being handled, in count and bytes; beyond
+// it a request is refused with busy. See rpc.WithBacklog for the defaults
+// and rpc.DefaultMaxBacklog; calls < 0 turns the backlog off.
+func WithBacklog(calls, bytes int) Option {
+	return func(o *options) error { o.backlog, o.backlogBytes = calls, bytes; return nil }
+}
 
 // WithMaxBatch bounds the elements of one JSON-RPC batch.
 func WithMaxBatch(n int) Option { return func(o *options) error { o.maxBatch = n; return nil } }
@@ -169,7 +262,10 @@ func WithOnDisconnect(fn func(*Conn, error)) Option {
 
 // WithRetryAfter sets the reconnect delay suggested to clients in the
 // shutdown notice and in the Retry-After header of 503 answers (default 0:
-// reconnect at once, to another instance).
+// reconnect at once, to another instance). The 503 for too many connections
+// always carries Retry-After, of at least 1 second, so that refused clients
+// do not come back at once; the 503 of a draining server carries it only
+// when d > 0.
 func WithRetryAfter(d time.Duration) Option {
 	return func(o *options) error { o.retryAfter = d; return nil }
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,27 @@ import (
 
 // Server serves wsrpc connections. It is an http.Handler: mount it on any
 // mux, or let [Server.ListenAndServe] run an http.Server for it.
+//
+// Mounted on an http.Server of your own, the Server relies on that server for
+// what happens before and between requests. Set at least:
+//
+//   - ReadHeaderTimeout (e.g. [DefaultHandshakeTimeout]): without it (and
+//     without ReadTimeout) a client that opens a TCP connection and sends
+//     its request slowly, or not at all, holds the connection forever.
+//   - IdleTimeout (e.g. [DefaultIdleTimeout]): the Server closes the
+//     connection after each of its refusals, but requests answered by your
+//     other handlers, or by net/http itself (OPTIONS *), leave keep-alive
+//     connections that nothing else reaps; they do not count toward
+//     [WithMaxConns].
+//   - MaxHeaderBytes (e.g. [DefaultMaxHeaderBytes]): net/http reads up to
+//     1 MiB of headers per request by default.
+//
+// ReadTimeout and WriteTimeout are not needed by the Server and do not cut
+// WebSocket connections short (net/http clears both deadlines when the
+// connection is hijacked for the upgrade), but they bound the whole
+// handshake, [WithAuth] hook included. [Server.HTTPServer] returns an
+// http.Server set up like the Server's own. docs/DEPLOYMENT.md has the
+// details.
 type Server struct {
 	h    rpc.Handler
 	opts options
@@ -55,6 +78,9 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 	if o.handshakeTimeout <= 0 {
 		o.handshakeTimeout = DefaultHandshakeTimeout
 	}
+	if o.idleTimeout == 0 {
+		o.idleTimeout = DefaultIdleTimeout
+	}
 	if o.skipOriginCheck && len(o.originPatterns) > 0 {
 		return nil, errors.New("wsrpc: WithInsecureSkipOriginCheck and WithOriginPatterns exclude each other")
 	}
@@ -65,7 +91,38 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 // ServeHTTP upgrades the request and starts serving the connection. It
 // returns once the connection is registered; the connection's own goroutines
 // serve it from then on, and Shutdown and Close wait for them.
+//
+// It refuses, with an HTTP status and a short text body: a Host that is not
+// allowed (403, see [WithAllowedHosts]), a request that is not a WebSocket
+// upgrade (426) or not a valid one (400, 405), too many connections or a
+// shutdown (503), a failed [WithAuth] (401, 403) and a cross-origin request
+// (403, see [WithOriginPatterns]). On HTTP/1.x every answer but 101 carries
+// "Connection: close", so net/http closes the connection after it instead
+// of keeping it for another request. (On HTTP/2, which cannot carry
+// WebSockets here, it does not: Go's HTTP/2 server would shut the whole
+// connection down, streams of other handlers included.)
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		// Every answer but 101 ends the connection. Accept replaces the
+		// header with "Connection: Upgrade" when it switches protocols.
+		w.Header().Set("Connection", "close")
+	}
+	if !s.hostAllowed(r) {
+		s.log("handshake refused: host not allowed", "remote", r.RemoteAddr, "host", clip(r.Host, maxLoggedHost), "status", http.StatusForbidden)
+		http.Error(w, "host not allowed", http.StatusForbidden)
+		return
+	}
+	if !isUpgrade(r) {
+		// Answered here: Accept's 426 sets "Connection: Upgrade", which
+		// would keep the connection open.
+		s.log("handshake refused: not a WebSocket upgrade", "remote", r.RemoteAddr, "status", http.StatusUpgradeRequired)
+		if r.ProtoMajor == 1 {
+			w.Header()["Connection"] = []string{"close", "Upgrade"} // "close" first: net/http looks at the first value
+			w.Header().Set("Upgrade", "websocket")
+		}
+		http.Error(w, "this is a WebSocket endpoint: upgrade required", http.StatusUpgradeRequired)
+		return
+	}
 	if !s.admit(w) {
 		return
 	}
@@ -106,6 +163,88 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	served = s.serve(tc, principal)
 }
 
+// isUpgrade reports whether r asks for a WebSocket upgrade: its Connection
+// header holds the token "upgrade" and its Upgrade header "websocket",
+// compared as coder/websocket's Accept compares them.
+func isUpgrade(r *http.Request) bool {
+	return hasToken(r.Header, "Connection", "upgrade") && hasToken(r.Header, "Upgrade", "websocket")
+}
+
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxLoggedHost bounds the Host header a log line repeats.
+const maxLoggedHost = 64
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// hostAllowed applies [WithAllowedHosts] and the loopback default to r's
+// Host.
+func (s *Server) hostAllowed(r *http.Request) bool {
+	host := hostName(r.Host)
+	for _, p := range s.opts.allowedHosts {
+		if ok, _ := path.Match(p, host); ok { // patterns were checked by New
+			return true
+		}
+	}
+	if onLoopback(r) {
+		return isLoopbackName(host)
+	}
+	return len(s.opts.allowedHosts) == 0
+}
+
+// hostName is the host of a Host header without its port, IPv6 brackets
+// and trailing dot, in lowercase.
+func hostName(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// onLoopback reports whether r arrived on a loopback address of this
+// machine. An unknown local address (a handler called without net/http's
+// server) is not one.
+func onLoopback(r *http.Request) bool {
+	a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if a == nil {
+		return false
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// isLoopbackName reports whether host names this machine's loopback
+// interface whatever DNS says: localhost, *.localhost (RFC 6761), a loopback
+// IP address.
+func isLoopbackName(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
 // admit reserves a connection slot, or answers 503.
 func (s *Server) admit(w http.ResponseWriter) bool {
 	s.mu.Lock()
@@ -119,12 +258,15 @@ func (s *Server) admit(w http.ResponseWriter) bool {
 	if ok {
 		return true
 	}
-	if s.opts.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((s.opts.retryAfter+time.Second-1)/time.Second)))
+	secs := int((s.opts.retryAfter + time.Second - 1) / time.Second) // rounded up
+	msg := "shutting down"
+	if !closing {
+		// Without a delay, refused clients would come straight back.
+		secs = max(secs, 1)
+		msg = "too many connections"
 	}
-	msg := "too many connections"
-	if closing {
-		msg = "shutting down"
+	if secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	http.Error(w, msg, http.StatusServiceUnavailable)
 	return false
@@ -170,6 +312,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 		rpc.WithHandler(s.wrap(c)),
 		rpc.WithBaseContext(base),
 		rpc.WithMaxInFlight(s.opts.maxInFlight),
+		rpc.WithBacklog(s.opts.backlog, s.opts.backlogBytes),
 		rpc.WithMaxBatch(s.opts.maxBatch),
 		rpc.WithLogger(s.opts.logger),
 		rpc.WithOnClose(func(err error) { s.ended(c, err) }),
@@ -236,7 +379,8 @@ func newID() string {
 }
 
 // ListenAndServe listens on addr and serves wsrpc on every path until
-// Shutdown or Close, when it returns http.ErrServerClosed.
+// Shutdown or Close, when it returns http.ErrServerClosed. Its http.Server
+// is set up as [Server.HTTPServer] says.
 func (s *Server) ListenAndServe(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -251,38 +395,48 @@ func (s *Server) ListenAndServeTLS(addr, certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	hs := s.httpServer(s)
-	if hs == nil {
-		ln.Close()
-		return http.ErrServerClosed
-	}
-	return hs.ServeTLS(ln, certFile, keyFile)
+	defer ln.Close() // ServeTLS leaves it open when the certificate does not load
+	return s.HTTPServer(s).ServeTLS(ln, certFile, keyFile)
 }
 
-// Serve serves wsrpc on every path of ln until Shutdown or Close. To serve
-// other paths too, mount the Server on your own http.ServeMux instead.
+// Serve serves wsrpc on every path of ln until Shutdown or Close, and
+// closes ln. To serve other paths too, mount the Server on your own
+// http.ServeMux and serve that with [Server.HTTPServer].
 func (s *Server) Serve(ln net.Listener) error {
-	hs := s.httpServer(s)
-	if hs == nil {
-		ln.Close()
-		return http.ErrServerClosed
-	}
-	return hs.Serve(ln)
+	return s.HTTPServer(s).Serve(ln)
 }
 
-// httpServer makes an http.Server that Shutdown and Close will stop, or nil
-// if the server is already closing.
-func (s *Server) httpServer(h http.Handler) *http.Server {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: s.opts.handshakeTimeout}
+// HTTPServer returns a new http.Server for h with the settings of the
+// Server's own (those of Serve and ListenAndServe): ReadHeaderTimeout is the
+// handshake timeout ([WithHandshakeTimeout]), IdleTimeout is
+// [WithIdleTimeout]'s, MaxHeaderBytes is [DefaultMaxHeaderBytes], and with
+// [WithLogger] net/http's errors go to the logger. ReadTimeout and
+// WriteTimeout are left unset, as h may serve long requests.
+//
+// Use it to serve the Server and other handlers on one port: mount the
+// Server on h, set TLSConfig if needed, and run it with Serve or ServeTLS.
+// [Server.Shutdown] and [Server.Close] stop it as they stop Serve's (it
+// closes its listeners at once); once they have begun, the returned
+// http.Server is already closed, and its Serve returns http.ErrServerClosed.
+func (s *Server) HTTPServer(h http.Handler) *http.Server {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.opts.handshakeTimeout,
+		IdleTimeout:       s.opts.idleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+	}
 	if s.opts.logger != nil {
 		hs.ErrorLog = slogErrorLog(s.opts.logger)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return nil
+	closing := s.closing
+	if !closing {
+		s.httpSrvs = append(s.httpSrvs, hs)
 	}
-	s.httpSrvs = append(s.httpSrvs, hs)
+	s.mu.Unlock()
+	if closing {
+		hs.Close()
+	}
 	return hs
 }
 
@@ -327,10 +481,14 @@ func plural(n int, what string) string {
 	return strconv.Itoa(n) + " " + what + "s"
 }
 
-// Shutdown stops the server gracefully: it refuses new handshakes (503),
-// sends every connection the shutdown notice, waits for every call in flight
-// in both directions, then closes every connection concurrently with 1012
-// (service restart). If ctx ends first, it cancels the handlers still
+// Shutdown stops the server gracefully. It closes the listeners of the
+// http.Servers it made (Serve, ListenAndServe, HTTPServer) at once, so new
+// TCP connections are refused and the port is free for a successor, and
+// answers the handshakes that still reach ServeHTTP (through an http.Server
+// of your own, or on a connection accepted just before) with 503, from now
+// on. It sends every connection the shutdown notice, waits for every call in
+// flight in both directions, then closes every connection concurrently with
+// 1012 (service restart). If ctx ends first, it cancels the handlers still
 // running, closes what is left at once and returns a *[ShutdownError].
 // Shutdown is idempotent; a second call waits like the first.
 func (s *Server) Shutdown(ctx context.Context) error {

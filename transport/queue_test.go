@@ -70,7 +70,9 @@ func TestSendWaitsForRoom(t *testing.T) {
 	// A message sent from a goroutine that waits for room goes out once the
 	// peer reads: CloseNow ends the wait with ErrClosed.
 	done := make(chan error, 1)
-	go func() { done <- c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: make([]byte, 64<<10)}) }()
+	go func() {
+		done <- c.Send(context.Background(), transport.Message{Type: transport.Binary, Data: make([]byte, 64<<10)})
+	}()
 	select {
 	case err := <-done:
 		t.Fatalf("Send returned %v while the queue was full", err)

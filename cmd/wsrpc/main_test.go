@@ -305,6 +305,8 @@ func TestUsageErrors(t *testing.T) {
 		{"serve bad log level", []string{"serve", "--log-level", "loud"}, "--log-level must be debug, info, warn or error"},
 		{"serve bad path", []string{"serve", "--path", "rpc"}, "--path must start with /"},
 		{"serve static at root", []string{"serve", "--static", ".", "--path", "/"}, "--path must be another path"},
+		{"serve allowed host with port", []string{"serve", "--allowed-hosts", "app.example,rpc.example:443"}, `allowed host "rpc.example:443" has a port`},
+		{"serve bad idle timeout", []string{"serve", "--idle-timeout", "0s"}, "--idle-timeout must be positive"},
 		{"demo extra arg", []string{"demo", "now"}, `unexpected argument "now"`},
 		{"version extra arg", []string{"version", "now"}, `unexpected argument "now"`},
 	}

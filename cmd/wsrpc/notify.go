@@ -15,7 +15,7 @@ then closes the connection cleanly (1000). Prints nothing on success.
 PARAMS is JSON (an array or an object for --codec json), or - to read it from
 stdin; put -- before PARAMS that start with '-'.`,
 	examples: `
-wsrpc notify ws://127.0.0.1:8080/rpc broadcast '{"text":"hello, everyone"}'
+wsrpc notify ws://127.0.0.1:8080/rpc broadcast '{"text":"hello, everyone"}'   # wsrpc serve --demo-broadcast
 echo '[1,2]' | wsrpc notify --codec json ws://127.0.0.1:8080/rpc add -`,
 }
 

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/wsrpc/wsrpc/server"
 )
 
@@ -36,8 +34,18 @@ also without a subprotocol). Services:
   whoami     connection id, remote address, subprotocol, principal
   callback   {"method": M, "params": P} calls M on the calling client and
              returns its answer (a server→client call)
-  broadcast  sends the notification "broadcast" with the params (an array or
-             an object) to every connection; returns how many got it
+  broadcast  only with --demo-broadcast: sends the notification "broadcast"
+             with the params (an array or an object) to every connection;
+             returns how many got it. Off by default, because it lets any
+             client make the server send to every other one.
+
+By default only handshakes whose Origin is the server's own host (or absent)
+pass, and on a loopback address only those naming a loopback Host
+(localhost, 127.0.0.1, [::1]), so that a page whose DNS name was re-pointed
+at 127.0.0.1 (DNS rebinding) cannot reach the server. Behind a reverse proxy
+on this machine, list the public host names with --allowed-hosts. Every
+refused handshake (403, 426, 503...) closes its connection; idle HTTP
+connections are closed after --idle-timeout.
 
 Logs go to stderr; the first line says where the server listens
 ("listening on ws://127.0.0.1:8080/rpc", with the real port when --addr ends
@@ -46,6 +54,8 @@ in :0).`,
 wsrpc serve
 wsrpc serve --addr :9000 --log-format json --log-level warn
 wsrpc serve --static ./web --origin 'localhost:*'
+wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
+wsrpc serve --demo-broadcast
 wsrpc serve --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443`,
 }
 
@@ -62,19 +72,25 @@ type serveConfig struct {
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("serve")
 	var (
-		cfg          serveConfig
-		origins      listFlag
-		maxConns     int
-		drainTimeout time.Duration
-		logFormat    string
-		logLevel     string
+		cfg           serveConfig
+		origins       listFlag
+		hosts         listFlag
+		maxConns      int
+		drainTimeout  time.Duration
+		idleTimeout   time.Duration
+		demoBroadcast bool
+		logFormat     string
+		logLevel      string
 	)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.path, "path", "/rpc", "URL `path` of the RPC endpoint")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key, serves wss://")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.Var(&origins, "origin", "also accept handshakes from this origin host `pattern` (path.Match syntax, repeatable); other origins get 403")
+	fs.Var(&hosts, "allowed-hosts", "accept handshakes whose Host is one of these `hosts` (names or path.Match patterns, comma-separated, repeatable; port ignored) or, on loopback, a loopback name; others get 403")
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "refuse connections beyond `n` with 503")
+	fs.DurationVar(&idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close HTTP keep-alive connections idle for this `duration`")
+	fs.BoolVar(&demoBroadcast, "demo-broadcast", false, "offer the broadcast service (any client can then notify every connection)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long shutdown waits for calls in flight")
 	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
 	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
@@ -108,26 +124,49 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if maxConns < 1 {
 		return usagef("--max-conns must be at least 1")
 	}
+	if idleTimeout <= 0 {
+		return usagef("--idle-timeout must be positive")
+	}
+	var allowed []string
+	for _, h := range hosts {
+		for p := range strings.SplitSeq(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				allowed = append(allowed, p)
+			}
+		}
+	}
 	cfg.logger = newLogger(e.stderr, logFormat, level)
 	// The listening line goes out whatever --log-level says: scripts wait
 	// for it to learn the address.
 	announce := newLogger(e.stderr, logFormat, slog.LevelInfo)
 
 	var srv *server.Server
-	mux := services(func() *server.Server { return srv }, cfg.logger)
-	opts := []server.Option{server.WithLogger(cfg.logger), server.WithMaxConns(maxConns)}
+	var srvOf func() *server.Server // nil: no broadcast service
+	if demoBroadcast {
+		srvOf = func() *server.Server { return srv }
+	}
+	mux := services(srvOf, cfg.logger)
+	opts := []server.Option{
+		server.WithLogger(cfg.logger),
+		server.WithMaxConns(maxConns),
+		server.WithIdleTimeout(idleTimeout),
+		server.WithAllowedHosts(allowed...),
+	}
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
 	srv, err = server.New(mux, opts...)
-	if err != nil {
-		return err
+	if err != nil { // a bad flag value: --allowed-hosts is the one New checks
+		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}
 	r, err := listen(srv, &cfg)
 	if err != nil {
 		return err
 	}
 	announce.Info("listening on " + r.url)
+	if demoBroadcast {
+		cfg.logger.Warn("the broadcast service is on: any client can make the server notify every connection")
+	}
 	if cfg.static != "" {
 		cfg.logger.Info("serving files", "dir", cfg.static, "at", r.base+"/")
 	}
@@ -205,14 +244,10 @@ func listen(srv *server.Server, cfg *serveConfig) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: server.DefaultHandshakeTimeout,
-		TLSConfig:         tlsConfig,
-	}
-	if cfg.logger != nil {
-		hs.ErrorLog = slog.NewLogLogger(cfg.logger.Handler(), slog.LevelWarn)
-	}
+	// The server's own settings (timeouts, header limit, error log); its
+	// Shutdown stops this http.Server too.
+	hs := srv.HTTPServer(mux)
+	hs.TLSConfig = tlsConfig
 	scheme := "ws"
 	if tlsConfig != nil {
 		scheme = "wss"
@@ -234,19 +269,12 @@ func listen(srv *server.Server, cfg *serveConfig) (*running, error) {
 	return r, nil
 }
 
-// shutdown stops listening, drains and closes every connection, and waits
-// for the serving goroutine. It returns a *server.ShutdownError when ctx
-// ended before every call finished.
+// shutdown stops listening (the server's Shutdown stops the http.Server it
+// made), drains and closes every connection, and waits for the serving
+// goroutine. It returns a *server.ShutdownError when ctx ended before every
+// call finished.
 func (r *running) shutdown(ctx context.Context) error {
-	var g errgroup.Group
-	g.Go(func() error {
-		if err := r.hs.Shutdown(ctx); err != nil {
-			r.hs.Close()
-		}
-		return nil
-	})
-	g.Go(func() error { return r.srv.Shutdown(ctx) })
-	err := g.Wait()
+	err := r.srv.Shutdown(ctx)
 	if r.served != nil {
 		<-r.served
 	}

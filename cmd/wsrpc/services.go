@@ -20,13 +20,16 @@ const maxSleep = 10 * time.Minute
 // broadcastTimeout bounds a broadcast.
 const broadcastTimeout = 5 * time.Second
 
-// serviceNames lists the demo services, for the documentation and the demo.
+// serviceNames lists the demo services with broadcast, for the
+// documentation and the demo.
 var serviceNames = []string{"add", "broadcast", "callback", "echo", "sleep", "time", "whoami"}
 
 // services returns the demo services behind Recover and Logging (with a nil
 // logger, nothing is logged). srv returns the server the services run in,
 // which broadcast needs; it is a func because the server is made from the
-// services.
+// services. With srv nil there is no broadcast: it lets any client make the
+// server send a message to every connection, so `wsrpc serve` offers it only
+// with --demo-broadcast; the demo offers it on its own loopback server.
 func services(srv func() *server.Server, logger *slog.Logger) *handler.Mux {
 	m := handler.NewMux()
 	m.Use(handler.Recover(logger), handler.Logging(logger))
@@ -41,9 +44,11 @@ func services(srv func() *server.Server, logger *slog.Logger) *handler.Mux {
 	must(m.Handle("time", handler.NoParams(now)))
 	must(m.Handle("whoami", handler.NoParams(whoami)))
 	must(m.Handle("callback", handler.Func(callback)))
-	must(m.Handle("broadcast", handler.Func(func(ctx context.Context, params json.RawMessage) (int, error) {
-		return broadcast(ctx, srv(), params)
-	})))
+	if srv != nil {
+		must(m.Handle("broadcast", handler.Func(func(ctx context.Context, params json.RawMessage) (int, error) {
+			return broadcast(ctx, srv(), params)
+		})))
+	}
 	return m
 }
 

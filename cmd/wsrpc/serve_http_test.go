@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// closeBound is how long a test waits for the server to close a connection.
+const closeBound = 5 * time.Second
+
+// rawConn is a TCP connection on which a test writes HTTP by hand.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// dialRaw connects to the host:port of a ws:// URL.
+func dialRaw(t *testing.T, wsURL string) *rawConn {
+	t.Helper()
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// roundTrip writes a whole HTTP/1.1 request and reads the answer.
+func (rc *rawConn) roundTrip(req string) *http.Response {
+	rc.t.Helper()
+	rc.c.SetDeadline(time.Now().Add(closeBound))
+	defer rc.c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(rc.c, req); err != nil {
+		rc.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		rc.t.Fatalf("reading the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return resp
+}
+
+// closedWithin checks that the server closes the connection within d while
+// the client sends nothing.
+func (rc *rawConn) closedWithin(d time.Duration) {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(d))
+	n, err := rc.br.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.As(err, &ne) && ne.Timeout():
+		rc.t.Fatalf("the server kept the connection open for %s", d)
+	default:
+		rc.t.Fatalf("read after the answer: %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// status makes the handshake for host on a new connection, closes the
+// connection and returns the answer's status.
+func status(t *testing.T, wsURL, host string) int {
+	t.Helper()
+	rc := dialRaw(t, wsURL)
+	defer rc.c.Close() // a 101 without a client would hold the drain up
+	return rc.roundTrip(handshakeFor(host)).StatusCode
+}
+
+// handshakeFor is a WebSocket opening handshake naming host in its Host
+// and Origin headers.
+func handshakeFor(host string) string {
+	return "GET /rpc HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://" + host + "\r\n" +
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+}
+
+// TestServeClosesIdleConnections: `wsrpc serve` closes a connection after
+// refusing a plain GET at the RPC path, and one left idle after a 404 once
+// --idle-timeout has passed.
+func TestServeClosesIdleConnections(t *testing.T) {
+	b, wsURL := startServe(t, "--idle-timeout", "200ms", "--log-level", "error")
+	host := strings.TrimPrefix(strings.TrimSuffix(wsURL, "/rpc"), "ws://")
+
+	rc := dialRaw(t, wsURL)
+	resp := rc.roundTrip("GET /rpc HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	if resp.StatusCode != http.StatusUpgradeRequired || !resp.Close {
+		t.Fatalf("plain GET: %d, close %t; want 426 and Connection: close", resp.StatusCode, resp.Close)
+	}
+	rc.closedWithin(closeBound)
+
+	rc = dialRaw(t, wsURL)
+	resp = rc.roundTrip("GET /elsewhere HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	if resp.StatusCode != http.StatusNotFound || resp.Close {
+		t.Fatalf("GET /elsewhere: %d, close %t; want a keep-alive 404", resp.StatusCode, resp.Close)
+	}
+	rc.closedWithin(closeBound)
+
+	b.cancel()
+	if code := b.wait(t); code != exitOK {
+		t.Errorf("serve: code %d, stderr %q", code, b.stderr.String())
+	}
+}
+
+// TestServeAllowedHosts: a DNS-rebinding handshake (a foreign name, with a
+// matching Origin, on the loopback listener) is refused and logged unless
+// --allowed-hosts lists the name.
+func TestServeAllowedHosts(t *testing.T) {
+	b, wsURL := startServe(t)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimSuffix(wsURL, "/rpc"), "ws://"))
+	rebound := "evil.example:" + port
+	if resp := dialRaw(t, wsURL).roundTrip(handshakeFor(rebound)); resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Errorf("rebound Host: %d, close %t; want 403 and Connection: close", resp.StatusCode, resp.Close)
+	}
+	if got := status(t, wsURL, "localhost:"+port); got != http.StatusSwitchingProtocols {
+		t.Errorf("Host localhost: %d, want 101", got)
+	}
+	b.stderr.waitFor(t, regexp.MustCompile(`host not allowed.* host=`+regexp.QuoteMeta(rebound)), b.ended)
+	b.cancel()
+	b.wait(t)
+
+	b, wsURL = startServe(t, "--allowed-hosts", "app.example, evil.example", "--log-level", "warn")
+	_, port, _ = net.SplitHostPort(strings.TrimPrefix(strings.TrimSuffix(wsURL, "/rpc"), "ws://"))
+	for _, h := range []string{"evil.example", "app.example", "127.0.0.1"} {
+		if got := status(t, wsURL, h+":"+port); got != http.StatusSwitchingProtocols {
+			t.Errorf("--allowed-hosts, Host %s: %d, want 101", h, got)
+		}
+	}
+	if got := status(t, wsURL, "other.example:"+port); got != http.StatusForbidden {
+		t.Errorf("--allowed-hosts, another Host: %d, want 403", got)
+	}
+	b.cancel()
+	b.wait(t)
+}
+
+// TestServeBroadcastOffByDefault: the amplifying broadcast service exists
+// only with --demo-broadcast.
+func TestServeBroadcastOffByDefault(t *testing.T) {
+	b, wsURL := startServe(t, "--log-level", "error")
+	r := runCmd(t, "", "call", wsURL, "broadcast", `{"text":"hi"}`)
+	if got := oneLine(t, r); r.code != exitFailure || got != `error -32601: method "broadcast" not found` {
+		t.Errorf("broadcast without the flag: code %d, stderr %q; want method not found", r.code, got)
+	}
+	b.cancel()
+	b.wait(t)
+
+	b, wsURL = startServe(t, "--demo-broadcast")
+	b.stderr.waitFor(t, regexp.MustCompile(`level=WARN msg="the broadcast service is on`), b.ended)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	notes := make(chan string, 1)
+	peer, err := dialRPC(ctx, wsURL, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}},
+		rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+			select {
+			case notes <- req.Method + " " + string(req.Params):
+			default:
+			}
+			return nil, nil
+		})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	// The server registers a connection just after its handshake: call
+	// until the broadcast reaches this connection.
+	for n := 0; n == 0; {
+		if err := peer.Call(ctx, "broadcast", rpc.Raw(`{"text":"hi"}`), &n); err != nil {
+			t.Fatalf("broadcast with --demo-broadcast: %v", err)
+		}
+	}
+	select {
+	case got := <-notes:
+		if got != `broadcast {"text":"hi"}` {
+			t.Errorf("the client got %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the client got no broadcast")
+	}
+	peer.Close()
+	b.cancel()
+	if code := b.wait(t); code != exitOK {
+		t.Errorf("serve: code %d, stderr %q", code, b.stderr.String())
+	}
+}

@@ -1,0 +1,156 @@
+package rpc_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// holdHandler starts calls and holds each until release is closed; it
+// records the methods in the order their handlers started.
+type holdHandler struct {
+	release chan struct{}
+	started chan string
+	mu      sync.Mutex
+	order   []string
+}
+
+func newHoldHandler() *holdHandler {
+	return &holdHandler{release: make(chan struct{}), started: make(chan string, 100)}
+}
+
+func (h *holdHandler) ServeRPC(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	h.mu.Lock()
+	h.order = append(h.order, req.Method)
+	h.mu.Unlock()
+	h.started <- req.Method
+	if strings.HasPrefix(req.Method, "hold") {
+		<-h.release
+	}
+	return []byte(`"` + req.Method + `"`), nil
+}
+
+func TestBacklogQueuesBeyondMaxInFlight(t *testing.T) {
+	for _, cd := range codecs[:2] {
+		t.Run(cd.name, func(t *testing.T) {
+			h := newHoldHandler()
+			c, srv := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(2), rpc.WithBacklog(3, 0)}, nil)
+			reply := make(chan *rpc.Response, 10)
+			send := func(ctx context.Context, method string) {
+				t.Helper()
+				if err := c.Send(ctx, &rpc.Request{Method: method, Reply: reply}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(ctxT(t), "hold1")
+			send(ctxT(t), "hold2")
+			<-h.started
+			<-h.started
+			send(ctxT(t), "wait1")
+			ctx, cancel := context.WithCancel(ctxT(t))
+			send(ctx, "wait2")
+			send(ctxT(t), "wait3")
+			for srv.Stats().Backlog != 3 {
+				select {
+				case <-ctxT(t).Done():
+					t.Fatalf("Stats = %+v, want 3 calls in the backlog", srv.Stats())
+				default:
+				}
+			}
+			if st := srv.Stats(); st.InFlight != 5 {
+				t.Errorf("Stats = %+v, want 5 in flight (2 handled, 3 waiting)", st)
+			}
+			// A waiting call that its caller cancels never starts.
+			cancel()
+			// The backlog holds 3: the next call is refused with busy (and
+			// its reply says the cancel, sent before it, has been seen).
+			if err := c.Call(ctxT(t), "fourth", nil, nil); rpc.CodeOf(err) != rpc.CodeBusy {
+				t.Fatalf("call beyond the backlog = %v, want busy", err)
+			}
+			close(h.release)
+			got := map[string]bool{}
+			for range 5 {
+				r := <-reply
+				if r.Err != nil {
+					if r.Err == context.Canceled {
+						continue // wait2's own caller gave up
+					}
+					t.Fatalf("reply %d: %v", r.ID, r.Err)
+				}
+				got[string(r.Result)] = true
+			}
+			for _, m := range []string{"hold1", "hold2", "wait1", "wait3"} {
+				if !got[`"`+m+`"`] {
+					t.Errorf("no reply for %s (got %v)", m, got)
+				}
+			}
+			if err := c.Call(ctxT(t), "after", nil, nil); err != nil {
+				t.Fatalf("call after the burst: %v", err)
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			want := []string{"wait1", "wait3", "after"}
+			if got := h.order[2:]; strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("handlers started in order %v after the held ones, want %v (the cancelled wait2 never)", got, want)
+			}
+		})
+	}
+}
+
+func TestBacklogBoundedInBytes(t *testing.T) {
+	h := newHoldHandler()
+	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(1), rpc.WithBacklog(100, 1000)}, nil)
+	reply := make(chan *rpc.Response, 10)
+	if err := c.Send(ctxT(t), &rpc.Request{Method: "hold", Reply: reply}); err != nil {
+		t.Fatal(err)
+	}
+	<-h.started
+	big := rpc.Raw(`"` + strings.Repeat("x", 600) + `"`)
+	if err := c.Send(ctxT(t), &rpc.Request{Method: "hold-big", Params: big, Reply: reply}); err != nil {
+		t.Fatal(err)
+	}
+	// 600 bytes wait; another 600 would pass the 1000-byte bound.
+	if err := c.Call(ctxT(t), "hold-big2", big, nil); rpc.CodeOf(err) != rpc.CodeBusy {
+		t.Fatalf("call past the backlog's bytes = %v, want busy", err)
+	}
+	close(h.release)
+	for range 2 {
+		if r := <-reply; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+func TestDrainServesTheBacklog(t *testing.T) {
+	h := newHoldHandler()
+	c, srv := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(1)}, nil)
+	reply := make(chan *rpc.Response, 10)
+	for _, m := range []string{"hold", "waiting1", "waiting2"} {
+		if err := c.Send(ctxT(t), &rpc.Request{Method: m, Reply: reply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-h.started
+	for srv.Stats().Backlog != 2 {
+		// the two others are on their way to the backlog
+		select {
+		case <-ctxT(t).Done():
+			t.Fatal("calls never reached the backlog")
+		default:
+		}
+	}
+	drained := make(chan error, 1)
+	go func() { drained <- srv.Drain(ctxT(t), rpc.Notice{}) }()
+	close(h.release)
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	for range 3 {
+		if r := <-reply; r.Err != nil {
+			t.Fatalf("a call accepted before the drain failed: %v", r.Err)
+		}
+	}
+}
