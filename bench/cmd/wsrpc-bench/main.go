@@ -1,12 +1,17 @@
 // Command wsrpc-bench measures wsrpc side by side with the raw WebSocket echo
 // it is built on, gRPC-go and net/rpc, on loopback, in one run, and checks
 // the project's performance targets. With -idle it measures instead what an
-// idle server connection costs, in a child process of its own.
+// idle server connection costs, in a child process of its own; with -churn,
+// that connections dropped without a close frame give back their file
+// descriptors and goroutines; with -soak, that the server's resources stay
+// flat under a mixed load for a while.
 //
 //	go run ./cmd/wsrpc-bench            # every cell, 2 s each
 //	go run ./cmd/wsrpc-bench -quick     # CI-sized
 //	go run ./cmd/wsrpc-bench -json      # JSON instead of the table
 //	go run ./cmd/wsrpc-bench -idle 10000
+//	go run ./cmd/wsrpc-bench -churn 20000
+//	go run ./cmd/wsrpc-bench -soak 10m
 //
 // See bench/README.md for what each column means.
 package main
@@ -35,24 +40,30 @@ func main() {
 // defaultIdleConns is the size of the idle-connection target.
 const defaultIdleConns = 10000
 
-// idleFlag is -idle: alone it means defaultIdleConns; -idle=N or -idle N
-// sets the number of connections.
-type idleFlag struct {
-	n   int
-	set bool // given without a value: a following number is N
+// countFlag is a mode flag with a count, -idle or -churn: alone it means
+// def; -flag=N or -flag N sets N.
+type countFlag struct {
+	name   string
+	n, def int
+	// pending is shared by the count flags of one FlagSet: the flag given
+	// last without a value, which takes a number that follows it.
+	pending **countFlag
 }
 
-func (f *idleFlag) String() string {
+func (f *countFlag) String() string {
 	if f == nil || f.n == 0 {
 		return "0"
 	}
 	return strconv.Itoa(f.n)
 }
 
-func (f *idleFlag) Set(s string) error {
+func (f *countFlag) Set(s string) error {
 	switch s {
 	case "true":
-		f.n, f.set = defaultIdleConns, true
+		f.n = f.def
+		if f.pending != nil {
+			*f.pending = f
+		}
 		return nil
 	case "false":
 		f.n = 0
@@ -60,13 +71,13 @@ func (f *idleFlag) Set(s string) error {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return errors.New("want a number of connections")
+		return errors.New("want a number")
 	}
 	f.n = n
 	return nil
 }
 
-func (f *idleFlag) IsBoolFlag() bool { return true }
+func (f *countFlag) IsBoolFlag() bool { return true }
 
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -81,14 +92,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		only       = fs.String("impls", "", "run only these implementations, comma-separated (default all)")
 		modeNames  = fs.String("modes", "", "run only these modes: seq, callers, conns (default all)")
 		rawWindow  = fs.Int("raw-window", 0, "messages in flight in raw-echo's pipelined cell (0: as many as there are callers, 64)")
-		idle       idleFlag
+		pending    *countFlag
+		idle       = countFlag{name: "idle", def: defaultIdleConns, pending: &pending}
+		churn      = countFlag{name: "churn", def: defaultChurnCycles, pending: &pending}
 		idleWait   = fs.Duration("idle-wait", 35*time.Second, "with -idle: how long the connections stay idle before the last measurement (the default spans one 30s heartbeat)")
 		idleProf   = fs.String("idle-profile", "", "with -idle: write the server's heap profile here (written anyway, to a temporary file, when the target is missed)")
 		idleServer = fs.Bool("idle-server", false, "internal: run as the child server of -idle")
 		idleMax    = fs.Int("idle-max", defaultIdleConns, "internal: connections the child server admits")
 		idleRate   = fs.Int("idle-memprofilerate", 0, "internal: the child server's runtime.MemProfileRate (0: the default)")
+
+		churnRounds  = fs.Int("churn-rounds", 3, "with -churn: killed-client rounds after the cycles")
+		churnKilled  = fs.Int("churn-killed", 500, "with -churn: connections in each killed child process")
+		churnSettle  = fs.Duration("churn-settle", time.Second, "with -churn: how long the server has to get back to the baseline after each drop")
+		churnSlack   = fs.Int("churn-slack", 2, "with -churn: fds and goroutines allowed above the baseline")
+		churnMaxFail = fs.Int("churn-max-fail", 10, "with -churn: stop the cycles after this many failed drops")
+
+		soak          = fs.Duration("soak", 0, "run the mixed soak load for this long and judge that the server's resources stay flat")
+		soakInterval  = fs.Duration("interval", 0, "with -soak: time between rows (0: 5s; 1s when -soak is under 1m; -soak/8 under 8s)")
+		soakCallers   = fs.Int("soak-callers", 4, "with -soak: client connections making echo calls back to back")
+		soakSlow      = fs.Int("soak-slow", 3, "with -soak: slow readers open at a time")
+		soakReply     = fs.Int("soak-reply", 384<<10, "with -soak: size in bytes of the reply each slow reader asks for")
+		soakKilled    = fs.Int("soak-killed", 200, "with -soak: connections in each killed child process")
+		soakKillEvery = fs.Duration("soak-kill-every", 10*time.Second, "with -soak: time between killed child processes")
+
+		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
+		killedURL = fs.String("killed-url", "", "internal: the server the killed clients dial")
 	)
 	fs.Var(&idle, "idle", "measure idle server connections instead: -idle alone means 10000, or -idle N")
+	fs.Var(&churn, "churn", "check that dropped connections give back their fds and goroutines: -churn alone means 20000 cycles, or -churn N")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -97,13 +128,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	rest := fs.Args()
-	if idle.set && len(rest) > 0 {
+	for pending != nil && len(rest) > 0 {
 		// "-idle N": the flag parser took -idle alone and stopped at N.
-		if err := idle.Set(rest[0]); err != nil {
-			fmt.Fprintf(stderr, "wsrpc-bench: -idle %s: %v\n", rest[0], err)
+		f := pending
+		pending = nil
+		if err := f.Set(rest[0]); err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -%s %s: %v\n", f.name, rest[0], err)
 			return 2
 		}
-		idle.set = false
 		if err := fs.Parse(rest[1:]); err != nil {
 			return 2
 		}
@@ -115,6 +147,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *idleServer {
 		return serveIdle(ctx, *idleMax, *idleRate, stdin, stdout, stderr)
+	}
+	if *killedN > 0 {
+		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
+	}
+	if idle.n > 0 && (churn.n > 0 || *soak > 0) || churn.n > 0 && *soak > 0 {
+		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn and -soak are separate runs: give one")
+		return 2
+	}
+	if *asJSON && (churn.n > 0 || *soak > 0) {
+		fmt.Fprintln(stderr, "wsrpc-bench: -churn and -soak print tables only, not -json")
+		return 2
+	}
+	if churn.n > 0 {
+		if *churnKilled < 1 && *churnRounds > 0 || *churnSettle <= 0 || *churnSlack < 0 || *churnMaxFail < 1 {
+			fmt.Fprintln(stderr, "wsrpc-bench: -churn: -churn-killed and -churn-max-fail must be at least 1, -churn-settle positive, -churn-slack not negative")
+			return 2
+		}
+		return runChurn(ctx, churnConfig{cycles: churn.n, rounds: max(*churnRounds, 0), killed: *churnKilled,
+			settle: *churnSettle, slack: *churnSlack, maxFail: *churnMaxFail}, stdout, stderr)
+	}
+	if *soak > 0 {
+		cfg := soakConfig{d: *soak, interval: *soakInterval, callers: *soakCallers, slow: *soakSlow,
+			reply: *soakReply, killed: *soakKilled, killEvery: *soakKillEvery}
+		if err := cfg.check(); err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -soak: %v\n", err)
+			return 2
+		}
+		return runSoak(ctx, cfg, stdout, stderr)
 	}
 	if *quick { // sizes CI can afford, unless given explicitly
 		explicit := map[string]bool{}

@@ -13,8 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The idle test re-executes this test binary as the child server.
-	if len(os.Args) > 1 && os.Args[1] == "-idle-server" {
+	// The idle test re-executes this test binary as the child server, and
+	// the churn and soak tests as the child of killed clients.
+	if len(os.Args) > 1 && (os.Args[1] == "-idle-server" || os.Args[1] == "-killed-clients") {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	goleak.VerifyTestMain(m)
@@ -92,7 +93,7 @@ func TestIdle(t *testing.T) {
 	}
 }
 
-func TestIdleFlag(t *testing.T) {
+func TestCountFlag(t *testing.T) {
 	tests := []struct {
 		give string
 		want int
@@ -102,12 +103,12 @@ func TestIdleFlag(t *testing.T) {
 		{give: "false", want: 0},
 	}
 	for _, tt := range tests {
-		var f idleFlag
+		f := countFlag{def: defaultIdleConns}
 		if err := f.Set(tt.give); err != nil || f.n != tt.want {
 			t.Errorf("Set(%q): n = %d, err = %v; want %d", tt.give, f.n, err, tt.want)
 		}
 	}
-	var f idleFlag
+	f := countFlag{def: defaultIdleConns}
 	if err := f.Set("many"); err == nil {
 		t.Error("Set(many) succeeded")
 	}
