@@ -76,29 +76,29 @@ func (c *Conn) Notify(ctx context.Context, method string, params any) error {
 }
 
 // Broadcast sends a notification to every open connection for which keep
-// returns true (every one when keep is nil). params are encoded once per wire
-// codec (an rpc.Raw is sent as it is); on JSON-RPC connections they must be
-// a JSON array or object, and Broadcast returns an error before sending
-// anything if they are not. Sends run concurrently (up to 64 at a time), so a
-// client that has stopped reading delays only its own share, and each is
-// bounded by ctx. It returns how many connections the notification was queued
-// on; connections that are closing, or whose send did not complete before
-// ctx ended, are not counted.
+// returns true (every one when keep is nil). The notification is encoded
+// once per wire codec (params are encoded with the server's value codec; an
+// rpc.Raw is sent as it is), and every connection it is queued on shares
+// that one buffer. On JSON-RPC connections params must be a JSON array or
+// object, and Broadcast returns an error before sending anything if they
+// are not. A connection that does not read what is queued for it is closed
+// (1008) once its send queue would pass its byte bound, rather than holding
+// up the broadcast or growing memory. Sends run concurrently (up to 64 at a
+// time), each bounded by ctx. It returns how many connections the
+// notification was queued on; connections that are closing, or whose send
+// did not complete before ctx ended, are not counted.
 func (s *Server) Broadcast(ctx context.Context, method string, params any, keep func(*Conn) bool) (int, error) {
 	var targets []*Conn
-	var binaryRaw, jsonRaw rpc.Raw
-	var haveBinary, haveJSON bool
+	var binaryMsg, jsonMsg *rpc.Encoded
 	for _, c := range s.Conns() {
 		if keep != nil && !keep(c) {
 			continue
 		}
 		var err error
-		if isBinary(c) && !haveBinary {
-			binaryRaw, err = encodeParams(c.peer.Codec(), params, false)
-			haveBinary = true
-		} else if !isBinary(c) && !haveJSON {
-			jsonRaw, err = encodeParams(c.peer.Codec(), params, true)
-			haveJSON = true
+		if isBinary(c) && binaryMsg == nil {
+			binaryMsg, err = encodeNotification(c.peer, method, params)
+		} else if !isBinary(c) && jsonMsg == nil {
+			jsonMsg, err = encodeNotification(c.peer, method, params)
 		}
 		if err != nil {
 			return 0, err
@@ -109,12 +109,12 @@ func (s *Server) Broadcast(ctx context.Context, method string, params any, keep 
 	var g errgroup.Group
 	g.SetLimit(64)
 	for _, c := range targets {
-		raw := jsonRaw
+		msg := jsonMsg
 		if isBinary(c) {
-			raw = binaryRaw
+			msg = binaryMsg
 		}
 		g.Go(func() error {
-			if c.peer.Send(ctx, &rpc.Request{Method: method, Params: raw}) == nil {
+			if c.peer.SendEncoded(ctx, msg) == nil {
 				sent.Add(1)
 			}
 			return nil
@@ -128,36 +128,27 @@ func (s *Server) Broadcast(ctx context.Context, method string, params any, keep 
 // connection of a server shares its value codec; JSON-RPC ones use JSON).
 func isBinary(c *Conn) bool { return strings.EqualFold(c.Subprotocol(), rpc.SubprotocolBinary) }
 
-// encodeParams encodes broadcast params for one value codec.
-func encodeParams(codec rpc.Codec, params any, jsonRPC bool) (rpc.Raw, error) {
+// encodeNotification encodes a broadcast once for p's wire codec (every
+// binary connection of a server shares its value codec; JSON-RPC ones use
+// JSON).
+func encodeNotification(p *rpc.Peer, method string, params any) (*rpc.Encoded, error) {
 	var raw rpc.Raw
-	switch p := params.(type) {
+	switch v := params.(type) {
 	case nil:
-		return nil, nil
 	case rpc.Raw:
-		raw = p
+		raw = v
 	default:
-		b, err := codec.Marshal(params)
+		b, err := p.Codec().Marshal(params)
 		if err != nil {
 			return nil, fmt.Errorf("wsrpc: broadcast: encode params: %w", err)
 		}
 		raw = b
 	}
-	if jsonRPC {
-		if first := firstNonSpace(raw); first != '[' && first != '{' {
-			return nil, errors.New("wsrpc: broadcast: on JSON-RPC connections params must be a JSON array or object")
-		}
+	e, err := p.EncodeNotification(method, raw)
+	if err != nil {
+		return nil, fmt.Errorf("wsrpc: broadcast: %w", err)
 	}
-	return raw, nil
-}
-
-func firstNonSpace(b []byte) byte {
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return c
-		}
-	}
-	return 0
+	return e, nil
 }
 
 // wrap adds the server's per-connection concerns (in-band authentication)

@@ -188,7 +188,7 @@ func (c *Conn) LocalAddr() net.Addr { return c.localAddr }
 // While the messages already queued hold MaxQueuedBytes, Send waits for room
 // (honouring ctx), so that a caller producing faster than the peer reads is
 // held back instead of growing the queue.
-func (c *Conn) Send(ctx context.Context, m Message) error { return c.enqueue(ctx, m, false) }
+func (c *Conn) Send(ctx context.Context, m Message) error { return c.enqueue(ctx, m, false, true) }
 
 // Push is Send for a message that must not wait for the peer to read it: a
 // reply, or a message fanned out to many connections, whose producer must
@@ -198,9 +198,18 @@ func (c *Conn) Send(ctx context.Context, m Message) error { return c.enqueue(ctx
 // error wrapping [ErrClosed]. Otherwise it behaves as Send, and waits only
 // while the queue is full in count (SendQueue), which the write timeout
 // bounds.
-func (c *Conn) Push(ctx context.Context, m Message) error { return c.enqueue(ctx, m, true) }
+func (c *Conn) Push(ctx context.Context, m Message) error { return c.enqueue(ctx, m, true, true) }
 
-func (c *Conn) enqueue(ctx context.Context, m Message, push bool) error {
+// PushQueued is Push that never writes on the caller's goroutine: the
+// message always goes through the queue, so a caller fanning one message
+// out to many connections is never held by one peer's full socket. (Push
+// and Send write an occasional message directly, which the write timeout
+// bounds but ctx does not.)
+func (c *Conn) PushQueued(ctx context.Context, m Message) error {
+	return c.enqueue(ctx, m, true, false)
+}
+
+func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error {
 	if m.Type != Text && m.Type != Binary {
 		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
 	}
@@ -209,7 +218,7 @@ func (c *Conn) enqueue(ctx context.Context, m Message, push bool) error {
 		return c.closedErr()
 	default:
 	}
-	if c.pending.Load() == 0 && clock()-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
+	if direct && c.pending.Load() == 0 && clock()-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
 		c.armWatchdog()
 		ok := c.write(m)
 		c.disarmWatchdog()
