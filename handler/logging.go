@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -30,6 +31,11 @@ const MaxLoggedPayload = 1024
 // wire id ("" for a notification), its duration and its outcome code (0 for
 // success; see [rpc.CodeOf]), plus the error text for a failed call. Params
 // and results are left out unless [LogPayloads] is given.
+//
+// The method, the id and the error text come from the peer, and each is cut
+// to 256 bytes. Warn and Error records are limited per connection (see
+// [rpc.Peer.AllowWarning]); the first one after a pause says how many were
+// suppressed.
 //
 // Levels: Info for a success; Error for [rpc.CodeInternalError] (a handler
 // failure, or any error that is not an *[rpc.Error]); Warn for every other
@@ -63,15 +69,26 @@ func Logging(logger *slog.Logger, opts ...LogOption) Middleware {
 			if level != slog.LevelError && !logger.Enabled(ctx, level) {
 				return result, err
 			}
-			attrs := [7]slog.Attr{
-				slog.String("method", req.Method),
-				slog.String("id", req.WireID()),
+			suppressed := 0
+			if peer := req.Peer(); peer != nil && level >= slog.LevelWarn {
+				var ok bool
+				if ok, suppressed = peer.AllowWarning(); !ok {
+					return result, err
+				}
+			}
+			attrs := [8]slog.Attr{
+				slog.String("method", logtext.Clip(req.Method)),
+				slog.String("id", logtext.Clip(req.WireID())),
 				slog.Duration("duration", d),
 				slog.Int("code", int(code)),
 			}
 			n := 4
 			if err != nil {
-				attrs[n] = slog.String("error", err.Error())
+				attrs[n] = slog.String("error", logtext.Clip(err.Error()))
+				n++
+			}
+			if suppressed > 0 {
+				attrs[n] = slog.Int("suppressed", suppressed)
 				n++
 			}
 			if o.payloads {

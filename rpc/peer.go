@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/bufpool"
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -61,6 +62,8 @@ type Peer struct {
 	loopDone chan struct{}
 	closing  sync.Once
 	endErr   error // why the connection ended; set before loopDone closes
+
+	warnings logtext.Limiter // see AllowWarning
 
 	unknownReplies       atomic.Uint64
 	droppedNotifications atomic.Uint64
@@ -175,6 +178,31 @@ func (p *Peer) RetryAfter() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.retryAfter
+}
+
+// AllowWarning reports whether a warning or error record about this
+// connection (a failed call, a protocol problem) may be logged now: each
+// connection gets a burst of 10 and then one a second, so that a peer that
+// sends bad input as fast as it can does not flood the logs. suppressed is
+// the number of records refused since the last one allowed, for that record
+// to mention. The peer's own records go through it, and so do those of
+// handler.Logging.
+func (p *Peer) AllowWarning() (ok bool, suppressed int) { return p.warnings.Allow(time.Now()) }
+
+// warn logs a warning about this connection, within AllowWarning's limit;
+// strings from the peer in args must have been clipped.
+func (p *Peer) warn(msg string, args ...any) {
+	if p.logger == nil {
+		return
+	}
+	ok, suppressed := p.AllowWarning()
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	p.logger.Warn(msg, args...)
 }
 
 // Stats are counters of what the peer dropped.
@@ -346,9 +374,7 @@ func (w wire) name() string {
 
 // protocolError closes the connection because the other side broke the protocol.
 func (p *Peer) protocolError(code transport.StatusCode, reason string) {
-	if p.logger != nil {
-		p.logger.Warn("wsrpc: protocol error; closing", "code", int(code), "reason", reason)
-	}
+	p.warn("wsrpc: protocol error; closing", "code", int(code), "reason", logtext.Clip(reason))
 	p.closing.Do(func() { p.conn.Close(code, reason) })
 }
 
@@ -438,8 +464,6 @@ func (p *Peer) deliver(reply chan *Response, r *Response) {
 	case reply <- r:
 	default:
 		p.droppedReplies.Add(1)
-		if p.logger != nil {
-			p.logger.Warn("wsrpc: reply dropped: Reply channel full", "id", r.ID)
-		}
+		p.warn("wsrpc: reply dropped: Reply channel full", "id", r.ID)
 	}
 }

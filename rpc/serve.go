@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -255,8 +256,9 @@ var jsonNull = []byte("null")
 func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if p.logger != nil {
-				p.logger.Error("wsrpc: handler panicked", "method", c.req.Method, "panic", v, "stack", string(debug.Stack()))
+			if ok, suppressed := p.AllowWarning(); ok && p.logger != nil {
+				p.logger.Error("wsrpc: handler panicked", "method", logtext.Clip(c.req.Method), "panic", v,
+					"stack", string(debug.Stack()), "suppressed", suppressed)
 			}
 			result, err = nil, &Error{Code: CodeInternalError, Message: "internal error: handler panicked"}
 		}

@@ -418,7 +418,7 @@ func TestHostRefusalLogged(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	line := regexp.MustCompile(`(?m)^.*host not allowed.*$`).FindString(logs.String())
-	if !strings.Contains(line, " host="+strings.Repeat("a", 64)+"… ") {
+	if !strings.Contains(line, ` host="`+strings.Repeat("a", 64)+`…(4008 bytes)" `) {
 		t.Fatalf("log: %q", logs.String())
 	}
 	if len(line) > 400 {

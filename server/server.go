@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -108,7 +109,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 	}
 	if !s.hostAllowed(r) {
-		s.log("handshake refused: host not allowed", "remote", r.RemoteAddr, "host", clip(r.Host, maxLoggedHost), "status", http.StatusForbidden)
+		s.log("handshake refused: host not allowed", "remote", r.RemoteAddr, "host", logtext.ClipTo(r.Host, maxLoggedHost), "status", http.StatusForbidden)
 		http.Error(w, "host not allowed", http.StatusForbidden)
 		return
 	}
@@ -140,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrForbidden) {
 				status = http.StatusForbidden
 			}
-			s.log("handshake refused", "remote", r.RemoteAddr, "status", status, "err", err)
+			s.log("handshake refused", "remote", r.RemoteAddr, "status", status, "err", logtext.Clip(err.Error()))
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
@@ -153,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipOriginCheck: s.opts.skipOriginCheck,
 	})
 	if err != nil {
-		s.log("handshake failed", "remote", r.RemoteAddr, "err", err)
+		s.log("handshake failed", "remote", r.RemoteAddr, "err", logtext.Clip(err.Error()))
 		return
 	}
 	if tc.Subprotocol() == "" && !s.allows(rpc.SubprotocolJSON) {
@@ -183,14 +184,6 @@ func hasToken(h http.Header, name, token string) bool {
 
 // maxLoggedHost bounds the Host header a log line repeats.
 const maxLoggedHost = 64
-
-// clip cuts s to at most n bytes, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
 
 // hostAllowed applies [WithAllowedHosts] and the loopback default to r's
 // Host.
@@ -338,7 +331,7 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 	}
 	s.conns[c.id] = c
 	s.mu.Unlock()
-	s.log("connected", "conn", c.id, "remote", tc.RemoteAddr(), "subprotocol", tc.Subprotocol())
+	s.log("connected", "conn", c.id, "remote", addrString(tc.RemoteAddr()), "subprotocol", tc.Subprotocol())
 	if s.opts.onConnect != nil {
 		s.opts.onConnect(c)
 	}
@@ -364,6 +357,14 @@ func (s *Server) ended(c *Conn, err error) {
 		s.opts.onDisconnect(c, err)
 	}
 	s.release()
+}
+
+// addrString logs an address as text, as the handshake records do.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 func (s *Server) log(msg string, args ...any) {
