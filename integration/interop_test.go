@@ -177,9 +177,7 @@ func checkReplies(t *testing.T, who string, r map[string]json.RawMessage, n *not
 
 func TestPythonWebsocketsClient(t *testing.T) {
 	const python = "/usr/bin/python3" // Debian's, where python3-websockets installs
-	if err := exec.Command(python, "-c", "import websockets").Run(); err != nil {
-		t.Skip("needs Debian's python3-websockets: apt-get install -y python3-websockets")
-	}
+	needTool(t, exec.Command(python, "-c", "import websockets").Run(), "apt-get install -y python3-websockets")
 	url, n, _ := interopServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -189,15 +187,11 @@ func TestPythonWebsocketsClient(t *testing.T) {
 
 func TestNodeWsClient(t *testing.T) {
 	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("needs Node.js: apt-get install -y nodejs node-ws")
-	}
+	needTool(t, err, "apt-get install -y nodejs node-ws")
 	env := append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs")
 	check := exec.Command(node, "-e", "require('ws')")
 	check.Env = env
-	if err := check.Run(); err != nil {
-		t.Skip("needs the ws package: apt-get install -y node-ws")
-	}
+	needTool(t, check.Run(), "apt-get install -y node-ws")
 	url, n, _ := interopServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -208,9 +202,7 @@ func TestNodeWsClient(t *testing.T) {
 
 func TestBrowserClient(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("needs Chromium: apt-get install -y chromium")
-	}
+	needTool(t, err, "apt-get install -y chromium")
 	url, _, reports := interopServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
