@@ -78,10 +78,13 @@ type Conn struct {
 	room        chan struct{} // capacity 1
 	discard     atomic.Bool   // ending for a slow reader: drop the queue, do not flush it
 
-	// The incoming message's deadline (MessageTimeout): msgStart is when
-	// its reading began (unix nanos, 0 between messages). The timer is the
-	// reader's own to arm and disarm.
+	// The incoming message's deadline (MessageTimeout): msgStart is the
+	// clock() when its first frame arrived, plus one (0 between messages).
+	// The timer is armed by the first message after it last went off, and
+	// re-armed by checkMessage while messages keep coming, so a message
+	// costs one clock read, not a timer operation.
 	msgStart atomic.Int64
+	msgArmed atomic.Bool
 	msgTimer *time.Timer
 }
 
@@ -547,14 +550,10 @@ func (c *Conn) readMessage() (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	buf := bufpool.Get(c.lastSize)
+	c.startMessage()
 	defer c.endMessage()
-	for reads := 0; ; reads++ {
-		if reads == 1 {
-			// Most messages are read whole by the first read; one that
-			// takes more starts the clock of MessageTimeout.
-			c.startMessage()
-		}
+	buf := bufpool.Get(c.lastSize)
+	for {
 		var n int
 		var rerr error
 		if len(buf) < cap(buf) {
@@ -781,32 +780,51 @@ func (c *Conn) checkWrite() {
 	_ = c.ws.CloseNow()
 }
 
-// startMessage starts the clock of MessageTimeout for the message being read.
+// startMessage starts the clock of MessageTimeout for the message whose
+// first frame has arrived.
 func (c *Conn) startMessage() {
-	if c.msgTimer != nil {
-		c.msgStart.Store(time.Now().UnixNano())
-		c.msgTimer.Reset(c.opts.MessageTimeout)
+	if c.msgTimer == nil {
+		return
+	}
+	c.msgStart.Store(clock() + 1)
+	if !c.msgArmed.Load() {
+		c.armMessageTimer(c.opts.MessageTimeout)
 	}
 }
 
 // endMessage stops it once the message has been read (or reading failed).
 func (c *Conn) endMessage() {
-	if c.msgTimer != nil && c.msgStart.Load() != 0 {
+	if c.msgTimer != nil {
 		c.msgStart.Store(0)
-		c.msgTimer.Stop()
 	}
 }
 
+func (c *Conn) armMessageTimer(d time.Duration) {
+	c.timerMu.Lock()
+	if c.timersOn {
+		c.msgArmed.Store(true)
+		c.msgTimer.Reset(d)
+	}
+	c.timerMu.Unlock()
+}
+
 // checkMessage runs when the message timer fires: a message still being
-// read after MessageTimeout closes the connection with 1008.
+// read MessageTimeout after its first frame closes the connection with
+// 1008; one that started later re-arms the timer for what it has left.
 func (c *Conn) checkMessage() {
 	if !c.admit() {
 		return
 	}
 	defer c.wg.Done()
+	c.msgArmed.Store(false)
 	start := c.msgStart.Load()
-	if start == 0 || time.Since(time.Unix(0, start)) < c.opts.MessageTimeout {
-		return // finished in time; this firing raced with Stop
+	if start == 0 {
+		return // between messages: the next one arms the timer again
+	}
+	left := c.opts.MessageTimeout - time.Duration(clock()+1-start)
+	if left > 0 {
+		c.armMessageTimer(left)
+		return
 	}
 	const reason = "message not finished in time"
 	c.setErr(&CloseError{Code: StatusPolicyViolation, Reason: reason,

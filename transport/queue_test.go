@@ -85,13 +85,29 @@ func TestSendWaitsForRoom(t *testing.T) {
 }
 
 func TestMessageTimeout(t *testing.T) {
+	starts := []struct {
+		name string
+		give func(p *wstest.Peer) []byte
+	}{
+		// The first fragment of a message that is never finished, then a
+		// ping, which the transport answers: the peer is alive, the message
+		// is not.
+		{"first fragment only", func(p *wstest.Peer) []byte {
+			return frames(p, text(false, "never finished "), wstest.Frame{Fin: true, Opcode: wstest.OpPing, Payload: []byte("hi")})
+		}},
+		// A frame header announcing a payload that never comes.
+		{"header only", func(p *wstest.Peer) []byte { return header(p, true, wstest.OpBinary, 300) }},
+	}
+	for _, st := range starts {
+		t.Run(st.name, func(t *testing.T) { testMessageTimeout(t, st.give) })
+	}
+}
+
+func testMessageTimeout(t *testing.T, give func(p *wstest.Peer) []byte) {
 	for _, e := range ends {
 		t.Run(e.name, func(t *testing.T) {
 			c, p := e.open(t, transport.ConnOptions{MessageTimeout: 200 * time.Millisecond, HeartbeatInterval: -1})
-			// The first fragment of a message that is never finished, then
-			// a ping, which the transport answers: the peer is alive, the
-			// message is not.
-			write(t, p, frames(p, text(false, "never finished ")))
+			write(t, p, give(p))
 			start := time.Now()
 			// Within closeGrace (1 s) of the timeout where the transport
 			// owns the socket; through a RoundTripper of another type it
