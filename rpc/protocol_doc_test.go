@@ -596,6 +596,10 @@ func TestProtocolDocLimits(t *testing.T) {
 		"transport.DefaultPongTimeout":       int64(transport.DefaultPongTimeout),
 		"transport.DefaultWriteTimeout":      int64(transport.DefaultWriteTimeout),
 		"transport.DefaultHandshakeTimeout":  int64(transport.DefaultHandshakeTimeout),
+		"transport.DefaultMaxQueuedBytes":    transport.DefaultMaxQueuedBytes,
+		"transport.DefaultMessageTimeout":    int64(transport.DefaultMessageTimeout),
+		"rpc.DefaultMaxBacklog":              DefaultMaxBacklog,
+		"rpc.DefaultMaxBacklogBytes":         DefaultMaxBacklogBytes,
 	}
 	constant := regexp.MustCompile("`((?:rpc|transport)\\.Default[A-Za-z]+)`")
 	value := regexp.MustCompile(`^(\d+)(?: (s|bytes))?\b`)
