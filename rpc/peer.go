@@ -399,6 +399,9 @@ func (p *Peer) ended() {
 	p.pending = make(map[uint64]pendingCall)
 	p.signalOutIdleLocked()
 	p.mu.Unlock()
+	// The transport's own goroutines (its writer, a bounded close) are
+	// done before the peer says it has ended.
+	p.conn.CloseNow()
 	lost := &Error{Code: CodeConnectionLost,
 		Message: "connection closed after the request was sent; outcome unknown: " + err.Error()}
 	if p.remoteDrainedAndClosed(err) {

@@ -171,9 +171,12 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		// Last, once the reply (which may alias Params) has been encoded.
 		defer c.recycle.Recycle(c.buf)
 	}
-	p.inMu.Lock()
-	skip := c.cost > 0 && c.canceled // cancelled while it waited in the backlog
-	p.inMu.Unlock()
+	skip := false
+	if c.cost > 0 { // it waited in the backlog: was it cancelled meanwhile?
+		p.inMu.Lock()
+		skip = c.canceled
+		p.inMu.Unlock()
+	}
 	var result []byte
 	var err error
 	if !skip {

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -90,7 +91,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if cw.cork != nil {
 		broken = &cw.cork.watch.broken
 	}
-	return newConn(ws, o.ConnOptions, cw.cork, broken, r.Header, local, remote), nil
+	var sock io.Closer
+	if cw.cork != nil {
+		sock = cw.cork.Conn
+	}
+	return newConn(ws, o.ConnOptions, cw.cork, sock, broken, r.Header, local, remote), nil
 }
 
 func offeredSubprotocols(r *http.Request) []string {

@@ -23,6 +23,10 @@ import (
 type Conn struct {
 	ws   *websocket.Conn
 	cork *corkConn // nil when the connection cannot be corked
+	// sock is what coder/websocket reads and writes beneath it (the socket,
+	// or a dialed 101 response's body), for cutting a closing handshake
+	// short; nil when unknown.
+	sock io.Closer
 	// broken is set when a read beneath coder/websocket failed (see
 	// readWatch); nil when there is no such watch.
 	broken      *atomic.Bool
@@ -88,12 +92,13 @@ type Conn struct {
 	msgTimer *time.Timer
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
+func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
 	opts = opts.withDefaults()
 	ws.SetReadLimit(opts.ReadLimit)
 	c := &Conn{
 		ws:          ws,
 		cork:        cork,
+		sock:        sock,
 		broken:      broken,
 		opts:        opts,
 		subprotocol: ws.Subprotocol(),
@@ -347,7 +352,10 @@ func (c *Conn) closeBounded(code StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCalled.Store(true)
 		if !c.admit() {
-			return // the reader has ended, and closed the socket
+			// The reader has ended; it may have seen closeCalled and left
+			// the socket to us.
+			_ = c.ws.CloseNow()
+			return
 		}
 		done := make(chan struct{})
 		go func() { // counted in wg
@@ -360,8 +368,8 @@ func (c *Conn) closeBounded(code StatusCode, reason string) {
 		select {
 		case <-done:
 		case <-t.C:
-			if c.cork != nil {
-				_ = c.cork.Conn.Close() // cuts coder/websocket's 5 s waits short
+			if c.sock != nil {
+				_ = c.sock.Close() // cuts coder/websocket's 5 s waits short
 			}
 		}
 	})
@@ -440,8 +448,8 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 func (c *Conn) CloseNow() error {
 	c.setErr(&CloseError{Code: StatusAbnormal, Reason: "closed without handshake"})
 	c.beginStop()
-	if c.cork != nil {
-		_ = c.cork.Conn.Close() // unblocks a closing handshake in progress
+	if c.sock != nil {
+		_ = c.sock.Close() // unblocks a closing handshake in progress
 	}
 	_ = c.ws.CloseNow()
 	c.wait()

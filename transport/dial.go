@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -96,12 +97,17 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	// The 101 response's body is above TLS and exists whatever the
 	// RoundTripper: its watch is the one that counts.
 	var broken *atomic.Bool
+	var sock io.Closer
+	if cork != nil {
+		sock = cork.Conn
+	}
 	if *body != nil {
 		broken = &(*body).watch.broken
+		sock = *body // closes whatever the RoundTripper connected
 	} else if cork != nil {
 		broken = &cork.watch.broken
 	}
-	return newConn(ws, o.ConnOptions, cork, broken, resp.Header, local, remote), nil
+	return newConn(ws, o.ConnOptions, cork, sock, broken, resp.Header, local, remote), nil
 }
 
 // redact drops user information from a URL before it goes into an error.
