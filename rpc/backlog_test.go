@@ -2,11 +2,14 @@ package rpc_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // holdHandler starts calls and holds each until release is closed; it
@@ -154,5 +157,98 @@ func TestDrainServesTheBacklog(t *testing.T) {
 		if r := <-reply; r.Err != nil {
 			t.Fatalf("a call accepted before the drain failed: %v", r.Err)
 		}
+	}
+}
+
+// TestBacklogCountsWholeMessages: a waiting call counts the whole message
+// it holds on to, padding included, so the byte bound bounds memory.
+func TestBacklogCountsWholeMessages(t *testing.T) {
+	h := newHoldHandler()
+	c := newRawClient(t, rpc.SubprotocolJSON, rpc.WithHandler(h), rpc.WithMaxInFlight(1), rpc.WithBacklog(100, 100<<10))
+	c.send(transport.Text, `{"jsonrpc":"2.0","id":0,"method":"hold","params":[]}`)
+	<-h.started
+	pad := strings.Repeat(" ", 40<<10) // 40 KiB of JSON whitespace after small params
+	for i := 1; i <= 3; i++ {
+		c.send(transport.Text, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"hold","params":[]}%s`, i, pad))
+	}
+	// Two padded calls fit in 100 KiB, the third does not.
+	jsonEq(t, c.recv(), `{"jsonrpc":"2.0","id":3,"error":{"code":-32003,"message":"too many calls in flight (limit 1, and 2 waiting); the request was not started"}}`)
+	close(h.release)
+	for range 3 {
+		c.recv()
+	}
+}
+
+// TestBacklogDroppedWhenTheConnectionEnds: calls still waiting when the
+// connection ends never run.
+func TestBacklogDroppedWhenTheConnectionEnds(t *testing.T) {
+	h := newHoldHandler()
+	c, srv := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(1)}, nil)
+	reply := make(chan *rpc.Response, 20)
+	for range 10 {
+		if err := c.Send(ctxT(t), &rpc.Request{Method: "hold", Reply: reply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-h.started
+	for srv.Stats().Backlog != 9 {
+		select {
+		case <-ctxT(t).Done():
+			t.Fatalf("Stats = %+v, want 9 waiting", srv.Stats())
+		default:
+		}
+	}
+	c.CloseNow()
+	<-srv.Done()
+	close(h.release)
+	srv.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.order) != 1 {
+		t.Errorf("%d handlers ran, want only the one started before the connection ended", len(h.order))
+	}
+	if st := srv.Stats(); st.Backlog != 0 || st.InFlight != 0 {
+		t.Errorf("Stats after the end = %+v, want nothing waiting or in flight", st)
+	}
+}
+
+// TestDrainDeadlineAnswersTheBacklog: at a drain deadline, calls still
+// waiting are answered unavailable (not started), and never run.
+func TestDrainDeadlineAnswersTheBacklog(t *testing.T) {
+	h := newHoldHandler()
+	c, srv := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(h), rpc.WithMaxInFlight(1)}, nil)
+	reply := make(chan *rpc.Response, 20)
+	for range 3 {
+		if err := c.Send(ctxT(t), &rpc.Request{Method: "hold", Reply: reply}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-h.started
+	for srv.Stats().Backlog != 2 {
+		select {
+		case <-ctxT(t).Done():
+			t.Fatalf("Stats = %+v, want 2 waiting", srv.Stats())
+		default:
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctxT(t), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Drain(ctx, rpc.Notice{}); err == nil {
+		t.Fatal("Drain returned nil with a held call past its deadline")
+	}
+	close(h.release) // the held handler ignores its ctx
+	unavailable := 0
+	for range 3 {
+		if r := <-reply; rpc.CodeOf(r.Err) == rpc.CodeUnavailable {
+			unavailable++
+		}
+	}
+	if unavailable != 2 {
+		t.Errorf("%d calls answered unavailable, want the 2 that waited", unavailable)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.order) != 1 {
+		t.Errorf("%d handlers ran, want 1", len(h.order))
 	}
 }

@@ -92,6 +92,7 @@ func (p *Peer) waitHandlers(ctx context.Context) error {
 // unfinished.
 func (p *Peer) cutShort(ctx context.Context) error {
 	st := p.Stats()
+	p.dropBacklog(true) // first, so that no handler that returns starts one
 	p.stopHandlers(fmt.Errorf("wsrpc: drain deadline: %w", context.Cause(ctx)))
 	if st.InFlight == 0 && st.PendingCalls == 0 {
 		return nil

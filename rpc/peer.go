@@ -389,6 +389,7 @@ func (p *Peer) ended() {
 	p.inMu.Lock()
 	p.draining = true
 	p.inMu.Unlock()
+	p.dropBacklog(false) // first, so that no handler that returns starts one
 	p.stopHandlers(fmt.Errorf("%w: %w", errConnClosed, err))
 	if p.stopBaseWatch != nil {
 		p.stopBaseWatch()

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime/debug"
@@ -60,8 +61,18 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 	}
 }
 
-// backlogCost is what a waiting call counts against the backlog's byte bound.
-func backlogCost(m *message) int { return len(m.method) + len(m.params) + 64 }
+// backlogCost is what a waiting call counts against the backlog's byte
+// bound: the bytes it holds on to. A call alone in its message holds the
+// whole received buffer (its params alias it); a call from a batch waits
+// with a copy of its params (see handleCall), so that it does not hold the
+// batch's buffer.
+func (p *Peer) backlogCost(m *message) int {
+	n := len(m.id.raw) + 64
+	if p.rx.shared {
+		return n + len(m.method) + len(m.params)
+	}
+	return n + len(p.rx.m.Data)
+}
 
 // handleCall admits an incoming call and starts its handler, or puts it in
 // the backlog when MaxInFlight calls are being handled, or refuses it at once
@@ -77,7 +88,7 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	case isReq && p.incoming[m.id] != nil:
 		refuse = &Error{Code: CodeInvalidRequest, Message: "duplicate request id: a request with this id is still in flight"}
 	case p.inFlight < p.opts.maxInFlight:
-	case len(p.backlog) < p.opts.backlog && p.backlogSize+backlogCost(m) <= p.opts.backlogSize:
+	case len(p.backlog) < p.opts.backlog && p.backlogSize+p.backlogCost(m) <= p.opts.backlogSize:
 		wait = true
 	default:
 		refuse = &Error{Code: CodeBusy, Message: fmt.Sprintf("too many calls in flight (limit %d, and %d waiting); the request was not started", p.opts.maxInFlight, len(p.backlog))}
@@ -93,7 +104,9 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	}
 	c := &inCall{batch: b}
 	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
-	if m.params != nil {
+	if wait && p.rx.shared && m.params != nil {
+		c.req.Params = bytes.Clone(m.params)
+	} else if m.params != nil {
 		if p.opts.ownedParams {
 			p.rx.kept = true
 		} else {
@@ -111,7 +124,7 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 		}
 	}
 	if wait {
-		c.cost = backlogCost(m)
+		c.cost = p.backlogCost(m)
 		p.backlog = append(p.backlog, c)
 		p.backlogSize += c.cost
 	} else {
@@ -130,6 +143,39 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	default:
 		p.workers.Add(1)
 		go p.worker(c)
+	}
+}
+
+// dropBacklog takes every call waiting in the backlog out: they will never
+// start. With reply (a drain deadline, the connection still up) each request
+// is answered with unavailable, which says it was not started; without (the
+// connection is gone) nothing is sent.
+func (p *Peer) dropBacklog(reply bool) {
+	p.inMu.Lock()
+	calls := p.backlog
+	p.backlog, p.backlogSize = nil, 0
+	canceled := make([]bool, len(calls))
+	for i, c := range calls {
+		delete(p.active, c)
+		if !c.req.notification {
+			delete(p.incoming, c.req.wid)
+		}
+		canceled[i] = c.canceled
+	}
+	p.inMu.Unlock()
+	for i, c := range calls {
+		c.ctx.cancel(context.Canceled)
+		if c.recycle != nil {
+			c.recycle.Recycle(c.buf)
+		}
+		switch {
+		case c.req.notification:
+		case reply && !canceled[i]:
+			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid,
+				err: &Error{Code: CodeUnavailable, Message: "shutting down; the request was not started"}})
+		default:
+			c.batch.skip()
+		}
 	}
 }
 
@@ -171,8 +217,11 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		// Last, once the reply (which may alias Params) has been encoded.
 		defer c.recycle.Recycle(c.buf)
 	}
-	skip := false
-	if c.cost > 0 { // it waited in the backlog: was it cancelled meanwhile?
+	// A call whose connection is already closing is not started: its reply
+	// could not be sent (a peer closed for not reading would otherwise have
+	// every call it queued still computed and encoded).
+	skip := p.conn.State() != transport.StateOpen
+	if c.cost > 0 && !skip { // it waited in the backlog: was it cancelled meanwhile?
 		p.inMu.Lock()
 		skip = c.canceled
 		p.inMu.Unlock()
@@ -212,7 +261,7 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 	switch {
 	case c.req.notification:
 		return
-	case canceled:
+	case canceled || skip:
 		c.batch.skip() // the caller gave up and dropped its pending entry
 		return
 	case err != nil:

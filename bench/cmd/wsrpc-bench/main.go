@@ -4,7 +4,8 @@
 // idle server connection costs, in a child process of its own; with -churn,
 // that connections dropped without a close frame give back their file
 // descriptors and goroutines; with -soak, that the server's resources stay
-// flat under a mixed load for a while.
+// flat under a mixed load for a while; with -attack, that the server bounds
+// each attack of the reliability issue.
 //
 //	go run ./cmd/wsrpc-bench            # every cell, 2 s each
 //	go run ./cmd/wsrpc-bench -quick     # CI-sized
@@ -12,6 +13,8 @@
 //	go run ./cmd/wsrpc-bench -idle 10000
 //	go run ./cmd/wsrpc-bench -churn 20000
 //	go run ./cmd/wsrpc-bench -soak 10m
+//	go run ./cmd/wsrpc-bench -attack
+//	go run ./cmd/wsrpc-bench -attack=slow,fanout
 //
 // See bench/README.md for what each column means.
 package main
@@ -115,11 +118,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		soakKilled    = fs.Int("soak-killed", 200, "with -soak: connections in each killed child process")
 		soakKillEvery = fs.Duration("soak-kill-every", 10*time.Second, "with -soak: time between killed child processes")
 
+		attack        attackFlag
+		attackScale   = fs.String("attack-scale", "full", "with -attack: full, or small (fewer connections and bytes: seconds, for tests)")
+		attackTimeout = fs.Duration("attack-message-timeout", defaultAttackMessageTimeout,
+			"with -attack: the server's transport MessageTimeout, which bounds the unfinished attack (0: the transport's default, 30s)")
+		attackSlow = fs.Int("attack-slow-calls", 0,
+			"with -attack: calls for 512 KiB replies each slow reader sends (0: enough for tcp_wmem's max + the 4 MiB send-queue bound + 4 MiB)")
+		attackRSS = fs.Float64("attack-rss-limit", attackRSSLimit,
+			"internal: with -attack, the peak RSS target of slow and fanout in MiB (tests under -race, whose shadow memory is resident, raise it)")
+
 		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
 		killedURL = fs.String("killed-url", "", "internal: the server the killed clients dial")
 	)
 	fs.Var(&idle, "idle", "measure idle server connections instead: -idle alone means 10000, or -idle N")
 	fs.Var(&churn, "churn", "check that dropped connections give back their fds and goroutines: -churn alone means 20000 cycles, or -churn N")
+	fs.Var(&attack, "attack", "check that an in-process server bounds each attack of the reliability issue: -attack alone runs every one, "+
+		"-attack=a,b some of slow, fanout, unfinished, keepalive, pipelined")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -142,7 +156,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		rest = fs.Args()
 	}
 	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "wsrpc-bench: unexpected arguments %q\n", rest)
+		fmt.Fprintf(stderr, "wsrpc-bench: unexpected arguments %q", rest)
+		if attack.on {
+			fmt.Fprint(stderr, " (choose scenarios with -attack=name,name)")
+		}
+		fmt.Fprintln(stderr)
 		return 2
 	}
 	if *idleServer {
@@ -151,13 +169,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *killedN > 0 {
 		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
 	}
-	if idle.n > 0 && (churn.n > 0 || *soak > 0) || churn.n > 0 && *soak > 0 {
-		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn and -soak are separate runs: give one")
+	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on); n > 1 {
+		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak and -attack are separate runs: give one")
 		return 2
 	}
-	if *asJSON && (churn.n > 0 || *soak > 0) {
-		fmt.Fprintln(stderr, "wsrpc-bench: -churn and -soak print tables only, not -json")
+	if *asJSON && (churn.n > 0 || *soak > 0 || attack.on) {
+		fmt.Fprintln(stderr, "wsrpc-bench: -churn, -soak and -attack print tables only, not -json")
 		return 2
+	}
+	if attack.on {
+		size, ok := attackSizes[*attackScale]
+		if !ok || *attackTimeout < 0 || *attackSlow < 0 || *attackRSS <= 0 {
+			fmt.Fprintln(stderr, "wsrpc-bench: -attack: -attack-scale is full or small; -attack-message-timeout and -attack-slow-calls not negative")
+			return 2
+		}
+		scenarios, _ := pick(attackScenarios, attack.names, scenarioName) // checked by Set
+		return runAttack(ctx, attackConfig{scenarios: scenarios, scale: *attackScale, size: size, messageTimeout: *attackTimeout,
+			slowCalls: *attackSlow, rssLimit: *attackRSS},
+			stdout, stderr)
 	}
 	if churn.n > 0 {
 		if *churnKilled < 1 && *churnRounds > 0 || *churnSettle <= 0 || *churnSlack < 0 || *churnMaxFail < 1 {
@@ -230,6 +259,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// countTrue counts the true ones.
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // usage prints the flags, leaving out the internal ones (the child server's).

@@ -42,15 +42,20 @@ const (
 // to ask for slowBeyond more than the largest send buffer the kernel gives
 // a socket.
 func slowCalls(reply int) int {
-	wmem := 4 << 20
+	return (tcpWmemMax() + slowBeyond + reply - 1) / reply
+}
+
+// tcpWmemMax is the largest send buffer the kernel gives a TCP socket (the
+// last field of tcp_wmem; 4 MiB when it cannot be read).
+func tcpWmemMax() int {
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 3 {
 			if n, err := strconv.Atoi(f[2]); err == nil {
-				wmem = n
+				return n
 			}
 		}
 	}
-	return (wmem + slowBeyond + reply - 1) / reply
+	return 4 << 20
 }
 
 // slowClient dials slow readers: a small receive buffer, set before
