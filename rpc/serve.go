@@ -217,10 +217,11 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		// Last, once the reply (which may alias Params) has been encoded.
 		defer c.recycle.Recycle(c.buf)
 	}
-	// A call whose connection is already closing is not started: its reply
-	// could not be sent (a peer closed for not reading would otherwise have
-	// every call it queued still computed and encoded).
-	skip := p.conn.State() != transport.StateOpen
+	// A request whose connection is already closing is not started: its
+	// reply could not be sent (a peer closed for not reading would otherwise
+	// have every call it queued still computed and encoded). A notification
+	// still runs: its sender may well close right after sending it.
+	skip := !c.req.notification && p.conn.State() != transport.StateOpen
 	if c.cost > 0 && !skip { // it waited in the backlog: was it cancelled meanwhile?
 		p.inMu.Lock()
 		skip = c.canceled

@@ -39,7 +39,17 @@ type Conn struct {
 	header      http.Header
 
 	recv chan Message // closed by the reader when it exits
-	send chan Message // never closed: many senders
+
+	// The send queue: messages accepted by Send, Push, PushQueued and
+	// TrySend and not yet written, oldest first. The writer takes the whole
+	// queue at once (swapping in spare, the array of its previous batch) and
+	// is told of new messages through wake. closed is set when the writer
+	// has exited: nothing more is accepted.
+	qmu    sync.Mutex
+	queue  []Message
+	spare  []Message
+	closed bool
+	wake   chan struct{} // capacity 1
 
 	stop       chan struct{} // closed once the connection starts ending, for any reason
 	stopOnce   sync.Once
@@ -74,9 +84,10 @@ type Conn struct {
 	delivering atomic.Bool  // the reader is blocked handing a message to Recv
 	stalls     atomic.Int64 // times the reader has had to wait for the consumer
 
-	// The byte bound of the send queue (MaxQueuedBytes): queued counts the
-	// bytes accepted by Send, Push and TrySend and not yet written; a Send
-	// waiting for room registers in roomWaiters and is woken through room.
+	// The bounds of the send queue: queued counts the bytes (plus
+	// msgOverhead each) of the messages in it, and pending (above) the
+	// messages. A Send waiting for room registers in roomWaiters and is
+	// woken through room.
 	queued      atomic.Int64
 	roomWaiters atomic.Int32
 	room        chan struct{} // capacity 1
@@ -106,7 +117,7 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Close
 		remoteAddr:  remote,
 		header:      header,
 		recv:        make(chan Message, opts.RecvQueue),
-		send:        make(chan Message, opts.SendQueue),
+		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		writerDone:  make(chan struct{}),
@@ -193,29 +204,35 @@ func (c *Conn) LocalAddr() net.Addr { return c.localAddr }
 // queue, where the writer gathers many messages into one system call. A direct
 // write is bounded by the write timeout, not by ctx.
 //
-// While the messages already queued hold MaxQueuedBytes, Send waits for room
-// (honouring ctx), so that a caller producing faster than the peer reads is
-// held back instead of growing the queue.
+// Send waits for room (honouring ctx) while the queue holds SendQueue
+// messages or half of MaxQueuedBytes, so that a caller producing faster
+// than the peer reads is held back instead of growing the queue; the other
+// half is left to Push, so that the replies of a peer that reads are never
+// taken for a slow reader's.
 func (c *Conn) Send(ctx context.Context, m Message) error { return c.enqueue(ctx, m, false, true) }
 
 // Push is Send for a message that must not wait for the peer to read it: a
 // reply, or a message fanned out to many connections, whose producer must
-// not be held by one slow consumer. If queueing m would take the queue past
-// MaxQueuedBytes, the peer is not keeping up: Push ends the connection with
-// 1008 (the queue is dropped, and Err wraps [ErrSlowReader]) and returns an
-// error wrapping [ErrClosed]. Otherwise it behaves as Send, and waits only
-// while the queue is full in count (SendQueue), which the write timeout
-// bounds.
+// not be held by one slow consumer. Push never waits for room: if queueing m
+// would take the queue past MaxQueuedBytes, the peer is not keeping up, and
+// Push ends the connection with 1008 (the queue is dropped, and Err wraps
+// [ErrSlowReader]) and returns an error wrapping [ErrClosed]. Like Send, it
+// writes an occasional message itself (see above), bounded by the write
+// timeout; ctx is not used otherwise.
 func (c *Conn) Push(ctx context.Context, m Message) error { return c.enqueue(ctx, m, true, true) }
 
 // PushQueued is Push that never writes on the caller's goroutine: the
 // message always goes through the queue, so a caller fanning one message
-// out to many connections is never held by one peer's full socket. (Push
-// and Send write an occasional message directly, which the write timeout
-// bounds but ctx does not.)
+// out to many connections is never held by one peer's full socket.
 func (c *Conn) PushQueued(ctx context.Context, m Message) error {
 	return c.enqueue(ctx, m, true, false)
 }
+
+// msgOverhead is what a queued message counts against MaxQueuedBytes
+// beyond its bytes, so that the bound also bounds the number of messages.
+const msgOverhead = 64
+
+func cost(m Message) int64 { return int64(len(m.Data)) + msgOverhead }
 
 func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error {
 	if m.Type != Text && m.Type != Binary {
@@ -237,40 +254,48 @@ func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error 
 		}
 		return nil
 	}
-	n := int64(len(m.Data))
+	n := cost(m)
 	if push {
-		if !c.reserveNow(n) {
+		if !c.reserveNow(n, c.opts.MaxQueuedBytes) {
 			c.slowReader(n)
 			return c.closedErr()
 		}
 	} else if err := c.reserve(ctx, n); err != nil {
 		return err
 	}
-	c.pending.Add(1)
-	select {
-	case c.send <- m:
-		return nil
-	case <-c.stop:
-		c.pending.Add(-1)
+	if !c.append(m) {
 		c.unreserve(n)
 		return c.closedErr()
-	case <-ctx.Done():
-		c.pending.Add(-1)
-		c.unreserve(n)
-		return ctx.Err()
 	}
+	return nil
 }
 
-// fits reports whether n more bytes may join q already queued.
-func (c *Conn) fits(q, n int64) bool {
-	return c.opts.MaxQueuedBytes < 0 || q == 0 || q+n <= c.opts.MaxQueuedBytes
+// append puts m at the end of the queue, whose room the caller has
+// reserved, and tells the writer.
+func (c *Conn) append(m Message) bool {
+	c.qmu.Lock()
+	if c.closed {
+		c.qmu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, m)
+	c.pending.Add(1)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer has been told already
+	}
+	return true
 }
 
-// reserveNow counts n bytes into the queue if they fit.
-func (c *Conn) reserveNow(n int64) bool {
+// fits reports whether n more bytes may join q already queued under limit.
+func fits(q, n, limit int64) bool { return limit < 0 || q == 0 || q+n <= limit }
+
+// reserveNow counts n bytes into the queue if they fit under limit.
+func (c *Conn) reserveNow(n, limit int64) bool {
 	for {
 		q := c.queued.Load()
-		if !c.fits(q, n) {
+		if !fits(q, n, limit) {
 			return false
 		}
 		if c.queued.CompareAndSwap(q, q+n) {
@@ -279,11 +304,24 @@ func (c *Conn) reserveNow(n int64) bool {
 	}
 }
 
-// reserve counts n bytes into the queue, waiting for room.
+// sendRoom is the room Send may take: the count bound, and half the byte
+// bound (the other half is kept for Push).
+func (c *Conn) sendRoom(n int64) bool {
+	return c.pending.Load() < int64(max(c.opts.SendQueue, 1)) && fits(c.queued.Load(), n, c.sendLimit())
+}
+
+func (c *Conn) sendLimit() int64 {
+	if c.opts.MaxQueuedBytes < 0 {
+		return -1
+	}
+	return c.opts.MaxQueuedBytes / 2
+}
+
+// reserve counts n bytes into the queue for Send, waiting for room.
 func (c *Conn) reserve(ctx context.Context, n int64) error {
-	for !c.reserveNow(n) {
+	for !(c.pending.Load() < int64(max(c.opts.SendQueue, 1)) && c.reserveNow(n, c.sendLimit())) {
 		c.roomWaiters.Add(1)
-		if c.fits(c.queued.Load(), n) { // room was made before we registered
+		if c.sendRoom(n) { // room was made before we registered
 			c.roomWaiters.Add(-1)
 			continue
 		}
@@ -388,19 +426,15 @@ func (c *Conn) TrySend(m Message) bool {
 		return false
 	default:
 	}
-	n := int64(len(m.Data))
-	if !c.reserveNow(n) {
+	n := cost(m)
+	if c.pending.Load() >= int64(max(c.opts.SendQueue, 1)) || !c.reserveNow(n, c.opts.MaxQueuedBytes) {
 		return false
 	}
-	c.pending.Add(1)
-	select {
-	case c.send <- m:
-		return true
-	default:
-		c.pending.Add(-1)
+	if !c.append(m) {
 		c.unreserve(n)
 		return false
 	}
+	return true
 }
 
 func (c *Conn) closedErr() error {
@@ -639,24 +673,16 @@ func (c *Conn) writeLoop() {
 	defer c.dropQueue() // what a failed write left queued will never be written
 	for {
 		select {
-		case m := <-c.send:
-			if !c.writeBatch(m) {
+		case <-c.wake:
+			if !c.writeQueued() {
 				return
 			}
 		case <-c.stop:
-			if c.discard.Load() {
-				c.dropQueue()
-				return
+			if !c.discard.Load() {
+				// Flush what was queued before the close began, then stop.
+				c.writeQueued()
 			}
-			// Flush what was queued before the close began, then stop.
-			select {
-			case m := <-c.send:
-				if !c.writeBatch(m) {
-					return
-				}
-			default:
-				return
-			}
+			return
 		}
 	}
 }
@@ -664,46 +690,92 @@ func (c *Conn) writeLoop() {
 // maxBatch bounds how many queued messages go out in one corked burst.
 const maxBatch = 64
 
-// writeBatch writes m and whatever else is already queued, corked into as few
-// system calls as the queue allows.
-func (c *Conn) writeBatch(m Message) bool {
+// writeQueued writes what is queued until the queue is empty.
+func (c *Conn) writeQueued() bool {
+	for {
+		c.qmu.Lock()
+		batch := c.queue
+		c.queue, c.spare = c.spare, nil
+		c.qmu.Unlock()
+		if len(batch) == 0 {
+			c.giveBack(batch)
+			return true
+		}
+		ok := c.writeBatch(batch)
+		c.giveBack(batch)
+		if !ok {
+			return false
+		}
+	}
+}
+
+// giveBack keeps the array of a written batch for the next one, unless it
+// has grown large.
+func (c *Conn) giveBack(batch []Message) {
+	if cap(batch) > 1024 {
+		return
+	}
+	clear(batch)
+	c.qmu.Lock()
+	if c.spare == nil {
+		c.spare = batch[:0]
+	}
+	c.qmu.Unlock()
+}
+
+// writeBatch writes the messages of batch, corked into as few system calls
+// as possible: maxBatch messages a burst, with one pause before the end of
+// the last for senders that are about to queue to share its system call.
+func (c *Conn) writeBatch(batch []Message) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.armWatchdog()
 	defer c.disarmWatchdog()
 	corked := c.cork != nil
-	if corked {
-		c.cork.cork()
-	}
-	ok := c.write(m)
-	c.pending.Add(-1)
-	c.unreserve(int64(len(m.Data)))
-	for n, yielded := 1, false; ok && corked && n < maxBatch; {
-		select {
-		case m = <-c.send:
-			ok = c.write(m)
+	for i := 0; i < len(batch); i += maxBatch {
+		end := min(i+maxBatch, len(batch))
+		if corked {
+			c.cork.cork()
+		}
+		for j, m := range batch[i:end] {
+			ok := c.write(m)
 			c.pending.Add(-1)
-			c.unreserve(int64(len(m.Data)))
-			n++
-			continue
-		default:
+			c.unreserve(cost(m))
+			if !ok {
+				c.discardMessages(batch[i+j+1:])
+				return false
+			}
 		}
-		if yielded {
-			break
+		if corked && end == len(batch) && len(batch) < maxBatch && c.pending.Load() == 0 {
+			// Let senders that are ready to run queue their messages; the
+			// writer's next round takes them while this burst is still
+			// corked only if they come now, so yield once.
+			runtime.Gosched()
+			if c.pending.Load() > 0 {
+				c.qmu.Lock()
+				more := c.queue
+				c.queue = nil
+				c.qmu.Unlock()
+				for j, m := range more {
+					ok := c.write(m)
+					c.pending.Add(-1)
+					c.unreserve(cost(m))
+					if !ok {
+						c.discardMessages(more[j+1:])
+						return false
+					}
+				}
+			}
 		}
-		// Let senders that are ready to run queue their messages, so they
-		// share this system call.
-		runtime.Gosched()
-		yielded = true
-	}
-	if corked {
-		if err := c.cork.uncork(); err != nil && ok {
-			c.writeFailed(err)
-			return false
+		if corked {
+			if err := c.cork.uncork(); err != nil {
+				c.writeFailed(err)
+				return false
+			}
 		}
 	}
 	c.lastWrite.Store(clock())
-	return ok
+	return true
 }
 
 // write writes one message; the caller holds wmu.
@@ -720,21 +792,28 @@ func (c *Conn) write(m Message) bool {
 	return true
 }
 
-// dropQueue discards what is queued (the connection is ending for a slow
-// reader) and gives back the buffers that are the queue's to recycle.
+// dropQueue runs as the writer exits: it refuses every later message and
+// discards what is queued (a failed write, or a slow reader whose queue is
+// not flushed), giving back the buffers that are the queue's to recycle.
 func (c *Conn) dropQueue() {
-	for {
-		select {
-		case m := <-c.send:
-			c.pending.Add(-1)
-			c.unreserve(int64(len(m.Data)))
-			if m.Recycle != nil {
-				if _, rx := m.Recycle.(receivedBuffer); !rx {
-					m.Recycle.Recycle(m.Data)
-				}
+	c.qmu.Lock()
+	c.closed = true
+	left := c.queue
+	c.queue, c.spare = nil, nil
+	c.qmu.Unlock()
+	c.discardMessages(left)
+}
+
+// discardMessages takes messages that will not be written out of the queue's
+// counts, and recycles the buffers that are the queue's to recycle.
+func (c *Conn) discardMessages(ms []Message) {
+	for _, m := range ms {
+		c.pending.Add(-1)
+		c.unreserve(cost(m))
+		if m.Recycle != nil {
+			if _, rx := m.Recycle.(receivedBuffer); !rx {
+				m.Recycle.Recycle(m.Data)
 			}
-		default:
-			return
 		}
 	}
 }

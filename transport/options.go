@@ -15,7 +15,7 @@ const (
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultSendQueue         = 16
 	DefaultRecvQueue         = 16
-	DefaultMaxQueuedBytes    = 4 << 20 // 4 MiB
+	DefaultMaxQueuedBytes    = 2 << 20 // 2 MiB
 	DefaultMessageTimeout    = 30 * time.Second
 )
 
@@ -58,8 +58,9 @@ type ConnOptions struct {
 	// Compression opts in to permessage-deflate. Off by default.
 	Compression CompressionMode
 
-	// SendQueue is how many messages Send may queue ahead of the writer before
-	// it blocks. Zero means DefaultSendQueue; negative means unbuffered.
+	// SendQueue is how many messages Send and TrySend may have queued ahead
+	// of the writer before Send waits (and TrySend fails); Push is bounded by
+	// MaxQueuedBytes alone. Zero means DefaultSendQueue; negative means one.
 	SendQueue int
 
 	// RecvQueue is how many received messages may wait for the consumer of
@@ -68,10 +69,11 @@ type ConnOptions struct {
 	RecvQueue int
 
 	// MaxQueuedBytes bounds the bytes of the messages accepted for writing
-	// and not yet written: queued for the writer, or waiting in Send or Push
-	// for a place in the queue. [Conn.Send] waits for room below it;
-	// [Conn.Push], which must not wait for a slow peer, ends a connection
-	// whose queue it would take past the bound (close code 1008, Err wraps
+	// and not yet written, each counted with 64 bytes more (so the bound
+	// bounds their number too). [Conn.Send] waits for room while the queue
+	// holds half of it, leaving the other half to [Conn.Push], which must
+	// not wait for a slow peer: a Push that would take the queue past the
+	// bound ends the connection (close code 1008, Err wraps
 	// [ErrSlowReader]). A single message larger than the bound is accepted
 	// when nothing else is queued. Zero means DefaultMaxQueuedBytes;
 	// negative means no bound.

@@ -151,3 +151,64 @@ func TestMessageTimeoutLeavesSlowButFinishedMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestPushSmallMessagesNeverWait: pushes of small messages to a peer that
+// does not read never wait, whatever their number; the byte bound ends the
+// connection.
+func TestPushSmallMessagesNeverWait(t *testing.T) {
+	c, _ := openAccepted(t, transport.ConnOptions{MaxQueuedBytes: queueBound, HeartbeatInterval: -1, WriteTimeout: -1})
+	msg := transport.Message{Type: transport.Binary, Data: make([]byte, 1<<10)}
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for err == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("10 s of pushes to a peer that never reads, and the connection is still open")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = c.PushQueued(ctx, msg)
+		cancel()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("PushQueued waited for the peer")
+	}
+	if werr := waitEnd(t, c, 5*time.Second); !errors.Is(werr, transport.ErrSlowReader) {
+		t.Fatalf("Err = %v, want ErrSlowReader", werr)
+	}
+}
+
+// TestSendLeavesRoomForPush: a sender held back by the bound does not make
+// the pushes (replies) of a peer that reads look like a slow reader's.
+func TestSendLeavesRoomForPush(t *testing.T) {
+	c, p := openAccepted(t, transport.ConnOptions{MaxQueuedBytes: queueBound, HeartbeatInterval: -1})
+	p.SetDeadline(time.Now().Add(20 * time.Second))
+	read := make(chan error, 1)
+	go func() { // the peer reads everything, but slowly
+		for {
+			f, err := p.ReadFrame()
+			if err != nil || f.Opcode == wstest.OpClose {
+				read <- err
+				return
+			}
+			time.Sleep(50 * time.Microsecond) // a slow consumer, on purpose
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	sent := make(chan struct{})
+	go func() { // fills Send's share of the queue for a second
+		defer close(sent)
+		for ctx.Err() == nil {
+			c.Send(ctx, transport.Message{Type: transport.Binary, Data: make([]byte, 64<<10)})
+		}
+	}()
+	small := transport.Message{Type: transport.Binary, Data: make([]byte, 100)}
+	for ctx.Err() == nil {
+		if err := c.Push(context.Background(), small); err != nil {
+			t.Fatalf("Push while the peer reads and Send is held back: %v (Err %v)", err, c.Err())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	<-sent
+	c.CloseNow()
+	<-read
+}
