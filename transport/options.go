@@ -13,7 +13,7 @@ const (
 	DefaultHeartbeatInterval = 30 * time.Second
 	DefaultPongTimeout       = 20 * time.Second
 	DefaultHandshakeTimeout  = 10 * time.Second
-	DefaultSendQueue         = 16
+	DefaultSendQueue         = 1024 // messages; the queue takes memory only as it fills
 	DefaultRecvQueue         = 16
 	DefaultMaxQueuedBytes    = 2 << 20 // 2 MiB
 	DefaultMessageTimeout    = 30 * time.Second
@@ -60,7 +60,9 @@ type ConnOptions struct {
 
 	// SendQueue is how many messages Send and TrySend may have queued ahead
 	// of the writer before Send waits (and TrySend fails); Push is bounded by
-	// MaxQueuedBytes alone. Zero means DefaultSendQueue; negative means one.
+	// MaxQueuedBytes alone. It should leave room for every goroutine that
+	// sends at once: their messages then go out together, corked into few
+	// system calls. Zero means DefaultSendQueue; negative means one.
 	SendQueue int
 
 	// RecvQueue is how many received messages may wait for the consumer of
