@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/wstest"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
@@ -54,57 +54,8 @@ func startHTTP(t *testing.T, s *server.Server) string {
 	return strings.TrimPrefix(strings.TrimPrefix(start(t, s), "ws://"), "http://")
 }
 
-// rawConn is a TCP connection on which a test writes requests by hand.
-type rawConn struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-func dialRaw(t *testing.T, addr string) *rawConn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
-}
-
-// roundTrip writes req (a whole HTTP/1.1 request) and reads the answer.
-func (rc *rawConn) roundTrip(req string) *http.Response {
-	rc.t.Helper()
-	rc.c.SetDeadline(time.Now().Add(closeBound))
-	defer rc.c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(rc.c, req); err != nil {
-		rc.t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(rc.br, nil)
-	if err != nil {
-		rc.t.Fatalf("reading the answer: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	return resp
-}
-
-// closedWithin checks that the server closes the connection (the next read
-// sees EOF) within d, the client sending nothing more.
-func (rc *rawConn) closedWithin(d time.Duration) {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(d))
-	n, err := rc.br.Read(make([]byte, 1))
-	var ne net.Error
-	switch {
-	case errors.Is(err, io.EOF):
-	case errors.As(err, &ne) && ne.Timeout():
-		rc.t.Fatalf("the server kept the connection open for %s", d)
-	default:
-		rc.t.Fatalf("read after the answer: %d bytes, %v; want EOF", n, err)
-	}
-}
+// dialRaw connects to addr for speaking HTTP by hand.
+func dialRaw(t *testing.T, addr string) *wstest.HTTPConn { return wstest.DialHTTP(t, addr, closeBound) }
 
 // handshake is a valid WebSocket opening handshake for host, with extra
 // header lines ("Name: value\r\n").
@@ -174,14 +125,14 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 				tt.setup(t, s, addr)
 			}
 			rc := dialRaw(t, addr)
-			resp := rc.roundTrip(tt.give(addr))
+			resp := rc.RoundTrip(tt.give(addr))
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
 			}
 			if !resp.Close { // ReadResponse removes the header it stands for
 				t.Errorf("Connection: %q, want close", resp.Header.Values("Connection"))
 			}
-			rc.closedWithin(closeBound)
+			rc.ClosedWithin(closeBound)
 		})
 	}
 }
@@ -192,11 +143,11 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 func TestUpgradeRequiredNamesWebSocket(t *testing.T) {
 	addr := startHTTP(t, newServer(t))
 	rc := dialRaw(t, addr)
-	rc.c.SetDeadline(time.Now().Add(closeBound))
-	if _, err := io.WriteString(rc.c, "GET /rpc HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+	rc.Conn.SetDeadline(time.Now().Add(closeBound))
+	if _, err := io.WriteString(rc.Conn, "GET /rpc HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := io.ReadAll(rc.br) // to EOF: the server closes the connection
+	raw, err := io.ReadAll(rc.Reader) // to EOF: the server closes the connection
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +169,7 @@ func TestUpgradeRequiredNamesWebSocket(t *testing.T) {
 func TestUpgradeDoesNotClose(t *testing.T) {
 	addr := startHTTP(t, newServer(t))
 	rc := dialRaw(t, addr)
-	resp := rc.roundTrip(handshake(addr, ""))
+	resp := rc.RoundTrip(handshake(addr, ""))
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Close ||
 		!hasToken(resp.Header, "Connection", "upgrade") {
 		t.Fatalf("101 answer: %d, Connection %q", resp.StatusCode, resp.Header.Values("Connection"))
@@ -226,16 +177,16 @@ func TestUpgradeDoesNotClose(t *testing.T) {
 	// A JSON-RPC call in a masked text frame, by hand.
 	payload := []byte(`{"jsonrpc":"2.0","id":1,"method":"echo","params":[7]}`)
 	frame := append([]byte{0x81, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...) // zero mask key
-	rc.c.SetDeadline(time.Now().Add(closeBound))
-	if _, err := rc.c.Write(frame); err != nil {
+	rc.Conn.SetDeadline(time.Now().Add(closeBound))
+	if _, err := rc.Conn.Write(frame); err != nil {
 		t.Fatal(err)
 	}
 	hdr := make([]byte, 2)
-	if _, err := io.ReadFull(rc.br, hdr); err != nil {
+	if _, err := io.ReadFull(rc.Reader, hdr); err != nil {
 		t.Fatal(err)
 	}
 	reply := make([]byte, hdr[1]&0x7f) // short and unmasked
-	if _, err := io.ReadFull(rc.br, reply); err != nil {
+	if _, err := io.ReadFull(rc.Reader, reply); err != nil {
 		t.Fatal(err)
 	}
 	if hdr[0] != 0x81 || !strings.Contains(string(reply), `"result":[7]`) {
@@ -252,26 +203,26 @@ func TestServeReapsIdleConnections(t *testing.T) {
 	addr := serveLoopback(t, s)
 
 	t.Run("silent", func(t *testing.T) {
-		dialRaw(t, addr).closedWithin(closeBound)
+		dialRaw(t, addr).ClosedWithin(closeBound)
 	})
 	t.Run("idle after OPTIONS *", func(t *testing.T) {
 		rc := dialRaw(t, addr)
-		resp := rc.roundTrip("OPTIONS * HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+		resp := rc.RoundTrip("OPTIONS * HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
 		if resp.StatusCode != http.StatusOK || resp.Close {
 			t.Fatalf("OPTIONS *: %d, Connection %q; want a keep-alive 200", resp.StatusCode, resp.Header.Values("Connection"))
 		}
-		rc.closedWithin(closeBound)
+		rc.ClosedWithin(closeBound)
 	})
 	t.Run("plain GET", func(t *testing.T) {
 		rc := dialRaw(t, addr)
-		if resp := rc.roundTrip("GET /rpc HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"); resp.StatusCode != http.StatusUpgradeRequired {
+		if resp := rc.RoundTrip("GET /rpc HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"); resp.StatusCode != http.StatusUpgradeRequired {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		rc.closedWithin(closeBound)
+		rc.ClosedWithin(closeBound)
 	})
 	t.Run("large header", func(t *testing.T) {
 		big := "X-Big: " + strings.Repeat("a", server.DefaultMaxHeaderBytes+8<<10) + "\r\n"
-		resp := dialRaw(t, addr).roundTrip(handshake(addr, big))
+		resp := dialRaw(t, addr).RoundTrip(handshake(addr, big))
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Fatalf("status %d, want 431", resp.StatusCode)
 		}
@@ -400,7 +351,7 @@ func TestDNSRebinding(t *testing.T) {
 			addr := startHTTP(t, newServer(t, tt.opts...))
 			_, port, _ := net.SplitHostPort(addr)
 			host := tt.give + ":" + port
-			resp := dialRaw(t, addr).roundTrip(handshake(host, "Origin: http://"+host+"\r\n"))
+			resp := dialRaw(t, addr).RoundTrip(handshake(host, "Origin: http://"+host+"\r\n"))
 			if resp.StatusCode != tt.want {
 				t.Fatalf("Host %s: status %d, want %d", host, resp.StatusCode, tt.want)
 			}
@@ -414,7 +365,7 @@ func TestHostRefusalLogged(t *testing.T) {
 	s := newServer(t, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	addr := startHTTP(t, s)
 	host := strings.Repeat("a", 4000) + ".example"
-	if resp := dialRaw(t, addr).roundTrip(handshake(host, "")); resp.StatusCode != http.StatusForbidden {
+	if resp := dialRaw(t, addr).RoundTrip(handshake(host, "")); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	line := regexp.MustCompile(`(?m)^.*host not allowed.*$`).FindString(logs.String())

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/wstest"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -20,61 +18,14 @@ import (
 // closeBound is how long a test waits for the server to close a connection.
 const closeBound = 5 * time.Second
 
-// rawConn is a TCP connection on which a test writes HTTP by hand.
-type rawConn struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
-}
-
-// dialRaw connects to the host:port of a ws:// URL.
-func dialRaw(t *testing.T, wsURL string) *rawConn {
+// dialRaw connects to the host:port of a ws:// URL for speaking HTTP by hand.
+func dialRaw(t *testing.T, wsURL string) *wstest.HTTPConn {
 	t.Helper()
 	u, err := url.Parse(wsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
-}
-
-// roundTrip writes a whole HTTP/1.1 request and reads the answer.
-func (rc *rawConn) roundTrip(req string) *http.Response {
-	rc.t.Helper()
-	rc.c.SetDeadline(time.Now().Add(closeBound))
-	defer rc.c.SetDeadline(time.Time{})
-	if _, err := io.WriteString(rc.c, req); err != nil {
-		rc.t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(rc.br, nil)
-	if err != nil {
-		rc.t.Fatalf("reading the answer: %v", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-	return resp
-}
-
-// closedWithin checks that the server closes the connection within d while
-// the client sends nothing.
-func (rc *rawConn) closedWithin(d time.Duration) {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(d))
-	n, err := rc.br.Read(make([]byte, 1))
-	var ne net.Error
-	switch {
-	case errors.Is(err, io.EOF):
-	case errors.As(err, &ne) && ne.Timeout():
-		rc.t.Fatalf("the server kept the connection open for %s", d)
-	default:
-		rc.t.Fatalf("read after the answer: %d bytes, %v; want EOF", n, err)
-	}
+	return wstest.DialHTTP(t, u.Host, closeBound)
 }
 
 // status makes the handshake for host on a new connection, closes the
@@ -82,8 +33,8 @@ func (rc *rawConn) closedWithin(d time.Duration) {
 func status(t *testing.T, wsURL, host string) int {
 	t.Helper()
 	rc := dialRaw(t, wsURL)
-	defer rc.c.Close() // a 101 without a client would hold the drain up
-	return rc.roundTrip(handshakeFor(host)).StatusCode
+	defer rc.Conn.Close() // a 101 without a client would hold the drain up
+	return rc.RoundTrip(handshakeFor(host)).StatusCode
 }
 
 // handshakeFor is a WebSocket opening handshake naming host in its Host
@@ -102,18 +53,18 @@ func TestServeClosesIdleConnections(t *testing.T) {
 	host := strings.TrimPrefix(strings.TrimSuffix(wsURL, "/rpc"), "ws://")
 
 	rc := dialRaw(t, wsURL)
-	resp := rc.roundTrip("GET /rpc HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	resp := rc.RoundTrip("GET /rpc HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
 	if resp.StatusCode != http.StatusUpgradeRequired || !resp.Close {
 		t.Fatalf("plain GET: %d, close %t; want 426 and Connection: close", resp.StatusCode, resp.Close)
 	}
-	rc.closedWithin(closeBound)
+	rc.ClosedWithin(closeBound)
 
 	rc = dialRaw(t, wsURL)
-	resp = rc.roundTrip("GET /elsewhere HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+	resp = rc.RoundTrip("GET /elsewhere HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
 	if resp.StatusCode != http.StatusNotFound || resp.Close {
 		t.Fatalf("GET /elsewhere: %d, close %t; want a keep-alive 404", resp.StatusCode, resp.Close)
 	}
-	rc.closedWithin(closeBound)
+	rc.ClosedWithin(closeBound)
 
 	b.cancel()
 	if code := b.wait(t); code != exitOK {
@@ -128,7 +79,7 @@ func TestServeAllowedHosts(t *testing.T) {
 	b, wsURL := startServe(t)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(strings.TrimSuffix(wsURL, "/rpc"), "ws://"))
 	rebound := "evil.example:" + port
-	if resp := dialRaw(t, wsURL).roundTrip(handshakeFor(rebound)); resp.StatusCode != http.StatusForbidden || !resp.Close {
+	if resp := dialRaw(t, wsURL).RoundTrip(handshakeFor(rebound)); resp.StatusCode != http.StatusForbidden || !resp.Close {
 		t.Errorf("rebound Host: %d, close %t; want 403 and Connection: close", resp.StatusCode, resp.Close)
 	}
 	if got := status(t, wsURL, "localhost:"+port); got != http.StatusSwitchingProtocols {
