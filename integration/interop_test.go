@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -186,12 +185,7 @@ func TestPythonWebsocketsClient(t *testing.T) {
 }
 
 func TestNodeWsClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	needTool(t, err, "apt-get install -y nodejs node-ws")
-	env := append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs")
-	check := exec.Command(node, "-e", "require('ws')")
-	check.Env = env
-	needTool(t, check.Run(), "apt-get install -y node-ws")
+	node, env := nodeWithWs(t)
 	url, n, _ := interopServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

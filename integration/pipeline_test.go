@@ -27,6 +27,19 @@ func needTool(t *testing.T, err error, install string) {
 	t.Skipf("%v; to run this test: %s", err, install)
 }
 
+// nodeWithWs finds Node.js and Debian's ws package, and returns the node
+// binary and the environment that lets it require('ws').
+func nodeWithWs(t *testing.T) (node string, env []string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	needTool(t, err, "apt-get install -y nodejs node-ws")
+	env = append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs")
+	check := exec.Command(node, "-e", "require('ws')")
+	check.Env = env
+	needTool(t, check.Run(), "apt-get install -y node-ws")
+	return node, env
+}
+
 // pipelined is how many calls each pipelining client sends without waiting:
 // far more than the server's MaxInFlight (100), so most wait in the backlog.
 const pipelined = 2000
@@ -66,12 +79,7 @@ func TestPipelinedPythonClient(t *testing.T) {
 }
 
 func TestPipelinedNodeClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	needTool(t, err, "apt-get install -y nodejs node-ws")
-	env := append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs")
-	check := exec.Command(node, "-e", "require('ws')")
-	check.Env = env
-	needTool(t, check.Run(), "apt-get install -y node-ws")
+	node, env := nodeWithWs(t)
 	url, _, _ := interopServer(t)
 	for run := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -454,6 +454,17 @@ func (t tally) String() string {
 }
 
 // closeAllWS closes raw connections, nil ones skipped.
+// release closes a scenario's raw connections and stops expecting their
+// server ends.
+func (a *attackRun) release(conns []*rawWS) {
+	closeAllWS(conns)
+	for _, c := range conns {
+		if c != nil {
+			a.ends.forget(c.localAddr())
+		}
+	}
+}
+
 func closeAllWS(cs []*rawWS) {
 	for _, c := range cs {
 		if c != nil {

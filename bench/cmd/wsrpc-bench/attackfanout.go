@@ -31,14 +31,7 @@ func (a *attackRun) fanout(ctx context.Context) attackResult {
 		rssLimit: a.cfg.rssLimit}
 	conns := make([]*rawWS, size.listeners)
 	ses := make([]*serverEnd, size.listeners)
-	defer func() {
-		closeAllWS(conns)
-		for _, c := range conns {
-			if c != nil {
-				a.ends.forget(c.localAddr())
-			}
-		}
-	}()
+	defer a.release(conns)
 	d := rcvBufDialer(slowRcvBuf)
 	binary := 0
 	for i := range conns {

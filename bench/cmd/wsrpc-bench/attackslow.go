@@ -51,14 +51,7 @@ func (a *attackRun) slow(ctx context.Context) attackResult {
 	start := time.Now()
 	conns := make([]*rawWS, size.slowReaders)
 	ses := make([]*serverEnd, size.slowReaders)
-	defer func() {
-		closeAllWS(conns)
-		for _, c := range conns {
-			if c != nil {
-				a.ends.forget(c.localAddr())
-			}
-		}
-	}()
+	defer a.release(conns)
 	d := rcvBufDialer(slowRcvBuf)
 	for i := range conns {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)

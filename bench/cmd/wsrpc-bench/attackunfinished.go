@@ -40,14 +40,7 @@ func (a *attackRun) unfinished(ctx context.Context) attackResult {
 	res := attackResult{target: fmt.Sprintf("all closed with 1008 after the message timeout (%s)", mt)}
 	conns := make([]*rawWS, size.unfinished)
 	ses := make([]*serverEnd, size.unfinished)
-	defer func() {
-		closeAllWS(conns)
-		for _, c := range conns {
-			if c != nil {
-				a.ends.forget(c.localAddr())
-			}
-		}
-	}()
+	defer a.release(conns)
 	d := rcvBufDialer(0)
 	for i := range conns {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
