@@ -244,6 +244,12 @@ func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error 
 	default:
 	}
 	if direct && c.pending.Load() == 0 && clock()-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
+		select {
+		case <-c.stop:
+			c.wmu.Unlock()
+			return c.closedErr()
+		default:
+		}
 		c.armWatchdog()
 		ok := c.write(m)
 		c.disarmWatchdog()
@@ -334,9 +340,10 @@ func (c *Conn) reserve(ctx context.Context, n int64) error {
 			c.roomWaiters.Add(-1)
 			return ctx.Err()
 		}
-		if c.roomWaiters.Add(-1) > 0 {
-			c.wakeWaiter() // pass it on: another waiter may fit as well
-		}
+		c.roomWaiters.Add(-1)
+	}
+	if c.roomWaiters.Load() > 0 && c.sendRoom(msgOverhead) {
+		c.wakeWaiter() // room is left: pass it on
 	}
 	return nil
 }
@@ -467,6 +474,8 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.setErr(&CloseError{Code: code, Reason: reason})
 		c.beginStop()
 		<-c.writerDone
+		c.wmu.Lock() // a direct write under way goes out before the close frame
+		c.wmu.Unlock()
 		if err := c.ws.Close(code, reason); err != nil && !errors.Is(err, net.ErrClosed) && !c.ended() {
 			c.closeErr = fmt.Errorf("wsrpc: close: %w", err)
 		}
@@ -674,13 +683,13 @@ func (c *Conn) writeLoop() {
 	for {
 		select {
 		case <-c.wake:
-			if !c.writeQueued() {
+			if !c.writeQueued(false) {
 				return
 			}
 		case <-c.stop:
 			if !c.discard.Load() {
 				// Flush what was queued before the close began, then stop.
-				c.writeQueued()
+				c.writeQueued(true)
 			}
 			return
 		}
@@ -691,11 +700,14 @@ func (c *Conn) writeLoop() {
 const maxBatch = 64
 
 // writeQueued writes what is queued until the queue is empty.
-func (c *Conn) writeQueued() bool {
+func (c *Conn) writeQueued(last bool) bool {
 	for {
 		c.qmu.Lock()
 		batch := c.queue
 		c.queue, c.spare = c.spare, nil
+		if last && len(batch) == 0 {
+			c.closed = true // nothing is accepted that this flush has not seen
+		}
 		c.qmu.Unlock()
 		if len(batch) == 0 {
 			c.giveBack(batch)
@@ -729,11 +741,11 @@ func (c *Conn) giveBack(batch []Message) {
 func (c *Conn) writeBatch(batch []Message) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.armWatchdog()
 	defer c.disarmWatchdog()
 	corked := c.cork != nil
 	for i := 0; i < len(batch); i += maxBatch {
 		end := min(i+maxBatch, len(batch))
+		c.armWatchdog()
 		if corked {
 			c.cork.cork()
 		}
@@ -743,6 +755,7 @@ func (c *Conn) writeBatch(batch []Message) bool {
 			c.unreserve(cost(m))
 			if !ok {
 				c.discardMessages(batch[i+j+1:])
+				c.cork.drop()
 				return false
 			}
 		}
@@ -756,12 +769,14 @@ func (c *Conn) writeBatch(batch []Message) bool {
 				more := c.queue
 				c.queue = nil
 				c.qmu.Unlock()
+				c.armWatchdog()
 				for j, m := range more {
 					ok := c.write(m)
 					c.pending.Add(-1)
 					c.unreserve(cost(m))
 					if !ok {
 						c.discardMessages(more[j+1:])
+						c.cork.drop()
 						return false
 					}
 				}
@@ -770,6 +785,7 @@ func (c *Conn) writeBatch(batch []Message) bool {
 		if corked {
 			if err := c.cork.uncork(); err != nil {
 				c.writeFailed(err)
+				c.discardMessages(batch[end:])
 				return false
 			}
 		}

@@ -155,6 +155,21 @@ func (c *corkConn) uncork() error {
 	return c.flushLocked()
 }
 
+// drop ends corking without writing what was gathered: a write has failed
+// and the connection is ending.
+func (c *corkConn) drop() {
+	if c == nil {
+		return // the connection is not corked
+	}
+	c.mu.Lock()
+	c.corked = false
+	if c.buf != nil {
+		bufpool.Put(c.buf)
+		c.buf = nil
+	}
+	c.mu.Unlock()
+}
+
 func (c *corkConn) flushLocked() error {
 	if len(c.buf) == 0 {
 		return nil

@@ -21,9 +21,9 @@ type Message struct {
 	Data []byte
 	// Recycle, when set on a Message given to Send, receives Data once its
 	// bytes have been written (copied out of Data), so that the sender can
-	// reuse the buffer. It is not called when Send returns an error (Data is
-	// still the caller's) nor for messages dropped because the connection
-	// failed. It must not block.
+	// reuse the buffer, or once the message has been dropped unwritten
+	// because the connection ended. It is not called when Send returns an
+	// error (Data is still the caller's). It must not block.
 	//
 	// On a received Message, Recycle is set when Data is a pooled buffer
 	// (messages up to 72 KiB): a receiver that is done with Data may call
