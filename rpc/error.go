@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code classifies an error. Codes travel on the wire unchanged in both codecs.
@@ -159,10 +160,20 @@ func CodeOf(err error) Code {
 // toError turns a handler's error into the *Error sent on the wire. An error
 // that is not an *Error keeps its text but gets CodeInternalError (or the
 // context code).
+//
+// An *Error returned as it is goes out as it is. One wrapped in another
+// error (fmt.Errorf("asking the client: %w", err)) keeps its code and data,
+// and its message becomes the whole text, the wrappers' included, with the
+// *Error's own "wsrpc: code (n): " prefix left out, so that the caller
+// learns where the error came from: as gRPC's status.FromError does.
 func toError(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
 	var e *Error
 	if errors.As(err, &e) {
-		return e
+		msg := strings.Replace(err.Error(), e.Error(), e.Message, 1)
+		return &Error{Code: e.Code, Message: msg, Data: e.Data, notStarted: e.notStarted}
 	}
 	return &Error{Code: CodeOf(err), Message: err.Error()}
 }

@@ -8,9 +8,13 @@ import (
 )
 
 // Handler serves the calls the other side makes. ServeRPC returns the
-// encoded result (nil means JSON null) or an error; an *[Error] keeps its
-// code, any other error becomes [CodeInternalError] (or the context codes).
-// For a notification the return values are discarded.
+// encoded result (nil means JSON null) or an error. An *[Error] returned as
+// it is goes out unchanged; an error that wraps one keeps its code and data,
+// and its whole text (the wrappers' and the *Error's message) becomes the
+// message, so fmt.Errorf("asking the client: %w", err) tells the caller
+// where the error came from; any other error becomes [CodeInternalError]
+// (or the context codes) with its text. For a notification the return
+// values are discarded.
 //
 // ServeRPC is called on its own goroutine for each call, so it must be safe
 // for concurrent use. ctx is cancelled when the caller cancels, when the
