@@ -33,34 +33,11 @@ func (c *Client) Call(ctx context.Context, method string, params, result any, op
 		if err != nil {
 			return err
 		}
-		err = call(ctx, p, method, params, result)
+		err = p.Call(ctx, method, params, result)
 		if again, err := a.retry(p, err); !again {
 			return err
 		}
 	}
-}
-
-// call makes one attempt of a blocking call on p. It goes through
-// [rpc.Peer.Send] with a reply channel of its own rather than
-// [rpc.Peer.Call]: when the connection ends just as a request is being
-// sent, the peer may both return an error and later deliver a Response for
-// it, and only a channel used once can safely be abandoned then.
-func call(ctx context.Context, p *rpc.Peer, method string, params, result any) error {
-	reply, err := send(ctx, p, method, params)
-	if err != nil {
-		return err
-	}
-	// The peer delivers exactly one Response for a request it accepted: the
-	// reply, ctx's error, or connection-lost when the connection ends (Close
-	// ends it too), so this receive ends.
-	r := <-reply
-	if r.Err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err() // the caller gave up as the reply came: report its own reason
-		}
-		return r.Err
-	}
-	return decode(p, r.Result, result)
 }
 
 // send encodes params with p's codec and sends the request on p, with a new
@@ -83,30 +60,6 @@ func send(ctx context.Context, p *rpc.Peer, method string, params any) (chan *rp
 		return nil, err
 	}
 	return reply, nil
-}
-
-// decode decodes a result with p's codec, as [rpc.Peer.Call] does: a nil
-// target discards it, a *[rpc.Raw] gets a copy of the bytes, in its own
-// backing array when it has room.
-func decode(p *rpc.Peer, data []byte, v any) error {
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case *rpc.Raw:
-		if data == nil {
-			*v = nil
-		} else {
-			*v = append((*v)[:0], data...)
-		}
-		return nil
-	}
-	if len(data) == 0 {
-		return nil
-	}
-	if err := p.Codec().Unmarshal(data, v); err != nil {
-		return fmt.Errorf("wsrpc: decode result: %w", err)
-	}
-	return nil
 }
 
 // Notify sends a notification: a call with no reply. It waits for a
@@ -191,7 +144,7 @@ func (c *Client) Go(ctx context.Context, method string, params any, reply chan *
 
 // goCall is one call made with Go.
 type goCall struct {
-	a      *attempts
+	a      attempts
 	method string
 	params any
 }
@@ -252,14 +205,16 @@ type attempts struct {
 	pause      time.Duration // wait before trying the same connection again
 }
 
-func (c *Client) newAttempts(ctx context.Context, opts []CallOption) *attempts {
+// newAttempts returns the attempts of one call, as a value, so that a
+// blocking call keeps it on its stack.
+func (c *Client) newAttempts(ctx context.Context, opts []CallOption) attempts {
 	var o callOptions
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
 		}
 	}
-	return &attempts{c: c, ctx: ctx, idempotent: o.idempotent}
+	return attempts{c: c, ctx: ctx, idempotent: o.idempotent}
 }
 
 // next returns the connection for the next attempt, waiting for one if
@@ -300,8 +255,11 @@ func (a *attempts) next() (*rpc.Peer, error) {
 //     ErrClosed), once ctx has ended, after MaxAttempts, or when p is gone
 //     and reconnection is off.
 func (a *attempts) retry(p *rpc.Peer, err error) (bool, error) {
-	var e *rpc.Error
-	if err == nil || !errors.As(err, &e) {
+	if err == nil {
+		return false, nil
+	}
+	var e *rpc.Error // escapes to errors.As: declared only on the error path
+	if !errors.As(err, &e) {
 		return false, err
 	}
 	if e.Code != rpc.CodeUnavailable && e.Code != rpc.CodeConnectionLost {

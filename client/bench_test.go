@@ -1,0 +1,86 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wsrpc/wsrpc/client"
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// BenchmarkClientCall measures Client.Call, the front door, beside
+// rpc.Peer.Call on a connection to the same server in the same run, both
+// codecs, 1 and 64 callers. Allocations count both ends.
+func BenchmarkClientCall(b *testing.B) {
+	echo := rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) { return req.Params, nil })
+	for _, size := range []int{64, 4096} {
+		for _, proto := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+			for _, callers := range []int{1, 64} {
+				codec, cname := client.Binary, "binary"
+				if proto == rpc.SubprotocolJSON {
+					codec, cname = client.JSONRPC, "jsonrpc"
+				}
+				name := fmt.Sprintf("codec=%s/callers=%d/size=%dB", cname, callers, size)
+				b.Run("api=client/"+name, func(b *testing.B) {
+					srv := newTestServer(b, echo)
+					c, err := client.Dial(context.Background(), srv.url(), client.WithCodec(codec))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer c.Close()
+					runCalls(b, size, callers, func(ctx context.Context, params rpc.Raw, result *rpc.Raw) error {
+						return c.Call(ctx, "echo", params, result)
+					})
+				})
+				b.Run("api=peer/"+name, func(b *testing.B) {
+					srv := newTestServer(b, echo)
+					tc, err := transport.Dial(context.Background(), srv.url(), &transport.DialOptions{Subprotocols: []string{proto}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					p, err := rpc.New(tc)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer p.Close()
+					runCalls(b, size, callers, func(ctx context.Context, params rpc.Raw, result *rpc.Raw) error {
+						return p.Call(ctx, "echo", params, result)
+					})
+				})
+			}
+		}
+	}
+}
+
+// runCalls makes b.N calls from callers goroutines and reports calls/s.
+func runCalls(b *testing.B, size, callers int, call func(context.Context, rpc.Raw, *rpc.Raw) error) {
+	params := rpc.Raw(`["` + strings.Repeat("x", size-4) + `"]`) // an array: JSON-RPC params must be one
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N / callers
+	for i := range callers {
+		n := per
+		if i == 0 {
+			n += b.N % callers
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var result rpc.Raw
+			for range n {
+				if err := call(context.Background(), params, &result); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
