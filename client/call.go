@@ -208,13 +208,17 @@ type attempts struct {
 // newAttempts returns the attempts of one call, as a value, so that a
 // blocking call keeps it on its stack.
 func (c *Client) newAttempts(ctx context.Context, opts []CallOption) attempts {
-	var o callOptions
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
+	a := attempts{c: c, ctx: ctx}
+	if len(opts) > 0 { // the options escape to their funcs: only when there are some
+		var o callOptions
+		for _, opt := range opts {
+			if opt != nil {
+				opt(&o)
+			}
 		}
+		a.idempotent = o.idempotent
 	}
-	return attempts{c: c, ctx: ctx, idempotent: o.idempotent}
+	return a
 }
 
 // next returns the connection for the next attempt, waiting for one if

@@ -292,7 +292,7 @@ func usage(fs *flag.FlagSet) {
 	})
 }
 
-var allImpls = []impl{rawEcho, wsrpcBinary, wsrpcJSON, grpcEcho, netRPC}
+var allImpls = []impl{rawEcho, wsrpcBinary, wsrpcJSON, wsrpcClientBinary, wsrpcClientJSON, grpcEcho, netRPC}
 
 func modeKey(m mode) string {
 	switch {

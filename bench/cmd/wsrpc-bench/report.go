@@ -78,6 +78,21 @@ func newReport(cfg config, cells []cellResult) *report {
 			c.VsGRPC = ratiosTo(c, ref)
 		}
 	}
+	// The front door against the core, in every cell both ran (issue 12).
+	for _, pair := range [][2]string{{wsrpcClientBinary.name, wsrpcBinary.name}, {wsrpcClientJSON.name, wsrpcJSON.name}} {
+		for _, size := range cfg.sizes {
+			for _, m := range cfg.modes {
+				c, ref := find(pair[0], size, m.name), find(pair[1], size, m.name)
+				if c == nil || ref == nil || ref.ReqPerSec == 0 {
+					continue
+				}
+				v := c.ReqPerSec / ref.ReqPerSec
+				r.Targets = append(r.Targets, target{
+					Name:  fmt.Sprintf("%s, %s, %s: req/s vs %s (rpc.Peer)", pair[0], m.name, fmtSize(size), pair[1]),
+					Value: v, Op: "≥", Limit: 0.95, Unit: "×", Pass: v >= 0.95})
+			}
+		}
+	}
 	for _, size := range cfg.sizes {
 		if c := find(wsrpcBinary.name, size, modes[1].name); c != nil {
 			if c.VsRaw != nil {

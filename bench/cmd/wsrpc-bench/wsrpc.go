@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	wsclient "github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
@@ -14,13 +15,21 @@ import (
 )
 
 // The two wsrpc codecs, served by server.New with its defaults (heartbeat
-// on, both subprotocols); the client is transport.Dial plus rpc.New.
+// on, both subprotocols). The wsrpc-binary and wsrpc-json clients are
+// transport.Dial plus rpc.New (the core); the wsrpc-client ones are
+// client.Dial and Client.Call, the front door users call, with its defaults.
 var (
 	wsrpcBinary = impl{name: "wsrpc-binary", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolBinary, size)
+		return listenWSRPC(ctx, rpc.SubprotocolBinary, size, false)
 	}}
 	wsrpcJSON = impl{name: "wsrpc-json", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolJSON, size)
+		return listenWSRPC(ctx, rpc.SubprotocolJSON, size, false)
+	}}
+	wsrpcClientBinary = impl{name: "wsrpc-client-binary", listen: func(ctx context.Context, size int) (endpoint, error) {
+		return listenWSRPC(ctx, rpc.SubprotocolBinary, size, true)
+	}}
+	wsrpcClientJSON = impl{name: "wsrpc-client-json", listen: func(ctx context.Context, size int) (endpoint, error) {
+		return listenWSRPC(ctx, rpc.SubprotocolJSON, size, true)
 	}}
 )
 
@@ -35,9 +44,10 @@ type wsrpcServer struct {
 	serve       chan error
 	subprotocol string
 	size        int
+	viaClient   bool // dial with client.Dial
 }
 
-func listenWSRPC(_ context.Context, subprotocol string, size int) (endpoint, error) {
+func listenWSRPC(_ context.Context, subprotocol string, size int, viaClient bool) (endpoint, error) {
 	srv, err := server.New(echoHandler)
 	if err != nil {
 		return nil, err
@@ -47,12 +57,23 @@ func listenWSRPC(_ context.Context, subprotocol string, size int) (endpoint, err
 		return nil, err
 	}
 	s := &wsrpcServer{srv: srv, url: "ws://" + ln.Addr().String() + "/", serve: make(chan error, 1),
-		subprotocol: subprotocol, size: size}
+		subprotocol: subprotocol, size: size, viaClient: viaClient}
 	go func() { s.serve <- srv.Serve(ln) }() // owned: waited for in close
 	return s, nil
 }
 
 func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
+	if s.viaClient {
+		codec := wsclient.Binary
+		if s.subprotocol == rpc.SubprotocolJSON {
+			codec = wsclient.JSONRPC
+		}
+		c, err := wsclient.Dial(ctx, s.url, wsclient.WithCodec(codec))
+		if err != nil {
+			return nil, err
+		}
+		return &frontDoorClient{c: c, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+	}
 	tc, err := transport.Dial(ctx, s.url, &transport.DialOptions{Subprotocols: []string{s.subprotocol}})
 	if err != nil {
 		return nil, err
@@ -109,3 +130,28 @@ func (c *wsrpcClient) caller() func() error {
 }
 
 func (c *wsrpcClient) close() error { return c.peer.Close() }
+
+// frontDoorClient calls through client.Client.
+type frontDoorClient struct {
+	c      *wsclient.Client
+	params rpc.Raw
+	size   int
+}
+
+func (c *frontDoorClient) caller() func() error {
+	var params any = c.params // boxed once, as a caller reusing its params would
+	var out rpc.Raw
+	var result any = &out
+	ctx := context.Background()
+	return func() error {
+		if err := c.c.Call(ctx, "echo", params, result); err != nil {
+			return err
+		}
+		if len(out) != c.size {
+			return errShortReply
+		}
+		return nil
+	}
+}
+
+func (c *frontDoorClient) close() error { return c.c.Close() }
