@@ -39,6 +39,7 @@ type options struct {
 	skipOriginCheck  bool
 	subprotocols     []string
 	transport        transport.ConnOptions
+	heartbeat        *[2]time.Duration // WithHeartbeat's interval and timeout, applied over transport
 	maxConns         int
 	handshakeTimeout time.Duration
 	idleTimeout      time.Duration
@@ -96,18 +97,29 @@ func WithSubprotocols(protos ...string) Option {
 }
 
 // WithTransport sets the per-connection transport settings (read limit,
-// write timeout, heartbeat, compression).
+// write timeout, heartbeat, compression, send queue bound, message timeout).
+// A [WithHeartbeat] given before or after it wins over its heartbeat fields.
 func WithTransport(c transport.ConnOptions) Option {
 	return func(o *options) error { o.transport = c; return nil }
 }
 
 // WithHeartbeat sets how often connections are pinged and how long a pong
-// may take before the client is declared dead.
+// may take before the client is declared dead. It applies whatever the
+// order of the options, over WithTransport's heartbeat fields.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return func(o *options) error {
-		o.transport.HeartbeatInterval, o.transport.PongTimeout = interval, timeout
+		o.heartbeat = &[2]time.Duration{interval, timeout}
 		return nil
 	}
+}
+
+// connOptions are the transport settings of every connection.
+func (o *options) connOptions() transport.ConnOptions {
+	c := o.transport
+	if o.heartbeat != nil {
+		c.HeartbeatInterval, c.PongTimeout = o.heartbeat[0], o.heartbeat[1]
+	}
+	return c
 }
 
 // WithMaxConns bounds the open connections; handshakes beyond it get 503

@@ -148,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		principal = p
 	}
 	tc, err := transport.Accept(w, r, &transport.AcceptOptions{
-		ConnOptions:             s.opts.transport,
+		ConnOptions:             s.opts.connOptions(),
 		Subprotocols:            s.opts.subprotocols,
 		OriginPatterns:          s.opts.originPatterns,
 		InsecureSkipOriginCheck: s.opts.skipOriginCheck,
