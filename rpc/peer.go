@@ -64,6 +64,7 @@ type Peer struct {
 	endErr   error // why the connection ended; set before loopDone closes
 
 	warnings logtext.Limiter // see AllowWarning
+	panics   logtext.Limiter // handler panics: limited apart, so warnings cannot hide them
 
 	unknownReplies       atomic.Uint64
 	droppedNotifications atomic.Uint64

@@ -309,7 +309,7 @@ var jsonNull = []byte("null")
 func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if ok, suppressed := p.AllowWarning(); ok && p.logger != nil {
+			if ok, suppressed := p.panics.Allow(time.Now()); ok && p.logger != nil {
 				p.logger.Error("wsrpc: handler panicked", "method", logtext.Clip(c.req.Method), "panic", v,
 					"stack", string(debug.Stack()), "suppressed", suppressed)
 			}
