@@ -702,6 +702,9 @@ const maxBatch = 64
 // writeQueued writes what is queued until the queue is empty.
 func (c *Conn) writeQueued(last bool) bool {
 	for {
+		if c.discard.Load() {
+			return false // a slow reader: what is queued is dropped, not written
+		}
 		c.qmu.Lock()
 		batch := c.queue
 		c.queue, c.spare = c.spare, nil
