@@ -72,7 +72,10 @@ func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &frontDoorClient{c: c, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+		call := func(ctx context.Context, method string, params, result any) error {
+			return c.Call(ctx, method, params, result)
+		}
+		return &wsrpcClient{call: call, closeFn: c.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
 	}
 	tc, err := transport.Dial(ctx, s.url, &transport.DialOptions{Subprotocols: []string{s.subprotocol}})
 	if err != nil {
@@ -87,7 +90,7 @@ func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 		tc.CloseNow()
 		return nil, err
 	}
-	return &wsrpcClient{peer: p, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+	return &wsrpcClient{call: p.Call, closeFn: p.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
 }
 
 func (s *wsrpcServer) close() error {
@@ -107,10 +110,12 @@ func wsrpcParams(subprotocol string, size int) rpc.Raw {
 	return rpc.Raw(`["` + strings.Repeat("x", size-4) + `"]`)
 }
 
+// wsrpcClient makes echo calls with call: rpc.Peer.Call, or Client.Call.
 type wsrpcClient struct {
-	peer   *rpc.Peer
-	params rpc.Raw
-	size   int
+	call    func(ctx context.Context, method string, params, result any) error
+	closeFn func() error
+	params  rpc.Raw
+	size    int
 }
 
 func (c *wsrpcClient) caller() func() error {
@@ -119,7 +124,7 @@ func (c *wsrpcClient) caller() func() error {
 	var result any = &out
 	ctx := context.Background()
 	return func() error {
-		if err := c.peer.Call(ctx, "echo", params, result); err != nil {
+		if err := c.call(ctx, "echo", params, result); err != nil {
 			return err
 		}
 		if len(out) != c.size {
@@ -129,29 +134,4 @@ func (c *wsrpcClient) caller() func() error {
 	}
 }
 
-func (c *wsrpcClient) close() error { return c.peer.Close() }
-
-// frontDoorClient calls through client.Client.
-type frontDoorClient struct {
-	c      *wsclient.Client
-	params rpc.Raw
-	size   int
-}
-
-func (c *frontDoorClient) caller() func() error {
-	var params any = c.params // boxed once, as a caller reusing its params would
-	var out rpc.Raw
-	var result any = &out
-	ctx := context.Background()
-	return func() error {
-		if err := c.c.Call(ctx, "echo", params, result); err != nil {
-			return err
-		}
-		if len(out) != c.size {
-			return errShortReply
-		}
-		return nil
-	}
-}
-
-func (c *frontDoorClient) close() error { return c.c.Close() }
+func (c *wsrpcClient) close() error { return c.closeFn() }
