@@ -1,13 +1,20 @@
 // Package handler builds the server side of a wsrpc connection out of small
 // parts: a method router ([Mux]), typed handlers that decode params and
-// encode results ([Func], [NoParams], [NoResult]), context accessors
-// ([PeerFrom], [ConnInfoFrom], [PrincipalFrom], ...), and middleware stages
+// encode results ([Func], [NoParams], [NoResult]), and middleware stages
 // for the per-call concerns every service has: [Recover], [Timeout],
 // [Logging], [Limit], [LimitPerMethod], [Authorize], [Instrument] and the
 // auditing hooks [Before], [AfterSuccess] and [AfterError].
 //
 // A [Handler] is an [rpc.Handler], so a Mux or any handler built here plugs
-// straight into [rpc.WithHandler].
+// straight into [rpc.WithHandler]. Who is calling is on the request:
+// req.Peer() is the connection (its ID, RemoteAddr, Header, Subprotocol and
+// Session, with the principal), and a typed handler that has only its ctx
+// gets the request with [rpc.RequestFromContext].
+//
+// A [Middleware] is an [rpc.Middleware], so the same stage ([Logging],
+// [Instrument], a tracing one of your own) can also wrap the calls a peer
+// makes, given to [rpc.WithOutgoingMiddleware]; [rpc.Request.Outgoing] tells
+// it which way a call goes.
 //
 // # Order of middleware
 //

@@ -11,15 +11,17 @@ type Handler = rpc.Handler
 type HandlerFunc = rpc.HandlerFunc
 
 // Middleware wraps a [Handler] in another that adds a per-call concern
-// (recovery, deadlines, logging, limits, authorization, ...). The Handler it
-// returns must be safe for concurrent use.
+// (recovery, deadlines, logging, limits, authorization, ...). It is
+// [rpc.Middleware]: the same value can wrap the calls a peer serves (a
+// handler chain) and the calls it makes ([rpc.WithOutgoingMiddleware]). The
+// Handler it returns must be safe for concurrent use.
 //
 // A Middleware may be applied more than once (a [Mux] applies its global
 // middleware again after each [Mux.Use]), so state shared by every call, such
 // as a limit's slots, belongs in the constructor that returns the Middleware,
 // not in the Middleware itself. Those of this package are built that way:
 // every Handler one Middleware value wraps shares its state.
-type Middleware func(Handler) Handler
+type Middleware = rpc.Middleware
 
 // Chain composes middleware into one. mws[0] is outermost: it runs first on
 // the way in and last on the way out, so Chain(a, b, c)(h) is a(b(c(h))).

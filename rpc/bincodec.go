@@ -19,16 +19,23 @@ var errMalformed = errors.New("malformed wsrpc.v1 message")
 
 // binarySize is an upper bound of the encoded size of m.
 func binarySize(m *message) int {
-	n := 1 + 3*binary.MaxVarintLen64 + len(m.method) + len(m.params) + len(m.result) + len(m.reason)
+	n := 1 + 4*binary.MaxVarintLen64 + len(m.method) + len(m.params) + len(m.result) + len(m.reason)
 	if m.err != nil {
 		n += len(m.err.Message) + len(m.err.Data)
+	}
+	for k, v := range m.meta {
+		n += 3*binary.MaxVarintLen64 + len(k) + len(v)
 	}
 	return n
 }
 
+// Extension entry tags (docs/PROTOCOL.md, the extension block).
+const extMetadata = 1 // one metadata entry: key (text), then the value to the end of the entry
+
 // appendBinary appends the wsrpc.v1 encoding of m to buf.
 func appendBinary(buf []byte, m *message) []byte {
 	buf = append(buf, byte(m.kind))
+	buf = appendExt(buf, m)
 	switch m.kind {
 	case kindRequest:
 		buf = binary.AppendUvarint(buf, m.id.n)
@@ -53,6 +60,45 @@ func appendBinary(buf []byte, m *message) []byte {
 		buf = append(buf, validText(m.reason)...)
 	}
 	return buf
+}
+
+// appendExt appends the extension block: its length, then one entry per
+// metadata pair, in key order (0 alone when there is none).
+func appendExt(buf []byte, m *message) []byte {
+	if len(m.meta) == 0 || m.kind != kindRequest && m.kind != kindNotification {
+		return append(buf, 0)
+	}
+	keys := sortedKeys(m.meta)
+	total := 0
+	for _, k := range keys {
+		n := metaEntryLen(k, m.meta[k])
+		total += uvarintLen(extMetadata) + uvarintLen(uint64(n)) + n
+	}
+	buf = binary.AppendUvarint(buf, uint64(total))
+	for _, k := range keys {
+		k, v := validText(k), validText(m.meta[k])
+		buf = binary.AppendUvarint(buf, extMetadata)
+		buf = binary.AppendUvarint(buf, uint64(metaEntryLen(k, v)))
+		buf = appendText(buf, k)
+		buf = append(buf, v...)
+	}
+	return buf
+}
+
+// metaEntryLen is the length of a metadata entry's value: the key as text,
+// then the value's bytes.
+func metaEntryLen(k, v string) int {
+	k, v = validText(k), validText(v)
+	return uvarintLen(uint64(len(k))) + len(k) + len(v)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // appendText appends a length-prefixed UTF-8 string. Text that is not UTF-8
@@ -91,14 +137,31 @@ func retryMillis(d time.Duration) uint64 {
 // maxWireTimeout caps a received timeout so that converting it cannot overflow.
 const maxWireTimeout = 100 * 365 * 24 * time.Hour
 
-// decodeBinary decodes one wsrpc.v1 message into m. Slices in m alias data.
-func decodeBinary(data []byte, m *message, in *interner) error {
+// decodeBinary decodes one wsrpc.v1 message into m. Slices in m alias data;
+// metadata is copied. A request whose metadata is over lim becomes
+// kindInvalid with its id (it is answered); such a notification becomes an
+// unanswerable kindInvalid. A kind from the ignorable range that this
+// runtime does not know becomes kindIgnored.
+func decodeBinary(data []byte, m *message, in *interner, lim metaLimits) error {
 	*m = message{}
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty frame", errMalformed)
 	}
 	d := binDecoder{data: data[1:]}
 	m.kind = kind(data[0])
+	ext := d.ext()
+	if m.kind >= kindFirstIgnorable {
+		if d.err != nil {
+			return d.err
+		}
+		*m = message{kind: kindIgnored}
+		return nil
+	}
+	var mb metaBuilder
+	if m.kind == kindRequest || m.kind == kindNotification {
+		mb.lim = lim
+		d.metadata(ext, &mb)
+	}
 	switch m.kind {
 	case kindRequest:
 		m.id.n = d.uvarint("id")
@@ -149,7 +212,67 @@ func decodeBinary(data []byte, m *message, in *interner) error {
 		*m = message{}
 		return d.err
 	}
+	switch {
+	case mb.over != "" && m.kind == kindRequest:
+		*m = message{kind: kindInvalid, id: m.id, err: NewError(CodeInvalidRequest, mb.over)}
+	case mb.over != "":
+		*m = message{kind: kindInvalid, unanswerable: true, err: NewError(CodeInvalidRequest, mb.over)}
+	default:
+		m.meta = mb.md
+	}
 	return nil
+}
+
+// ext reads the extension block and returns its entries' bytes.
+func (d *binDecoder) ext() []byte {
+	n := d.uvarint("extension length")
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.data)) {
+		d.fail("extension block longer than the frame")
+		return nil
+	}
+	e := d.data[:n]
+	d.data = d.data[n:]
+	return e
+}
+
+// metadata reads the entries of an extension block: metadata entries go to
+// mb, entries of other tags are skipped (a receiver ignores what it does not
+// know).
+func (d *binDecoder) metadata(ext []byte, mb *metaBuilder) {
+	e := binDecoder{data: ext}
+	for len(e.data) > 0 && e.err == nil {
+		tag := e.uvarint("extension tag")
+		n := e.uvarint("extension entry length")
+		if e.err != nil {
+			break
+		}
+		if n > uint64(len(e.data)) {
+			e.fail("extension entry longer than the block")
+			break
+		}
+		val := e.data[:n]
+		e.data = e.data[n:]
+		if tag != extMetadata {
+			continue
+		}
+		ev := binDecoder{data: val}
+		k := ev.text("metadata key")
+		v := ev.data
+		if ev.err == nil && !utf8.Valid(v) {
+			ev.fail("metadata value is not UTF-8")
+		}
+		if ev.err != nil {
+			e.err = ev.err
+			break
+		}
+		mb.add(k, v)
+	}
+	if e.err != nil && d.err == nil {
+		d.err = e.err
+	}
 }
 
 // binDecoder reads fields; the first failure sticks and later reads return zero values.

@@ -28,7 +28,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 				t.Errorf("encoded %d bytes, size bound %d", len(data), binarySize(&tt.give))
 			}
 			var got message
-			if err := decodeBinary(data, &got, &interner{}); err != nil {
+			if err := decodeBinary(data, &got, &interner{}, testMeta); err != nil {
 				t.Fatal(err)
 			}
 			if !sameMessage(&got, &tt.give) {
@@ -41,7 +41,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 func TestBinaryTimeoutRoundsUp(t *testing.T) {
 	m := message{kind: kindRequest, id: wireID{n: 1}, method: "m", timeout: time.Nanosecond}
 	var got message
-	if err := decodeBinary(appendBinary(nil, &m), &got, nil); err != nil {
+	if err := decodeBinary(appendBinary(nil, &m), &got, nil, testMeta); err != nil {
 		t.Fatal(err)
 	}
 	if got.timeout != time.Microsecond {
@@ -69,7 +69,7 @@ func TestBinaryMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var m message
-			err := decodeBinary(tt.give, &m, nil)
+			err := decodeBinary(tt.give, &m, nil, testMeta)
 			if !errors.Is(err, errMalformed) {
 				t.Fatalf("decodeBinary = %v, want errMalformed", err)
 			}
@@ -81,8 +81,8 @@ func TestBinaryDecodeDoesNotAllocate(t *testing.T) {
 	data := appendBinary(nil, &message{kind: kindRequest, id: wireID{n: 9}, method: "echo", params: make([]byte, 64), timeout: time.Second})
 	in := &interner{}
 	var m message
-	decodeBinary(data, &m, in) // intern the method once
-	if n := testing.AllocsPerRun(100, func() { decodeBinary(data, &m, in) }); n != 0 {
+	decodeBinary(data, &m, in, testMeta) // intern the method once
+	if n := testing.AllocsPerRun(100, func() { decodeBinary(data, &m, in, testMeta) }); n != 0 {
 		t.Fatalf("decodeBinary allocates %v times per message", n)
 	}
 }
@@ -113,12 +113,12 @@ func FuzzDecodeBinary(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m message
-		if err := decodeBinary(data, &m, &interner{}); err != nil {
+		if err := decodeBinary(data, &m, &interner{}, testMeta); err != nil {
 			return
 		}
 		again := appendBinary(nil, &m)
 		var m2 message
-		if err := decodeBinary(again, &m2, nil); err != nil {
+		if err := decodeBinary(again, &m2, nil, testMeta); err != nil {
 			t.Fatalf("re-decode of %x failed: %v", again, err)
 		}
 		if m.kind == kindRequest {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -19,71 +20,244 @@ import (
 // error. With a nil Reply it is a notification: no reply is expected.
 //
 // ctx's deadline, if any, travels with the request: the handler's context on
-// the other side carries it.
+// the other side carries it. So does its metadata ([ContextWithMetadata]),
+// with req.Metadata's entries over it.
+//
+// With [WithOutgoingMiddleware], the call runs through the middleware on a
+// goroutine the peer owns ([Peer.Wait] waits for it); Send still returns
+// once the request is queued, or with the error of a middleware that
+// refused it.
 //
 // An error from Send means the request was not sent: [CodeUnavailable] when
 // the connection is closed or the other side is shutting down (safe to retry
 // elsewhere), or the ctx error. When Send returns nil for a call, exactly one
 // Response arrives on Reply.
 func (p *Peer) Send(ctx context.Context, req *Request) error {
-	if err := p.checkParams(req.Params); err != nil {
+	if err := p.wire.checkParams(req.Params); err != nil {
+		return err
+	}
+	if req.Reply != nil && cap(req.Reply) == 0 {
+		return errors.New("wsrpc: Request.Reply must be a buffered channel")
+	}
+	md := mergeMetadata(OutgoingMetadata(ctx), req.Metadata)
+	if p.out != nil {
+		return p.sendThroughChain(ctx, req, md)
+	}
+	if err := p.opts.checkMetadata(md); err != nil {
 		return err
 	}
 	if req.Reply == nil {
-		return p.notify(ctx, req.Method, req.Params)
+		return p.notify(ctx, req.Method, req.Params, md)
 	}
-	if cap(req.Reply) == 0 {
-		return errors.New("wsrpc: Request.Reply must be a buffered channel")
-	}
-	id, err := p.start(ctx, req.Method, req.Params, req.Reply, nil, true)
+	id, err := p.start(ctx, req.Method, req.Params, md, req.Reply, nil, true)
 	req.ID = id
 	return err
+}
+
+// mergeMetadata is b over a, without copying when one is empty.
+func mergeMetadata(a, b Metadata) Metadata {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	m := a.Clone()
+	maps.Copy(m, b)
+	return m
 }
 
 // Call calls method with params and decodes the result into result (which
 // may be nil to discard it). params and result are encoded with the peer's
 // [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives a
 // copy of the bytes undecoded, in the Raw's own backing array when it has
-// room. Call blocks until the reply arrives or ctx ends; in the
-// latter case it returns ctx's error at once and tells the other side to
-// cancel. (One exception: a request being written when ctx ends finishes its
-// write first; that only takes long when the other side has stopped reading,
-// and the transport's write timeout bounds it.) The error is an *[Error] (test it with errors.Is or [CodeOf]) or a
-// context error.
+// room. The request carries ctx's deadline and metadata
+// ([ContextWithMetadata]), and goes through the outgoing middleware
+// ([WithOutgoingMiddleware]). Call blocks until the reply arrives or ctx
+// ends; in the latter case it returns ctx's error at once and tells the
+// other side to cancel. (One exception: a request being written when ctx
+// ends finishes its write first; that only takes long when the other side
+// has stopped reading, and the transport's write timeout bounds it.) The
+// error is an *[Error] (test it with errors.Is or [CodeOf]) or a context
+// error.
 func (p *Peer) Call(ctx context.Context, method string, params, result any) error {
 	raw, err := p.marshal(params)
 	if err != nil {
 		return err
 	}
+	md := OutgoingMetadata(ctx)
+	if p.out != nil {
+		return p.callThroughChain(ctx, method, raw, md, result, false)
+	}
+	if md != nil {
+		if err := p.opts.checkMetadata(md); err != nil {
+			return err
+		}
+	}
+	r, err := p.callRaw(ctx, method, raw, md, nil)
+	if err != nil {
+		return err
+	}
+	return p.decodeResult(r, result)
+}
+
+// decodeResult decodes a call's result into result and recycles the
+// received message it aliases.
+func (p *Peer) decodeResult(r callResult, result any) error {
+	err := p.unmarshal(r.res, result)
+	if r.recycle != nil {
+		r.recycle.Recycle(r.buf) // decoded (or copied into a Raw): the bytes are no longer needed
+	}
+	return err
+}
+
+// callResult is the outcome of one call on the wire: its result, the
+// received message the result aliases and how to recycle it (nil: leave it
+// to the collector), and the request id.
+type callResult struct {
+	res     []byte
+	buf     []byte
+	recycle transport.Recycler
+	id      uint64
+}
+
+// callRaw sends a call and waits for its reply. out, when not nil, is the
+// Request of the outgoing chain: it gets the id, and its sent channel (if
+// any) is told whether the request was queued, before the wait.
+func (p *Peer) callRaw(ctx context.Context, method string, params []byte, md Metadata, out *Request) (callResult, error) {
 	s := slotPool.Get().(*callSlot)
-	id, err := p.start(ctx, method, raw, s.ch, s, false)
+	id, err := p.start(ctx, method, params, md, s.ch, s, false)
+	if out != nil {
+		out.reached(id, err)
+	}
 	if err != nil {
 		s.resp = Response{}
 		slotPool.Put(s)
-		return err
+		return callResult{}, err
 	}
 	select {
 	case r := <-s.ch:
-		res, rerr, buf, recycle := r.Result, r.Err, r.buf, r.recycle
+		res := callResult{res: r.Result, buf: r.buf, recycle: r.recycle, id: id}
+		rerr := r.Err
 		*r = Response{}
 		slotPool.Put(s)
 		if rerr != nil {
 			if ctx.Err() != nil {
-				return ctx.Err() // the caller gave up as the reply came: report its own reason
+				return res, ctx.Err() // the caller gave up as the reply came: report its own reason
 			}
-			return rerr
+			return res, rerr
 		}
-		err := p.unmarshal(res, result)
-		if recycle != nil {
-			recycle.Recycle(buf) // decoded (or copied into a Raw): the bytes are no longer needed
-		}
-		return err
+		return res, nil
 	case <-ctx.Done():
 		if p.abandon(id) {
 			slotPool.Put(s) // no reply can arrive any more
 		}
-		return ctx.Err()
+		return callResult{id: id}, ctx.Err()
 	}
+}
+
+// reached records, on an outgoing chain's Request, that the innermost
+// handler tried to send it: with which id and with what outcome; an
+// asynchronous Send waiting on sent learns it at once.
+func (r *Request) reached(id uint64, err error) {
+	r.ID = id
+	r.sentOK = err == nil
+	if r.sent != nil {
+		select {
+		case r.sent <- err:
+		default: // a middleware that calls next again: the first outcome was reported
+		}
+	}
+}
+
+// outgoingRequest is the Request outgoing middleware sees. Metadata is a
+// copy, so that a middleware may add to it.
+func (p *Peer) outgoingRequest(method string, params []byte, md Metadata, notify bool) *Request {
+	return &Request{Method: method, Params: params, Metadata: md.Clone(), peer: p, outgoing: true, notification: notify}
+}
+
+// callThroughChain makes a call or notification through the outgoing
+// middleware, and decodes the result.
+func (p *Peer) callThroughChain(ctx context.Context, method string, params []byte, md Metadata, result any, notify bool) error {
+	req := p.outgoingRequest(method, params, md, notify)
+	res, err := p.out.ServeRPC(ctx, req)
+	if err == nil && !notify {
+		err = p.unmarshal(res, result)
+	}
+	if req.recycle != nil {
+		req.recycle.Recycle(req.buf)
+	}
+	return err
+}
+
+// errNotSentByMiddleware is Send's error when the outgoing chain returned
+// without error and without sending the request.
+var errNotSentByMiddleware = errors.New("wsrpc: an outgoing middleware returned without sending the request")
+
+// sendThroughChain is Send with outgoing middleware: the chain runs on a
+// goroutine of the peer's, and Send waits until the request is queued, or
+// the chain has returned without sending it.
+func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) error {
+	notify := req.Reply == nil
+	r := p.outgoingRequest(req.Method, req.Params, md, notify)
+	r.sent = make(chan error, 1)
+	done := make(chan error, 1)
+	p.sends.Add(1)
+	go func() {
+		defer p.sends.Done()
+		res, err := p.out.ServeRPC(ctx, r)
+		done <- err
+		if notify || !r.sentOK {
+			return
+		}
+		// The result belongs to the receiver of the Response: it is not
+		// recycled.
+		p.deliver(req.Reply, &Response{ID: r.ID, Result: res, Err: err})
+	}()
+	var err error
+	select {
+	case err = <-r.sent:
+	case err = <-done:
+		select {
+		case err = <-r.sent: // it was sent after all
+		default:
+			if err == nil {
+				err = errNotSentByMiddleware
+			}
+		}
+	}
+	if err == nil {
+		req.ID = r.ID
+	}
+	return err
+}
+
+// roundTrip is the innermost handler of the outgoing chain: it sends the
+// request (a middleware may have changed its params and metadata, so they
+// are checked again) and waits for its reply.
+func (p *Peer) roundTrip(ctx context.Context, req *Request) ([]byte, error) {
+	err := p.wire.checkParams(req.Params)
+	if err == nil {
+		err = p.opts.checkMetadata(req.Metadata)
+	}
+	if err != nil {
+		req.reached(0, err)
+		return nil, err
+	}
+	if req.notification {
+		err := p.notify(ctx, req.Method, req.Params, req.Metadata)
+		req.reached(0, err)
+		return nil, err
+	}
+	r, err := p.callRaw(ctx, req.Method, req.Params, req.Metadata, req)
+	if req.recycle != nil { // a middleware that calls next again: the first result is done with
+		req.recycle.Recycle(req.buf)
+	}
+	req.buf, req.recycle = r.buf, r.recycle
+	if req.sent != nil {
+		req.recycle = nil // an asynchronous Send hands the result over
+	}
+	return r.res, err
 }
 
 // callSlot is where the reply to a blocking Call lands: its channel and the
@@ -105,22 +279,33 @@ func (pc pendingCall) response() *Response {
 }
 
 // Notify sends a notification: a call with no reply.
+// Like a call, it carries ctx's metadata and goes through the outgoing
+// middleware.
 func (p *Peer) Notify(ctx context.Context, method string, params any) error {
 	raw, err := p.marshal(params)
 	if err != nil {
 		return err
 	}
-	return p.notify(ctx, method, raw)
+	md := OutgoingMetadata(ctx)
+	if p.out != nil {
+		return p.callThroughChain(ctx, method, raw, md, nil, true)
+	}
+	if md != nil {
+		if err := p.opts.checkMetadata(md); err != nil {
+			return err
+		}
+	}
+	return p.notify(ctx, method, raw, md)
 }
 
-func (p *Peer) notify(ctx context.Context, method string, params []byte) error {
+func (p *Peer) notify(ctx context.Context, method string, params []byte, md Metadata) error {
 	p.mu.Lock()
 	refused := p.refusalLocked()
 	p.mu.Unlock()
 	if refused != nil {
 		return refused
 	}
-	m := message{kind: kindNotification, method: method, params: params}
+	m := message{kind: kindNotification, method: method, params: params, meta: md}
 	return p.sendCtx(ctx, &m)
 }
 
@@ -137,7 +322,7 @@ func (p *Peer) refusalLocked() error {
 
 // start registers and sends a call. With watch, ctx is watched so that an
 // asynchronous call is abandoned when ctx ends.
-func (p *Peer) start(ctx context.Context, method string, params []byte, reply chan *Response, slot *callSlot, watch bool) (uint64, error) {
+func (p *Peer) start(ctx context.Context, method string, params []byte, md Metadata, reply chan *Response, slot *callSlot, watch bool) (uint64, error) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -157,7 +342,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 	p.pending[id] = pendingCall{reply: reply, slot: slot}
 	p.mu.Unlock()
 
-	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout}
+	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout, meta: md}
 	if err := p.sendCtx(ctx, &m); err != nil {
 		if _, still := p.takePending(id); !still {
 			// The connection ended while sending, and ended() has taken the
@@ -193,7 +378,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, reply ch
 // sendCtx sends m, translating a closed connection into CodeUnavailable.
 func (p *Peer) sendCtx(ctx context.Context, m *message) error {
 	data := p.wire.encode(m)
-	err := p.conn.Send(ctx, transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
+	err := p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}})
 	if err == nil {
 		return nil
 	}
@@ -232,7 +417,7 @@ func (p *Peer) abandon(id uint64) bool {
 	// Best effort, and never blocking: the caller is giving up and must
 	// return at once, even when the other side has stopped reading.
 	data := p.wire.encode(&message{kind: kindCancel, id: wireID{n: id}})
-	if !p.conn.TrySend(transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}}) {
+	if !p.conn.TrySend(transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}}) {
 		bufpool.Put(data)
 	}
 	return true
@@ -306,20 +491,9 @@ func (p *Peer) marshal(v any) ([]byte, error) {
 	return b, nil
 }
 
-// checkParams makes sure raw params can go on a JSON-RPC connection, where
-// they must be a JSON array or object.
-func (p *Peer) checkParams(b []byte) error {
-	if !p.wire.json || b == nil {
-		return nil
-	}
-	if !jsonValid(b) {
-		return &Error{Code: CodeInvalidParams, Message: "params are not valid JSON"}
-	}
-	if first := firstNonSpace(b); first == '[' || first == '{' {
-		return nil
-	}
-	return &Error{Code: CodeInvalidParams, Message: "JSON-RPC params must be an array or an object"}
-}
+// checkParams says whether raw params can go on this connection (on
+// JSON-RPC they must be a JSON array or object).
+func (p *Peer) checkParams(b []byte) error { return p.wire.checkParams(b) }
 
 func (p *Peer) unmarshal(data []byte, v any) error {
 	switch v := v.(type) {

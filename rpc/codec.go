@@ -2,11 +2,6 @@ package rpc
 
 import (
 	"encoding/json"
-	"fmt"
-	"strings"
-
-	"github.com/wsrpc/wsrpc/internal/bufpool"
-	"github.com/wsrpc/wsrpc/transport"
 )
 
 // Subprotocols naming the two wire codecs. A connection with no subprotocol
@@ -47,39 +42,3 @@ func (jsonValues) Unmarshal(data []byte, v any) error { return json.Unmarshal(da
 // json.RawMessage does), so a caller that reuses one Raw across calls does
 // not allocate. On a JSON-RPC connection a Raw must hold valid JSON.
 type Raw []byte
-
-// wire is the codec chosen by subprotocol.
-type wire struct {
-	json    bool
-	msgType transport.MessageType
-}
-
-func wireFor(subprotocol string) (wire, error) {
-	switch {
-	case strings.EqualFold(subprotocol, SubprotocolBinary): // the handshake matched it case-insensitively
-		return wire{msgType: transport.Binary}, nil
-	case subprotocol == "", strings.EqualFold(subprotocol, SubprotocolJSON):
-		return wire{json: true, msgType: transport.Text}, nil
-	}
-	return wire{}, fmt.Errorf("wsrpc: unsupported subprotocol %q", subprotocol)
-}
-
-// encode encodes m into a recycled buffer; the message goes to the
-// transport with bufpool.Recycler as its Recycle, or, if it is not sent,
-// back with bufpool.Put.
-func (w wire) encode(m *message) []byte {
-	if w.json {
-		return appendJSON(bufpool.Get(jsonSize(m)), m)
-	}
-	return appendBinary(bufpool.Get(binarySize(m)), m)
-}
-
-// jsonSize is an estimate of the encoded size of m; appendJSON grows the
-// buffer if escaping makes it longer.
-func jsonSize(m *message) int {
-	n := 96 + len(m.method) + len(m.params) + len(m.result) + len(m.id.raw) + len(m.reason)
-	if m.err != nil {
-		n += len(m.err.Message) + len(m.err.Data)
-	}
-	return n
-}

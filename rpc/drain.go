@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // Notice is the shutdown notice [Peer.Drain] sends to the other side.
@@ -11,8 +13,47 @@ type Notice struct {
 	// RetryAfter suggests how long the other side should wait before it
 	// reconnects (0: at once, to another instance).
 	RetryAfter time.Duration
-	// Reason is a short human-readable text.
+	// Reason is a short human-readable text. [Peer.Shutdown] also gives it
+	// as the close frame's reason.
 	Reason string
+	// Code is the close code [Peer.Shutdown] closes with (0:
+	// [transport.StatusGoingAway]); a server restarting says
+	// [transport.StatusServiceRestart].
+	Code transport.StatusCode
+}
+
+// Shutdown ends the connection gracefully, the one way both the server and
+// the client do it: [Peer.Drain] with n (no new calls, the notice, every
+// call in flight finished), then the closing handshake with n's Code and
+// Reason, then [Peer.Wait]. If ctx ends first, whatever is left is cut
+// short (handlers cancelled, the connection dropped without waiting for the
+// other side's close frame) and the *[DrainError] of the drain, if any, is
+// returned. It must not be called from a handler of this peer, which it
+// would wait for.
+func (p *Peer) Shutdown(ctx context.Context, n Notice) error {
+	err := p.Drain(ctx, n)
+	if ctx.Err() != nil {
+		p.CloseNow()
+		p.Wait()
+		return err
+	}
+	code := n.Code
+	if code == 0 {
+		code = transport.StatusGoingAway
+	}
+	closed := make(chan struct{})
+	go func() { // owned: waited for below
+		defer close(closed)
+		p.CloseWith(code, n.Reason)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		p.CloseNow() // cuts the closing handshake short
+		<-closed
+	}
+	p.Wait()
+	return err
 }
 
 // DrainError is returned by [Peer.Drain] when ctx ended before every call

@@ -36,7 +36,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		// Binary: every field is carried; text is repaired to UTF-8.
 		var got message
-		if err := decodeBinary(appendBinary(nil, &m), &got, nil); err != nil {
+		if err := decodeBinary(appendBinary(nil, &m), &got, nil, testMeta); err != nil {
 			t.Fatalf("binary: decoder refused what the encoder wrote for %+v: %v", m, err)
 		}
 		if got.method != repaired(m.method) {
@@ -63,7 +63,7 @@ func FuzzEncode(f *testing.F) {
 		if !utf8.Valid(data) {
 			t.Fatalf("JSON encoder wrote invalid UTF-8: %q", data)
 		}
-		msgs, _, fatal := decodeJSON(data, nil, nil, 0)
+		msgs, _, fatal := decodeJSON(data, nil, nil, 0, testMeta)
 		if fatal != nil || len(msgs) != 1 {
 			t.Fatalf("JSON: decoder refused %s: %v", data, fatal)
 		}

@@ -8,3 +8,6 @@ func SetWorkerIdle(d time.Duration) (restore func()) {
 	workerIdle = d
 	return func() { workerIdle = old }
 }
+
+// testMeta is the default metadata bound, for codec tests.
+var testMeta = metaLimits{entries: DefaultMaxMetadata, bytes: DefaultMaxMetadataBytes}

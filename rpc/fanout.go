@@ -13,7 +13,7 @@ import (
 // counts its size against its own send queue's byte bound. An Encoded is
 // immutable and safe for concurrent use.
 type Encoded struct {
-	json bool
+	wire wireCodec
 	data []byte
 }
 
@@ -32,13 +32,13 @@ func (p *Peer) EncodeNotification(method string, params Raw) (*Encoded, error) {
 	data := p.wire.encode(&m)
 	// The buffer is shared by every connection it is queued on and is
 	// never recycled: the collector reclaims it once the last write is done.
-	return &Encoded{json: p.wire.json, data: data[:len(data):len(data)]}, nil
+	return &Encoded{wire: p.wire, data: data[:len(data):len(data)]}, nil
 }
 
 // SameWire reports whether an Encoded made by other can be sent on p: both
 // speak the same wire codec (and, on binary connections, the caller has
 // made sure they share their value codec).
-func (p *Peer) SameWire(other *Peer) bool { return p.wire.json == other.wire.json }
+func (p *Peer) SameWire(other *Peer) bool { return p.wire == other.wire }
 
 var errWrongWire = errors.New("wsrpc: SendEncoded: message encoded for the other wire codec")
 
@@ -49,7 +49,7 @@ var errWrongWire = errors.New("wsrpc: SendEncoded: message encoded for the other
 // never writes on the caller's goroutine, and waits only while the queue is
 // full in count, bounded by ctx.
 func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
-	if e.json != p.wire.json {
+	if e.wire != p.wire {
 		return errWrongWire
 	}
 	p.mu.Lock()
@@ -58,7 +58,7 @@ func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
 	if refused != nil {
 		return refused
 	}
-	err := p.conn.PushQueued(ctx, transport.Message{Type: p.wire.msgType, Data: e.data})
+	err := p.conn.PushQueued(ctx, transport.Message{Type: p.wire.messageType(), Data: e.data})
 	if err != nil && ctx.Err() == nil {
 		return &Error{Code: CodeUnavailable, Message: "connection closed; the notification was not sent: " + err.Error()}
 	}

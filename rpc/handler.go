@@ -39,18 +39,38 @@ type HandlerFunc func(ctx context.Context, req *Request) ([]byte, error)
 // ServeRPC calls f.
 func (f HandlerFunc) ServeRPC(ctx context.Context, req *Request) ([]byte, error) { return f(ctx, req) }
 
+// Middleware wraps a [Handler] in another that adds a per-call concern
+// (recovery, deadlines, logging, metrics, tracing, limits, authorization).
+// The same shape wraps the calls a peer serves (a handler chain; see package
+// handler) and the calls it makes ([WithOutgoingMiddleware]), so one
+// middleware can cover both directions; [Request.Outgoing] tells them apart.
+// The Handler it returns must be safe for concurrent use.
+type Middleware func(Handler) Handler
+
+// chain applies mws to h, mws[0] outermost.
+func chain(mws []Middleware, h Handler) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
 // Request is one call, in either direction.
 //
-// Outgoing (given to [Peer.Send]): set Method, Params and, for a call that
-// wants a reply, Reply; Send assigns ID. A nil Reply makes a notification.
+// Outgoing (given to [Peer.Send]): set Method, Params, optionally Metadata
+// and, for a call that wants a reply, Reply; Send assigns ID. A nil Reply
+// makes a notification. Outgoing middleware sees the same fields.
 //
-// Incoming (given to a [Handler]): Method and Params are set, Reply is nil,
-// and the accessors say where the call came from. Params aliases the
-// received message and is valid only until the handler returns, unless the
-// peer was made [WithOwnedParams] (see [Handler]).
+// Incoming (given to a [Handler]): Method, Params and Metadata are set,
+// Reply is nil, and [Request.Peer] says where the call came from. Params
+// aliases the received message and is valid only until the handler returns,
+// unless the peer was made [WithOwnedParams] (see [Handler]).
 type Request struct {
 	Method string
 	Params []byte
+	// Metadata is the call's metadata (nil when none). A handler may read
+	// it, an outgoing middleware may add to it.
+	Metadata Metadata
 	// Reply receives exactly one *Response for a call. It must be buffered,
 	// with room for every call in flight that shares it: the peer never
 	// blocks on it, and a reply that does not fit is dropped and counted.
@@ -61,20 +81,40 @@ type Request struct {
 	peer         *Peer
 	wid          wireID
 	notification bool
+	outgoing     bool
+
+	// Outgoing, through the middleware chain: what roundTrip reports back.
+	sent    chan error         // an asynchronous Send waits on it for the request to be queued
+	sentOK  bool               // the innermost handler queued the request
+	buf     []byte             // the received reply the result aliases, to recycle once decoded
+	recycle transport.Recycler // nil: leave buf to the collector
 }
 
-// Peer returns the peer the request arrived on (nil for outgoing requests),
-// so that a handler can call back or notify the other side.
+// Peer returns the peer of the call: the one it arrived on, or, for an
+// outgoing call in middleware, the one making it. Its identity (ID,
+// RemoteAddr, Header, Session...) is the connection's. It is nil for a
+// Request built by hand (in a unit test, say).
 func (r *Request) Peer() *Peer { return r.peer }
+
+// Outgoing reports whether the call is one this side makes (seen by
+// outgoing middleware) rather than one it serves.
+func (r *Request) Outgoing() bool { return r.outgoing }
 
 // IsNotification reports whether the caller wants no reply.
 func (r *Request) IsNotification() bool { return r.notification }
 
 // WireID returns the request id as it appeared on the wire: a decimal number,
-// or the exact JSON text of a JSON-RPC id. It is "" for a notification.
+// or the exact JSON text of a JSON-RPC id. It is "" for a notification, and
+// for an outgoing call until the innermost handler has sent it.
 func (r *Request) WireID() string {
 	if r.notification {
 		return ""
+	}
+	if r.outgoing {
+		if r.ID == 0 {
+			return ""
+		}
+		return strconv.FormatUint(r.ID, 10)
 	}
 	if r.wid.raw != "" {
 		return r.wid.raw

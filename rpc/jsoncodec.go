@@ -20,8 +20,9 @@ import (
 // counting the top-level value as level 1. Deeper input is a parse error.
 const jsonMaxDepth = 64
 
-// Extension method names.
+// Extension method names, and the member that carries a call's metadata.
 const (
+	jsonMetaMember     = "$meta"
 	jsonCancelMethod   = "$/cancelRequest"
 	jsonShutdownMethod = "$/shutdown"
 )
@@ -41,9 +42,9 @@ const (
 // requests, notifications or responses have kind kindInvalid, an err with
 // CodeInvalidRequest, and the element's id when it could be read (else
 // nullID). batch reports whether the top level was an array.
-func decodeJSON(data []byte, dst []message, in *interner, maxBatch int) (msgs []message, batch bool, fatal *Error) {
+func decodeJSON(data []byte, dst []message, in *interner, maxBatch int, lim metaLimits) (msgs []message, batch bool, fatal *Error) {
 	msgs = dst[:0]
-	s := jsonScanner{data: data}
+	s := jsonScanner{data: data, meta: lim}
 	s.ws()
 	if s.pos >= len(data) {
 		s.fail("unexpected end of input")
@@ -135,6 +136,7 @@ type jsonScanner struct {
 	errPos  int
 	errChar int  // -1: none
 	esc     bool // the last string str read has escapes
+	meta    metaLimits
 }
 
 // jsonStrPlain marks the bytes that stand for themselves inside a JSON
@@ -410,6 +412,7 @@ const (
 	jfData
 	jfRetryAfter
 	jfReason
+	jfMeta
 	jfCount
 )
 
@@ -441,6 +444,8 @@ func jsonFieldIndex(name []byte) int {
 		return jfRetryAfter
 	case "reason":
 		return jfReason
+	case jsonMetaMember:
+		return jfMeta
 	}
 	return -1
 }
@@ -502,7 +507,7 @@ func (s *jsonScanner) element(m *message, in *interner) bool {
 	if !s.object(&f) {
 		return false
 	}
-	jsonClassify(s.data, &f, m, in)
+	jsonClassify(s.data, &f, m, in, s.meta)
 	return true
 }
 
@@ -512,7 +517,7 @@ func jsonInvalid(m *message, id wireID, msg string) {
 }
 
 // jsonClassify turns the members of a valid JSON object into a message.
-func jsonClassify(data []byte, f *jsonFields, m *message, in *interner) {
+func jsonClassify(data []byte, f *jsonFields, m *message, in *interner, lim metaLimits) {
 	val := func(i int) []byte {
 		sp := f[i]
 		return data[sp.start:sp.end:sp.end]
@@ -585,6 +590,15 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner) {
 		}
 	}
 
+	var meta Metadata
+	if f[jfMeta].end != 0 {
+		var why string
+		if meta, why = jsonMetadata(val(jfMeta), lim); why != "" {
+			jsonInvalid(m, id, why)
+			return
+		}
+	}
+
 	if hasID {
 		var timeout time.Duration
 		if f[jfTimeout].end != 0 {
@@ -594,7 +608,7 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner) {
 				return
 			}
 		}
-		*m = message{kind: kindRequest, id: id, method: method, params: params, timeout: timeout}
+		*m = message{kind: kindRequest, id: id, method: method, params: params, timeout: timeout, meta: meta}
 		return
 	}
 
@@ -647,7 +661,54 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner) {
 			m.reason = string(r)
 		}
 	default:
-		*m = message{kind: kindNotification, id: nullID, method: method, params: params}
+		*m = message{kind: kindNotification, id: nullID, method: method, params: params, meta: meta}
+	}
+}
+
+// jsonMetadata reads the "$meta" member (a valid JSON value): an object
+// whose values are strings, within lim. why says what is wrong with it.
+func jsonMetadata(v []byte, lim metaLimits) (md Metadata, why string) {
+	if v[0] != '{' {
+		return nil, `"` + jsonMetaMember + `" must be an object of strings`
+	}
+	mb := metaBuilder{lim: lim}
+	s := jsonScanner{data: v}
+	if empty, _ := s.open('}'); empty {
+		return nil, ""
+	}
+	var kbuf, vbuf []byte
+	for {
+		s.ws()
+		start := s.pos
+		s.str()
+		key, esc := v[start+1:s.pos-1], s.esc
+		if esc {
+			kbuf, _ = jsonUnescape(kbuf[:0], key, -1)
+			key = kbuf
+		}
+		s.ws()
+		s.pos++ // ':'
+		s.ws()
+		if v[s.pos] != '"' {
+			return nil, `"` + jsonMetaMember + `" must be an object of strings`
+		}
+		start = s.pos
+		s.str()
+		val := v[start+1 : s.pos-1]
+		if s.esc {
+			vbuf, _ = jsonUnescape(vbuf[:0], val, -1)
+			val = vbuf
+		}
+		if !utf8.Valid(key) || !utf8.Valid(val) {
+			return nil, `"` + jsonMetaMember + `" holds a string that is not UTF-8`
+		}
+		mb.add(key, val)
+		if mb.over != "" {
+			return nil, mb.over
+		}
+		if done, _ := s.next('}', ""); done {
+			return mb.md, ""
+		}
 	}
 }
 
@@ -952,6 +1013,20 @@ func appendJSON(buf []byte, m *message) []byte {
 		if m.kind == kindRequest && m.timeout > 0 {
 			buf = append(buf, `,"$timeout":`...)
 			buf = strconv.AppendInt(buf, jsonCeilMillis(m.timeout), 10)
+		}
+		if len(m.meta) > 0 {
+			buf = append(buf, `,"`+jsonMetaMember+`":`...)
+			for i, k := range sortedKeys(m.meta) {
+				if i == 0 {
+					buf = append(buf, '{')
+				} else {
+					buf = append(buf, ',')
+				}
+				buf = jsonAppendString(buf, k)
+				buf = append(buf, ':')
+				buf = jsonAppendString(buf, m.meta[k])
+			}
+			buf = append(buf, '}')
 		}
 	case kindResult:
 		buf = append(buf, `,"id":`...)

@@ -433,7 +433,7 @@ func TestDecodeJSON(t *testing.T) {
 			// A used dst: decodeJSON must not let old contents through.
 			dst := []message{jtError(jtID(99), 1, "stale", "[1]"), jtTimed(jtID(98), "stale", "{}", time.Hour)}
 			for _, in := range []*interner{nil, &shared} {
-				msgs, batch, fatal := decodeJSON([]byte(tt.give), dst, in, tt.maxBatch)
+				msgs, batch, fatal := decodeJSON([]byte(tt.give), dst, in, tt.maxBatch, testMeta)
 				if tt.want.fatal != 0 {
 					if fatal == nil {
 						t.Fatalf("decodeJSON(%q) = %d messages, want fatal code %d", tt.give, len(msgs), tt.want.fatal)
@@ -469,7 +469,7 @@ func TestDecodeJSON(t *testing.T) {
 // in place.
 func TestDecodeJSONAliases(t *testing.T) {
 	data := []byte(jtObj(`"id":1,"method":"m","params":[1,2]`) + "   ")
-	msgs, _, fatal := decodeJSON(data, nil, nil, 0)
+	msgs, _, fatal := decodeJSON(data, nil, nil, 0, testMeta)
 	if fatal != nil {
 		t.Fatal(fatal)
 	}
@@ -484,8 +484,8 @@ func TestDecodeJSONAliases(t *testing.T) {
 
 func TestDecodeJSONInterns(t *testing.T) {
 	var in interner
-	a, _, _ := decodeJSON([]byte(jtObj(`"id":1,"method":"echo"`)), nil, &in, 0)
-	b, _, _ := decodeJSON([]byte(jtObj(`"id":2,"method":"ech\u006f"`)), nil, &in, 0)
+	a, _, _ := decodeJSON([]byte(jtObj(`"id":1,"method":"echo"`)), nil, &in, 0, testMeta)
+	b, _, _ := decodeJSON([]byte(jtObj(`"id":2,"method":"ech\u006f"`)), nil, &in, 0, testMeta)
 	if a[0].method != "echo" || b[0].method != "echo" {
 		t.Fatalf("methods %q, %q", a[0].method, b[0].method)
 	}
@@ -499,7 +499,7 @@ func TestDecodeJSONAllocs(t *testing.T) {
 	var in interner
 	dst := make([]message, 0, 1)
 	allocs := testing.AllocsPerRun(100, func() {
-		msgs, _, fatal := decodeJSON(data, dst, &in, 100)
+		msgs, _, fatal := decodeJSON(data, dst, &in, 100, testMeta)
 		if fatal != nil || len(msgs) != 1 {
 			t.Fatal("decode failed")
 		}
@@ -615,7 +615,7 @@ func jtRoundTrip(m message) (string, error) {
 	if !json.Valid(enc) {
 		return "", fmt.Errorf("appendJSON wrote invalid JSON: %s", enc)
 	}
-	msgs, batch, fatal := decodeJSON(enc, nil, nil, 0)
+	msgs, batch, fatal := decodeJSON(enc, nil, nil, 0, testMeta)
 	if fatal != nil || batch || len(msgs) != 1 {
 		return "", fmt.Errorf("decodeJSON(%s) = %d messages, batch %v, fatal %v", enc, len(msgs), batch, fatal)
 	}
@@ -677,7 +677,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		msgs, _, fatal := decodeJSON(data, dst, &in, 100)
+		msgs, _, fatal := decodeJSON(data, dst, &in, 100, testMeta)
 		if fatal != nil || len(msgs) != 1 || msgs[0].kind != kindRequest {
 			b.Fatal("decode failed")
 		}
@@ -724,7 +724,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(jtBenchRequest))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxBatch = 16
-		msgs, batch, fatal := decodeJSON(data, nil, nil, maxBatch)
+		msgs, batch, fatal := decodeJSON(data, nil, nil, maxBatch, testMeta)
 
 		// Cross-check the syntax against encoding/json, which has no depth
 		// limit of 64. The transport lets through only valid UTF-8, which
@@ -752,7 +752,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		// A reused dst and an interner change nothing.
 		dst := []message{jtError(jtID(99), 1, "stale", "[1]"), jtTimed(jtID(98), "stale", "{}", time.Hour)}
 		var in interner
-		msgs2, batch2, fatal2 := decodeJSON(data, dst, &in, maxBatch)
+		msgs2, batch2, fatal2 := decodeJSON(data, dst, &in, maxBatch, testMeta)
 		if fatal2 != nil || batch2 != batch || len(msgs2) != len(msgs) {
 			t.Fatalf("second decode: %d messages, batch %v, fatal %v", len(msgs2), batch2, fatal2)
 		}

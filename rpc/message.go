@@ -14,6 +14,13 @@ const (
 	kindError        kind = 4 // an error reply
 	kindCancel       kind = 5 // the caller gave up on request id
 	kindShutdown     kind = 6 // the sender is shutting down: no new calls, please
+
+	// kindIgnored is a received binary message of a kind this runtime does
+	// not know from the range a receiver ignores (0x40 and up; see
+	// docs/PROTOCOL.md, extensions). It is never sent.
+	kindIgnored kind = 0xff
+	// kindFirstIgnorable is where the ignorable kinds begin.
+	kindFirstIgnorable kind = 0x40
 )
 
 // wireID identifies a request on the wire. Requests this runtime sends always
@@ -40,6 +47,10 @@ type message struct {
 	// "result" or "error"): it is never answered, since replies get no reply.
 	response bool
 	timeout  time.Duration // kindRequest: relative deadline, 0 for none
+	meta     Metadata      // kindRequest, kindNotification: nil when none
+	// unanswerable marks a kindInvalid notification of the binary codec: it
+	// has no id to answer, so it is dropped and counted.
+	unanswerable bool
 
 	retryAfter time.Duration // kindShutdown: hint for when to reconnect
 	reason     string        // kindShutdown

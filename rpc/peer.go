@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +21,18 @@ import (
 // goroutines it owns.
 type Peer struct {
 	conn   *transport.Conn
-	wire   wire
+	wire   wireCodec
 	codec  Codec
-	opts   options
+	opts   *Config
 	logger *slog.Logger
+	limits decodeLimits
+	out    Handler // the outgoing chain (WithOutgoingMiddleware); nil without one
+
+	// Identity (identity.go).
+	id          string
+	remoteAddr  net.Addr
+	session     Session
+	connectedAt time.Time
 
 	// Outgoing calls: pending replies by id.
 	nextID       atomic.Uint64
@@ -35,6 +44,9 @@ type Peer struct {
 	retryAfter   time.Duration
 	outIdle      chan struct{} // closed when draining and no outgoing call is pending
 	outIdleArmed bool
+
+	// Goroutines running an asynchronous Send through the outgoing chain.
+	sends sync.WaitGroup
 
 	// Incoming calls.
 	inMu        sync.Mutex
@@ -79,32 +91,25 @@ type pendingCall struct {
 
 // New starts a peer on conn, choosing the wire codec from the negotiated
 // subprotocol ([SubprotocolBinary], [SubprotocolJSON] or none for JSON). The
-// peer owns conn from now on: close the peer, not the conn.
+// peer owns conn from now on: close the peer, not the conn. Invalid options
+// are an error, and so are those only client.Dial and server.New take.
 func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
+	c := &Config{}
+	if err := c.apply(opts, scopePeer, "rpc.New"); err != nil {
+		return nil, err
+	}
+	return newPeer(conn, c)
+}
+
+func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 	w, err := wireFor(conn.Subprotocol())
 	if err != nil {
 		return nil, err
 	}
-	o := options{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.maxInFlight < 1 {
-		o.maxInFlight = DefaultMaxInFlight
-	}
-	if o.maxBatch < 1 {
-		o.maxBatch = DefaultMaxBatch
-	}
-	switch {
-	case o.backlog == 0:
-		o.backlog = DefaultMaxBacklog
-	case o.backlog < 0:
+	if o.backlog < 0 {
 		o.backlog = 0
 	}
-	if o.backlogSize < 1 {
-		o.backlogSize = DefaultMaxBacklogBytes
-	}
-	if o.codec == nil || w.json {
+	if o.codec == nil || w.jsonValues() {
 		o.codec = JSON
 	}
 	if o.handler == nil {
@@ -117,18 +122,29 @@ func New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 		base = context.Background()
 	}
 	p := &Peer{
-		conn:       conn,
-		wire:       w,
-		codec:      o.codec,
-		opts:       o,
-		logger:     o.logger,
-		pending:    make(map[uint64]pendingCall),
-		goingAway:  make(chan struct{}),
-		incoming:   make(map[wireID]*inCall),
-		active:     make(map[*inCall]struct{}),
-		work:       make(chan *inCall),
-		workerIdle: workerIdle,
-		loopDone:   make(chan struct{}),
+		conn:        conn,
+		wire:        w,
+		codec:       o.codec,
+		opts:        o,
+		logger:      o.logger,
+		limits:      decodeLimits{maxBatch: o.maxBatch, meta: metaLimits{entries: o.maxMeta, bytes: o.maxMetaBytes}},
+		id:          newConnID(),
+		remoteAddr:  o.remoteAddr,
+		connectedAt: time.Now(),
+		pending:     make(map[uint64]pendingCall),
+		goingAway:   make(chan struct{}),
+		incoming:    make(map[wireID]*inCall),
+		active:      make(map[*inCall]struct{}),
+		work:        make(chan *inCall),
+		workerIdle:  workerIdle,
+		loopDone:    make(chan struct{}),
+	}
+	if p.remoteAddr == nil {
+		p.remoteAddr = conn.RemoteAddr()
+	}
+	p.session.SetPrincipal(o.principal)
+	if len(o.outgoing) > 0 {
+		p.out = chain(o.outgoing, HandlerFunc(p.roundTrip))
 	}
 	p.baseCtx, p.cancelBase = context.WithCancelCause(base)
 	if base.Done() != nil {
@@ -265,6 +281,7 @@ func (p *Peer) Wait() {
 	<-p.loopDone
 	p.handlers.Wait()
 	p.workers.Wait()
+	p.sends.Wait()
 }
 
 var errConnClosed = errors.New("wsrpc: connection closed")
@@ -290,29 +307,25 @@ func (p *Peer) loop() {
 	var (
 		in   interner
 		msgs []message
-		one  message
 	)
 	for m := range p.conn.Recv() {
-		if m.Type != p.wire.msgType {
+		if m.Type != p.wire.messageType() {
 			p.protocolError(transport.StatusUnsupportedData, fmt.Sprintf("%s message on a %s connection", typeName(m.Type), p.wire.name()))
 			break
 		}
-		if !p.wire.json {
-			if err := decodeBinary(m.Data, &one, &in); err != nil {
-				p.protocolError(transport.StatusProtocolError, err.Error())
-				break
-			}
-			p.rx = rxMessage{m: m}
-			p.dispatch(&one, nil)
-			p.rx.release()
-			continue
-		}
 		var batch bool
-		var fatal *Error
-		msgs, batch, fatal = decodeJSON(m.Data, msgs[:0], &in, p.opts.maxBatch)
-		if fatal != nil {
-			p.send(&message{kind: kindError, id: nullID, err: fatal})
-			continue
+		var err error
+		msgs, batch, err = p.wire.decode(m.Data, msgs[:0], &in, p.limits)
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				if m.Recycle != nil {
+					m.Recycle.Recycle(m.Data)
+				}
+				p.send(&message{kind: kindError, id: nullID, err: e})
+				continue
+			}
+			p.protocolError(transport.StatusProtocolError, err.Error())
+			break
 		}
 		var b *batchReply
 		if batch {
@@ -364,13 +377,6 @@ func typeName(t transport.MessageType) string {
 		return "text"
 	}
 	return "binary"
-}
-
-func (w wire) name() string {
-	if w.json {
-		return "JSON-RPC (text)"
-	}
-	return SubprotocolBinary + " (binary)"
 }
 
 // protocolError closes the connection because the other side broke the protocol.
@@ -451,7 +457,7 @@ func (p *Peer) remoteDrainedAndClosed(err error) bool {
 // never holds its reply waiting for a slow reader.
 func (p *Peer) send(m *message) bool {
 	data := p.wire.encode(m)
-	err := p.conn.Push(context.Background(), transport.Message{Type: p.wire.msgType, Data: data, Recycle: bufpool.Recycler{}})
+	err := p.conn.Push(context.Background(), transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}})
 	if err != nil {
 		bufpool.Put(data)
 	}
@@ -460,7 +466,7 @@ func (p *Peer) send(m *message) bool {
 
 // sendRaw sends an already encoded reply (a batch's), as send does.
 func (p *Peer) sendRaw(data []byte) bool {
-	return p.conn.Push(context.Background(), transport.Message{Type: p.wire.msgType, Data: data}) == nil
+	return p.conn.Push(context.Background(), transport.Message{Type: p.wire.messageType(), Data: data}) == nil
 }
 
 // deliver puts r on reply without ever blocking.

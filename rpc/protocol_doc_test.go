@@ -114,7 +114,7 @@ func TestProtocolDocBinaryExamples(t *testing.T) {
 				t.Errorf("%s: a %s example under the heading %q", where, name, b.heading)
 			}
 			var got message
-			if err := decodeBinary(data, &got, nil); err != nil {
+			if err := decodeBinary(data, &got, nil, testMeta); err != nil {
 				t.Fatalf("%s: decodeBinary(% x): %v", where, data, err)
 			}
 			if d := protocolDiff(&got, &want); d != "" {
@@ -379,7 +379,7 @@ func TestProtocolDocJSONExamples(t *testing.T) {
 			continue
 		}
 		text := strings.TrimSpace(b.body)
-		msgs, batch, fatal := decodeJSON([]byte(text), nil, nil, DefaultMaxBatch)
+		msgs, batch, fatal := decodeJSON([]byte(text), nil, nil, DefaultMaxBatch, testMeta)
 		switch {
 		case attrs["fatal"] != "":
 			want, _ := strconv.Atoi(attrs["fatal"])

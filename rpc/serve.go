@@ -52,9 +52,17 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 			close(p.goingAway)
 		}
 		p.mu.Unlock()
+	case kindIgnored:
+		// A kind from the range a receiver ignores (docs/PROTOCOL.md,
+		// extensions): a later revision's hint this runtime does not know.
 	case kindInvalid:
 		if m.response {
 			p.handleBadReply(m)
+			return
+		}
+		if m.unanswerable {
+			p.droppedNotifications.Add(1)
+			p.warn("wsrpc: invalid notification dropped", "err", logtext.Clip(m.err.Message))
 			return
 		}
 		p.reply(b, &message{kind: kindError, id: m.id, err: m.err})
@@ -103,7 +111,7 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 		return
 	}
 	c := &inCall{batch: b}
-	c.req = Request{Method: m.method, Params: m.params, peer: p, wid: m.id, notification: !isReq}
+	c.req = Request{Method: m.method, Params: m.params, Metadata: m.meta, peer: p, wid: m.id, notification: !isReq}
 	if wait && p.rx.shared && m.params != nil {
 		c.req.Params = bytes.Clone(m.params)
 	} else if m.params != nil {
@@ -266,13 +274,11 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		c.batch.skip() // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wireError(handlerError(err))})
+		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
 	default:
-		if result == nil && p.wire.json {
-			result = jsonNull
-		} else if p.wire.json && !jsonValid(result) {
-			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid,
-				err: &Error{Code: CodeInternalError, Message: "handler returned a result that is not valid JSON"}})
+		result, bad := p.wire.result(result)
+		if bad != nil {
+			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: bad})
 			return
 		}
 		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
@@ -293,17 +299,6 @@ func handlerError(err error) *Error {
 	}
 	return e
 }
-
-// wireError makes sure an error can go on the wire: on JSON-RPC, Data must
-// be JSON, and is dropped (with a note in the message) when it is not.
-func (p *Peer) wireError(e *Error) *Error {
-	if !p.wire.json || e.Data == nil || jsonValid(e.Data) {
-		return e
-	}
-	return &Error{Code: e.Code, Message: e.Message + " (error data dropped: not valid JSON)"}
-}
-
-var jsonNull = []byte("null")
 
 // callHandler runs the handler, turning a panic into an internal error.
 func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
@@ -340,9 +335,9 @@ func (p *Peer) replyLater(b *batchReply, m *message) {
 	p.send(m)
 }
 
-// batchReply gathers the replies to one JSON-RPC batch and sends them as one
-// array once every request in it has been answered. A batch of notifications
-// only gets no reply at all, as the specification says.
+// batchReply gathers the replies to one batch (JSON-RPC's) and sends them
+// as one message once every request in it has been answered. A batch of
+// notifications only gets no reply at all, as JSON-RPC says.
 type batchReply struct {
 	p         *Peer
 	mu        sync.Mutex
@@ -357,12 +352,7 @@ func newBatchReply(p *Peer) *batchReply {
 // add appends one reply to the array.
 func (b *batchReply) add(m *message) {
 	b.mu.Lock()
-	if len(b.buf) == 0 {
-		b.buf = append(b.buf, '[')
-	} else {
-		b.buf = append(b.buf, ',')
-	}
-	b.buf = appendJSON(b.buf, m)
+	b.buf = b.p.wire.appendToBatch(b.buf, m)
 	b.mu.Unlock()
 }
 
@@ -394,7 +384,6 @@ func (b *batchReply) done() {
 	buf := b.buf
 	b.mu.Unlock()
 	if last && len(buf) > 0 {
-		buf = append(buf, ']')
-		b.p.sendRaw(buf)
+		b.p.sendRaw(b.p.wire.closeBatch(buf))
 	}
 }

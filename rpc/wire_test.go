@@ -347,14 +347,14 @@ func TestGracefulCloseMeansNotStarted(t *testing.T) {
 		want rpc.Code
 	}{
 		{"notice then 1012", func(sc *transport.Conn) {
-			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0}})
+			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0, 0}})
 			sc.Close(transport.StatusServiceRestart, "restart")
 		}, rpc.CodeUnavailable},
 		{"1012 without a notice", func(sc *transport.Conn) {
 			sc.Close(transport.StatusServiceRestart, "restart")
 		}, rpc.CodeConnectionLost},
 		{"notice then a dropped connection", func(sc *transport.Conn) {
-			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0}})
+			sc.Send(ctxT(t), transport.Message{Type: transport.Binary, Data: []byte{6, 0, 0}})
 			sc.CloseNow()
 		}, rpc.CodeConnectionLost},
 	}
