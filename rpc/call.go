@@ -377,7 +377,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, md Metad
 
 // sendCtx sends m, translating a closed connection into CodeUnavailable.
 func (p *Peer) sendCtx(ctx context.Context, m *message) error {
-	data := p.wire.encode(m)
+	data := p.wire.encode(*m)
 	err := p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}})
 	if err == nil {
 		return nil
@@ -416,7 +416,7 @@ func (p *Peer) abandon(id uint64) bool {
 	}
 	// Best effort, and never blocking: the caller is giving up and must
 	// return at once, even when the other side has stopped reading.
-	data := p.wire.encode(&message{kind: kindCancel, id: wireID{n: id}})
+	data := p.wire.encode(message{kind: kindCancel, id: wireID{n: id}})
 	if !p.conn.TrySend(transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}}) {
 		bufpool.Put(data)
 	}

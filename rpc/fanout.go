@@ -29,7 +29,7 @@ func (p *Peer) EncodeNotification(method string, params Raw) (*Encoded, error) {
 		return nil, err
 	}
 	m := message{kind: kindNotification, method: method, params: params}
-	data := p.wire.encode(&m)
+	data := p.wire.encode(m)
 	// The buffer is shared by every connection it is queued on and is
 	// never recycled: the collector reclaims it once the last write is done.
 	return &Encoded{wire: p.wire, data: data[:len(data):len(data)]}, nil

@@ -456,7 +456,7 @@ func (p *Peer) remoteDrainedAndClosed(err error) bool {
 // queue's byte bound is reached (see transport.Conn.Push), so a handler
 // never holds its reply waiting for a slow reader.
 func (p *Peer) send(m *message) bool {
-	data := p.wire.encode(m)
+	data := p.wire.encode(*m)
 	err := p.conn.Push(context.Background(), transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}})
 	if err != nil {
 		bufpool.Put(data)

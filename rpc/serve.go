@@ -352,7 +352,7 @@ func newBatchReply(p *Peer) *batchReply {
 // add appends one reply to the array.
 func (b *batchReply) add(m *message) {
 	b.mu.Lock()
-	b.buf = b.p.wire.appendToBatch(b.buf, m)
+	b.buf = b.p.wire.appendToBatch(b.buf, *m)
 	b.mu.Unlock()
 }
 

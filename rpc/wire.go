@@ -26,11 +26,13 @@ type wireCodec interface {
 	// and the connection stays; any other error is a protocol violation
 	// that closes the connection.
 	decode(data []byte, dst []message, in *interner, lim decodeLimits) (msgs []message, batch bool, err error)
-	// encode encodes m into a pooled buffer (see bufpool).
-	encode(m *message) []byte
+	// encode encodes m into a pooled buffer (see bufpool). m is passed by
+	// value: through an interface, a pointer would make every message
+	// escape to the heap.
+	encode(m message) []byte
 	// appendToBatch appends m to the reply of a batch in buf (empty at
 	// first); closeBatch ends it. Only codecs that decode batches use them.
-	appendToBatch(buf []byte, m *message) []byte
+	appendToBatch(buf []byte, m message) []byte
 	closeBatch(buf []byte) []byte
 
 	// checkParams says whether raw params may be sent.
@@ -74,11 +76,11 @@ func (binaryWire) decode(data []byte, dst []message, in *interner, lim decodeLim
 	return msgs, false, nil
 }
 
-func (binaryWire) encode(m *message) []byte {
-	return appendBinary(bufpool.Get(binarySize(m)), m)
+func (binaryWire) encode(m message) []byte {
+	return appendBinary(bufpool.Get(binarySize(&m)), &m)
 }
 
-func (binaryWire) appendToBatch(buf []byte, m *message) []byte {
+func (binaryWire) appendToBatch(buf []byte, m message) []byte {
 	panic("rpc: the binary codec has no batches")
 }
 func (binaryWire) closeBatch(buf []byte) []byte { panic("rpc: the binary codec has no batches") }
@@ -102,17 +104,17 @@ func (jsonWire) decode(data []byte, dst []message, in *interner, lim decodeLimit
 	return msgs, batch, nil
 }
 
-func (jsonWire) encode(m *message) []byte {
-	return appendJSON(bufpool.Get(jsonSize(m)), m)
+func (jsonWire) encode(m message) []byte {
+	return appendJSON(bufpool.Get(jsonSize(&m)), &m)
 }
 
-func (jsonWire) appendToBatch(buf []byte, m *message) []byte {
+func (jsonWire) appendToBatch(buf []byte, m message) []byte {
 	if len(buf) == 0 {
 		buf = append(buf, '[')
 	} else {
 		buf = append(buf, ',')
 	}
-	return appendJSON(buf, m)
+	return appendJSON(buf, &m)
 }
 
 func (jsonWire) closeBatch(buf []byte) []byte { return append(buf, ']') }
