@@ -68,8 +68,13 @@ type Peer struct {
 	// to WithBaseContext; nil when that context cannot end.
 	stopBaseWatch func()
 
-	// rx is the message the reader is dispatching; only the reader uses it.
-	rx rxMessage
+	// The reader's state (see receive); only the reader uses it.
+	rx     rxMessage
+	msgs   []message
+	in     interner
+	broken bool // a protocol violation was seen: drop the rest
+
+	violation chan closeRequest // from the reader to watch, capacity 1
 
 	loopDone chan struct{}
 	closing  sync.Once
@@ -138,6 +143,7 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 		work:        make(chan *inCall),
 		workerIdle:  workerIdle,
 		loopDone:    make(chan struct{}),
+		violation:   make(chan closeRequest, 1),
 	}
 	if p.remoteAddr == nil {
 		p.remoteAddr = conn.RemoteAddr()
@@ -159,7 +165,8 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 			}
 		}
 	}
-	go p.loop()
+	conn.Deliver(p.receive)
+	go p.watch()
 	return p, nil
 }
 
@@ -302,44 +309,63 @@ func (p *Peer) stopHandlers(cause error) {
 	}
 }
 
-// loop is the peer's reader: it decodes every message and dispatches it.
-func (p *Peer) loop() {
-	var (
-		in   interner
-		msgs []message
-	)
-	for m := range p.conn.Recv() {
-		if m.Type != p.wire.messageType() {
-			p.protocolError(transport.StatusUnsupportedData, fmt.Sprintf("%s message on a %s connection", typeName(m.Type), p.wire.name()))
-			break
+// receive decodes one message and dispatches it. The transport calls it on
+// its reader goroutine (transport.Conn.Deliver), one message at a time, so
+// the reader state (rx, msgs, in) needs no lock; nothing it does may wait
+// for the reader.
+func (p *Peer) receive(m transport.Message) {
+	if p.broken {
+		if m.Recycle != nil {
+			m.Recycle.Recycle(m.Data)
 		}
-		var batch bool
-		var err error
-		msgs, batch, err = p.wire.decode(m.Data, msgs[:0], &in, p.limits)
-		if err != nil {
-			if e, ok := err.(*Error); ok {
-				if m.Recycle != nil {
-					m.Recycle.Recycle(m.Data)
-				}
-				p.send(&message{kind: kindError, id: nullID, err: e})
-				continue
-			}
-			p.protocolError(transport.StatusProtocolError, err.Error())
-			break
+		return // the protocol was broken: the connection is being closed
+	}
+	if m.Type != p.wire.messageType() {
+		p.protocolError(transport.StatusUnsupportedData, fmt.Sprintf("%s message on a %s connection", typeName(m.Type), p.wire.name()))
+		return
+	}
+	msgs, batch, err := p.wire.decode(m.Data, p.msgs[:0], &p.in, p.limits)
+	p.msgs = msgs
+	if err != nil {
+		if m.Recycle != nil {
+			m.Recycle.Recycle(m.Data)
 		}
-		var b *batchReply
-		if batch {
-			b = newBatchReply(p)
+		if e, ok := err.(*Error); ok {
+			p.send(&message{kind: kindError, id: nullID, err: e})
+			return
 		}
-		p.rx = rxMessage{m: m, shared: batch}
-		for i := range msgs {
-			p.dispatch(&msgs[i], b)
-		}
-		b.dispatched()
-		clear(msgs) // drop references to this message's bytes
-		p.rx.release()
+		p.protocolError(transport.StatusProtocolError, err.Error())
+		return
+	}
+	var b *batchReply
+	if batch {
+		b = newBatchReply(p)
+	}
+	p.rx = rxMessage{m: m, shared: batch}
+	for i := range msgs {
+		p.dispatch(&msgs[i], b)
+	}
+	b.dispatched()
+	clear(msgs) // drop references to this message's bytes
+	p.rx.release()
+}
+
+// watch is the peer's own goroutine: it closes the connection when the
+// reader found a protocol violation (which the reader cannot do itself, as
+// closing waits for it), and cleans up once the connection has ended.
+func (p *Peer) watch() {
+	select {
+	case <-p.conn.Done():
+	case r := <-p.violation:
+		p.closing.Do(func() { p.conn.Close(r.code, r.reason) })
 	}
 	p.ended()
+}
+
+// closeRequest is a close code and reason for watch to close with.
+type closeRequest struct {
+	code   transport.StatusCode
+	reason string
 }
 
 // rxMessage is a received message being dispatched, and whether its buffer
@@ -379,10 +405,15 @@ func typeName(t transport.MessageType) string {
 	return "binary"
 }
 
-// protocolError closes the connection because the other side broke the protocol.
+// protocolError has the connection closed because the other side broke
+// the protocol; the reader drops whatever arrives meanwhile.
 func (p *Peer) protocolError(code transport.StatusCode, reason string) {
 	p.warn("wsrpc: protocol error; closing", "code", int(code), "reason", logtext.Clip(reason))
-	p.closing.Do(func() { p.conn.Close(code, reason) })
+	p.broken = true
+	select {
+	case p.violation <- closeRequest{code, reason}:
+	default: // one is on its way
+	}
 }
 
 // ended runs once the connection is gone: fail pending calls, cancel handlers.

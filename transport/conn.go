@@ -40,6 +40,12 @@ type Conn struct {
 
 	recv chan Message // closed by the reader when it exits
 
+	// Deliver: once deliverSet is closed, the reader calls deliverFn for
+	// every message instead of sending it on recv.
+	deliverOnce sync.Once
+	deliverSet  chan struct{}
+	deliverFn   func(Message)
+
 	// The send queue: messages accepted by Send, Push, PushQueued and
 	// TrySend and not yet written, oldest first. The writer takes the whole
 	// queue at once (swapping in spare, the array of its previous batch) and
@@ -117,6 +123,7 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Close
 		remoteAddr:  remote,
 		header:      header,
 		recv:        make(chan Message, opts.RecvQueue),
+		deliverSet:  make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -547,11 +554,25 @@ func (c *Conn) admit() bool {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
+	var deliver func(Message) // set once Deliver has been called
 	for {
 		m, err := c.readMessage()
 		if err != nil {
 			c.setErr(c.readError(err))
 			break
+		}
+		if deliver == nil {
+			select {
+			case <-c.deliverSet:
+				deliver = c.takeOverRecv()
+			default:
+			}
+		}
+		if deliver != nil {
+			c.delivering.Store(true)
+			deliver(m)
+			c.delivering.Store(false)
+			continue
 		}
 		select {
 		case c.recv <- m:
@@ -565,6 +586,9 @@ func (c *Conn) readLoop() {
 		c.stalls.Add(1)
 		select {
 		case c.recv <- m:
+		case <-c.deliverSet:
+			deliver = c.takeOverRecv()
+			deliver(m)
 		case <-c.stop:
 			// Closing: the peer may still send until its close frame arrives
 			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
@@ -590,6 +614,38 @@ func (c *Conn) readLoop() {
 	}
 	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
+}
+
+// Deliver makes the connection's reader hand every incoming message to fn,
+// in order, on the reader's own goroutine, instead of sending it on
+// [Conn.Recv]: a consumer that only dispatches (as rpc.Peer does) then
+// costs no goroutine hand-off per message. Messages the reader had already
+// queued on Recv go to fn first. Recv is still closed when the connection
+// ends, and [Conn.Done] and [Conn.Err] work as before; once Deliver has been
+// called, nothing may receive from Recv.
+//
+// fn must return quickly, and must not call [Conn.Close], [Conn.CloseNow]
+// or anything else that waits for the reader: while it runs, nothing reads
+// the network (the heartbeat makes allowance for it). Only the first call
+// of Deliver has an effect.
+func (c *Conn) Deliver(fn func(Message)) {
+	c.deliverOnce.Do(func() {
+		c.deliverFn = fn
+		close(c.deliverSet)
+	})
+}
+
+// takeOverRecv hands the messages queued on recv to deliverFn, now that
+// nothing else receives from it, and returns deliverFn.
+func (c *Conn) takeOverRecv() func(Message) {
+	for {
+		select {
+		case m := <-c.recv:
+			c.deliverFn(m)
+		default:
+			return c.deliverFn
+		}
+	}
 }
 
 // readMessage reads one message into a pooled buffer that fits it (or, past
