@@ -3,9 +3,7 @@ package rpc_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/rpc"
-	"sync"
 	"testing"
 
 	"github.com/wsrpc/wsrpc/internal/echobench"
@@ -61,39 +59,21 @@ func benchConns(b *testing.B, subprotocol string, size, conns int) {
 }
 
 func benchNetRPCConns(b *testing.B, size, conns int) {
-	srv := rpc.NewServer()
-	if err := srv.Register(EchoService{}); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { srv.ServeConn(c) })
-		}
-	})
+	addr, stop := startNetRPC(b)
+	defer stop()
 	clients := make([]*rpc.Client, 0, conns)
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
 	for range conns {
-		c, err := rpc.Dial("tcp", ln.Addr().String())
+		c, err := rpc.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
 		clients = append(clients, c)
 	}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-		ln.Close()
-		wg.Wait()
-	}()
 	payload := make([]byte, size)
 	b.SetBytes(int64(size))
 	next := 0

@@ -16,6 +16,25 @@ func (EchoService) Echo(in []byte, out *[]byte) error { *out = in; return nil }
 
 // benchNetRPC is the net/rpc figure BenchmarkCall compares against.
 func benchNetRPC(b *testing.B, size, callers int) {
+	addr, stop := startNetRPC(b)
+	defer stop()
+	c, err := rpc.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	payload := make([]byte, size)
+	b.SetBytes(int64(size))
+	echobench.RunCalls(b, callers, func() func() error {
+		var out []byte
+		return func() error { return c.Call("EchoService.Echo", payload, &out) }
+	})
+}
+
+// startNetRPC serves EchoService over TCP on loopback; stop closes the
+// listener and waits for the connections to be served to the end (their
+// clients must be closed first).
+func startNetRPC(b *testing.B) (addr string, stop func()) {
 	srv := rpc.NewServer()
 	if err := srv.Register(EchoService{}); err != nil {
 		b.Fatal(err)
@@ -34,19 +53,8 @@ func benchNetRPC(b *testing.B, size, callers int) {
 			wg.Go(func() { srv.ServeConn(c) })
 		}
 	})
-	c, err := rpc.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		c.Close()
+	return ln.Addr().String(), func() {
 		ln.Close()
 		wg.Wait()
-	}()
-	payload := make([]byte, size)
-	b.SetBytes(int64(size))
-	echobench.RunCalls(b, callers, func() func() error {
-		var out []byte
-		return func() error { return c.Call("EchoService.Echo", payload, &out) }
-	})
+	}
 }
