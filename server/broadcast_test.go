@@ -16,17 +16,21 @@ import (
 )
 
 // TestBroadcastEncodesOnce: a broadcast to many connections allocates its
-// message once per wire codec, not once per connection. The clients are raw
-// peers that read nothing, so that the process's allocations are the
-// server's.
+// message once per wire codec, not once per connection. The connections
+// negotiate binary, JSON-RPC, or no subprotocol (JSON-RPC too: the same
+// wire). The clients are raw peers that read nothing, so that the process's
+// allocations are the server's.
 func TestBroadcastEncodesOnce(t *testing.T) {
 	s := newServer(t)
 	url := start(t, s)
-	const conns = 40
+	const conns = 42
 	for i := range conns {
 		h := http.Header{}
-		if i%2 == 1 {
+		switch i % 3 {
+		case 1:
 			h.Set("Sec-WebSocket-Protocol", rpc.SubprotocolBinary)
+		case 2:
+			h.Set("Sec-WebSocket-Protocol", rpc.SubprotocolJSON)
 		}
 		p, _, err := wstest.DialPeer(ctxT(t), url, h)
 		if err != nil {
@@ -47,7 +51,7 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 	}
 	// Two encodings (binary and JSON, each in a pooled buffer of the next
 	// size class), and each writer's small pooled batching buffer; a copy
-	// per connection would be 40 × 256 KiB and more. A quarter of that is
+	// per connection would be 42 × 256 KiB and more. A quarter of that is
 	// the bound.
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > conns*size/4 {
 		t.Errorf("Broadcast to %d connections allocated %d KiB, want about 2 × %d KiB (one encoding per codec)", conns, alloc>>10, size>>10)
@@ -60,8 +64,8 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 func TestBroadcastClosesSlowReader(t *testing.T) {
 	ended := make(chan error, 4)
 	s := newServer(t,
-		server.WithTransport(transport.ConnOptions{MaxQueuedBytes: 1 << 20, WriteTimeout: -1, HeartbeatInterval: -1}),
-		server.WithOnDisconnect(func(_ *server.Conn, err error) { ended <- err }))
+		rpc.WithTransport(transport.ConnOptions{MaxQueuedBytes: 1 << 20, WriteTimeout: -1, HeartbeatInterval: -1}),
+		server.WithOnDisconnect(func(_ *rpc.Peer, err error) { ended <- err }))
 	url := start(t, s)
 	ctx := ctxT(t)
 	stalled, err := transport.Dial(ctx, url, &transport.DialOptions{Subprotocols: rpc.Subprotocols(),

@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"strings"
 
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -12,13 +15,19 @@ import (
 )
 
 // A server with one typed method, called by a plain rpc peer (the client
-// package adds reconnects and retries on top of this).
+// package adds reconnects and retries on top of this). What the server
+// shares with its connections and with clients (limits, heartbeat, codecs,
+// logger) is set with the options of package rpc; what only a server has,
+// with this package's.
 func ExampleNew() {
 	mux := handler.NewMux()
 	mux.Handle("greet", handler.Func(func(ctx context.Context, name string) (string, error) {
 		return "hello " + name, nil
 	}))
-	srv, err := server.New(mux)
+	srv, err := server.New(mux,
+		rpc.WithMaxInFlight(16),   // shared: per connection
+		server.WithMaxConns(1000), // the server's own
+	)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -44,4 +53,91 @@ func ExampleNew() {
 	// <nil> hello gopher
 	// <nil>
 	// StatusServiceRestart
+}
+
+// A whoami handler: who is calling is on the request's peer, the
+// connection: its principal (from WithAuth, here), subprotocol, handshake
+// headers and address.
+func ExampleWithAuth() {
+	whoami := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		p := req.Peer()
+		host, _, _ := net.SplitHostPort(p.RemoteAddr().String())
+		return json.Marshal(struct {
+			Principal   any    `json:"principal"`
+			Subprotocol string `json:"subprotocol"`
+			Agent       string `json:"agent"`
+			Loopback    bool   `json:"loopback"`
+		}{p.Session().Principal(), p.Subprotocol(), p.Header().Get("X-Agent"), net.ParseIP(host).IsLoopback()})
+	})
+	srv, err := server.New(whoami, server.WithAuth(func(r *http.Request) (any, error) {
+		user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return nil, server.ErrUnauthorized
+		}
+		return user, nil
+	}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx := context.Background()
+	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc", &transport.DialOptions{
+		Subprotocols: rpc.Subprotocols(),
+		Header:       http.Header{"Authorization": {"Bearer alice"}, "X-Agent": {"example/1.0"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, _ := rpc.New(conn)
+	defer p.Close()
+	var who json.RawMessage
+	if err := p.Call(ctx, "whoami", nil, &who); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(who))
+	// Output:
+	// {"principal":"alice","subprotocol":"wsrpc.v1","agent":"example/1.0","loopback":true}
+}
+
+// A handler reaches its Server from its ctx, to broadcast to every
+// connection.
+func ExampleFromContext() {
+	mux := handler.NewMux()
+	mux.Handle("announce", handler.Func(func(ctx context.Context, text string) (int, error) {
+		return server.FromContext(ctx).Broadcast(ctx, "news", []string{text}, nil)
+	}))
+	srv, err := server.New(mux)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx := context.Background()
+	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc",
+		&transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	news := make(chan string, 1)
+	p, _ := rpc.New(conn, rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+		news <- req.Method + " " + string(req.Params)
+		return nil, nil
+	})))
+	defer p.Close()
+	var n int
+	fmt.Println(p.Call(ctx, "announce", "release 1.2 is out", &n), n)
+	fmt.Println(<-news)
+	// Output:
+	// <nil> 1
+	// news ["release 1.2 is out"]
 }

@@ -199,7 +199,7 @@ func TestUpgradeDoesNotClose(t *testing.T) {
 // request net/http answers itself with keep-alive (idle timeout), and
 // refuses oversized headers.
 func TestServeReapsIdleConnections(t *testing.T) {
-	s := newServer(t, server.WithIdleTimeout(100*time.Millisecond), server.WithHandshakeTimeout(100*time.Millisecond))
+	s := newServer(t, server.WithIdleTimeout(100*time.Millisecond), server.WithReadHeaderTimeout(100*time.Millisecond))
 	addr := serveLoopback(t, s)
 
 	t.Run("silent", func(t *testing.T) {
@@ -232,11 +232,11 @@ func TestServeReapsIdleConnections(t *testing.T) {
 func TestHTTPServerSettings(t *testing.T) {
 	s := newServer(t)
 	hs := s.HTTPServer(http.NotFoundHandler())
-	if hs.ReadHeaderTimeout != server.DefaultHandshakeTimeout || hs.IdleTimeout != server.DefaultIdleTimeout ||
+	if hs.ReadHeaderTimeout != server.DefaultReadHeaderTimeout || hs.IdleTimeout != server.DefaultIdleTimeout ||
 		hs.MaxHeaderBytes != server.DefaultMaxHeaderBytes || hs.ReadTimeout != 0 || hs.WriteTimeout != 0 {
 		t.Errorf("defaults: %+v", hs)
 	}
-	s2 := newServer(t, server.WithIdleTimeout(time.Minute), server.WithHandshakeTimeout(time.Second))
+	s2 := newServer(t, server.WithIdleTimeout(time.Minute), server.WithReadHeaderTimeout(time.Second))
 	if hs := s2.HTTPServer(nil); hs.IdleTimeout != time.Minute || hs.ReadHeaderTimeout != time.Second {
 		t.Errorf("with options: idle %s, header %s", hs.IdleTimeout, hs.ReadHeaderTimeout)
 	}
@@ -362,7 +362,7 @@ func TestDNSRebinding(t *testing.T) {
 // TestHostRefusalLogged: a refused Host is logged, cut to a bounded length.
 func TestHostRefusalLogged(t *testing.T) {
 	var logs syncBuffer
-	s := newServer(t, server.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	s := newServer(t, rpc.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	addr := startHTTP(t, s)
 	host := strings.Repeat("a", 4000) + ".example"
 	if resp := dialRaw(t, addr).RoundTrip(handshake(host, "")); resp.StatusCode != http.StatusForbidden {
@@ -433,7 +433,7 @@ func TestShutdownClosesTheListener(t *testing.T) {
 	if err := p.Send(ctxT(t), &rpc.Request{Method: "sleep", Params: []byte("60000"), Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight > 0 }, "call never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Stats().InFlight > 0 }, "call never started")
 	ctx, cancel := context.WithCancel(ctxT(t))
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(ctx) }()
@@ -493,10 +493,10 @@ func TestProtocolDocServerLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int64{
-		"server.DefaultMaxConns":         server.DefaultMaxConns,
-		"server.DefaultHandshakeTimeout": int64(server.DefaultHandshakeTimeout),
-		"server.DefaultIdleTimeout":      int64(server.DefaultIdleTimeout),
-		"server.DefaultMaxHeaderBytes":   server.DefaultMaxHeaderBytes,
+		"server.DefaultMaxConns":          server.DefaultMaxConns,
+		"server.DefaultReadHeaderTimeout": int64(server.DefaultReadHeaderTimeout),
+		"server.DefaultIdleTimeout":       int64(server.DefaultIdleTimeout),
+		"server.DefaultMaxHeaderBytes":    server.DefaultMaxHeaderBytes,
 	}
 	row := regexp.MustCompile("(?m)^\\|[^|\\n]*\\| (\\d+)(?: (s|bytes))?\\b[^|\\n]*\\| `(server\\.Default[A-Za-z]+)` \\|")
 	seen := map[string]bool{}

@@ -54,7 +54,7 @@ func TestBusyRejectedQuickly(t *testing.T) {
 		}
 		return true, nil
 	}))
-	s, err := server.New(mux, server.WithMaxInFlight(3), server.WithBacklog(-1, 0))
+	s, err := server.New(mux, rpc.WithMaxInFlight(3), rpc.WithBacklog(-1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestBusyRejectedQuickly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight >= 3 }, "calls never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Stats().InFlight >= 3 }, "calls never started")
 	// The fourth is refused at once rather than queued behind the others:
 	// it returns while they are still held.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -105,7 +105,7 @@ func TestBroadcastParams(t *testing.T) {
 // TestBroadcastNotHeldUpByAStalledClient: one client that never reads does
 // not keep the notification from the others.
 func TestBroadcastNotHeldUpByAStalledClient(t *testing.T) {
-	s := newServer(t, server.WithTransport(transport.ConnOptions{SendQueue: -1, WriteTimeout: 300 * time.Millisecond}))
+	s := newServer(t, rpc.WithTransport(transport.ConnOptions{SendQueue: -1, WriteTimeout: 300 * time.Millisecond}))
 	url := start(t, s)
 	ctx := ctxT(t)
 	// The stalled client: a raw connection whose Recv nobody drains.

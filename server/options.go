@@ -4,22 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/optset"
 	"github.com/wsrpc/wsrpc/rpc"
-	"github.com/wsrpc/wsrpc/transport"
 )
 
 // Defaults for a [Server].
 const (
 	DefaultMaxConns          = 10000
-	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultInBandAuthTimeout = 10 * time.Second
+
+	// DefaultReadHeaderTimeout bounds reading a handshake request's headers
+	// on an http.Server made by the Server (its ReadHeaderTimeout).
+	DefaultReadHeaderTimeout = 10 * time.Second
 
 	// DefaultIdleTimeout is how long an http.Server made by the Server
 	// (Serve, ListenAndServe, ListenAndServeTLS, HTTPServer) keeps an idle
@@ -31,31 +33,42 @@ const (
 	DefaultMaxHeaderBytes = 64 << 10
 )
 
-// Option configures a [Server].
-type Option func(*options) error
+// Option configures [New]. Two kinds of values are Options:
+//
+//   - the options of package rpc, for what the server shares with every
+//     connection and with the client side: [rpc.WithSubprotocols],
+//     [rpc.WithTransport], [rpc.WithHeartbeat], [rpc.WithMaxInFlight],
+//     [rpc.WithBacklog], [rpc.WithMaxBatch], [rpc.WithMaxMetadata],
+//     [rpc.WithLogger], [rpc.WithValueCodec], [rpc.WithOwnedParams],
+//     [rpc.WithOutgoingMiddleware];
+//   - the options of this package (the With functions below), for what only
+//     a server has: origins, hosts, authentication, the registry's hooks,
+//     trusted proxies, HTTP timeouts.
+//
+// Options apply whatever their order. An option about one connection
+// ([rpc.WithBaseContext], [rpc.WithOnClose], [rpc.WithRemoteAddr],
+// [rpc.WithPrincipal]) and [rpc.WithHandler] (New takes the handler as its
+// argument) are refused. No type outside this module can implement Option.
+type Option interface{ ServerOption(optset.Seal) }
+
+// serverOption is an option only a server has.
+type serverOption func(*options) error
+
+func (serverOption) ServerOption(optset.Seal) {}
 
 type options struct {
-	originPatterns   []string
-	skipOriginCheck  bool
-	subprotocols     []string
-	transport        transport.ConnOptions
-	heartbeat        *[2]time.Duration // WithHeartbeat's interval and timeout, applied over transport
-	maxConns         int
-	handshakeTimeout time.Duration
-	idleTimeout      time.Duration
-	allowedHosts     []string // normalized patterns
-	maxInFlight      int
-	backlog          int
-	backlogBytes     int
-	maxBatch         int
-	logger           *slog.Logger
-	codec            rpc.Codec
-	auth             func(*http.Request) (any, error)
-	inBand           *inBandAuth
-	onConnect        func(*Conn)
-	onDisconnect     func(*Conn, error)
-	retryAfter       time.Duration
-	ownedParams      bool
+	originPatterns    []string
+	skipOriginCheck   bool
+	maxConns          int
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	allowedHosts      []string // normalized patterns
+	trustedProxies    trustedProxies
+	auth              func(*http.Request) (any, error)
+	inBand            *inBandAuth
+	onConnect         func(*rpc.Peer)
+	onDisconnect      func(*rpc.Peer, error)
+	retryAfter        time.Duration
 }
 
 type inBandAuth struct {
@@ -68,70 +81,30 @@ type inBandAuth struct {
 // patterns (path.Match syntax). Cross-origin handshakes are refused with 403
 // by default, which stops cross-site WebSocket hijacking.
 func WithOriginPatterns(patterns ...string) Option {
-	return func(o *options) error { o.originPatterns = append(o.originPatterns, patterns...); return nil }
+	return serverOption(func(o *options) error { o.originPatterns = append(o.originPatterns, patterns...); return nil })
 }
 
 // WithInsecureSkipOriginCheck accepts handshakes from every origin. Only for
-// servers that authenticate each connection by means other than cookies.
+// servers that authenticate each connection by means other than cookies. It
+// excludes [WithOriginPatterns].
 func WithInsecureSkipOriginCheck() Option {
-	return func(o *options) error { o.skipOriginCheck = true; return nil }
-}
-
-// WithSubprotocols sets the wire codecs the server accepts, in order of
-// preference (rpc.SubprotocolBinary, rpc.SubprotocolJSON). A client that
-// offers no subprotocol speaks JSON-RPC, which is allowed only when
-// rpc.SubprotocolJSON is in the list. Default: both, binary first.
-func WithSubprotocols(protos ...string) Option {
-	return func(o *options) error {
-		if len(protos) == 0 {
-			return errors.New("wsrpc: WithSubprotocols needs at least one subprotocol")
-		}
-		for _, p := range protos {
-			if p != rpc.SubprotocolBinary && p != rpc.SubprotocolJSON {
-				return errors.New("wsrpc: unknown subprotocol " + p)
-			}
-		}
-		o.subprotocols = protos
-		return nil
-	}
-}
-
-// WithTransport sets the per-connection transport settings (read limit,
-// write timeout, heartbeat, compression, send queue bound, message timeout).
-// A [WithHeartbeat] given before or after it wins over its heartbeat fields.
-func WithTransport(c transport.ConnOptions) Option {
-	return func(o *options) error { o.transport = c; return nil }
-}
-
-// WithHeartbeat sets how often connections are pinged and how long a pong
-// may take before the client is declared dead. It applies whatever the
-// order of the options, over WithTransport's heartbeat fields.
-func WithHeartbeat(interval, timeout time.Duration) Option {
-	return func(o *options) error {
-		o.heartbeat = &[2]time.Duration{interval, timeout}
-		return nil
-	}
-}
-
-// connOptions are the transport settings of every connection.
-func (o *options) connOptions() transport.ConnOptions {
-	c := o.transport
-	if o.heartbeat != nil {
-		c.HeartbeatInterval, c.PongTimeout = o.heartbeat[0], o.heartbeat[1]
-	}
-	return c
+	return serverOption(func(o *options) error { o.skipOriginCheck = true; return nil })
 }
 
 // WithMaxConns bounds the open connections; handshakes beyond it get 503
 // with Retry-After (the [WithRetryAfter] delay, at least 1 second). n < 1
-// means DefaultMaxConns.
-func WithMaxConns(n int) Option { return func(o *options) error { o.maxConns = n; return nil } }
+// means [DefaultMaxConns].
+func WithMaxConns(n int) Option {
+	return serverOption(func(o *options) error { o.maxConns = n; return nil })
+}
 
-// WithHandshakeTimeout bounds reading the handshake request when the server
-// listens itself (ListenAndServe, Serve, [Server.HTTPServer]): it becomes the
-// http.Server's ReadHeaderTimeout. Zero means DefaultHandshakeTimeout.
-func WithHandshakeTimeout(d time.Duration) Option {
-	return func(o *options) error { o.handshakeTimeout = d; return nil }
+// WithReadHeaderTimeout bounds reading the handshake request's headers when
+// the server listens itself (ListenAndServe, Serve, [Server.HTTPServer]): it
+// becomes the http.Server's ReadHeaderTimeout. Zero means
+// [DefaultReadHeaderTimeout]. (transport.DefaultHandshakeTimeout is another
+// bound: the whole opening handshake, on the dialing side.)
+func WithReadHeaderTimeout(d time.Duration) Option {
+	return serverOption(func(o *options) error { o.readHeaderTimeout = d; return nil })
 }
 
 // WithIdleTimeout sets how long the http.Server of ListenAndServe, Serve and
@@ -139,16 +112,16 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // its next request (its IdleTimeout). The Server's own refusals close their
 // connection at once; this bounds the connections left idle by requests that
 // net/http or other handlers answer (OPTIONS *, files, 404s). Zero means
-// DefaultIdleTimeout; a negative d is an error. It does not apply to
-// WebSocket connections, which the heartbeat watches.
+// [DefaultIdleTimeout]; a negative d is an error. It does not apply to
+// WebSocket connections, which the heartbeat watches ([rpc.WithHeartbeat]).
 func WithIdleTimeout(d time.Duration) Option {
-	return func(o *options) error {
+	return serverOption(func(o *options) error {
 		if d < 0 {
 			return errors.New("wsrpc: WithIdleTimeout: the timeout must not be negative")
 		}
 		o.idleTimeout = d
 		return nil
-	}
+	})
 }
 
 // WithAllowedHosts sets the host names a handshake's Host header may name,
@@ -169,16 +142,18 @@ func WithIdleTimeout(d time.Duration) Option {
 // Behind a reverse proxy on the same machine, list the public names the
 // proxy forwards (or have it send a loopback Host).
 func WithAllowedHosts(patterns ...string) Option {
-	return func(o *options) error {
+	return serverOption(func(o *options) error {
+		var errs []error
 		for _, p := range patterns {
 			h, err := hostPattern(p)
 			if err != nil {
-				return err
+				errs = append(errs, err)
+				continue
 			}
 			o.allowedHosts = append(o.allowedHosts, h)
 		}
-		return nil
-	}
+		return errors.Join(errs...)
+	})
 }
 
 // hostPattern normalizes an allowed-host pattern the way hostName
@@ -200,28 +175,26 @@ func hostPattern(p string) (string, error) {
 	return h, nil
 }
 
-// WithMaxInFlight bounds the calls handled at once per connection; the
-// excess waits in the connection's backlog (see [WithBacklog] and
-// rpc.WithMaxInFlight).
-func WithMaxInFlight(n int) Option { return func(o *options) error { o.maxInFlight = n; return nil } }
-
-// WithBacklog bounds the calls that wait for a free handler on each
-// connection once MaxInFlight are being handled, in count and bytes; beyond
-// it a request is refused with busy. See rpc.WithBacklog for the defaults
-// and rpc.DefaultMaxBacklog; calls < 0 turns the backlog off.
-func WithBacklog(calls, bytes int) Option {
-	return func(o *options) error { o.backlog, o.backlogBytes = calls, bytes; return nil }
+// WithTrustedProxies names the reverse proxies whose forwarding headers are
+// believed: CIDR prefixes ("10.0.0.0/8", "fd00::/8") or single IP addresses
+// ("127.0.0.1"). When a handshake's socket peer is one of them, the client's
+// address is read from its Forwarded header (RFC 7239), or else from
+// X-Forwarded-For, walking the chain from the nearest hop and skipping the
+// hops that are trusted proxies too; [rpc.Peer.RemoteAddr] and the server's
+// log lines report that address. Without this option the headers are
+// ignored and the address is the socket's, since any client can send them.
+// A malformed entry is an error from [New]. Given several times, the lists
+// are joined.
+func WithTrustedProxies(cidrs ...string) Option {
+	return serverOption(func(o *options) error {
+		t, err := parseTrustedProxies(cidrs)
+		if err != nil {
+			return err
+		}
+		o.trustedProxies = append(o.trustedProxies, t...)
+		return nil
+	})
 }
-
-// WithMaxBatch bounds the elements of one JSON-RPC batch.
-func WithMaxBatch(n int) Option { return func(o *options) error { o.maxBatch = n; return nil } }
-
-// WithLogger makes the server log connections, refusals and protocol
-// problems. It never logs without one.
-func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
-
-// WithValueCodec sets the value codec for binary connections.
-func WithValueCodec(c rpc.Codec) Option { return func(o *options) error { o.codec = c; return nil } }
 
 // Errors an authentication hook returns to choose the HTTP answer.
 var (
@@ -229,28 +202,25 @@ var (
 	ErrForbidden    = errors.New("wsrpc: forbidden")    // → 403
 )
 
-// WithOwnedParams makes every handler's Params stay valid after it returns;
-// see [rpc.WithOwnedParams]. Without it, a handler that
-// keeps its params beyond returning must copy them.
-func WithOwnedParams() Option { return func(o *options) error { o.ownedParams = true; return nil } }
-
 // WithAuth authenticates every handshake: fn gets the request and returns a
-// principal (available to handlers through handler.PrincipalFrom) or an
-// error, which refuses the upgrade: 403 when it wraps [ErrForbidden], 401
-// otherwise.
+// principal or an error, which refuses the upgrade: 403 when it wraps
+// [ErrForbidden], 401 otherwise. The principal is on the connection's
+// session before its first call: req.Peer().Session().Principal() in a
+// handler.
 func WithAuth(fn func(r *http.Request) (principal any, err error)) Option {
-	return func(o *options) error { o.auth = fn; return nil }
+	return serverOption(func(o *options) error { o.auth = fn; return nil })
 }
 
 // WithInBandAuth requires each connection that did not authenticate at the
-// handshake to call method first, within timeout (0: DefaultInBandAuthTimeout),
+// handshake to call method first, within timeout (0: [DefaultInBandAuthTimeout]),
 // for clients that cannot set headers (browsers). fn gets the call's params
-// (valid only until fn returns, like a handler's) and returns the principal
-// or an error (answered with unauthenticated).
-// Other calls before it are answered with unauthenticated; a connection that
-// has not authenticated when the timeout passes is closed with 1008.
+// (valid only until fn returns, like a handler's) and returns the principal,
+// which is then set on the connection's session, or an error (answered with
+// unauthenticated). Other calls before it are answered with unauthenticated;
+// a connection that has not authenticated when the timeout passes is closed
+// with 1008.
 func WithInBandAuth(method string, timeout time.Duration, fn func(ctx context.Context, params []byte) (principal any, err error)) Option {
-	return func(o *options) error {
+	return serverOption(func(o *options) error {
 		if method == "" || fn == nil {
 			return errors.New("wsrpc: WithInBandAuth needs a method and a function")
 		}
@@ -259,17 +229,23 @@ func WithInBandAuth(method string, timeout time.Duration, fn func(ctx context.Co
 		}
 		o.inBand = &inBandAuth{method: method, timeout: timeout, fn: fn}
 		return nil
-	}
+	})
 }
 
-// WithOnConnect calls fn for every new connection, before it serves calls.
-func WithOnConnect(fn func(*Conn)) Option {
-	return func(o *options) error { o.onConnect = fn; return nil }
+// WithOnConnect calls fn with every new connection's peer once it is in the
+// registry, before the server starts its in-band authentication timer. fn
+// runs on the handshake's goroutine (ServeHTTP); the peer may already be
+// serving calls.
+func WithOnConnect(fn func(*rpc.Peer)) Option {
+	return serverOption(func(o *options) error { o.onConnect = fn; return nil })
 }
 
-// WithOnDisconnect calls fn when a connection has ended, with the reason.
-func WithOnDisconnect(fn func(*Conn, error)) Option {
-	return func(o *options) error { o.onDisconnect = fn; return nil }
+// WithOnDisconnect calls fn when a connection has ended, with the reason (as
+// [rpc.Peer.Err] says it), once it has left the registry and its handlers
+// have returned. fn runs on the peer's own goroutine; Shutdown and Close
+// wait for it.
+func WithOnDisconnect(fn func(*rpc.Peer, error)) Option {
+	return serverOption(func(o *options) error { o.onDisconnect = fn; return nil })
 }
 
 // WithRetryAfter sets the reconnect delay suggested to clients in the
@@ -279,5 +255,5 @@ func WithOnDisconnect(fn func(*Conn, error)) Option {
 // do not come back at once; the 503 of a draining server carries it only
 // when d > 0.
 func WithRetryAfter(d time.Duration) Option {
-	return func(o *options) error { o.retryAfter = d; return nil }
+	return serverOption(func(o *options) error { o.retryAfter = d; return nil })
 }

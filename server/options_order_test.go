@@ -6,19 +6,27 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/wstest"
+	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
-// TestHeartbeatOptionOrder: WithHeartbeat applies whether it comes before
-// or after WithTransport.
+// TestHeartbeatOptionOrder: rpc.WithHeartbeat applies whether it comes
+// before or after rpc.WithTransport, and whatever server options come
+// between them.
 func TestHeartbeatOptionOrder(t *testing.T) {
-	hb := server.WithHeartbeat(50*time.Millisecond, 50*time.Millisecond)
-	tr := server.WithTransport(transport.ConnOptions{ReadLimit: 1 << 16})
-	for name, order := range map[string][]server.Option{"heartbeat first": {hb, tr}, "transport first": {tr, hb}} {
+	hb := rpc.WithHeartbeat(50*time.Millisecond, 50*time.Millisecond)
+	tr := rpc.WithTransport(transport.ConnOptions{ReadLimit: 1 << 16})
+	mc := server.WithMaxConns(10)
+	for name, order := range map[string][]server.Option{
+		"heartbeat first":        {hb, tr},
+		"transport first":        {tr, hb},
+		"server options between": {tr, mc, server.WithReadHeaderTimeout(time.Second), hb},
+		"server options around":  {mc, hb, tr, server.WithTrustedProxies("127.0.0.1")},
+	} {
 		t.Run(name, func(t *testing.T) {
 			ended := make(chan error, 1)
-			s := newServer(t, append(order, server.WithOnDisconnect(func(_ *server.Conn, err error) { ended <- err }))...)
+			s := newServer(t, append(order, server.WithOnDisconnect(func(_ *rpc.Peer, err error) { ended <- err }))...)
 			url := start(t, s)
 			p, _, err := wstest.DialPeer(ctxT(t), url, nil) // never reads, so never answers a ping
 			if err != nil {

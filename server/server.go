@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -29,7 +27,7 @@ import (
 // Mounted on an http.Server of your own, the Server relies on that server for
 // what happens before and between requests. Set at least:
 //
-//   - ReadHeaderTimeout (e.g. [DefaultHandshakeTimeout]): without it (and
+//   - ReadHeaderTimeout (e.g. [DefaultReadHeaderTimeout]): without it (and
 //     without ReadTimeout) a client that opens a TCP connection and sends
 //     its request slowly, or not at all, holds the connection forever.
 //   - IdleTimeout (e.g. [DefaultIdleTimeout]): the Server closes the
@@ -47,46 +45,82 @@ import (
 // http.Server set up like the Server's own. docs/DEPLOYMENT.md has the
 // details.
 type Server struct {
-	h    rpc.Handler
-	opts options
+	h            rpc.Handler
+	cfg          *rpc.Config // every connection's peer is made from it
+	subprotocols []string    // cfg.Subprotocols(), once
+	opts         options
 
 	mu       sync.Mutex
-	conns    map[string]*Conn
-	reserved int  // handshakes admitted and not yet ended (≤ maxConns)
-	closing  bool // Shutdown or Close began: refuse new handshakes
+	conns    map[string]*conn // by peer ID
+	reserved int              // handshakes admitted and not yet ended (≤ maxConns)
+	closing  bool             // Shutdown or Close began: refuse new handshakes
 	served   sync.WaitGroup
 	httpSrvs []*http.Server
-	closed   chan struct{} // closed when Shutdown or Close begins
-	once     sync.Once
 }
 
 // New returns a Server that serves h on every connection. Zero options give
 // a working, safe server: same-origin handshakes only, both codecs, the
-// transport's default limits.
+// transport's default limits. opts are the options of package rpc that an
+// endpoint takes and those of this package (see [Option]), in any order;
+// every invalid option or combination is reported, joined, in the error.
 func New(h handler.Handler, opts ...Option) (*Server, error) {
+	var errs []error
 	if h == nil {
-		return nil, errors.New("wsrpc: server.New needs a handler")
+		errs = append(errs, errors.New("wsrpc: server.New needs a handler"))
 	}
-	o := options{subprotocols: rpc.Subprotocols()}
+	var o options
+	var shared []rpc.Option
 	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, err
+		switch opt := opt.(type) {
+		case nil:
+		case rpc.Option:
+			if setsHandler(opt) {
+				errs = append(errs, errors.New("wsrpc: rpc.WithHandler does not apply to server.New: server.New takes the handler as its argument"))
+				continue
+			}
+			shared = append(shared, opt)
+		case serverOption:
+			if err := opt(&o); err != nil {
+				errs = append(errs, err)
+			}
+		default: // sealed: cannot happen
+			errs = append(errs, fmt.Errorf("wsrpc: server.New: unknown option type %T", opt))
 		}
+	}
+	cfg, err := rpc.NewConfig(shared...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if o.skipOriginCheck && len(o.originPatterns) > 0 {
+		errs = append(errs, errors.New("wsrpc: WithInsecureSkipOriginCheck and WithOriginPatterns exclude each other"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if o.maxConns < 1 {
 		o.maxConns = DefaultMaxConns
 	}
-	if o.handshakeTimeout <= 0 {
-		o.handshakeTimeout = DefaultHandshakeTimeout
+	if o.readHeaderTimeout <= 0 {
+		o.readHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if o.idleTimeout == 0 {
 		o.idleTimeout = DefaultIdleTimeout
 	}
-	if o.skipOriginCheck && len(o.originPatterns) > 0 {
-		return nil, errors.New("wsrpc: WithInsecureSkipOriginCheck and WithOriginPatterns exclude each other")
+	s := &Server{
+		h:            h,
+		cfg:          cfg,
+		subprotocols: cfg.Subprotocols(),
+		opts:         o,
+		conns:        make(map[string]*conn),
 	}
-	s := &Server{h: h, opts: o, conns: make(map[string]*Conn), closed: make(chan struct{})}
 	return s, nil
+}
+
+// setsHandler reports whether o is an [rpc.WithHandler] (with a handler),
+// which server.New refuses: the handler is its argument.
+func setsHandler(o rpc.Option) bool {
+	c, err := rpc.NewConfig(o)
+	return err == nil && c.Handler() != nil
 }
 
 // ServeHTTP upgrades the request and starts serving the connection. It
@@ -108,15 +142,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// header with "Connection: Upgrade" when it switches protocols.
 		w.Header().Set("Connection", "close")
 	}
+	client := s.clientAddr(r) // nil: the socket's, as the peer will say
+	remote := r.RemoteAddr
+	if client != nil {
+		remote = client.String()
+	}
 	if !s.hostAllowed(r) {
-		s.log("handshake refused: host not allowed", "remote", r.RemoteAddr, "host", logtext.ClipTo(r.Host, maxLoggedHost), "status", http.StatusForbidden)
+		s.log("handshake refused: host not allowed", "remote", remote, "host", logtext.ClipTo(r.Host, maxLoggedHost), "status", http.StatusForbidden)
 		http.Error(w, "host not allowed", http.StatusForbidden)
 		return
 	}
 	if !isUpgrade(r) {
 		// Answered here: Accept's 426 sets "Connection: Upgrade", which
 		// would keep the connection open.
-		s.log("handshake refused: not a WebSocket upgrade", "remote", r.RemoteAddr, "status", http.StatusUpgradeRequired)
+		s.log("handshake refused: not a WebSocket upgrade", "remote", remote, "status", http.StatusUpgradeRequired)
 		if r.ProtoMajor == 1 {
 			w.Header()["Connection"] = []string{"close", "Upgrade"} // "close" first: net/http looks at the first value
 			w.Header().Set("Upgrade", "websocket")
@@ -141,27 +180,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrForbidden) {
 				status = http.StatusForbidden
 			}
-			s.log("handshake refused", "remote", r.RemoteAddr, "status", status, "err", logtext.Clip(err.Error()))
+			s.log("handshake refused", "remote", remote, "status", status, "err", logtext.Clip(err.Error()))
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
 		principal = p
 	}
 	tc, err := transport.Accept(w, r, &transport.AcceptOptions{
-		ConnOptions:             s.opts.connOptions(),
-		Subprotocols:            s.opts.subprotocols,
+		ConnOptions:             s.cfg.ConnOptions(),
+		Subprotocols:            s.subprotocols,
 		OriginPatterns:          s.opts.originPatterns,
 		InsecureSkipOriginCheck: s.opts.skipOriginCheck,
 	})
 	if err != nil {
-		s.log("handshake failed", "remote", r.RemoteAddr, "err", logtext.Clip(err.Error()))
+		s.log("handshake failed", "remote", remote, "err", logtext.Clip(err.Error()))
 		return
 	}
 	if tc.Subprotocol() == "" && !s.allows(rpc.SubprotocolJSON) {
 		tc.Close(transport.StatusPolicyViolation, "a subprotocol is required: "+rpc.SubprotocolBinary)
 		return
 	}
-	served = s.serve(tc, principal)
+	served = s.serve(tc, principal, client)
+}
+
+// clientAddr returns the client's address as the trusted proxies forwarded
+// it (see [WithTrustedProxies]), or nil without trusted proxies, when the
+// socket's address is the client's.
+func (s *Server) clientAddr(r *http.Request) net.Addr {
+	if len(s.opts.trustedProxies) == 0 {
+		return nil
+	}
+	return s.opts.trustedProxies.clientAddr(r.RemoteAddr, r.Header)
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade: its Connection
@@ -273,7 +322,7 @@ func (s *Server) release() {
 }
 
 func (s *Server) allows(proto string) bool {
-	for _, p := range s.opts.subprotocols {
+	for _, p := range s.subprotocols {
 		if strings.EqualFold(p, proto) {
 			return true
 		}
@@ -281,42 +330,29 @@ func (s *Server) allows(proto string) bool {
 	return false
 }
 
-// serve registers a connection and starts its peer. It reports whether the
-// connection is being served: then the peer's end runs s.ended, which
-// releases the connection's slot.
-func (s *Server) serve(tc *transport.Conn, principal any) bool {
-	c := &Conn{
-		id:          newID(),
-		session:     &handler.Session{},
-		connectedAt: time.Now(),
-		tc:          tc,
-		server:      s,
-		authed:      make(chan struct{}),
-		registered:  make(chan struct{}),
-	}
-	if principal != nil {
-		c.session.SetPrincipal(principal)
+// serve registers a connection and starts its peer, with principal (from
+// [WithAuth]) on its session and remote (from [WithTrustedProxies]; nil: the
+// socket's) as its address. It reports whether the connection is being
+// served: then the peer's end runs s.ended, which releases the connection's
+// slot.
+func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool {
+	c := &conn{
+		authed:     make(chan struct{}),
+		registered: make(chan struct{}),
 	}
 	if principal != nil || s.opts.inBand == nil {
 		close(c.authed)
 	}
-	base := handler.WithSession(context.WithValue(context.Background(), connKey{}, c), c.session)
 	opts := []rpc.Option{
 		rpc.WithHandler(s.wrap(c)),
-		rpc.WithBaseContext(base),
-		rpc.WithMaxInFlight(s.opts.maxInFlight),
-		rpc.WithBacklog(s.opts.backlog, s.opts.backlogBytes),
-		rpc.WithMaxBatch(s.opts.maxBatch),
-		rpc.WithLogger(s.opts.logger),
+		rpc.WithBaseContext(context.WithValue(context.Background(), serverKey{}, s)),
 		rpc.WithOnClose(func(err error) { s.ended(c, err) }),
+		rpc.WithPrincipal(principal),
 	}
-	if s.opts.codec != nil {
-		opts = append(opts, rpc.WithValueCodec(s.opts.codec))
+	if remote != nil {
+		opts = append(opts, rpc.WithRemoteAddr(remote))
 	}
-	if s.opts.ownedParams {
-		opts = append(opts, rpc.WithOwnedParams())
-	}
-	peer, err := rpc.New(tc, opts...)
+	peer, err := s.cfg.New(tc, opts...)
 	if err != nil {
 		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return false
@@ -329,32 +365,33 @@ func (s *Server) serve(tc *transport.Conn, principal any) bool {
 		peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
 		return true // ended has released the slot
 	}
-	s.conns[c.id] = c
+	s.conns[peer.ID()] = c
 	s.mu.Unlock()
-	s.log("connected", "conn", c.id, "remote", addrString(tc.RemoteAddr()), "subprotocol", tc.Subprotocol())
+	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
 	if s.opts.onConnect != nil {
-		s.opts.onConnect(c)
+		s.opts.onConnect(peer)
 	}
 	c.stopAuthTimer = s.startAuthTimer(c)
 	close(c.registered)
 	return true
 }
 
-// ended runs on the peer's reader goroutine once the connection is gone:
-// it waits for the connection's handlers, removes it from the registry and
+// ended runs on the peer's own goroutine once the connection is gone:
+// it removes it from the registry, waits for the connection's handlers and
 // releases its slot.
-func (s *Server) ended(c *Conn, err error) {
+func (s *Server) ended(c *conn, err error) {
 	<-c.registered
+	id := c.peer.ID()
 	s.mu.Lock()
-	delete(s.conns, c.id)
+	delete(s.conns, id)
 	s.mu.Unlock()
 	if c.stopAuthTimer != nil {
 		c.stopAuthTimer()
 	}
 	c.peer.Wait() // its handlers have been cancelled; they may have to finish a reply
-	s.log("disconnected", "conn", c.id, "reason", err)
+	s.log("disconnected", "conn", id, "remote", addrString(c.peer.RemoteAddr()), "reason", err)
 	if s.opts.onDisconnect != nil {
-		s.opts.onDisconnect(c, err)
+		s.opts.onDisconnect(c.peer, err)
 	}
 	s.release()
 }
@@ -368,15 +405,9 @@ func addrString(a net.Addr) string {
 }
 
 func (s *Server) log(msg string, args ...any) {
-	if s.opts.logger != nil {
-		s.opts.logger.Info("wsrpc: "+msg, args...)
+	if l := s.cfg.Logger(); l != nil {
+		l.Info("wsrpc: "+msg, args...)
 	}
-}
-
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // ListenAndServe listens on addr and serves wsrpc on every path until
@@ -408,10 +439,10 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // HTTPServer returns a new http.Server for h with the settings of the
-// Server's own (those of Serve and ListenAndServe): ReadHeaderTimeout is the
-// handshake timeout ([WithHandshakeTimeout]), IdleTimeout is
-// [WithIdleTimeout]'s, MaxHeaderBytes is [DefaultMaxHeaderBytes], and with
-// [WithLogger] net/http's errors go to the logger. ReadTimeout and
+// Server's own (those of Serve and ListenAndServe): ReadHeaderTimeout is
+// [WithReadHeaderTimeout]'s, IdleTimeout is [WithIdleTimeout]'s,
+// MaxHeaderBytes is [DefaultMaxHeaderBytes], and with [rpc.WithLogger]
+// net/http's errors go to the logger. ReadTimeout and
 // WriteTimeout are left unset, as h may serve long requests.
 //
 // Use it to serve the Server and other handlers on one port: mount the
@@ -422,12 +453,12 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) HTTPServer(h http.Handler) *http.Server {
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: s.opts.handshakeTimeout,
+		ReadHeaderTimeout: s.opts.readHeaderTimeout,
 		IdleTimeout:       s.opts.idleTimeout,
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 	}
-	if s.opts.logger != nil {
-		hs.ErrorLog = slogErrorLog(s.opts.logger)
+	if l := s.cfg.Logger(); l != nil {
+		hs.ErrorLog = slogErrorLog(l)
 	}
 	s.mu.Lock()
 	closing := s.closing
@@ -441,22 +472,26 @@ func (s *Server) HTTPServer(h http.Handler) *http.Server {
 	return hs
 }
 
-// Conns returns the open connections.
-func (s *Server) Conns() []*Conn {
+// Conns returns the peers of the open connections, in no particular order.
+func (s *Server) Conns() []*rpc.Peer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*Conn, 0, len(s.conns))
+	out := make([]*rpc.Peer, 0, len(s.conns))
 	for _, c := range s.conns {
-		out = append(out, c)
+		out = append(out, c.peer)
 	}
 	return out
 }
 
-// Conn returns the open connection with id, or nil.
-func (s *Server) Conn(id string) *Conn {
+// Conn returns the peer of the open connection whose [rpc.Peer.ID] is id, or
+// nil.
+func (s *Server) Conn(id string) *rpc.Peer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.conns[id]
+	if c := s.conns[id]; c != nil {
+		return c.peer
+	}
+	return nil
 }
 
 // ShutdownError is returned by [Server.Shutdown] when its ctx ended before
@@ -487,11 +522,13 @@ func plural(n int, what string) string {
 // TCP connections are refused and the port is free for a successor, and
 // answers the handshakes that still reach ServeHTTP (through an http.Server
 // of your own, or on a connection accepted just before) with 503, from now
-// on. It sends every connection the shutdown notice, waits for every call in
-// flight in both directions, then closes every connection concurrently with
-// 1012 (service restart). If ctx ends first, it cancels the handlers still
-// running, closes what is left at once and returns a *[ShutdownError].
-// Shutdown is idempotent; a second call waits like the first.
+// on. It shuts every connection down concurrently with [rpc.Peer.Shutdown]:
+// the shutdown notice (with the [WithRetryAfter] delay), every call in
+// flight in both directions finished, then the close with 1012 (service
+// restart). If ctx ends first, the handlers still running are cancelled,
+// what is left is closed at once, and Shutdown returns a *[ShutdownError].
+// Shutdown is idempotent; a second call waits like the first. It must not
+// be called from a handler, which it would wait for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns, httpSrvs := s.beginClose()
 	var g errgroup.Group
@@ -507,33 +544,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	cut := &ShutdownError{}
-	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down"}
+	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down", Code: transport.StatusServiceRestart}
 	for _, c := range conns {
 		g.Go(func() error {
-			err := c.peer.Drain(ctx, notice)
 			var de *rpc.DrainError
-			if errors.As(err, &de) {
+			if errors.As(c.peer.Shutdown(ctx, notice), &de) {
 				mu.Lock()
 				cut.Connections++
 				cut.Incoming += de.Incoming
 				cut.Outgoing += de.Outgoing
 				cut.Err = de.Err
 				mu.Unlock()
-			}
-			if ctx.Err() != nil {
-				c.peer.CloseNow()
-				return nil
-			}
-			closed := make(chan struct{})
-			go func() { // owned: waited for below
-				c.peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
-				close(closed)
-			}()
-			select {
-			case <-closed:
-			case <-ctx.Done():
-				c.peer.CloseNow() // cuts the closing handshake short
-				<-closed
 			}
 			return nil
 		})
@@ -562,12 +583,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) beginClose() ([]*Conn, []*http.Server) {
+func (s *Server) beginClose() ([]*conn, []*http.Server) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
-	s.once.Do(func() { close(s.closed) })
-	conns := make([]*Conn, 0, len(s.conns))
+	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}

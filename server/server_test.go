@@ -75,10 +75,13 @@ func services(t testing.TB) *handler.Mux {
 	mux := handler.NewMux()
 	mux.Handle("echo", handler.Func(func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) { return in, nil }))
 	mux.Handle("whoami", handler.NoParams(func(ctx context.Context) (string, error) {
-		return fmt.Sprint(handler.PrincipalFrom(ctx)), nil
+		return fmt.Sprint(rpc.RequestFromContext(ctx).Peer().Session().Principal()), nil
 	}))
 	mux.Handle("conn.id", handler.NoParams(func(ctx context.Context) (string, error) {
-		return server.ConnFrom(ctx).ID(), nil
+		return rpc.RequestFromContext(ctx).Peer().ID(), nil
+	}))
+	mux.Handle("remote", handler.NoParams(func(ctx context.Context) (string, error) {
+		return rpc.RequestFromContext(ctx).Peer().RemoteAddr().String(), nil
 	}))
 	mux.Handle("sleep", handler.Func(func(ctx context.Context, ms int) (int, error) {
 		select {
@@ -155,7 +158,12 @@ func TestHandshakeAuth(t *testing.T) {
 		}
 		return nil, server.ErrUnauthorized
 	}
-	url := start(t, newServer(t, server.WithAuth(auth)))
+	// The principal is on the session from the start: the connect hook,
+	// which runs before the in-band timer and may run before any call, sees
+	// it.
+	principals := make(chan any, 1)
+	url := start(t, newServer(t, server.WithAuth(auth),
+		server.WithOnConnect(func(p *rpc.Peer) { principals <- p.Session().Principal() })))
 	tests := []struct {
 		give string
 		want int
@@ -173,6 +181,9 @@ func TestHandshakeAuth(t *testing.T) {
 			var who string
 			if err := p.Call(ctxT(t), "whoami", nil, &who); err != nil || who != "alice" {
 				t.Fatalf("whoami = %q, %v", who, err)
+			}
+			if got := <-principals; got != "alice" {
+				t.Fatalf("the connect hook saw the principal %v, want alice", got)
 			}
 		}
 	}
@@ -221,11 +232,15 @@ func TestInBandAuth(t *testing.T) {
 }
 
 func TestRegistryHooksAndServerCalls(t *testing.T) {
-	connected := make(chan *server.Conn, 4)
-	disconnected := make(chan error, 4)
+	connected := make(chan *rpc.Peer, 4)
+	type end struct {
+		peer *rpc.Peer
+		err  error
+	}
+	disconnected := make(chan end, 4)
 	s := newServer(t,
-		server.WithOnConnect(func(c *server.Conn) { connected <- c }),
-		server.WithOnDisconnect(func(c *server.Conn, err error) { disconnected <- err }))
+		server.WithOnConnect(func(c *rpc.Peer) { connected <- c }),
+		server.WithOnDisconnect(func(c *rpc.Peer, err error) { disconnected <- end{c, err} }))
 	url := start(t, s)
 
 	got := make(chan string, 8)
@@ -241,7 +256,7 @@ func TestRegistryHooksAndServerCalls(t *testing.T) {
 	}
 	var id string
 	if err := a.Call(ctxT(t), "conn.id", nil, &id); err != nil || s.Conn(id) == nil {
-		t.Fatalf("ConnFrom in a handler: %q %v", id, err)
+		t.Fatalf("the peer's ID in a handler: %q %v", id, err)
 	}
 
 	var answer string
@@ -259,7 +274,7 @@ func TestRegistryHooksAndServerCalls(t *testing.T) {
 			t.Fatalf("broadcast delivered %q", m)
 		}
 	}
-	n, _ = s.Broadcast(ctxT(t), "only-b", nil, func(c *server.Conn) bool { return c.Subprotocol() == rpc.SubprotocolJSON })
+	n, _ = s.Broadcast(ctxT(t), "only-b", nil, func(c *rpc.Peer) bool { return c.Subprotocol() == rpc.SubprotocolJSON })
 	if n != 1 {
 		t.Fatalf("filtered broadcast reached %d", n)
 	}
@@ -269,9 +284,15 @@ func TestRegistryHooksAndServerCalls(t *testing.T) {
 
 	a.Close()
 	select {
-	case err := <-disconnected:
-		if transport.CloseStatus(err) != transport.StatusNormalClosure {
-			t.Fatalf("disconnect reason %v", err)
+	case e := <-disconnected:
+		if transport.CloseStatus(e.err) != transport.StatusNormalClosure {
+			t.Fatalf("disconnect reason %v", e.err)
+		}
+		if e.peer.ID() != id {
+			t.Fatalf("the disconnect hook got connection %s, want %s", e.peer.ID(), id)
+		}
+		if s.Conn(id) != nil || len(s.Conns()) != 1 {
+			t.Fatalf("the ended connection is still in the registry: %v", s.Conns())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no disconnect hook")
@@ -280,7 +301,7 @@ func TestRegistryHooksAndServerCalls(t *testing.T) {
 }
 
 func TestSubprotocolRequired(t *testing.T) {
-	url := start(t, newServer(t, server.WithSubprotocols(rpc.SubprotocolBinary)))
+	url := start(t, newServer(t, rpc.WithSubprotocols(rpc.SubprotocolBinary)))
 	c, err := transport.Dial(ctxT(t), url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +311,7 @@ func TestSubprotocolRequired(t *testing.T) {
 	if code := transport.CloseStatus(c.Err()); code != transport.StatusPolicyViolation {
 		t.Fatalf("closed with %d, want 1008", code)
 	}
-	if _, err := server.New(services(t), server.WithSubprotocols("mqtt")); err == nil {
+	if _, err := server.New(services(t), rpc.WithSubprotocols("mqtt")); err == nil {
 		t.Fatal("unknown subprotocol accepted")
 	}
 	if _, err := server.New(nil); err == nil {
@@ -306,7 +327,7 @@ func TestShutdownDrainsAndNotifies(t *testing.T) {
 	if err := p.Send(ctxT(t), &rpc.Request{Method: "sleep", Params: []byte("300"), Reply: reply}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight > 0 }, "call never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Stats().InFlight > 0 }, "call never started")
 	done := make(chan error, 1)
 	go func() { done <- s.Shutdown(ctxT(t)) }()
 	<-p.GoingAway()
@@ -342,7 +363,7 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Peer().Stats().InFlight >= 2 }, "calls never started")
+	waitFor(t, func() bool { return len(s.Conns()) > 0 && s.Conns()[0].Stats().InFlight >= 2 }, "calls never started")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -392,7 +413,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 		<-release
 		return n * 2, nil
 	}))
-	s, err := server.New(mux, server.WithMaxInFlight(perConn))
+	s, err := server.New(mux, rpc.WithMaxInFlight(perConn))
 	if err != nil {
 		t.Fatal(err)
 	}

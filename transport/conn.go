@@ -43,6 +43,7 @@ type Conn struct {
 	// Deliver: once deliverSet is closed, the reader calls deliverFn for
 	// every message instead of sending it on recv.
 	deliverOnce sync.Once
+	deliverMu   sync.Mutex // held while messages queued on recv are handed to deliverFn
 	deliverSet  chan struct{}
 	deliverFn   func(Message)
 
@@ -574,31 +575,14 @@ func (c *Conn) readLoop() {
 			c.delivering.Store(false)
 			continue
 		}
+		c.queueRecv(m)
+		// Deliver may have been called while m went on recv, after it
+		// emptied it: hand m over now rather than at the next message.
 		select {
-		case c.recv <- m:
-			continue
-		default:
-		}
-		// The consumer is behind: while we wait for it, nothing reads the
-		// network, so pongs are not seen; the heartbeat must not take that
-		// for a dead peer.
-		c.delivering.Store(true)
-		c.stalls.Add(1)
-		select {
-		case c.recv <- m:
 		case <-c.deliverSet:
 			deliver = c.takeOverRecv()
-			deliver(m)
-		case <-c.stop:
-			// Closing: the peer may still send until its close frame arrives
-			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
-			// and keep reading so the closing handshake can complete.
-			select {
-			case c.recv <- m:
-			default:
-			}
+		default:
 		}
-		c.delivering.Store(false)
 	}
 	c.beginStop()
 	c.stopTimers()
@@ -616,11 +600,41 @@ func (c *Conn) readLoop() {
 	close(c.recv)
 }
 
+// queueRecv puts m on recv for the consumer, waiting for room; once Deliver
+// has been called it hands m (after what is queued) to deliverFn instead.
+func (c *Conn) queueRecv(m Message) {
+	select {
+	case c.recv <- m:
+		return
+	default:
+	}
+	// The consumer is behind: while we wait for it, nothing reads the
+	// network, so pongs are not seen; the heartbeat must not take that for a
+	// dead peer.
+	c.delivering.Store(true)
+	defer c.delivering.Store(false)
+	c.stalls.Add(1)
+	select {
+	case c.recv <- m:
+	case <-c.deliverSet:
+		c.takeOverRecv()(m)
+	case <-c.stop:
+		// Closing: the peer may still send until its close frame arrives
+		// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
+		// and keep reading so the closing handshake can complete.
+		select {
+		case c.recv <- m:
+		default:
+		}
+	}
+}
+
 // Deliver makes the connection's reader hand every incoming message to fn,
 // in order, on the reader's own goroutine, instead of sending it on
 // [Conn.Recv]: a consumer that only dispatches (as rpc.Peer does) then
 // costs no goroutine hand-off per message. Messages the reader had already
-// queued on Recv go to fn first. Recv is still closed when the connection
+// queued on Recv go to fn first, on the caller's goroutine before Deliver
+// returns. Recv is still closed when the connection
 // ends, and [Conn.Done] and [Conn.Err] work as before; once Deliver has been
 // called, nothing may receive from Recv.
 //
@@ -630,20 +644,35 @@ func (c *Conn) readLoop() {
 // of Deliver has an effect.
 func (c *Conn) Deliver(fn func(Message)) {
 	c.deliverOnce.Do(func() {
+		c.deliverMu.Lock()
+		defer c.deliverMu.Unlock()
 		c.deliverFn = fn
 		close(c.deliverSet)
+		c.drainRecv()
 	})
 }
 
-// takeOverRecv hands the messages queued on recv to deliverFn, now that
-// nothing else receives from it, and returns deliverFn.
+// takeOverRecv is the reader's switch to deliverFn: what is still queued on
+// recv goes first (after Deliver's own hand-over, if it is running).
 func (c *Conn) takeOverRecv() func(Message) {
+	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
+	c.drainRecv()
+	return c.deliverFn
+}
+
+// drainRecv hands the messages queued on recv to deliverFn, in order. The
+// caller holds deliverMu, so only one goroutine drains at a time.
+func (c *Conn) drainRecv() {
 	for {
 		select {
-		case m := <-c.recv:
+		case m, ok := <-c.recv:
+			if !ok {
+				return
+			}
 			c.deliverFn(m)
 		default:
-			return c.deliverFn
+			return
 		}
 	}
 }

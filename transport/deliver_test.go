@@ -28,12 +28,23 @@ func TestDeliver(t *testing.T) {
 	got := make(chan string, before+after)
 	sc.Deliver(func(m transport.Message) { got <- string(m.Data) })
 	sc.Deliver(func(transport.Message) { t.Error("second Deliver used") })
+	// What was queued arrives without waiting for another message.
+	for i := range before {
+		select {
+		case s := <-got:
+			if s != strconv.Itoa(i) {
+				t.Fatalf("message %d = %q, want %d", i, s, i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("queued message %d not delivered", i)
+		}
+	}
 	for i := before; i < before+after; i++ {
 		if err := cc.Send(ctxT(t), transport.Message{Type: transport.Text, Data: []byte(strconv.Itoa(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for i := range before + after {
+	for i := before; i < before+after; i++ {
 		select {
 		case s := <-got:
 			if s != strconv.Itoa(i) {
