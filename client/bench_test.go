@@ -20,14 +20,14 @@ func BenchmarkClientCall(b *testing.B) {
 	for _, size := range []int{64, 4096} {
 		for _, proto := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
 			for _, callers := range []int{1, 64} {
-				codec, cname := client.Binary, "binary"
+				cname := "binary"
 				if proto == rpc.SubprotocolJSON {
-					codec, cname = client.JSONRPC, "jsonrpc"
+					cname = "jsonrpc"
 				}
 				name := fmt.Sprintf("codec=%s/callers=%d/size=%dB", cname, callers, size)
 				b.Run("api=client/"+name, func(b *testing.B) {
 					srv := newTestServer(b, echo)
-					c, err := client.Dial(context.Background(), srv.url(), client.WithCodec(codec))
+					c, err := client.Dial(context.Background(), srv.url(), rpc.WithSubprotocols(proto))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -83,4 +83,57 @@ func runCalls(b *testing.B, size, callers int, call func(context.Context, rpc.Ra
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+}
+
+// BenchmarkClientGo measures Client.Go, one call at a time, beside
+// rpc.Peer.Send with a Reply channel (the Peer's asynchronous call) on a
+// connection to the same server in the same run. Allocations count both
+// ends; Go's include its goroutine and the copy of the result it hands over.
+func BenchmarkClientGo(b *testing.B) {
+	echo := rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) { return req.Params, nil })
+	params := rpc.Raw(`["` + strings.Repeat("x", 60) + `"]`)
+	for _, proto := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		b.Run("api=client/codec="+proto, func(b *testing.B) {
+			srv := newTestServer(b, echo)
+			c, err := client.Dial(context.Background(), srv.url(), rpc.WithSubprotocols(proto))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			reply := make(chan *rpc.Response, 1)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.Go(ctx, "echo", params, reply); err != nil {
+					b.Fatal(err)
+				}
+				if r := <-reply; r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		})
+		b.Run("api=peer-send/codec="+proto, func(b *testing.B) {
+			srv := newTestServer(b, echo)
+			tc, err := transport.Dial(context.Background(), srv.url(), &transport.DialOptions{Subprotocols: []string{proto}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := rpc.New(tc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			reply := make(chan *rpc.Response, 1)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Send(ctx, &rpc.Request{Method: "echo", Params: params, Reply: reply}); err != nil {
+					b.Fatal(err)
+				}
+				if r := <-reply; r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		})
+	}
 }

@@ -16,14 +16,17 @@ import (
 const MaxAttempts = 10
 
 // Call calls method with params and decodes the result into result (nil
-// discards it), the way [rpc.Peer.Call] does. While no connection is up the
-// call waits for one (see [WithQueueSize]); a call the server never started
-// is retried on the next connection, and so is an [Idempotent] call whose
-// connection dropped after it was sent (see the package documentation for
-// the rules). ctx bounds all of it; with [WithCallTimeout] a ctx without a
-// deadline gets one. The error is an *[rpc.Error] (errors.Is with
+// discards it), the way [rpc.Peer.Call] does: every attempt is a Call on the
+// peer of the current connection, so it carries ctx's deadline and metadata
+// and goes through the outgoing middleware ([rpc.WithOutgoingMiddleware]).
+// While no connection is up the call waits for one (see [WithQueueSize]); a
+// call the server never started is retried on the next connection, and so
+// is an [Idempotent] call whose connection dropped after it was sent (see
+// the package documentation for the rules). ctx bounds all of it; with
+// [WithCallTimeout] a ctx without a deadline gets one. [WithMetadata] adds
+// metadata to the call. The error is an *[rpc.Error] (errors.Is with
 // [rpc.ErrConnectionLost] says the outcome is unknown), a context error, or
-// one matching [ErrClosed].
+// one matching [ErrClientClosed].
 func (c *Client) Call(ctx context.Context, method string, params, result any, opts ...CallOption) error {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
@@ -33,48 +36,29 @@ func (c *Client) Call(ctx context.Context, method string, params, result any, op
 		if err != nil {
 			return err
 		}
-		err = p.Call(ctx, method, params, result)
+		err = p.Call(a.ctx, method, params, result)
 		if again, err := a.retry(p, err); !again {
 			return err
 		}
 	}
 }
 
-// send encodes params with p's codec and sends the request on p, with a new
-// reply channel that receives its one Response.
-func send(ctx context.Context, p *rpc.Peer, method string, params any) (chan *rpc.Response, error) {
-	var raw []byte
-	switch v := params.(type) {
-	case nil:
-	case rpc.Raw:
-		raw = v
-	default:
-		b, err := p.Codec().Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("wsrpc: encode params: %w", err)
-		}
-		raw = b
-	}
-	reply := make(chan *rpc.Response, 1)
-	if err := p.Send(ctx, &rpc.Request{Method: method, Params: raw, Reply: reply}); err != nil {
-		return nil, err
-	}
-	return reply, nil
-}
-
-// Notify sends a notification: a call with no reply. It waits for a
-// connection like [Client.Call], and is sent again on the next connection if
-// it could not be sent; once sent, whether the server handled it is unknown.
-func (c *Client) Notify(ctx context.Context, method string, params any) error {
+// Notify sends a notification: a call with no reply, made with
+// [rpc.Peer.Notify] (so it carries ctx's metadata and goes through the
+// outgoing middleware). It waits for a connection like [Client.Call], and is
+// sent again on the next connection if it could not be sent; once sent,
+// whether the server handled it is unknown. It takes [WithMetadata];
+// [Idempotent] changes nothing for it.
+func (c *Client) Notify(ctx context.Context, method string, params any, opts ...CallOption) error {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	a := c.newAttempts(ctx, nil)
+	a := c.newAttempts(ctx, opts)
 	for {
 		p, err := a.next()
 		if err != nil {
 			return err
 		}
-		err = p.Notify(ctx, method, params)
+		err = p.Notify(a.ctx, method, params)
 		if again, err := a.retry(p, err); !again {
 			return err
 		}
@@ -83,20 +67,25 @@ func (c *Client) Notify(ctx context.Context, method string, params any) error {
 
 // Go is the asynchronous form of [Client.Call]: it returns at once, and the
 // one *[rpc.Response] for the call arrives on reply later, after the same
-// waiting and retries as Call. Response.Result holds the encoded result
-// (decode it with the Codec of the connection: JSON unless [WithValueCodec]
-// set another on a binary connection); Response.Err is what Call would have
-// returned; Response.ID is the wire id of the last attempt.
+// waiting and retries as Call. Each attempt is made the way Call makes it
+// (a [rpc.Peer.Call], through the outgoing middleware), from a goroutine
+// owned by the client until the reply is delivered; calls made with Go are
+// therefore not necessarily sent in the order Go was called.
+// Response.Result holds the encoded result (decode it with the Codec of the
+// connection: JSON unless [rpc.WithValueCodec] set another on a binary
+// connection); it belongs to the receiver. Response.Err is what Call would
+// have returned. Response.ID is 0: the call may have been sent several
+// times, with an id each, and Go does not report them.
 //
 // reply must be buffered with room for every call in flight that shares it:
 // the client never blocks on it, and a reply that does not fit is dropped
-// (and logged). A caller cannot know a call's id in advance, so calls whose
-// replies must be told apart need a channel each.
+// (and logged). Calls whose replies must be told apart need a channel each.
 //
 // An error from Go means no reply will come: reply is unbuffered, the
-// client is closed, the wait queue is full, or the request could not be
-// encoded or sent and may not be retried. Each call accepted runs on a
-// goroutine owned by the client until its reply is delivered.
+// client is closed, the wait queue is full, or the connection is gone with
+// reconnection off. Every other failure, an encoding error included, is the
+// Err of the Response. A call is admitted (given its connection or its place
+// in the wait queue) before Go returns.
 func (c *Client) Go(ctx context.Context, method string, params any, reply chan *rpc.Response, opts ...CallOption) error {
 	if cap(reply) == 0 {
 		return errors.New("wsrpc: Go: reply must be a buffered channel")
@@ -110,77 +99,55 @@ func (c *Client) Go(ctx context.Context, method string, params any, reply chan *
 	c.mu.Unlock()
 
 	ctx, cancel := c.callContext(ctx)
-	g := &goCall{a: c.newAttempts(ctx, opts), method: method, params: params}
 	end := func() {
 		cancel()
 		c.wg.Done()
 	}
+	a := c.newAttempts(ctx, opts)
 	p, changed, err := c.admit(nil, false)
 	if err != nil {
 		end()
 		return err
 	}
-	g.a.admitted = true
-	var inner chan *rpc.Response // the reply to the attempt in flight, if any
-	if p != nil {
-		if inner, err = send(ctx, p, method, params); err != nil {
-			if again, err := g.a.retry(p, err); !again {
-				end()
-				return err
-			}
-		}
-	}
+	a.admitted = true
 	go func() {
 		defer end()
-		r := g.wait(p, inner, changed)
+		r := a.goCall(p, changed, method, params)
 		select {
 		case reply <- r:
 		default:
-			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method, "id", r.ID)
+			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method)
 		}
 	}()
 	return nil
 }
 
-// goCall is one call made with Go.
-type goCall struct {
-	a      attempts
-	method string
-	params any
-}
-
-// wait finishes a Go call and returns its Response. inner, when not nil,
-// receives the reply to the attempt in flight on p; changed, when not nil, is
-// a place in the wait queue given by admit.
-func (g *goCall) wait(p *rpc.Peer, inner chan *rpc.Response, changed <-chan struct{}) *rpc.Response {
-	a := g.a
+// goCall makes a call admitted by Go and returns its Response. p, when not
+// nil, is the connection admit gave; changed, when not nil, is the call's
+// place in the wait queue.
+func (a *attempts) goCall(p *rpc.Peer, changed <-chan struct{}, method string, params any) *rpc.Response {
 	if changed != nil {
 		if err := a.c.await(a.ctx, changed); err != nil {
 			return &rpc.Response{Err: err}
 		}
 	}
+	var raw rpc.Raw // a copy of the result: the received buffer is the peer's to recycle
 	for {
-		if inner == nil {
+		if p == nil {
 			var err error
 			if p, err = a.next(); err != nil {
 				return &rpc.Response{Err: err}
 			}
-			if inner, err = send(a.ctx, p, g.method, g.params); err != nil {
-				again, err := a.retry(p, err)
-				if !again {
-					return &rpc.Response{Err: err}
-				}
-				continue
-			}
 		}
-		// Exactly one Response comes (see call), so this receive ends.
-		r := <-inner
-		inner = nil
-		again, err := a.retry(p, r.Err)
+		err := p.Call(a.ctx, method, params, &raw)
+		again, err := a.retry(p, err)
 		if !again {
-			r.Err = err
-			return r
+			if err != nil {
+				raw = nil
+			}
+			return &rpc.Response{Result: raw, Err: err}
 		}
+		p = nil
 	}
 }
 
@@ -197,7 +164,7 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 // attempts is the retry state of one call.
 type attempts struct {
 	c          *Client
-	ctx        context.Context
+	ctx        context.Context // the call's: with its timeout and metadata
 	idempotent bool
 	n          int           // attempts that failed and were retried
 	admitted   bool          // the call has its place: the queue bound no longer applies
@@ -206,7 +173,8 @@ type attempts struct {
 }
 
 // newAttempts returns the attempts of one call, as a value, so that a
-// blocking call keeps it on its stack.
+// blocking call keeps it on its stack. The call's metadata
+// ([WithMetadata]) goes into its ctx, where the peer reads it.
 func (c *Client) newAttempts(ctx context.Context, opts []CallOption) attempts {
 	a := attempts{c: c, ctx: ctx}
 	if len(opts) > 0 { // the options escape to their funcs: only when there are some
@@ -217,6 +185,7 @@ func (c *Client) newAttempts(ctx context.Context, opts []CallOption) attempts {
 			}
 		}
 		a.idempotent = o.idempotent
+		a.ctx = rpc.ContextWithMetadata(ctx, o.md)
 	}
 	return a
 }
@@ -256,7 +225,7 @@ func (a *attempts) next() (*rpc.Peer, error) {
 //     to the same one after a backoff pause when p is still healthy (the
 //     server refused the call but keeps the connection).
 //   - Nothing is retried once the client is closed (the error then matches
-//     ErrClosed), once ctx has ended, after MaxAttempts, or when p is gone
+//     ErrClientClosed), once ctx has ended, after MaxAttempts, or when p is gone
 //     and reconnection is off.
 func (a *attempts) retry(p *rpc.Peer, err error) (bool, error) {
 	if err == nil {

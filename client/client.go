@@ -20,8 +20,8 @@ type Client struct {
 	urls     []string // the server, then the other endpoints
 	next     int      // index in urls of the next dial (manager goroutine, and Dial before it starts)
 	opts     options
+	cfg      *rpc.Config // every connection's peer is made from it
 	dialOpts transport.DialOptions
-	peerOpts []rpc.Option
 	randN    func(n int64) int64 // random in [0, n), for the backoff jitter
 
 	// closing is cancelled by Close: it stops reconnects, drains and waits.
@@ -32,7 +32,7 @@ type Client struct {
 	wg sync.WaitGroup
 
 	mu      sync.Mutex
-	state   State
+	status  Status
 	peer    *rpc.Peer     // the current connection; nil while disconnected
 	changed chan struct{} // closed by the manager, and replaced, whenever peer changes
 	waiting int           // calls waiting for a connection
@@ -48,25 +48,25 @@ type Client struct {
 // connection cannot be made; a server that refuses the handshake (401, 403,
 // 503…) gives an error wrapping *[transport.HandshakeError].
 //
+// opts mixes [rpc.Option] values, which configure the peer of every
+// connection (see [rpc.NewConfig], which validates them once), and this
+// package's options (see [Option]). Invalid options are reported before any
+// attempt, every problem joined in one error.
+//
 // With [WithWaitForServer], Dial keeps trying while the server is not up
 // yet (connection refused, 503, handshake timeout…), and ctx bounds that
 // whole wait; a permanent refusal (401, 403, a bad URL…) still returns at
-// once. Invalid options are reported before any attempt.
+// once.
 func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
-	o := defaultOptions()
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
-	}
-	if err := o.validate(); err != nil {
+	cfg, o, err := parseOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	c := &Client{
 		urls:     append([]string{url}, o.endpoints...),
 		opts:     o,
-		dialOpts: o.dialOptions(),
-		peerOpts: o.peerOptions(),
+		cfg:      cfg,
+		dialOpts: o.dialOptions(cfg),
 		randN:    rand.Int64N,
 		changed:  make(chan struct{}),
 	}
@@ -75,15 +75,16 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.closing, c.stop = context.WithCancelCause(context.Background())
-	c.peer, c.state = p, Connected
+	c.peer, c.status = p, Connected
 	c.wg.Go(func() { c.run(p) })
 	return c, nil
 }
 
-// connect makes one connection to the next endpoint and starts its peer.
-// Endpoints are used in turn: after a failure, and after each connection,
-// the next one is tried first, so clients spread over the instances of a
-// service and move off an instance that is restarting.
+// connect makes one connection to the next endpoint and starts its peer
+// from the client's configuration. Endpoints are used in turn: after a
+// failure, and after each connection, the next one is tried first, so
+// clients spread over the instances of a service and move off an instance
+// that is restarting.
 func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
 	url := c.urls[c.next%len(c.urls)]
 	c.next++
@@ -91,7 +92,7 @@ func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := rpc.New(conn, c.peerOpts...)
+	p, err := c.cfg.New(conn)
 	if err != nil {
 		_ = conn.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return nil, fmt.Errorf("wsrpc: dial: %w", err)
@@ -99,11 +100,11 @@ func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
 	return p, nil
 }
 
-// State returns the client's current state.
-func (c *Client) State() State {
+// Status returns the client's current status.
+func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state
+	return c.status
 }
 
 // Peer returns the peer of the current connection, nil while disconnected.
@@ -118,18 +119,18 @@ func (c *Client) Peer() *rpc.Peer {
 // Close stops reconnecting, fails the calls waiting for a connection, closes
 // the connection with 1000 (normal closure), which fails the calls still in
 // flight, and waits for every goroutine the client started. The errors of the
-// calls it ends match [ErrClosed]. A connection being drained after a
+// calls it ends match [ErrClientClosed]. A connection being drained after a
 // shutdown notice is cut short. Close is idempotent and returns the error of
 // the closing handshake, if any.
 //
 // The closing handshake waits for the server's answer (at most about 10 s,
-// see the transport package), and Close waits for the handlers given with
-// [WithHandler] to return once their ctx is cancelled: they must honour it.
+// see the transport package), and Close waits for the handler given with
+// [rpc.WithHandler] to return once its ctx is cancelled: it must honour it.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		c.stop(ErrClosed)
+		c.stop(ErrClientClosed)
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
@@ -175,14 +176,14 @@ func (c *Client) await(ctx context.Context, changed <-chan struct{}) error {
 	}
 }
 
-// setPeer makes p the current connection (nil: none) and moves to state s,
-// waking every call waiting for a connection. Only the manager calls it, so
-// the hook sees changes in order.
-func (c *Client) setPeer(p *rpc.Peer, s State, dead error) {
+// setPeer makes p the current connection (nil: none) and moves to status
+// s, waking every call waiting for a connection. Only the manager calls it,
+// so the hook sees changes in order.
+func (c *Client) setPeer(p *rpc.Peer, s Status, dead error) {
 	c.mu.Lock()
 	c.peer = p
-	moved := c.state != s
-	c.state = s
+	moved := c.status != s
+	c.status = s
 	if dead != nil {
 		c.dead = dead
 	}
@@ -194,18 +195,19 @@ func (c *Client) setPeer(p *rpc.Peer, s State, dead error) {
 	}
 }
 
-// report calls the state hook.
-func (c *Client) report(s State) {
-	if c.opts.stateHook != nil {
-		c.opts.stateHook(s)
+// report calls the status hook.
+func (c *Client) report(s Status) {
+	if c.opts.statusHook != nil {
+		c.opts.statusHook(s)
 	}
 }
 
 // isClosed reports whether Close has been called.
 func (c *Client) isClosed() bool { return c.closing.Err() != nil }
 
+// log logs with the logger of rpc.WithLogger, if any.
 func (c *Client) log(level slog.Level, msg string, args ...any) {
-	if c.opts.logger != nil {
-		c.opts.logger.Log(context.Background(), level, msg, args...)
+	if l := c.cfg.Logger(); l != nil {
+		l.Log(context.Background(), level, msg, args...)
 	}
 }

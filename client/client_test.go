@@ -25,17 +25,18 @@ func TestCallRoundTrip(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		give client.Codec
+		give []client.Option
 		want string // the negotiated subprotocol
 	}{
-		{"binary", client.Binary, rpc.SubprotocolBinary},
-		{"jsonrpc", client.JSONRPC, rpc.SubprotocolJSON},
+		{"default", nil, rpc.SubprotocolBinary},
+		{"binary", []client.Option{rpc.WithSubprotocols(rpc.SubprotocolBinary)}, rpc.SubprotocolBinary},
+		{"jsonrpc", []client.Option{rpc.WithSubprotocols(rpc.SubprotocolJSON)}, rpc.SubprotocolJSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newTestServer(t, methods{"echo": echo})
-			c := dial(t, srv.url(), client.WithCodec(tt.give))
+			c := dial(t, srv.url(), tt.give...)
 			ctx := testContext(t)
 
 			var got point
@@ -48,8 +49,8 @@ func TestCallRoundTrip(t *testing.T) {
 			if sp := c.Peer().Conn().Subprotocol(); sp != tt.want {
 				t.Errorf("subprotocol = %q, want %q", sp, tt.want)
 			}
-			if s := c.State(); s != client.Connected {
-				t.Errorf("State = %v, want connected", s)
+			if s := c.Status(); s != client.Connected {
+				t.Errorf("Status = %v, want connected", s)
 			}
 			err := c.Call(ctx, "nope", nil, nil)
 			if !errors.Is(err, rpc.ErrMethodNotFound) {
@@ -135,7 +136,7 @@ func TestServerCallsClient(t *testing.T) {
 			return json.Marshal("the client is " + name)
 		},
 	})
-	c := dial(t, srv.url(), client.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+	c := dial(t, srv.url(), rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 		if req.Method != "client.name" {
 			return nil, rpc.ErrMethodNotFound
 		}
@@ -229,9 +230,16 @@ func TestDialInvalidOptions(t *testing.T) {
 	}{
 		{"TLS and HTTP client", []client.Option{client.WithTLSConfig(&tls.Config{}), client.WithHTTPClient(&http.Client{})}, "cannot be combined"},
 		{"HTTP client timeout", []client.Option{client.WithHTTPClient(&http.Client{Timeout: time.Second})}, "Timeout must be zero"},
-		{"unknown codec", []client.Option{client.WithCodec(client.Codec(7))}, "unknown codec"},
-		{"zero heartbeat interval", []client.Option{client.WithHeartbeat(0, time.Second)}, "WithHeartbeat"},
-		{"zero pong timeout", []client.Option{client.WithHeartbeat(time.Second, 0)}, "WithHeartbeat"},
+		{"unknown subprotocol", []client.Option{rpc.WithSubprotocols("wsrpc.v9")}, "unknown subprotocol"},
+		{"no subprotocol", []client.Option{rpc.WithSubprotocols()}, "rpc.WithSubprotocols"},
+		{"zero heartbeat interval", []client.Option{rpc.WithHeartbeat(0, time.Second)}, "rpc.WithHeartbeat"},
+		{"zero pong timeout", []client.Option{rpc.WithHeartbeat(time.Second, 0)}, "rpc.WithHeartbeat"},
+		{"negative in-flight limit", []client.Option{rpc.WithMaxInFlight(-1)}, "rpc.WithMaxInFlight"},
+		{"negative metadata bound", []client.Option{rpc.WithMaxMetadata(-1, 0)}, "rpc.WithMaxMetadata"},
+		{"one connection's: base context", []client.Option{rpc.WithBaseContext(context.Background())}, "rpc.WithBaseContext does not apply"},
+		{"one connection's: on close", []client.Option{rpc.WithOnClose(func(error) {})}, "rpc.WithOnClose does not apply"},
+		{"one connection's: remote address", []client.Option{rpc.WithRemoteAddr(&net.TCPAddr{})}, "rpc.WithRemoteAddr does not apply"},
+		{"one connection's: principal", []client.Option{rpc.WithPrincipal("alice")}, "rpc.WithPrincipal does not apply"},
 		{"negative call timeout", []client.Option{client.WithCallTimeout(-time.Second)}, "WithCallTimeout"},
 		{"zero backoff base", []client.Option{client.WithBackoff(0, time.Second)}, "WithBackoff"},
 		{"backoff max below base", []client.Option{client.WithBackoff(2*time.Second, time.Second)}, "WithBackoff"},
@@ -262,11 +270,14 @@ func TestDialOptionsThatWork(t *testing.T) {
 		name string
 		give []client.Option
 	}{
-		{"heartbeat off", []client.Option{client.WithHeartbeat(-1, 0)}},
-		{"heartbeat on", []client.Option{client.WithHeartbeat(time.Second, time.Second)}},
-		{"limits", []client.Option{client.WithTransport(transport.ConnOptions{ReadLimit: 1 << 10, SendQueue: 4})}},
+		{"heartbeat off", []client.Option{rpc.WithHeartbeat(-1, 0)}},
+		{"heartbeat on", []client.Option{rpc.WithHeartbeat(time.Second, time.Second)}},
+		{"limits", []client.Option{rpc.WithTransport(transport.ConnOptions{ReadLimit: 1 << 10, SendQueue: 4})}},
+		{"heartbeat over transport", []client.Option{rpc.WithHeartbeat(time.Second, time.Second), rpc.WithTransport(transport.ConnOptions{ReadLimit: 1 << 10})}},
 		{"no queue", []client.Option{client.WithQueueSize(0), client.WithReconnect(false)}},
-		{"value codec and logger", []client.Option{client.WithValueCodec(rpc.JSON), client.WithLogger(nil)}},
+		{"value codec and logger", []client.Option{rpc.WithValueCodec(rpc.JSON), rpc.WithLogger(nil)}},
+		{"peer limits", []client.Option{rpc.WithMaxInFlight(4), rpc.WithBacklog(8, 1<<10), rpc.WithMaxBatch(4), rpc.WithMaxMetadata(4, 1<<10), rpc.WithOwnedParams()}},
+		{"nil options", []client.Option{nil, rpc.Option{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/client"
+	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -25,7 +26,7 @@ func TestWaitForServerStartsLater(t *testing.T) {
 	t.Parallel()
 	srv := newStoppedTestServer(t, methods{"echo": echo})
 	logger, attempts := attemptLogger()
-	dialed := dialAsync(t, testContext(t), srv.url(), client.WithWaitForServer(), fastBackoff, client.WithLogger(logger))
+	dialed := dialAsync(t, testContext(t), srv.url(), client.WithWaitForServer(), fastBackoff, rpc.WithLogger(logger))
 
 	// Two refused attempts: the immediate one, then one after a backoff.
 	for range 2 {
@@ -67,7 +68,7 @@ func TestWaitForServerGivesUp(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(testContext(t))
 		logger, attempts := attemptLogger()
-		dialed := dialAsync(t, ctx, refusedURL, client.WithWaitForServer(), fastBackoff, client.WithLogger(logger))
+		dialed := dialAsync(t, ctx, refusedURL, client.WithWaitForServer(), fastBackoff, rpc.WithLogger(logger))
 		recv(t, attempts, "a failed attempt")
 		cancel()
 		r := recv(t, dialed, "Dial's result")
@@ -349,7 +350,7 @@ func upgradeTo(subprotocol string) http.HandlerFunc {
 	}
 }
 
-// attemptLogger returns a logger for [client.WithLogger] that sends the
+// attemptLogger returns a logger for [rpc.WithLogger] that sends the
 // error of every record that has one (Dial logs each failed attempt while
 // it waits for the server) to the channel returned.
 func attemptLogger() (*slog.Logger, <-chan error) {

@@ -6,8 +6,24 @@
 // [Dial] makes the first connection (it fails if that fails) and returns the
 // Client. [Client.Call] is a blocking call, [Client.Go] the asynchronous form
 // that delivers the one *[rpc.Response] on a channel, and [Client.Notify]
-// sends a notification. Calls the server makes to the client are served by
-// the handler given with [WithHandler], on every connection.
+// sends a notification. Every attempt of each goes through the peer of the
+// current connection ([rpc.Peer.Call], [rpc.Peer.Notify]): the one call path,
+// with its deadline and metadata ([WithMetadata], [rpc.ContextWithMetadata]),
+// its outgoing middleware and its buffer recycling.
+//
+// # Options
+//
+// Dial takes the options of package rpc, which configure the peer of every
+// connection the client makes, beside its own. What both ends of a
+// connection share is set with rpc's option, the one server.New takes too:
+// the handler for the calls the server makes to the client
+// ([rpc.WithHandler]), the wire codecs offered ([rpc.WithSubprotocols]:
+// binary first and JSON-RPC second by default; rpc.SubprotocolJSON alone
+// for readable traffic), the value codec, heartbeat, transport limits,
+// logger, metadata bounds and outgoing middleware
+// ([rpc.WithOutgoingMiddleware], which then sees every attempt of every
+// call). Dial validates them once, with [rpc.NewConfig], and reports every
+// invalid option, rpc's and its own, in one error.
 //
 // # Waiting for the server
 //
@@ -39,7 +55,7 @@
 // drained rather than dropped: its calls in flight complete, then it is
 // closed with 1000, while new calls go to the new connection. While no
 // connection is up, calls wait for one, bounded by their ctx and by
-// [WithQueueSize]. [WithStateHook] reports each change of [State].
+// [WithQueueSize]. [WithStatusHook] reports each change of [Status].
 //
 // # Retries
 //
@@ -56,7 +72,7 @@
 //	any other error (busy, deadline, …)       returned         returned
 //
 // A call is sent at most [MaxAttempts] times, and never after its ctx has
-// ended or the Client has closed (the error then matches [ErrClosed]). A
+// ended or the Client has closed (the error then matches [ErrClientClosed]). A
 // retry waits for a new connection when the old one is gone or going away;
 // when the server refused the call with CodeUnavailable on a connection it
 // keeps open, the retry goes to the same connection after a backoff pause.
@@ -68,21 +84,24 @@
 // The Client owns, and [Client.Close] waits for:
 //
 //   - the manager, which watches the current connection and makes the next
-//     one; it alone changes the connection and the State, and calls the
-//     state hook;
-//   - one goroutine per connection being retired, which drains it (after a
-//     shutdown notice) or waits for its goroutines (after it ended), then
-//     closes it;
-//   - one goroutine per call accepted by [Client.Go], until its Response is
-//     delivered.
+//     one; it alone changes the connection and the Status, and calls the
+//     status hook;
+//   - one goroutine per connection being retired, which shuts it down
+//     ([rpc.Peer.Shutdown], after a shutdown notice) or waits for its
+//     goroutines (after it ended), then closes it;
+//   - one goroutine per call accepted by [Client.Go], which makes its
+//     attempts until its Response is delivered.
 //
-// Each connection's [rpc.Peer] owns its reader and the handlers serving the
-// server's calls; the Client closes every Peer it made. Call and Notify run
-// on the caller's goroutine. No goroutine outlives Close.
+// Each connection's [rpc.Peer] owns its goroutines, among them the handlers
+// serving the server's calls; the Client closes every Peer it made, and
+// waits for it. Call and Notify run on the caller's goroutine, and so does
+// the outgoing middleware for their attempts (for Go's, the call's own
+// goroutine). No goroutine outlives Close.
 //
 // # Concurrency
 //
 // Every method of Client is safe for concurrent use. The handler given with
-// WithHandler runs concurrently and must be safe for it; the state hook is
-// called from one goroutine at a time, in order, and must not call Close.
+// rpc.WithHandler and the outgoing middleware run concurrently and must be
+// safe for it; the status hook is called from one goroutine at a time, in
+// order, and must not call Close.
 package client

@@ -7,15 +7,17 @@ import (
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
-// ErrClosed is matched (errors.Is) by the error of every call that
+// ErrClientClosed is matched (errors.Is) by the error of every call that
 // [Client.Close] ended or that was made after it. A call that never reached
 // the server also carries an *[rpc.Error] with [rpc.CodeUnavailable]; one
 // that was in flight carries [rpc.CodeConnectionLost] (outcome unknown).
-var ErrClosed = errors.New("wsrpc: client closed")
+// It is not transport.ErrClosed, which a connection returns once it is
+// closed.
+var ErrClientClosed = errors.New("wsrpc: client closed")
 
 // closedErr is why a call ended because the client closed: cause is what the
 // call itself saw.
-func closedErr(cause error) error { return fmt.Errorf("%w: %w", ErrClosed, cause) }
+func closedErr(cause error) error { return fmt.Errorf("%w: %w", ErrClientClosed, cause) }
 
 // errNotSent is the error of a call the client closed before it was sent.
 func errNotSent() error {

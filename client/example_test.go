@@ -15,7 +15,8 @@ import (
 )
 
 // greeter is a minimal server for the examples: "greet" takes [name] and
-// answers "hello, name". (A real one comes from the server package.)
+// answers "hello, name", or with the greeting its metadata asks for.
+// (A real one comes from the server package.)
 func greeter() *httptest.Server {
 	return httptest.NewServer(greeterHandler())
 }
@@ -27,7 +28,11 @@ func greeterHandler() http.Handler {
 		if err := json.Unmarshal(req.Params, &names); err != nil || len(names) != 1 {
 			return nil, rpc.Errorf(rpc.CodeInvalidParams, "want [name]")
 		}
-		return json.Marshal("hello, " + names[0])
+		greeting := "hello"
+		if g, ok := req.Metadata["greeting"]; ok {
+			greeting = g
+		}
+		return json.Marshal(greeting + ", " + names[0])
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
@@ -94,8 +99,9 @@ func ExampleClient_Go() {
 	srv := greeter()
 	defer srv.Close()
 
+	// JSON-RPC only: readable traffic (the default offers binary first).
 	ctx := context.Background()
-	c, err := client.Dial(ctx, srv.URL, client.WithCodec(client.JSONRPC))
+	c, err := client.Dial(ctx, srv.URL, rpc.WithSubprotocols(rpc.SubprotocolJSON))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -133,4 +139,103 @@ func ExampleClient_Call_idempotent() {
 	err = c.Call(ctx, "greet", []string{"again"}, &greeting, client.Idempotent())
 	fmt.Println(greeting, err)
 	// Output: hello, again <nil>
+}
+
+func ExampleWithMetadata() {
+	srv := greeter()
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := client.Dial(ctx, srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	// The handler reads the call's metadata from req.Metadata. Metadata on
+	// ctx applies to every call made with it; WithMetadata to one call, over
+	// ctx's.
+	ctx = rpc.ContextWithMetadata(ctx, rpc.Metadata{"greeting": "hi", "trace": "t1"})
+	for _, md := range []rpc.Metadata{nil, {"greeting": "bonjour"}} {
+		var greeting string
+		if err := c.Call(ctx, "greet", []string{"gopher"}, &greeting, client.WithMetadata(md)); err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(greeting)
+	}
+	// Output:
+	// hi, gopher
+	// bonjour, gopher
+}
+
+func ExampleDial_jsonRPC() {
+	srv := greeter()
+	defer srv.Close()
+
+	// Offer JSON-RPC 2.0 only, for servers or proxies that should see
+	// readable traffic. The option is rpc's: server.New takes the same.
+	ctx := context.Background()
+	c, err := client.Dial(ctx, srv.URL, rpc.WithSubprotocols(rpc.SubprotocolJSON))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	var greeting string
+	err = c.Call(ctx, "greet", []string{"json"}, &greeting)
+	fmt.Println(c.Peer().Subprotocol(), greeting, err)
+	// Output: jsonrpc2.0 hello, json <nil>
+}
+
+func ExampleDial_outgoingMiddleware() {
+	srv := greeter()
+	defer srv.Close()
+
+	// An outgoing middleware sees every attempt of every call the client
+	// makes, on every connection, with its metadata.
+	logCalls := func(next rpc.Handler) rpc.Handler {
+		return rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+			res, err := next.ServeRPC(ctx, req)
+			outcome := "ok"
+			if err != nil {
+				outcome = rpc.CodeOf(err).String()
+			}
+			fmt.Printf("%s trace=%q: %s\n", req.Method, req.Metadata["trace"], outcome)
+			return res, err
+		})
+	}
+	ctx := context.Background()
+	c, err := client.Dial(ctx, srv.URL, rpc.WithOutgoingMiddleware(logCalls))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	var greeting string
+	_ = c.Call(ctx, "greet", []string{"gopher"}, &greeting, client.WithMetadata(rpc.Metadata{"trace": "t1"}))
+	_ = c.Call(ctx, "greet", nil, nil)
+	// Output:
+	// greet trace="t1": ok
+	// greet trace="": invalid params
+}
+
+func ExampleWithStatusHook() {
+	srv := greeter()
+	defer srv.Close()
+
+	c, err := client.Dial(context.Background(), srv.URL, client.WithStatusHook(func(s client.Status) {
+		fmt.Println(s)
+	}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c.Close() // waits for the hook's last call
+	// Output:
+	// connected
+	// closed
 }

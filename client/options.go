@@ -4,10 +4,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
+	"maps"
 	"net/http"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/optset"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -19,62 +20,42 @@ const (
 	DefaultQueueSize   = 1024                   // calls allowed to wait for a connection
 )
 
-// Codec selects the wire codecs the client offers in the opening handshake.
-type Codec int
-
-const (
-	// Binary offers the compact wsrpc.v1 codec first and JSON-RPC 2.0 second;
-	// the server picks. It is the default.
-	Binary Codec = iota
-	// JSONRPC offers only JSON-RPC 2.0 (text frames), for servers or proxies
-	// that should see readable traffic.
-	JSONRPC
-)
-
-func (c Codec) String() string {
-	switch c {
-	case Binary:
-		return "binary"
-	case JSONRPC:
-		return "jsonrpc"
-	}
-	return fmt.Sprintf("Codec(%d)", int(c))
+// Option configures [Dial]. It is either an [rpc.Option], which configures
+// the peer of every connection the client makes and how connections are
+// made (rpc.WithHandler for the calls the server makes, rpc.WithSubprotocols,
+// rpc.WithHeartbeat, rpc.WithTransport, rpc.WithValueCodec, rpc.WithLogger,
+// rpc.WithOutgoingMiddleware, rpc.WithMaxMetadata...), or one of this
+// package's options (WithHeader, WithReconnect...), which configure the
+// client itself. Options apply whatever their order. The options of rpc
+// that are about one connection (rpc.WithBaseContext, rpc.WithOnClose,
+// rpc.WithRemoteAddr, rpc.WithPrincipal) are refused: Dial makes many.
+//
+// Zero options give a working client: binary codec first (JSON-RPC second),
+// reconnect on, default limits and heartbeat. Option is sealed: only the
+// rpc and client packages implement it.
+type Option interface {
+	ClientOption(optset.Seal)
 }
 
-// subprotocols returns what the client offers for c, in order of preference.
-func (c Codec) subprotocols() []string {
-	if c == JSONRPC {
-		return []string{rpc.SubprotocolJSON}
-	}
-	return rpc.Subprotocols()
-}
+// clientOption is an option of the client's own.
+type clientOption func(*options)
 
-// Option configures [Dial]. Zero options give a working client: binary codec,
-// reconnect on, default limits and heartbeat.
-type Option func(*options)
+// ClientOption marks o as an [Option].
+func (clientOption) ClientOption(optset.Seal) {}
 
 type options struct {
 	endpoints   []string
 	header      http.Header
 	httpClient  *http.Client
 	tlsConfig   *tls.Config
-	codec       Codec
-	valueCodec  rpc.Codec
-	handler     rpc.Handler
-	heartbeat   *heartbeat // nil: the transport's defaults (or WithTransport's)
 	callTimeout time.Duration
 	reconnect   bool
 	waitServer  bool
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	queueSize   int
-	stateHook   func(State)
-	logger      *slog.Logger
-	conn        transport.ConnOptions
-	ownedParams bool
+	statusHook  func(Status)
 }
-
-type heartbeat struct{ interval, timeout time.Duration }
 
 func defaultOptions() options {
 	return options{
@@ -85,56 +66,62 @@ func defaultOptions() options {
 	}
 }
 
+// parseOptions sorts opts into the peers' configuration, validated by
+// [rpc.NewConfig], and the client's own options, validated here. Every
+// problem is reported, joined.
+func parseOptions(opts []Option) (*rpc.Config, options, error) {
+	o := defaultOptions()
+	var peerOpts []rpc.Option
+	var errs []error
+	for _, opt := range opts {
+		switch v := opt.(type) {
+		case nil:
+		case rpc.Option:
+			peerOpts = append(peerOpts, v)
+		case clientOption:
+			if v != nil {
+				v(&o)
+			}
+		default:
+			errs = append(errs, fmt.Errorf("wsrpc: client: unsupported option type %T", opt))
+		}
+	}
+	cfg, err := rpc.NewConfig(peerOpts...)
+	errs = append(errs, err, o.validate())
+	if err := errors.Join(errs...); err != nil {
+		return nil, o, err
+	}
+	return cfg, o, nil
+}
+
 // WithHeader sets headers sent with every opening handshake (for example
 // Authorization). The header is copied when Dial is called.
-func WithHeader(h http.Header) Option { return func(o *options) { o.header = h } }
+func WithHeader(h http.Header) Option { return clientOption(func(o *options) { o.header = h }) }
 
 // WithHTTPClient sets the HTTP client that performs every handshake: use it
 // for a custom TLS configuration or an HTTP proxy. Its Timeout must be zero.
 // It cannot be combined with [WithTLSConfig]. nil means http.DefaultClient.
-func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+func WithHTTPClient(c *http.Client) Option {
+	return clientOption(func(o *options) { o.httpClient = c })
+}
 
 // WithTLSConfig sets the TLS configuration for wss:// URLs. It is a
 // convenience for [WithHTTPClient] with an http.Transport cloned from
 // http.DefaultTransport (proxy from the environment included) and cannot be
 // combined with it. The config is cloned when Dial is called.
-func WithTLSConfig(c *tls.Config) Option { return func(o *options) { o.tlsConfig = c } }
-
-// WithCodec selects the wire codecs offered: [Binary] (the default) or
-// [JSONRPC].
-func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
-
-// WithValueCodec sets how params and results are encoded on binary
-// connections (JSON-RPC connections always use JSON). nil means [rpc.JSON].
-func WithValueCodec(c rpc.Codec) Option { return func(o *options) { o.valueCodec = c } }
-
-// WithHandler serves the calls the server makes to the client, on every
-// connection the client makes. Without one, such calls are answered with
-// method-not-found. The handler runs concurrently and must be safe for it.
-func WithHandler(h rpc.Handler) Option { return func(o *options) { o.handler = h } }
-
-// WithOwnedParams makes the Params of calls to the handler (see
-// [WithHandler]) stay valid after it returns; see [rpc.WithOwnedParams].
-func WithOwnedParams() Option { return func(o *options) { o.ownedParams = true } }
-
-// WithHeartbeat pings the server every interval and drops the connection
-// (then reconnects) when a pong does not come back within timeout. A
-// negative interval turns the heartbeat off; otherwise both must be
-// positive. It overrides the heartbeat fields of [WithTransport], whatever
-// the order of the options.
-func WithHeartbeat(interval, timeout time.Duration) Option {
-	return func(o *options) { o.heartbeat = &heartbeat{interval: interval, timeout: timeout} }
-}
+func WithTLSConfig(c *tls.Config) Option { return clientOption(func(o *options) { o.tlsConfig = c }) }
 
 // WithCallTimeout sets the timeout of a call whose ctx has no deadline. It
 // covers the whole call: waiting for a connection, every attempt, and the
 // reply; the deadline travels to the server. Zero (the default) means none.
-func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callTimeout = d } }
+func WithCallTimeout(d time.Duration) Option {
+	return clientOption(func(o *options) { o.callTimeout = d })
+}
 
 // WithReconnect turns automatic reconnection on (the default) or off. With it
 // off, once the connection ends the client moves to [Closed] and every call
 // fails with [rpc.CodeUnavailable]; Close must still be called.
-func WithReconnect(on bool) Option { return func(o *options) { o.reconnect = on } }
+func WithReconnect(on bool) Option { return clientOption(func(o *options) { o.reconnect = on }) }
 
 // WithWaitForServer makes [Dial] wait for the server when the first
 // connection cannot be made yet, instead of failing at once: services
@@ -171,51 +158,45 @@ func WithReconnect(on bool) Option { return func(o *options) { o.reconnect = on 
 // reached; errors.As finds a *[transport.HandshakeError] in it when that
 // attempt got one.
 //
-// With a logger ([WithLogger]), every failed attempt is logged at Info. The
-// option changes only the first connection: reconnects are governed by
+// With a logger ([rpc.WithLogger]), every failed attempt is logged at Info.
+// The option changes only the first connection: reconnects are governed by
 // [WithReconnect].
-func WithWaitForServer() Option { return func(o *options) { o.waitServer = true } }
+func WithWaitForServer() Option { return clientOption(func(o *options) { o.waitServer = true }) }
 
 // WithEndpoints adds other URLs of the same service (instances behind
 // different addresses). Dial tries the URL it was given, then these in turn;
 // every reconnect moves on to the next one, so that a client leaves an
 // instance that is shutting down for another.
 func WithEndpoints(urls ...string) Option {
-	return func(o *options) { o.endpoints = append(o.endpoints, urls...) }
+	return clientOption(func(o *options) { o.endpoints = append(o.endpoints, urls...) })
 }
 
 // WithBackoff sets the reconnect backoff, also used by [WithWaitForServer]:
 // before attempt n (from 0) the client sleeps a random duration in
-// [0, min(max, base·2ⁿ)] ("full jitter"). The defaults are [DefaultBackoffBase] and [DefaultBackoffMax]. base must be
-// positive and max at least base.
+// [0, min(max, base·2ⁿ)] ("full jitter"). The defaults are
+// [DefaultBackoffBase] and [DefaultBackoffMax]. base must be positive and
+// max at least base.
 func WithBackoff(base, max time.Duration) Option {
-	return func(o *options) { o.backoffBase, o.backoffMax = base, max }
+	return clientOption(func(o *options) { o.backoffBase, o.backoffMax = base, max })
 }
 
 // WithQueueSize bounds the calls that may wait while no connection is up
 // (default [DefaultQueueSize]). A new call beyond the bound fails at once
 // with an *[rpc.Error] of code [rpc.CodeUnavailable] ("queue full"). Zero
 // means calls never wait: they fail at once while disconnected. Calls already
-// admitted that are being retried are not refused by the bound.
-func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+// admitted that are being retried are not refused by the bound. n must not
+// be negative.
+func WithQueueSize(n int) Option { return clientOption(func(o *options) { o.queueSize = n }) }
 
-// WithStateHook calls hook on every change of [State], in order, from the
+// WithStatusHook calls hook on every change of [Status], in order, from the
 // client's own goroutine (the one that reconnects). The first call is
 // [Connected], made after Dial returns. hook must return quickly and must
 // not call [Client.Close]: reconnection waits for it.
-func WithStateHook(hook func(State)) Option { return func(o *options) { o.stateHook = hook } }
+func WithStatusHook(hook func(Status)) Option {
+	return clientOption(func(o *options) { o.statusHook = hook })
+}
 
-// WithLogger makes the client log connection changes and failed reconnects,
-// and each connection log protocol problems. The client never logs without
-// one.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithTransport sets the connection limits (read limit, write timeout,
-// queues, compression, heartbeat) of every connection the client makes. The
-// struct is copied.
-func WithTransport(c transport.ConnOptions) Option { return func(o *options) { o.conn = c } }
-
-// validate reports every invalid option or combination.
+// validate reports every invalid option or combination of the client's own.
 func (o *options) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -226,12 +207,6 @@ func (o *options) validate() error {
 	}
 	if o.httpClient != nil && o.httpClient.Timeout != 0 {
 		bad("WithHTTPClient: the client's Timeout must be zero (handshakes have their own timeout)")
-	}
-	if o.codec != Binary && o.codec != JSONRPC {
-		bad("WithCodec: unknown codec %v", o.codec)
-	}
-	if hb := o.heartbeat; hb != nil && hb.interval >= 0 && (hb.interval == 0 || hb.timeout <= 0) {
-		bad("WithHeartbeat(%v, %v): interval and timeout must be positive (a negative interval turns the heartbeat off)", hb.interval, hb.timeout)
 	}
 	if o.callTimeout < 0 {
 		bad("WithCallTimeout(%v): negative timeout", o.callTimeout)
@@ -245,23 +220,20 @@ func (o *options) validate() error {
 	return errors.Join(errs...)
 }
 
-// dialOptions builds what every handshake uses. It copies the header and the
-// TLS config so that later changes by the caller do not leak in.
-func (o *options) dialOptions() transport.DialOptions {
-	conn := o.conn
-	if hb := o.heartbeat; hb != nil {
-		conn.HeartbeatInterval = hb.interval
-		conn.PongTimeout = hb.timeout
-	}
+// dialOptions builds what every handshake uses: the transport settings and
+// subprotocols of cfg, and the client's HTTP client and header. It copies
+// the header and the TLS config so that later changes by the caller do not
+// leak in.
+func (o *options) dialOptions(cfg *rpc.Config) transport.DialOptions {
 	hc := o.httpClient
 	if o.tlsConfig != nil {
 		hc = &http.Client{Transport: tlsTransport(o.tlsConfig)}
 	}
 	return transport.DialOptions{
-		ConnOptions:  conn,
+		ConnOptions:  cfg.ConnOptions(),
+		Subprotocols: cfg.Subprotocols(),
 		HTTPClient:   hc,
 		Header:       o.header.Clone(),
-		Subprotocols: o.codec.subprotocols(),
 	}
 }
 
@@ -277,32 +249,37 @@ func tlsTransport(cfg *tls.Config) *http.Transport {
 	return t
 }
 
-// peerOptions are given to rpc.New for every connection.
-func (o *options) peerOptions() []rpc.Option {
-	var opts []rpc.Option
-	if o.handler != nil {
-		opts = append(opts, rpc.WithHandler(o.handler))
-	}
-	if o.valueCodec != nil {
-		opts = append(opts, rpc.WithValueCodec(o.valueCodec))
-	}
-	if o.logger != nil {
-		opts = append(opts, rpc.WithLogger(o.logger))
-	}
-	if o.ownedParams {
-		opts = append(opts, rpc.WithOwnedParams())
-	}
-	return opts
-}
-
-// CallOption configures one call.
+// CallOption configures one call of [Client.Call], [Client.Go] or
+// [Client.Notify].
 type CallOption func(*callOptions)
 
 type callOptions struct {
 	idempotent bool
+	md         rpc.Metadata
 }
 
 // Idempotent marks a call as safe to run more than once: if the connection
 // drops after the request was sent ([rpc.CodeConnectionLost]), the call is
 // sent again on the next connection instead of reporting an unknown outcome.
+// It changes nothing for a notification, which is sent again only when it
+// was not sent.
 func Idempotent() CallOption { return func(o *callOptions) { o.idempotent = true } }
+
+// WithMetadata makes the call carry md (see [rpc.Metadata]), over the
+// metadata its ctx carries ([rpc.ContextWithMetadata]): entries of md win.
+// Every attempt carries it, and the outgoing middleware
+// ([rpc.WithOutgoingMiddleware]) sees it in [rpc.Request.Metadata]. md is
+// copied when the call is made. Metadata beyond the bounds of
+// [rpc.WithMaxMetadata] fails the call unsent with [rpc.CodeInvalidRequest].
+// Given several times, the entries are merged, later ones winning.
+func WithMetadata(md rpc.Metadata) CallOption {
+	return func(o *callOptions) {
+		if len(md) == 0 {
+			return
+		}
+		if o.md == nil {
+			o.md = make(rpc.Metadata, len(md))
+		}
+		maps.Copy(o.md, md)
+	}
+}

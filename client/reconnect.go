@@ -66,10 +66,10 @@ func (c *Client) shutdown(p *rpc.Peer) {
 
 // retire releases a connection that is no longer current, on a goroutine of
 // its own so that reconnecting does not wait for it. After a shutdown notice
-// the connection is drained first: calls in flight in both directions
-// complete (the server gets a notice too, so it sends no new calls), then it
-// is closed with 1000. A connection that has ended is just released. Close
-// cuts a drain short.
+// the connection is shut down gracefully ([rpc.Peer.Shutdown]): calls in
+// flight in both directions complete (the server gets a notice too, so it
+// sends no new calls), then it is closed with 1000. A connection that has
+// ended is just released. Close cuts a shutdown short.
 func (c *Client) retire(p *rpc.Peer, drain bool) {
 	c.wg.Go(func() {
 		if !drain {
@@ -77,9 +77,7 @@ func (c *Client) retire(p *rpc.Peer, drain bool) {
 			p.Wait()
 			return
 		}
-		_ = p.Drain(c.closing, rpc.Notice{Reason: "client moved to a new connection"})
-		_ = p.CloseWith(transport.StatusNormalClosure, "")
-		p.Wait()
+		_ = p.Shutdown(c.closing, rpc.Notice{Reason: "client moved to a new connection", Code: transport.StatusNormalClosure})
 	})
 }
 

@@ -23,13 +23,13 @@ import (
 func TestReconnectAfterOutage(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, methods{"echo": echo, "whoami": whoami})
-	hook, states := recordStates()
+	hook, statuses := recordStatuses()
 	c := dial(t, srv.url(), fastBackoff, hook)
 	ctx := testContext(t)
-	waitState(t, states, client.Connected)
+	waitStatus(t, statuses, client.Connected)
 
 	srv.stop() // listener closed first, then every connection dropped (1006)
-	waitState(t, states, client.Reconnecting)
+	waitStatus(t, statuses, client.Reconnecting)
 	if p := c.Peer(); p != nil {
 		t.Errorf("Peer() = %p while reconnecting, want nil", p)
 	}
@@ -57,7 +57,7 @@ func TestReconnectAfterOutage(t *testing.T) {
 	}
 
 	srv.start()
-	waitState(t, states, client.Connected)
+	waitStatus(t, statuses, client.Connected)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -169,7 +169,7 @@ func TestUnavailableIsRetried(t *testing.T) {
 				runs.Add(1)
 				return whoami(hctx, req)
 			}})
-			hook, states := recordStates()
+			hook, statuses := recordStatuses()
 			c := dial(t, srv.url(), fastBackoff, hook)
 			ctx := testContext(t)
 
@@ -180,7 +180,7 @@ func TestUnavailableIsRetried(t *testing.T) {
 			drained := make(chan error, 1)
 			if tt.give {
 				go func() { drained <- conn.Drain(ctx, rpc.Notice{}) }() // waits for the call it refuses
-				waitState(t, states, client.Reconnecting)                // the client has the notice
+				waitStatus(t, statuses, client.Reconnecting)             // the client has the notice
 			} else {
 				drained <- nil
 			}
@@ -283,11 +283,11 @@ func TestConnectionLost(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, methods{"echo": echo})
-	hook, states := recordStates()
+	hook, statuses := recordStatuses()
 	c := dial(t, srv.url(), fastBackoff, hook, client.WithQueueSize(1))
 	ctx := testContext(t)
 	srv.stop()
-	waitState(t, states, client.Reconnecting)
+	waitStatus(t, statuses, client.Reconnecting)
 
 	waitCtx, cancel := context.WithCancel(ctx)
 	queued := make(chan *rpc.Response, 1)
@@ -328,14 +328,14 @@ func TestReconnectOff(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newTestServer(t, methods{"echo": echo})
-			hook, states := recordStates()
+			hook, statuses := recordStatuses()
 			c := dial(t, srv.url(), fastBackoff, hook, client.WithReconnect(false))
 			ctx := testContext(t)
 			tt.give(ctx, srv.nextConn(t))
-			waitState(t, states, client.Closed)
+			waitStatus(t, statuses, client.Closed)
 
 			err := c.Call(ctx, "echo", nil, nil)
-			if !errors.Is(err, rpc.ErrUnavailable) || errors.Is(err, client.ErrClosed) {
+			if !errors.Is(err, rpc.ErrUnavailable) || errors.Is(err, client.ErrClientClosed) {
 				t.Errorf("Call after the drop = %v, want CodeUnavailable (not ErrClosed)", err)
 			}
 			if err := c.Go(ctx, "echo", nil, make(chan *rpc.Response, 1)); !errors.Is(err, rpc.ErrUnavailable) {
@@ -377,7 +377,7 @@ func TestClose(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 		for name, err := range map[string]error{"Call": recv(t, call, "call result"), "Go": recv(t, reply, "reply").Err} {
-			if !errors.Is(err, client.ErrClosed) || !errors.Is(err, rpc.ErrConnectionLost) {
+			if !errors.Is(err, client.ErrClientClosed) || !errors.Is(err, rpc.ErrConnectionLost) {
 				t.Errorf("pending %s = %v, want ErrClosed and connection lost (it was sent)", name, err)
 			}
 		}
@@ -385,10 +385,10 @@ func TestClose(t *testing.T) {
 	})
 
 	t.Run("queued calls", func(t *testing.T) {
-		hook, states := recordStates()
+		hook, statuses := recordStatuses()
 		c := dial(t, srv.url(), fastBackoff, hook)
 		srv.stop()
-		waitState(t, states, client.Reconnecting)
+		waitStatus(t, statuses, client.Reconnecting)
 		reply := make(chan *rpc.Response, 1)
 		if err := c.Go(ctx, "echo", nil, reply); err != nil { // queued at once
 			t.Fatalf("Go: %v", err)
@@ -400,12 +400,12 @@ func TestClose(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 		for name, err := range map[string]error{"Call": recv(t, call, "call result"), "Go": recv(t, reply, "reply").Err} {
-			if !errors.Is(err, client.ErrClosed) || rpc.CodeOf(err) != rpc.CodeUnavailable {
+			if !errors.Is(err, client.ErrClientClosed) || rpc.CodeOf(err) != rpc.CodeUnavailable {
 				t.Errorf("queued %s = %v, want ErrClosed with CodeUnavailable (never sent)", name, err)
 			}
 		}
 		checkClosed(t, ctx, c)
-		waitState(t, states, client.Closed)
+		waitStatus(t, statuses, client.Closed)
 	})
 
 	srv.stop()
@@ -416,8 +416,8 @@ func TestClose(t *testing.T) {
 // Close is idempotent.
 func checkClosed(t *testing.T, ctx context.Context, c *client.Client) {
 	t.Helper()
-	if s := c.State(); s != client.Closed {
-		t.Errorf("State = %v, want closed", s)
+	if s := c.Status(); s != client.Closed {
+		t.Errorf("Status = %v, want closed", s)
 	}
 	if c.Peer() != nil {
 		t.Error("Peer() is not nil after Close")
@@ -428,7 +428,7 @@ func checkClosed(t *testing.T, ctx context.Context, c *client.Client) {
 		"Notify": c.Notify(ctx, "echo", nil),
 	}
 	for name, err := range errs {
-		if !errors.Is(err, client.ErrClosed) || !errors.Is(err, rpc.ErrUnavailable) {
+		if !errors.Is(err, client.ErrClientClosed) || !errors.Is(err, rpc.ErrUnavailable) {
 			t.Errorf("%s after Close = %v, want ErrClosed and CodeUnavailable", name, err)
 		}
 	}
@@ -437,13 +437,13 @@ func checkClosed(t *testing.T, ctx context.Context, c *client.Client) {
 	}
 }
 
-func TestStateHook(t *testing.T) {
+func TestStatusHook(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, methods{"echo": echo})
-	hook, states := recordStates()
+	hook, statuses := recordStatuses()
 	c := dial(t, srv.url(), fastBackoff, hook)
-	if s := c.State(); s != client.Connected {
-		t.Errorf("State after Dial = %v, want connected", s)
+	if s := c.Status(); s != client.Connected {
+		t.Errorf("Status after Dial = %v, want connected", s)
 	}
 	srv.nextConn(t).CloseNow()
 	// Idempotent: the call may go out on the dropped connection before the
@@ -454,17 +454,17 @@ func TestStateHook(t *testing.T) {
 	c.Close()
 
 	// Close waited for the manager, so every change has been reported.
-	var got []client.State
-	for len(states) > 0 {
-		got = append(got, <-states)
+	var got []client.Status
+	for len(statuses) > 0 {
+		got = append(got, <-statuses)
 	}
-	want := []client.State{client.Connected, client.Reconnecting, client.Connected, client.Closed}
+	want := []client.Status{client.Connected, client.Reconnecting, client.Connected, client.Closed}
 	if len(got) != len(want) {
-		t.Fatalf("states %v, want %v", got, want)
+		t.Fatalf("statuses %v, want %v", got, want)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Fatalf("states %v, want %v", got, want)
+			t.Fatalf("statuses %v, want %v", got, want)
 		}
 	}
 }
@@ -473,11 +473,11 @@ func TestLogger(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
 	srv := newTestServer(t, methods{"echo": echo})
-	hook, states := recordStates()
-	c := dial(t, srv.url(), fastBackoff, hook, client.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	hook, statuses := recordStatuses()
+	c := dial(t, srv.url(), fastBackoff, hook, rpc.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	srv.nextConn(t).CloseNow()
-	waitState(t, states, client.Reconnecting)
-	waitState(t, states, client.Connected)
+	waitStatus(t, statuses, client.Reconnecting)
+	waitStatus(t, statuses, client.Connected)
 	c.Close()
 	for _, want := range []string{"connection lost", "connected"} {
 		if !strings.Contains(logs.String(), want) {

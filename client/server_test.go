@@ -239,31 +239,31 @@ func testContext(t testing.TB) context.Context {
 	return ctx
 }
 
-// recordStates returns a state hook that records into the channel returned.
-func recordStates() (client.Option, chan client.State) {
-	states := make(chan client.State, 64)
-	return client.WithStateHook(func(s client.State) {
+// recordStatuses returns a status hook that records into the channel returned.
+func recordStatuses() (client.Option, chan client.Status) {
+	statuses := make(chan client.Status, 64)
+	return client.WithStatusHook(func(s client.Status) {
 		select {
-		case states <- s:
+		case statuses <- s:
 		default:
-			panic("state hook: too many changes for the test's buffer")
+			panic("status hook: too many changes for the test's buffer")
 		}
-	}), states
+	}), statuses
 }
 
-// waitState reads states until want arrives.
-func waitState(t testing.TB, states <-chan client.State, want client.State) {
+// waitStatus reads statuses until want arrives.
+func waitStatus(t testing.TB, statuses <-chan client.Status, want client.Status) {
 	t.Helper()
 	timer := time.NewTimer(waitFor)
 	defer timer.Stop()
 	for {
 		select {
-		case s := <-states:
+		case s := <-statuses:
 			if s == want {
 				return
 			}
 		case <-timer.C:
-			t.Fatalf("state %v not reached within %v", want, waitFor)
+			t.Fatalf("status %v not reached within %v", want, waitFor)
 		}
 	}
 }

@@ -206,6 +206,7 @@ func decodeBinary(data []byte, m *message, in *interner, lim metaLimits) error {
 		}
 		m.reason = string(reason)
 	default:
+		*m = message{}
 		return fmt.Errorf("%w: unknown message kind %d", errMalformed, data[0])
 	}
 	if d.err != nil {

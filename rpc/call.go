@@ -161,13 +161,23 @@ func (p *Peer) callRaw(ctx context.Context, method string, params []byte, md Met
 // asynchronous Send waiting on sent learns it at once.
 func (r *Request) reached(id uint64, err error) {
 	r.ID = id
-	r.sentOK = err == nil
+	if !r.sentOK && err == nil {
+		r.sentID = id // the id Send reports, and its Response carries
+	}
+	r.sentOK = r.sentOK || err == nil
 	if r.sent != nil {
 		select {
-		case r.sent <- err:
+		case r.sent <- sendOutcome{id: id, err: err}:
 		default: // a middleware that calls next again: the first outcome was reported
 		}
 	}
+}
+
+// sendOutcome is what the innermost handler of an asynchronous Send's chain
+// reports: the request's id, or why it was not sent.
+type sendOutcome struct {
+	id  uint64
+	err error
 }
 
 // outgoingRequest is the Request outgoing middleware sees. Metadata is a
@@ -200,7 +210,7 @@ var errNotSentByMiddleware = errors.New("wsrpc: an outgoing middleware returned 
 func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) error {
 	notify := req.Reply == nil
 	r := p.outgoingRequest(req.Method, req.Params, md, notify)
-	r.sent = make(chan error, 1)
+	r.sent = make(chan sendOutcome, 1)
 	done := make(chan error, 1)
 	p.sends.Add(1)
 	go func() {
@@ -212,24 +222,25 @@ func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) 
 		}
 		// The result belongs to the receiver of the Response: it is not
 		// recycled.
-		p.deliver(req.Reply, &Response{ID: r.ID, Result: res, Err: err})
+		p.deliver(req.Reply, &Response{ID: r.sentID, Result: res, Err: err})
 	}()
-	var err error
+	var out sendOutcome
 	select {
-	case err = <-r.sent:
-	case err = <-done:
+	case out = <-r.sent:
+	case err := <-done:
 		select {
-		case err = <-r.sent: // it was sent after all
+		case out = <-r.sent: // it was sent after all
 		default:
 			if err == nil {
 				err = errNotSentByMiddleware
 			}
+			return err
 		}
 	}
-	if err == nil {
-		req.ID = r.ID
+	if out.err == nil {
+		req.ID = out.id
 	}
-	return err
+	return out.err
 }
 
 // roundTrip is the innermost handler of the outgoing chain: it sends the

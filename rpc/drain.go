@@ -81,9 +81,11 @@ func (e *DrainError) Unwrap() error { return e.Err }
 // work may need to call the other side); Drain waits for them too.
 //
 // If ctx ends first, Drain cancels the contexts of the handlers still
-// running, waits for them to return (their replies still go out), and
-// returns a *[DrainError]. Outgoing calls still pending are left to fail
-// when the connection is closed.
+// running (their replies still go out if they return while the connection
+// is up), answers the calls waiting in the backlog with [CodeUnavailable],
+// and returns a *[DrainError] without waiting for a handler that ignores its
+// ctx; [Peer.Wait] (or [Peer.Shutdown]) waits for them. Outgoing calls still
+// pending are left to fail when the connection is closed.
 func (p *Peer) Drain(ctx context.Context, n Notice) error {
 	p.inMu.Lock()
 	p.draining = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -56,6 +57,15 @@ func jtCancel(id wireID) message {
 
 func jtShutdown(retryAfter time.Duration, reason string) message {
 	return message{kind: kindShutdown, id: nullID, method: jsonShutdownMethod, retryAfter: retryAfter, reason: reason}
+}
+
+// jtMeta is m with the metadata of the key, value pairs kv.
+func jtMeta(m message, kv ...string) message {
+	m.meta = Metadata{}
+	for i := 0; i < len(kv); i += 2 {
+		m.meta[kv[i]] = kv[i+1]
+	}
+	return m
 }
 
 // jtDecoded is what decodeJSON returns. fatal is the code of the fatal error,
@@ -120,6 +130,12 @@ func jtDiff(got, want message) string {
 	}
 	if got.reason != want.reason {
 		d = append(d, fmt.Sprintf("reason %q, want %q", got.reason, want.reason))
+	}
+	if !sameMetadata(got.meta, want.meta) {
+		d = append(d, fmt.Sprintf("metadata %q, want %q", got.meta, want.meta))
+	}
+	if got.unanswerable {
+		d = append(d, "unanswerable (a binary-only state)")
 	}
 	return strings.Join(d, "; ")
 }
@@ -326,6 +342,61 @@ var jsonDecodeTests = []struct {
 	{name: "timeout on notification ignored", give: jtObj(`"method":"m","$timeout":-1`), want: jtOne(jtNotify("m", ""))},
 	{name: "timeout on response ignored", give: jtObj(`"id":1,"result":2,"$timeout":"x"`), want: jtOne(jtResult(jtID(1), "2"))},
 
+	// $meta.
+	{name: "meta request", give: jtObj(`"id":1,"method":"m","$meta":{"k":"v","tenant":"acme"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "k", "v", "tenant", "acme"))},
+	{name: "meta notification", give: jtObj(`"method":"m","params":[1],"$meta":{"k":"v"}`),
+		want: jtOne(jtMeta(jtNotify("m", "[1]"), "k", "v"))},
+	{name: "meta before method", give: `{"$meta":{"k":"v"},"jsonrpc":"2.0","id":"x","method":"m"}`,
+		want: jtOne(jtMeta(jtRequest(jtRaw(`"x"`), "m", ""), "k", "v"))},
+	{name: "meta with timeout", give: jtObj(`"id":1,"method":"m","$timeout":5,"$meta":{"k":"v"}`),
+		want: jtOne(jtMeta(jtTimed(jtID(1), "m", "", 5*time.Millisecond), "k", "v"))},
+	{name: "meta empty", give: jtObj(`"id":1,"method":"m","$meta":{}`), want: jtOne(jtRequest(jtID(1), "m", ""))},
+	{name: "meta empty spaced", give: jtObj(`"id":1,"method":"m","$meta": { } `), want: jtOne(jtRequest(jtID(1), "m", ""))},
+	{name: "meta whitespace", give: jtObj(`"id":1,"method":"m","$meta": { "a" : "1" ,` + "\n\t" + `"b":"2" } `),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "a", "1", "b", "2"))},
+	{name: "meta empty value", give: jtObj(`"id":1,"method":"m","$meta":{"k":""}`), want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "k", ""))},
+	{name: "meta escapes", give: jtObj(`"id":1,"method":"m","$meta":{"a\"b\\c":"\n\t\u00e9\/","\ud83d\ude00":"\u0000"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "a\"b\\c", "\n\té/", "😀", "\x00"))},
+	{name: "meta lone surrogate", give: jtObj(`"id":1,"method":"m","$meta":{"k\ud800":"\udc00x"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "k\uFFFD", "\uFFFDx"))},
+	{name: "meta raw UTF-8", give: jtObj(`"id":1,"method":"m","$meta":{"ключ":"значение"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "ключ", "значение"))},
+	{name: "meta duplicate key", give: jtObj(`"id":1,"method":"m","$meta":{"k":"1","j":"0","k":"2"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "k", "2", "j", "0"))},
+	{name: "meta duplicate key by escape", give: jtObj(`"id":1,"method":"m","$meta":{"k":"1","\u006b":"2"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "k", "2"))},
+	{name: "meta member twice", give: jtObj(`"id":1,"method":"m","$meta":{"a":"1"},"$meta":{"b":"2"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "b", "2"))},
+	{name: "meta member escaped", give: jtObj(`"id":1,"method":"m","\u0024meta":{"a":"1"}`),
+		want: jtOne(jtMeta(jtRequest(jtID(1), "m", ""), "a", "1"))},
+	{name: "meta other case is unknown", give: jtObj(`"id":1,"method":"m","$Meta":5`), want: jtOne(jtRequest(jtID(1), "m", ""))},
+	{name: "meta string", give: jtObj(`"id":1,"method":"m","$meta":"k=v"`), want: jtOne(jtInvalid(jtID(1), `"$meta" must be an object of strings`))},
+	{name: "meta null", give: jtObj(`"id":1,"method":"m","$meta":null`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta array", give: jtObj(`"id":1,"method":"m","$meta":[["k","v"]]`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta number", give: jtObj(`"id":1,"method":"m","$meta":1`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta value number", give: jtObj(`"id":1,"method":"m","$meta":{"a":"1","n":2}`), want: jtOne(jtInvalid(jtID(1), `"$meta" must be an object of strings`))},
+	{name: "meta value null", give: jtObj(`"id":1,"method":"m","$meta":{"n":null}`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta value object", give: jtObj(`"id":1,"method":"m","$meta":{"n":{"a":"b"}}`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta value array", give: jtObj(`"id":1,"method":"m","$meta":{"n":["a"]}`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta value bool", give: jtObj(`"id":1,"method":"m","$meta":{"n":true}`), want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta empty key", give: jtObj(`"id":1,"method":"m","$meta":{"":"v"}`), want: jtOne(jtInvalid(jtID(1), "metadata key is empty"))},
+	{name: "meta on notification invalid", give: jtObj(`"method":"m","$meta":[]`), want: jtOne(jtInvalid(nullID, `"$meta"`))},
+	{name: "meta bad, string id", give: jtObj(`"id":"s","method":"m","$meta":{"a":1}`), want: jtOne(jtInvalid(jtRaw(`"s"`), `"$meta"`))},
+	{name: "meta bad syntax", give: jtObj(`"id":1,"method":"m","$meta":{"a":"1",}`), want: jtParseError()},
+	{name: "meta bad syntax value", give: jtObj(`"id":1,"method":"m","$meta":{"a":tru}`), want: jtParseError()},
+	{name: "meta on response ignored", give: jtObj(`"id":1,"result":2,"$meta":5`), want: jtOne(jtResult(jtID(1), "2"))},
+	{name: "meta on error ignored", give: jtObj(`"id":1,"error":{"code":1,"message":"x"},"$meta":{"k":"v"}`), want: jtOne(jtError(jtID(1), 1, "x", ""))},
+	{name: "meta on cancel ignored", give: jtObj(`"method":"$/cancelRequest","params":{"id":5},"$meta":{"k":"v"}`), want: jtOne(jtCancel(jtID(5)))},
+	{name: "meta on cancel checked", give: jtObj(`"method":"$/cancelRequest","params":{"id":5},"$meta":{"k":5}`), want: jtOne(jtInvalid(nullID, `"$meta"`))},
+	{name: "meta on shutdown ignored", give: jtObj(`"method":"$/shutdown","$meta":{"k":"v"}`), want: jtOne(jtShutdown(0, ""))},
+	{name: "meta in batch", give: `[` + jtObj(`"id":1,"method":"m","$meta":{"k":"v"}`) + `,` + jtObj(`"id":2,"method":"m","$meta":{"k":1}`) + `,` + jtObj(`"id":3,"method":"m"`) + `]`,
+		want: jtBatch(jtMeta(jtRequest(jtID(1), "m", ""), "k", "v"), jtInvalid(jtID(2), `"$meta"`), jtRequest(jtID(3), "m", ""))},
+	{name: "meta deep value refused", give: jtObj(`"id":1,"method":"m","$meta":{"k":` + strings.Repeat("[", 60) + strings.Repeat("]", 60) + `}`),
+		want: jtOne(jtInvalid(jtID(1), `"$meta"`))},
+	{name: "meta too deep", give: jtObj(`"id":1,"method":"m","$meta":{"k":` + strings.Repeat("[", 63) + strings.Repeat("]", 63) + `}`),
+		want: jtParseError()},
+
 	// $/cancelRequest.
 	{name: "cancel", give: jtObj(`"method":"$/cancelRequest","params":{"id":5}`), want: jtOne(jtCancel(jtID(5)))},
 	{name: "cancel string id", give: jtObj(`"method":"$/cancelRequest","params":{"x":[1],"id":"abc"}`), want: jtOne(jtCancel(jtRaw(`"abc"`)))},
@@ -494,24 +565,113 @@ func TestDecodeJSONInterns(t *testing.T) {
 	}
 }
 
+// Messages without metadata decode without allocating, as before "$meta"
+// existed; so do those whose "$meta" is empty, or on a reply.
 func TestDecodeJSONAllocs(t *testing.T) {
-	data := []byte(jtBenchRequest)
-	var in interner
-	dst := make([]message, 0, 1)
-	allocs := testing.AllocsPerRun(100, func() {
-		msgs, _, fatal := decodeJSON(data, dst, &in, 100, testMeta)
-		if fatal != nil || len(msgs) != 1 {
-			t.Fatal("decode failed")
+	for _, give := range []string{
+		jtBenchRequest,
+		jtObj(`"method":"echo","params":` + jtBenchParams),
+		jtObj(`"id":17,"method":"echo","$meta":{}`),
+		jtObj(`"id":17,"result":` + jtBenchParams + `,"$meta":{"k":"v"}`),
+	} {
+		data := []byte(give)
+		var in interner
+		dst := make([]message, 0, 1)
+		allocs := testing.AllocsPerRun(100, func() {
+			msgs, _, fatal := decodeJSON(data, dst, &in, 100, testMeta)
+			if fatal != nil || len(msgs) != 1 || msgs[0].kind == kindInvalid {
+				t.Fatal("decode failed")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("decodeJSON(%s): %v allocations per run, want 0", give, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("decodeJSON: %v allocations per run, want 0", allocs)
 	}
 	m := message{kind: kindRequest, id: jtID(17), method: "echo", params: []byte(jtBenchParams), timeout: time.Second}
 	buf := make([]byte, 0, 512)
-	allocs = testing.AllocsPerRun(100, func() { buf = appendJSON(buf[:0], &m) })
+	allocs := testing.AllocsPerRun(100, func() { buf = appendJSON(buf[:0], &m) })
 	if allocs != 0 {
 		t.Errorf("appendJSON: %v allocations per run, want 0", allocs)
+	}
+}
+
+func TestDecodeJSONMetadataBounds(t *testing.T) {
+	lim := metaLimits{entries: 2, bytes: 10}
+	tests := []struct {
+		name    string
+		meta    string
+		want    Metadata
+		refused string
+	}{
+		{name: "at both bounds", meta: `{"ab":"cde","fg":"hij"}`, want: Metadata{"ab": "cde", "fg": "hij"}},
+		{name: "escapes count decoded", meta: `{"\u0061b":"\u00e9\u00e9\u00e9","f":"\n"}`, want: Metadata{"ab": "ééé", "f": "\n"}},
+		{name: "duplicates count as one key", meta: `{"a":"1","a":"2","b":"3"}`, want: Metadata{"a": "2", "b": "3"}},
+		{name: "one key too many", meta: `{"a":"","b":"","c":""}`, refused: "more than 2 entries"},
+		{name: "one byte too many", meta: `{"ab":"cde","fg":"hijk"}`, refused: "more than 10 bytes"},
+		{name: "escapes over", meta: `{"k":"\u00e9\u00e9\u00e9\u00e9\u00e9"}`, refused: "more than 10 bytes"},
+		{name: "a duplicate counts its bytes again", meta: `{"ab":"cde","ab":"cdef"}`, refused: "more than 10 bytes"},
+		{name: "over before a bad value", meta: `{"a":"","b":"","c":"","d":1}`, refused: "more than 2 entries"},
+		{name: "bad value before over", meta: `{"a":1,"b":"","c":""}`, refused: "object of strings"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, id := range []string{`"id":7,`, ""} {
+				data := []byte(jtObj(id + `"method":"m","$meta":` + tt.meta))
+				msgs, _, fatal := decodeJSON(data, nil, nil, 0, lim)
+				if fatal != nil || len(msgs) != 1 {
+					t.Fatalf("%s: fatal %v, %d messages", data, fatal, len(msgs))
+				}
+				var want message
+				switch {
+				case tt.refused != "" && id != "":
+					want = jtInvalid(jtID(7), tt.refused)
+				case tt.refused != "":
+					want = jtInvalid(nullID, tt.refused) // answered with a null id
+				case id != "":
+					want = jtRequest(jtID(7), "m", "")
+				default:
+					want = jtNotify("m", "")
+				}
+				if tt.refused == "" {
+					want.meta = tt.want
+				}
+				if d := jtDiff(msgs[0], want); d != "" {
+					t.Errorf("%s: %s", data, d)
+				}
+			}
+		})
+	}
+
+	// The defaults.
+	var b strings.Builder
+	for i := range DefaultMaxMetadata {
+		fmt.Fprintf(&b, `"%02d":"",`, i)
+	}
+	b.WriteString(`"00":"` + strings.Repeat("v", DefaultMaxMetadataBytes-2*DefaultMaxMetadata-2) + `"`)
+	at := jtObj(`"id":1,"method":"m","$meta":{` + b.String() + `}`)
+	// The key "00" counts twice: 2 + 2 bytes.
+	if msgs, _, _ := decodeJSON([]byte(at), nil, nil, 0, testMeta); msgs[0].kind != kindRequest || len(msgs[0].meta) != DefaultMaxMetadata {
+		t.Fatalf("metadata at the default bounds: %+v", msgs[0].err)
+	}
+	over := strings.Replace(at, `"00":"v`, `"00":"vv`, 1)
+	if msgs, _, _ := decodeJSON([]byte(over), nil, nil, 0, testMeta); msgs[0].kind != kindInvalid || msgs[0].id != jtID(1) {
+		t.Fatalf("one byte over the default bound: kind %d", msgs[0].kind)
+	}
+	over = strings.Replace(at, `"00":"v`, `"64":"","00":"`, 1)
+	if msgs, _, _ := decodeJSON([]byte(over), nil, nil, 0, testMeta); msgs[0].kind != kindInvalid || msgs[0].id != jtID(1) {
+		t.Fatalf("one key over the default bound: kind %d", msgs[0].kind)
+	}
+}
+
+// Metadata is copied out of the message: the buffer may be reused.
+func TestDecodeJSONMetadataCopied(t *testing.T) {
+	data := []byte(jtObj(`"method":"m","$meta":{"key":"value","esc\u0061ped":"\u0076alue"}`))
+	msgs, _, _ := decodeJSON(data, nil, nil, 0, testMeta)
+	for i := range data {
+		data[i] = 'x'
+	}
+	if want := (Metadata{"key": "value", "escaped": "value"}); !maps.Equal(msgs[0].meta, want) {
+		t.Fatalf("metadata %q after the message was overwritten, want %q", msgs[0].meta, want)
 	}
 }
 
@@ -567,6 +727,20 @@ func TestAppendJSON(t *testing.T) {
 			want: `{"jsonrpc":"2.0","method":"$/shutdown","params":{"retryAfterMs":2501,"reason":"going \"away\""}}`},
 		{name: "shutdown zero", give: jtShutdown(0, ""),
 			want: `{"jsonrpc":"2.0","method":"$/shutdown","params":{"retryAfterMs":0,"reason":""}}`},
+		{name: "request meta", give: jtMeta(jtTimed(jtID(1), "m", "[]", time.Second), "trace-id", "4bf92f35", "tenant", "acme", "a", ""),
+			want: `{"jsonrpc":"2.0","id":1,"method":"m","params":[],"$timeout":1000,"$meta":{"a":"","tenant":"acme","trace-id":"4bf92f35"}}`},
+		{name: "notification meta", give: jtMeta(jtNotify("n", ""), "k", "v"),
+			want: `{"jsonrpc":"2.0","method":"n","$meta":{"k":"v"}}`},
+		{name: "meta escaped", give: jtMeta(jtNotify("n", ""), "a\"b", "\\\n\x01é😀", "\u2028", "</>"),
+			want: `{"jsonrpc":"2.0","method":"n","$meta":{"a\"b":"\\\n\u0001é😀","` + "\u2028" + `":"</>"}}`},
+		{name: "meta invalid utf8", give: jtMeta(jtNotify("n", ""), "k\xff", "\xfe\xfdv"),
+			want: `{"jsonrpc":"2.0","method":"n","$meta":{"k\ufffd":"\ufffd\ufffdv"}}`},
+		{name: "meta empty map omitted", give: jtMeta(jtRequest(jtID(1), "m", "")),
+			want: `{"jsonrpc":"2.0","id":1,"method":"m"}`},
+		{name: "meta only on calls", give: jtMeta(jtResult(jtID(1), "1"), "k", "v"),
+			want: `{"jsonrpc":"2.0","id":1,"result":1}`},
+		{name: "meta not on cancel", give: jtMeta(jtCancel(jtID(1)), "k", "v"),
+			want: `{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -655,6 +829,10 @@ func TestJSONRoundTrip(t *testing.T) {
 		jtShutdown(0, ""),
 		jtShutdown(1500*time.Millisecond, "restart \"now\""),
 		jtShutdown(time.Microsecond, "x"),
+		jtMeta(jtRequest(jtID(4), "m", `[1]`), "k", "v"),
+		jtMeta(jtTimed(jtRaw(`"id"`), "m", "", time.Second), "trace-id", "4bf92f35", "tenant", "acme", "empty", ""),
+		jtMeta(jtNotify("n", `{}`), "a\"b\\c/", "\n\r\t\b\f\x00\x1f\x7f", "é😀\u2028", "</script>"),
+		jtMeta(jtNotify("n", ""), strings.Repeat("k", 1000), strings.Repeat("v", 7000)),
 	} {
 		if _, err := jtRoundTrip(m); err != nil {
 			t.Error(err)
@@ -722,6 +900,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add([]byte(tt.give))
 	}
 	f.Add([]byte(jtBenchRequest))
+	f.Add([]byte(jtObj(`"id":1,"method":"m","$meta":{"a":"1","b":"\u00e9","a":"x","c":"ddd"}`)))
+	f.Add([]byte(`[` + jtObj(`"method":"m","$meta":{"k":"v"}`) + `,` + jtObj(`"id":2,"method":"m","$meta":{"":"v"}`) + `]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxBatch = 16
 		msgs, batch, fatal := decodeJSON(data, nil, nil, maxBatch, testMeta)
@@ -759,6 +939,42 @@ func FuzzDecodeJSON(f *testing.F) {
 		for i := range msgs {
 			if d := jtDiff(msgs2[i], msgs[i]); d != "" {
 				t.Fatalf("second decode, message %d: %s", i, d)
+			}
+		}
+
+		// Tighter metadata bounds refuse exactly the calls whose metadata
+		// is over them, with the same id, and change nothing else.
+		small := metaLimits{entries: 2, bytes: 16}
+		msgs3, batch3, fatal3 := decodeJSON(data, nil, nil, maxBatch, small)
+		if fatal3 != nil || batch3 != batch || len(msgs3) != len(msgs) {
+			t.Fatalf("decode with small bounds: %d messages, batch %v, fatal %v", len(msgs3), batch3, fatal3)
+		}
+		for i := range msgs {
+			m, m3 := msgs[i], msgs3[i]
+			n := 0
+			for k, v := range m.meta {
+				n += len(k) + len(v)
+			}
+			switch over := len(m.meta) > small.entries || n > small.bytes; {
+			case m.kind == kindInvalid:
+				if m3.kind != kindInvalid || m3.id != m.id {
+					t.Fatalf("message %d: invalid under the default bounds, %d (id %+v) under small ones", i, m3.kind, m3.id)
+				}
+			case (m.kind == kindRequest || m.kind == kindNotification) && over:
+				if m3.kind != kindInvalid || m3.id != m.id || !strings.Contains(m3.err.Message, "metadata has more than") {
+					t.Fatalf("message %d: metadata %q over small bounds, decoded as %d (%v)", i, m.meta, m3.kind, m3.err)
+				}
+			case len(m.meta) > 0 && m.kind != kindRequest && m.kind != kindNotification:
+				t.Fatalf("message %d: kind %d has metadata", i, m.kind)
+			default:
+				// Duplicate keys count their bytes again, so a message
+				// within the bounds may still be refused by them.
+				if m3.kind == kindInvalid && strings.Contains(m3.err.Message, "bytes") {
+					continue
+				}
+				if d := jtDiff(m3, m); d != "" {
+					t.Fatalf("message %d under small bounds: %s", i, d)
+				}
 			}
 		}
 
@@ -815,6 +1031,15 @@ func jtCheckStd(t *testing.T, data []byte, m *message) {
 		}
 		if _, ok := obj["id"]; ok != (m.kind == kindRequest) {
 			t.Fatalf("kind %d, id present: %v", m.kind, ok)
+		}
+		var md Metadata
+		if raw, ok := obj["$meta"]; ok {
+			if err := json.Unmarshal(raw, &md); err != nil {
+				t.Fatalf("decodeJSON accepted \"$meta\" %s: %v", raw, err)
+			}
+		}
+		if !maps.Equal(md, m.meta) {
+			t.Fatalf("metadata %q, encoding/json says %q", m.meta, md)
 		}
 	case kindResult:
 		if !bytes.Equal(obj["result"], m.result) {

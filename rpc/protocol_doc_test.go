@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"os"
 	"regexp"
 	"strconv"
@@ -21,12 +23,26 @@ import (
 //   - a fenced block tagged "hex": one field per line, its bytes as hex pairs,
 //     then "name: value" (integers in decimal, text as a Go-quoted string,
 //     opaque bytes between backquotes). The nearest heading above the block
-//     names the kind.
+//     names the kind. The second line is always "ext length"; the lines up to
+//     where the extension block ends are its entries: "tag", "entry length",
+//     then for tag 1 "key length", "key" and "value" (a line that would have
+//     no bytes, an empty key or value, is left out), for other tags "entry
+//     data". Every length is checked against the lines it covers. A bare
+//     "hex" block round-trips: decodeBinary gives the described message and
+//     appendBinary gives the bytes. A word after "hex" says what a receiver
+//     does with bytes the Go encoder does not write that way: "received"
+//     (decoded as described: unknown entries skipped, or an ignorable kind
+//     dropped), "answered" (an invalid request, whose error reply is another
+//     hex block of the document), "dropped" (an invalid notification) or
+//     "malformed" (a protocol error).
 //   - a fenced block tagged "json" followed by attributes: kind=<kind> (one
 //     message of that kind), batch kinds=<k1>,<k2>,... (a batch), or
 //     fatal=<code> (one error for the whole message); optionally id=<JSON
 //     id>, code=<n>, timeout=<Go duration>, retryAfter=<Go duration>,
-//     reason=<Go-quoted string>, exact (appendJSON writes the block byte for
+//     reason=<Go-quoted string>, meta=<JSON object without spaces> (the
+//     message's metadata; required when it has some), maxMetadata=<entries>,<bytes>
+//     (the receiver's bound, default rpc.DefaultMaxMetadata and
+//     rpc.DefaultMaxMetadataBytes), exact (appendJSON writes the block byte for
 //     byte) and answered (the document shows, verbatim, the error reply the
 //     runtime sends for this input).
 
@@ -96,53 +112,168 @@ func protocolKindByName(name string) (kind, bool) {
 	return 0, false
 }
 
+// protocolHexModes are the words that may follow "hex" (see the top of the file).
+var protocolHexModes = map[string]bool{"": true, "received": true, "answered": true, "dropped": true, "malformed": true}
+
+// protocolHeadingName is the word a hex example's heading must contain.
+func protocolHeadingName(k kind) string {
+	switch name, ok := protocolKindNames[k]; {
+	case ok && k != kindInvalid:
+		return name
+	case k >= kindFirstIgnorable:
+		return "ignorable"
+	}
+	return "reserved"
+}
+
 func TestProtocolDocBinaryExamples(t *testing.T) {
 	_, blocks := readProtocolDoc(t)
-	seen := map[kind]int{}
+	seen := map[string]int{}
+	var (
+		dumps   = map[string]bool{} // the bytes of every hex block, as hex
+		replies []string            // the error replies answered examples call for
+	)
 	for _, b := range blocks {
-		if b.info != "hex" {
+		tag, mode, _ := strings.Cut(b.info, " ")
+		if tag != "hex" {
 			continue
 		}
 		where := protocolDocPath + ":" + strconv.Itoa(b.line)
 		t.Run("line "+strconv.Itoa(b.line), func(t *testing.T) {
-			data, want := protocolHexExample(t, b)
+			if !protocolHexModes[mode] {
+				t.Fatalf("%s: unknown hex block mode %q", where, mode)
+			}
+			data, want, ex := protocolHexExample(t, b)
 			if t.Failed() {
 				return
 			}
-			seen[want.kind]++
-			if name := protocolKindNames[want.kind]; !strings.Contains(strings.ToLower(b.heading), name) {
+			dumps[hex.EncodeToString(data)] = true
+			if name := protocolHeadingName(want.kind); !strings.Contains(strings.ToLower(b.heading), name) {
 				t.Errorf("%s: a %s example under the heading %q", where, name, b.heading)
 			}
 			var got message
-			if err := decodeBinary(data, &got, nil, testMeta); err != nil {
+			err := decodeBinary(data, &got, nil, testMeta)
+			if mode == "malformed" {
+				if !errors.Is(err, errMalformed) {
+					t.Errorf("%s: decodeBinary(% x) = %v, want a malformed message", where, data, err)
+				}
+				seen["malformed"]++
+				return
+			}
+			if err != nil {
 				t.Fatalf("%s: decodeBinary(% x): %v", where, data, err)
 			}
-			if d := protocolDiff(&got, &want); d != "" {
-				t.Errorf("%s: decodeBinary gives a different message than the document describes: %s", where, d)
-			}
-			if enc := appendBinary(nil, &want); !bytes.Equal(enc, data) {
-				t.Errorf("%s: appendBinary of the described message gives\n% x\nthe document shows\n% x", where, enc, data)
+			enc := appendBinary(nil, &want)
+			switch mode {
+			case "":
+				if want.kind < kindRequest || want.kind > kindShutdown {
+					t.Fatalf("%s: a round-trip example of kind %d, which the Go encoder never writes", where, want.kind)
+				}
+				if d := protocolDiff(&got, &want); d != "" {
+					t.Errorf("%s: decodeBinary gives a different message than the document describes: %s", where, d)
+				}
+				if !bytes.Equal(enc, data) {
+					t.Errorf("%s: appendBinary of the described message gives\n% x\nthe document shows\n% x", where, enc, data)
+				}
+				seen[protocolKindNames[want.kind]]++
+				if len(want.meta) > 0 {
+					seen["metadata "+protocolKindNames[want.kind]]++
+				}
+			case "received":
+				if want.kind >= kindFirstIgnorable {
+					if got.kind != kindIgnored {
+						t.Errorf("%s: kind %d decoded as %s, want it ignored", where, want.kind, protocolKindNames[got.kind])
+					}
+					seen["ignorable"]++
+				} else if d := protocolDiff(&got, &want); d != "" {
+					t.Errorf("%s: decodeBinary gives a different message than the document describes: %s", where, d)
+				}
+				if bytes.Equal(enc, data) {
+					t.Errorf("%s: the Go encoder writes these bytes: drop \"received\"", where)
+				}
+				if ex.unknownTags > 0 {
+					seen["unknown tag"]++
+				}
+			case "answered", "dropped":
+				if got.kind != kindInvalid || got.err == nil || got.err.Code != CodeInvalidRequest {
+					t.Fatalf("%s: decoded as %s (%v), want an invalid %s", where, protocolKindNames[got.kind], got.err, protocolKindNames[want.kind])
+				}
+				if got.unanswerable != (mode == "dropped") || got.unanswerable != (want.kind == kindNotification) {
+					t.Errorf("%s: a %s %s, unanswerable %v", where, mode, protocolKindNames[want.kind], got.unanswerable)
+				}
+				if mode == "answered" {
+					if got.id != want.id {
+						t.Errorf("%s: the refusal has id %d, the request %d", where, got.id.n, want.id.n)
+					}
+					replies = append(replies, hex.EncodeToString(appendBinary(nil, &message{kind: kindError, id: got.id, err: got.err})))
+				}
+				seen[mode]++
 			}
 		})
 	}
+	for i, r := range replies {
+		if !dumps[r] {
+			t.Errorf("answered example %d: the document shows no hex block of the reply the runtime sends: %s", i+1, r)
+		}
+	}
 	for k := kindRequest; k <= kindShutdown; k++ {
-		if seen[k] == 0 {
+		if seen[protocolKindNames[k]] == 0 {
 			t.Errorf("the document has no hex example of a %s (kind %d)", protocolKindNames[k], k)
+		}
+	}
+	for _, what := range []string{"metadata request", "metadata notification", "ignorable", "unknown tag", "answered", "dropped", "malformed"} {
+		if seen[what] == 0 {
+			t.Errorf("the document has no hex example of: %s", what)
 		}
 	}
 }
 
 var protocolHexField = regexp.MustCompile(`^([a-z][a-z -]*[a-z]): (.*)$`)
 
+// protocolHexExtra is what a hex block says beyond the message.
+type protocolHexExtra struct {
+	unknownTags int // entries of tags other than metadata
+}
+
 // protocolHexExample reads a hex block: the bytes, and the message its field
-// annotations describe. It checks that each line's bytes encode its value.
-func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
+// annotations describe. It checks that each line's bytes encode its value,
+// and that every length covers the lines it should.
+func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message, protocolHexExtra) {
 	t.Helper()
 	var (
 		all     []byte
 		m       message
+		ex      protocolHexExtra
 		textLen = -1 // announced by the last "... length" line, -1 if none pending
+
+		extEnd    = -1 // offset where the extension block ends, once "ext length" is read
+		extDone   bool // a field after the block has been read
+		entryEnd  = -1 // offset where the current entry ends
+		entryTag  uint64
+		key       string // the current metadata entry's key
+		keyOpen   bool   // a metadata entry whose key was read and not yet stored
+		lastWhere string
 	)
+	closeEntry := func(where string, at int) {
+		if keyOpen { // no value line: the value is empty
+			m.meta[key] = ""
+			keyOpen = false
+		}
+		if entryEnd >= 0 && at != entryEnd {
+			t.Errorf("%s: the entry's length says it ends at byte %d, its lines end at %d", where, entryEnd, at)
+		}
+		entryEnd = -1
+	}
+	closeExt := func(where string, at int) {
+		if extDone {
+			return
+		}
+		extDone = true
+		closeEntry(where, at)
+		if extEnd >= 0 && at != extEnd {
+			t.Errorf("%s: the ext length says the block ends at byte %d, its entries end at %d", where, extEnd, at)
+		}
+	}
 	for i, line := range strings.Split(b.body, "\n") {
 		where := protocolDocPath + ":" + strconv.Itoa(b.line+1+i)
 		fields := strings.Fields(line)
@@ -178,7 +309,9 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 			continue
 		}
 		name, value := fm[1], fm[2]
+		start := len(all)
 		all = append(all, lineBytes...)
+		lastWhere = where
 		intValue := func() int64 {
 			tok, _, _ := strings.Cut(value, " ")
 			v, err := strconv.ParseInt(tok, 10, 64)
@@ -194,7 +327,7 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 			}
 			return v
 		}
-		textValue := func() string {
+		quoted := func() string {
 			q, err := strconv.QuotedPrefix(value)
 			if err != nil {
 				t.Errorf("%s: %s: want a quoted string, got %q", where, name, value)
@@ -204,7 +337,11 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 			if s != string(lineBytes) {
 				t.Errorf("%s: %s %q, but the line's bytes are %q", where, name, s, lineBytes)
 			}
-			if textLen >= 0 && textLen != len(lineBytes) {
+			return s
+		}
+		textValue := func() string {
+			s := quoted()
+			if textLen != len(lineBytes) {
 				t.Errorf("%s: %s has %d bytes, its length field says %d", where, name, len(lineBytes), textLen)
 			}
 			textLen = -1
@@ -227,6 +364,40 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 			}
 			return m.err
 		}
+
+		// Where the line may be: the kind first, then the ext length, the
+		// block's entries, then the kind's fields.
+		switch name {
+		case "kind":
+			if start != 0 {
+				t.Errorf("%s: the kind is not the first byte", where)
+			}
+		case "ext length":
+			if start != 1 {
+				t.Errorf("%s: the ext length does not follow the kind byte", where)
+			}
+		case "tag", "entry length", "key length", "key", "value", "entry data":
+			if extEnd < 0 || extDone {
+				t.Errorf("%s: %s outside the extension block", where, name)
+			} else if len(all) > extEnd {
+				t.Errorf("%s: %s runs past the end of the extension block (byte %d)", where, name, extEnd)
+			}
+			if name != "tag" && entryEnd < 0 && name != "entry length" {
+				t.Errorf("%s: %s before the entry's length", where, name)
+			}
+		default:
+			if extEnd < 0 {
+				t.Errorf("%s: %s before the ext length", where, name)
+			}
+			closeExt(where, start)
+		}
+		if textLen >= 0 && name != "key" && name != "method" && name != "message" && name != "value" {
+			if textLen > 0 {
+				t.Errorf("%s: the text announced by the length before has no line", where)
+			}
+			textLen = -1 // an empty text has no line
+		}
+
 		switch name {
 		case "kind":
 			v := intValue()
@@ -234,6 +405,48 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 				t.Errorf("%s: kind %d, the line shows % x", where, v, lineBytes)
 			}
 			m.kind = kind(v)
+		case "ext length":
+			extEnd = len(all) + int(uvarintLine())
+		case "tag":
+			closeEntry(where, start)
+			entryTag = uvarintLine()
+			if entryTag != extMetadata {
+				ex.unknownTags++
+			}
+		case "entry length":
+			entryEnd = len(all) + int(uvarintLine())
+			if extEnd >= 0 && entryEnd > extEnd {
+				t.Errorf("%s: the entry would end at byte %d, after its block (%d)", where, entryEnd, extEnd)
+			}
+		case "key length":
+			if entryTag != extMetadata {
+				t.Errorf("%s: a key in an entry of tag %d", where, entryTag)
+			}
+			textLen = int(uvarintLine())
+			if m.meta == nil {
+				m.meta = Metadata{}
+			}
+			key, keyOpen = "", true
+		case "key":
+			key = textValue()
+		case "value":
+			if !keyOpen {
+				t.Errorf("%s: a value without a key length before it", where)
+			}
+			if textLen > 0 {
+				t.Errorf("%s: the key announced before has no line", where)
+			}
+			textLen = -1
+			if m.meta == nil {
+				m.meta = Metadata{}
+			}
+			m.meta[key] = quoted()
+			keyOpen = false
+		case "entry data":
+			if entryTag == extMetadata {
+				t.Errorf("%s: entry data in a metadata entry: write key length, key and value", where)
+			}
+			rawValue()
 		case "id":
 			m.id = wireID{n: uvarintLine()}
 		case "timeout":
@@ -247,7 +460,7 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 		case "message":
 			errOf().Message = textValue()
 		case "reason":
-			m.reason = textValue()
+			m.reason = quoted()
 		case "code":
 			v := intValue()
 			if enc := binary.AppendVarint(nil, v); !bytes.Equal(enc, lineBytes) {
@@ -260,14 +473,21 @@ func protocolHexExample(t *testing.T, b protocolDocBlock) ([]byte, message) {
 			m.result = rawValue()
 		case "data":
 			errOf().Data = rawValue()
+		case "payload": // the body of a kind this runtime does not know
+			rawValue()
 		default:
 			t.Errorf("%s: unknown field %q", where, name)
 		}
 	}
 	if len(all) == 0 {
 		t.Errorf("%s:%d: empty hex block", protocolDocPath, b.line)
+		return all, m, ex
 	}
-	return all, m
+	closeExt(lastWhere, len(all))
+	if textLen > 0 {
+		t.Errorf("%s: the text announced by the last length has no line", lastWhere)
+	}
+	return all, m, ex
 }
 
 // protocolDiff describes how got differs from want, "" if it does not.
@@ -300,6 +520,9 @@ func protocolDiff(got, want *message) string {
 	if got.reason != want.reason {
 		add("reason", got.reason, want.reason)
 	}
+	if !sameMetadata(got.meta, want.meta) {
+		add("metadata", got.meta, want.meta)
+	}
 	switch {
 	case (got.err == nil) != (want.err == nil):
 		add("error", got.err, want.err)
@@ -321,6 +544,9 @@ func protocolText(v any) string {
 		return protocolKindNames[v]
 	case time.Duration:
 		return v.String()
+	case Metadata:
+		b, _ := json.Marshal(v)
+		return string(b)
 	case *Error:
 		if v == nil {
 			return "none"
@@ -379,7 +605,18 @@ func TestProtocolDocJSONExamples(t *testing.T) {
 			continue
 		}
 		text := strings.TrimSpace(b.body)
-		msgs, batch, fatal := decodeJSON([]byte(text), nil, nil, DefaultMaxBatch, testMeta)
+		lim := testMeta
+		if v, ok := attrs["maxMetadata"]; ok {
+			e, by, _ := strings.Cut(v, ",")
+			var err1, err2 error
+			lim.entries, err1 = strconv.Atoi(e)
+			lim.bytes, err2 = strconv.Atoi(by)
+			if err1 != nil || err2 != nil {
+				t.Errorf("%s: maxMetadata=%s, want <entries>,<bytes>", where, v)
+				continue
+			}
+		}
+		msgs, batch, fatal := decodeJSON([]byte(text), nil, nil, DefaultMaxBatch, lim)
 		switch {
 		case attrs["fatal"] != "":
 			want, _ := strconv.Atoi(attrs["fatal"])
@@ -427,6 +664,12 @@ func TestProtocolDocJSONExamples(t *testing.T) {
 				continue
 			}
 			seen[attrs["kind"]]++
+			if len(m.meta) > 0 {
+				seen["metadata "+attrs["kind"]]++
+			}
+			if _, ok := attrs["maxMetadata"]; ok {
+				seen["over the metadata bound"]++
+			}
 			protocolCheckJSONAttrs(t, where, attrs, m)
 			if _, ok := attrs["exact"]; ok {
 				if enc := appendJSON(nil, m); string(enc) != text {
@@ -443,7 +686,8 @@ func TestProtocolDocJSONExamples(t *testing.T) {
 			t.Errorf("%s: a json block without kind=, batch kinds= or fatal=", where)
 		}
 	}
-	for _, k := range []string{"request", "notification", "result", "error", "cancel", "shutdown", "invalid", "batch", "fatal"} {
+	for _, k := range []string{"request", "notification", "result", "error", "cancel", "shutdown", "invalid", "batch", "fatal",
+		"metadata request", "metadata notification", "over the metadata bound"} {
 		if seen[k] == 0 {
 			t.Errorf("the document has no JSON example of %s", k)
 		}
@@ -454,7 +698,14 @@ func protocolCheckJSONAttrs(t *testing.T, where string, attrs map[string]string,
 	t.Helper()
 	for key, val := range attrs {
 		switch key {
-		case "kind", "exact", "answered":
+		case "kind", "exact", "answered", "maxMetadata":
+		case "meta":
+			var want Metadata
+			if err := json.Unmarshal([]byte(val), &want); err != nil || len(want) == 0 {
+				t.Errorf("%s: meta=%s is not a JSON object of strings with members (%v)", where, val, err)
+			} else if !sameMetadata(m.meta, want) {
+				t.Errorf("%s: metadata %s, the document says %s", where, protocolText(m.meta), val)
+			}
 		case "id":
 			if got := string(jsonAppendID(nil, m.id)); got != val {
 				t.Errorf("%s: id %s, the document says %s", where, got, val)
@@ -479,6 +730,9 @@ func protocolCheckJSONAttrs(t *testing.T, where string, attrs map[string]string,
 		default:
 			t.Errorf("%s: unknown attribute %q", where, key)
 		}
+	}
+	if _, ok := attrs["meta"]; !ok && len(m.meta) > 0 {
+		t.Errorf("%s: the message has metadata %s, the document says none (add meta=)", where, protocolText(m.meta))
 	}
 	if m.kind == kindInvalid && (m.err == nil || m.err.Code != CodeInvalidRequest) {
 		t.Errorf("%s: an invalid message with error %v, want %d", where, m.err, CodeInvalidRequest)
@@ -551,19 +805,54 @@ func TestProtocolDocVarintExamples(t *testing.T) {
 
 func TestProtocolDocKindTable(t *testing.T) {
 	doc, _ := readProtocolDoc(t)
-	seen := map[kind]bool{}
-	for _, row := range protocolTableRows(doc, regexp.MustCompile(`^0x[0-9a-f]{2}$`)) {
-		v, _ := strconv.ParseUint(row[0][2:], 16, 8)
-		if len(row) < 2 || protocolKindNames[kind(v)] != row[1] || kind(v) == kindInvalid {
-			t.Errorf("kind table row %q: kind byte %s is %q in the code", row, row[0], protocolKindNames[kind(v)])
+	var rowOf [256]string // the first row that covers each kind byte
+	for _, row := range protocolTableRows(doc, regexp.MustCompile(`^0x[0-9a-f]{2}(?:–0x[0-9a-f]{2})?$`)) {
+		lo, _ := strconv.ParseUint(row[0][2:4], 16, 8)
+		hi := lo
+		if len(row[0]) > 4 {
+			hi, _ = strconv.ParseUint(row[0][len(row[0])-2:], 16, 8)
+		}
+		if len(row) < 2 || hi < lo {
+			t.Errorf("kind table row %q: want a kind byte or a range, and a name", row)
 			continue
 		}
-		seen[kind(v)] = true
-	}
-	for k := kindRequest; k <= kindShutdown; k++ {
-		if !seen[k] {
-			t.Errorf("the kind table has no row for %s (0x%02x)", protocolKindNames[k], byte(k))
+		for v := lo; v <= hi; v++ {
+			b := byte(v)
+			if rowOf[b] != "" {
+				t.Errorf("kind table rows %q and %q both cover 0x%02x", rowOf[b], row[0], b)
+			}
+			rowOf[b] = row[0]
+			// A frame of that kind with an empty extension block and no
+			// fields: a receiver tells the three ranges apart by the kind alone.
+			var m message
+			err := decodeBinary([]byte{b, 0}, &m, nil, testMeta)
+			name, known := protocolKindNames[kind(b)]
+			switch {
+			case row[1] == "reserved" && !known:
+				if !errors.Is(err, errMalformed) {
+					t.Errorf("kind table: 0x%02x is reserved, but decodeBinary gives %v, want a malformed message", b, err)
+				}
+			case row[1] == "ignorable" && !known:
+				if err != nil || m.kind != kindIgnored {
+					t.Errorf("kind table: 0x%02x is ignorable, but decodeBinary gives %v, %s", b, err, protocolKindNames[m.kind])
+				}
+			case known && kind(b) != kindInvalid && name == row[1] && lo == hi:
+			default:
+				t.Errorf("kind table row %q: kind byte 0x%02x is %q in the code", row, b, name)
+			}
 		}
+	}
+	for v := 1; v < 256; v++ {
+		if rowOf[v] == "" {
+			t.Errorf("the kind table has no row for 0x%02x (%s)", v, protocolKindNames[kind(v)])
+		}
+	}
+	if rowOf[0] != "" {
+		t.Errorf("the kind table has a row for 0x00, which is no kind")
+	}
+	var m message
+	if err := decodeBinary([]byte{0, 0}, &m, nil, testMeta); !errors.Is(err, errMalformed) {
+		t.Errorf("kind 0x00: decodeBinary gives %v, want a malformed message", err)
 	}
 }
 
@@ -600,6 +889,8 @@ func TestProtocolDocLimits(t *testing.T) {
 		"transport.DefaultMessageTimeout":    int64(transport.DefaultMessageTimeout),
 		"rpc.DefaultMaxBacklog":              DefaultMaxBacklog,
 		"rpc.DefaultMaxBacklogBytes":         DefaultMaxBacklogBytes,
+		"rpc.DefaultMaxMetadata":             DefaultMaxMetadata,
+		"rpc.DefaultMaxMetadataBytes":        DefaultMaxMetadataBytes,
 	}
 	constant := regexp.MustCompile("`((?:rpc|transport)\\.Default[A-Za-z]+)`")
 	value := regexp.MustCompile(`^(\d+)(?: (s|bytes))?\b`)

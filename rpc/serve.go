@@ -73,9 +73,12 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 // bound: the bytes it holds on to. A call alone in its message holds the
 // whole received buffer (its params alias it); a call from a batch waits
 // with a copy of its params (see handleCall), so that it does not hold the
-// batch's buffer.
+// batch's buffer. Either holds its metadata, decoded into strings.
 func (p *Peer) backlogCost(m *message) int {
 	n := len(m.id.raw) + 64
+	for k, v := range m.meta { // decoded into strings of their own
+		n += len(k) + len(v) + 16
+	}
 	if p.rx.shared {
 		return n + len(m.method) + len(m.params)
 	}

@@ -2,14 +2,15 @@ package client
 
 import "fmt"
 
-// State is where a [Client] is in its life cycle.
-type State int32
+// Status is where a [Client] is in its life cycle.
+type Status int32
 
-// The states of a Client. A Client returned by [Dial] starts Connected;
-// Connecting is the state during Dial's first handshake (and the zero value).
+// The statuses of a Client. A Client returned by [Dial] starts Connected;
+// Connecting is its status during Dial's first handshake (and the zero
+// value).
 const (
 	// Connecting: the first connection is being made.
-	Connecting State = iota
+	Connecting Status = iota
 	// Connected: a connection is up; calls go out at once.
 	Connected
 	// Reconnecting: the connection ended or the server announced its
@@ -21,7 +22,7 @@ const (
 	Closed
 )
 
-func (s State) String() string {
+func (s Status) String() string {
 	switch s {
 	case Connecting:
 		return "connecting"
@@ -32,5 +33,5 @@ func (s State) String() string {
 	case Closed:
 		return "closed"
 	}
-	return fmt.Sprintf("State(%d)", int32(s))
+	return fmt.Sprintf("Status(%d)", int32(s))
 }
