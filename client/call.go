@@ -67,25 +67,25 @@ func (c *Client) Notify(ctx context.Context, method string, params any, opts ...
 
 // Go is the asynchronous form of [Client.Call]: it returns at once, and the
 // one *[rpc.Response] for the call arrives on reply later, after the same
-// waiting and retries as Call. Each attempt is made the way Call makes it
-// (a [rpc.Peer.Call], through the outgoing middleware), from a goroutine
-// owned by the client until the reply is delivered; calls made with Go are
-// therefore not necessarily sent in the order Go was called.
+// waiting and retries as Call. Each attempt is an [rpc.Peer.Go] (through the
+// outgoing middleware, with the call's metadata); when a connection is up,
+// the first attempt is sent before Go returns, so calls made one after the
+// other go out in that order. The rest of the call runs on a goroutine
+// owned by the client until the reply is delivered.
 // Response.Result holds the encoded result (decode it with the Codec of the
 // connection: JSON unless [rpc.WithValueCodec] set another on a binary
 // connection); it belongs to the receiver. Response.Err is what Call would
-// have returned. Response.ID is 0: the call may have been sent several
-// times, with an id each, and Go does not report them.
+// have returned; Response.ID is the wire id of the last attempt.
 //
 // reply must be buffered with room for every call in flight that shares it:
 // the client never blocks on it, and a reply that does not fit is dropped
-// (and logged). Calls whose replies must be told apart need a channel each.
+// (and logged). A caller cannot know a call's id in advance, so calls whose
+// replies must be told apart need a channel each.
 //
 // An error from Go means no reply will come: reply is unbuffered, the
-// client is closed, the wait queue is full, or the connection is gone with
-// reconnection off. Every other failure, an encoding error included, is the
-// Err of the Response. A call is admitted (given its connection or its place
-// in the wait queue) before Go returns.
+// client is closed, the wait queue is full, or the request could not be
+// encoded or sent and may not be retried. A call is admitted (given its
+// connection or its place in the wait queue) before Go returns.
 func (c *Client) Go(ctx context.Context, method string, params any, reply chan *rpc.Response, opts ...CallOption) error {
 	if cap(reply) == 0 {
 		return errors.New("wsrpc: Go: reply must be a buffered channel")
@@ -110,44 +110,65 @@ func (c *Client) Go(ctx context.Context, method string, params any, reply chan *
 		return err
 	}
 	a.admitted = true
+	var inner chan *rpc.Response // the reply to the attempt in flight, if any
+	if p != nil {
+		// The first attempt is sent before Go returns, so that calls made
+		// one after the other on a connection go out in that order.
+		inner = make(chan *rpc.Response, 1)
+		if _, err := p.Go(a.ctx, method, params, inner); err != nil {
+			again, err := a.retry(p, err)
+			if !again {
+				end()
+				return err
+			}
+			p, inner = nil, nil
+		}
+	}
 	go func() {
 		defer end()
-		r := a.goCall(p, changed, method, params)
+		r := a.goCall(p, inner, changed, method, params)
 		select {
 		case reply <- r:
 		default:
-			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method)
+			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method, "id", r.ID)
 		}
 	}()
 	return nil
 }
 
-// goCall makes a call admitted by Go and returns its Response. p, when not
-// nil, is the connection admit gave; changed, when not nil, is the call's
-// place in the wait queue.
-func (a *attempts) goCall(p *rpc.Peer, changed <-chan struct{}, method string, params any) *rpc.Response {
+// goCall finishes a call admitted by Go and returns its Response. inner,
+// when not nil, receives the reply to the attempt in flight on p; changed,
+// when not nil, is the call's place in the wait queue. Every attempt is
+// [rpc.Peer.Go]: the Peer's own asynchronous path.
+func (a *attempts) goCall(p *rpc.Peer, inner chan *rpc.Response, changed <-chan struct{}, method string, params any) *rpc.Response {
 	if changed != nil {
 		if err := a.c.await(a.ctx, changed); err != nil {
 			return &rpc.Response{Err: err}
 		}
 	}
-	var raw rpc.Raw // a copy of the result: the received buffer is the peer's to recycle
 	for {
-		if p == nil {
+		if inner == nil {
 			var err error
 			if p, err = a.next(); err != nil {
 				return &rpc.Response{Err: err}
 			}
-		}
-		err := p.Call(a.ctx, method, params, &raw)
-		again, err := a.retry(p, err)
-		if !again {
-			if err != nil {
-				raw = nil
+			inner = make(chan *rpc.Response, 1)
+			if _, err := p.Go(a.ctx, method, params, inner); err != nil {
+				again, err := a.retry(p, err)
+				if !again {
+					return &rpc.Response{Err: err}
+				}
+				inner = nil
+				continue
 			}
-			return &rpc.Response{Result: raw, Err: err}
 		}
-		p = nil
+		r := <-inner // exactly one Response comes for a request that was sent
+		inner = nil
+		again, err := a.retry(p, r.Err)
+		if !again {
+			r.Err = err
+			return r
+		}
 	}
 }
 

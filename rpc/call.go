@@ -54,6 +54,25 @@ func (p *Peer) Send(ctx context.Context, req *Request) error {
 	return err
 }
 
+// Go is the asynchronous form of [Peer.Call]: it encodes params with the
+// peer's [Codec] (a [Raw] as it is) and sends the request as [Peer.Send]
+// does, then returns; the one *[Response] for the call arrives on reply
+// (buffered), its Result the encoded result, which belongs to the receiver.
+// It returns the request id. An error means nothing was sent and no
+// Response will come.
+func (p *Peer) Go(ctx context.Context, method string, params any, reply chan *Response) (uint64, error) {
+	if reply == nil {
+		return 0, errors.New("wsrpc: Go needs a reply channel")
+	}
+	raw, err := p.marshal(params)
+	if err != nil {
+		return 0, err
+	}
+	req := Request{Method: method, Params: raw, Reply: reply}
+	err = p.Send(ctx, &req)
+	return req.ID, err
+}
+
 // mergeMetadata is b over a, without copying when one is empty.
 func mergeMetadata(a, b Metadata) Metadata {
 	switch {
