@@ -230,7 +230,7 @@ func (a *attackRun) handler() handler.Handler {
 // disconnect hook that only records why each connection ended.
 func (a *attackRun) options() []server.Option {
 	return []server.Option{
-		server.WithTransport(transport.ConnOptions{MessageTimeout: a.cfg.messageTimeout}),
+		rpc.WithTransport(transport.ConnOptions{MessageTimeout: a.cfg.messageTimeout}),
 		server.WithOnDisconnect(a.ends.ended),
 	}
 }
@@ -369,7 +369,7 @@ func (e *serverEnds) forget(addr string) {
 }
 
 // ended is the server's disconnect hook.
-func (e *serverEnds) ended(c *server.Conn, err error) {
+func (e *serverEnds) ended(c *rpc.Peer, err error) {
 	addr := c.RemoteAddr()
 	if addr == nil {
 		return

@@ -109,7 +109,7 @@ func serveIdle(ctx context.Context, maxConns, memProfileRate int, stdin io.Reade
 	}
 	srv, err := server.New(echoHandler,
 		server.WithMaxConns(maxConns+16),
-		server.WithHeartbeat(transport.DefaultHeartbeatInterval, transport.DefaultPongTimeout))
+		rpc.WithHeartbeat(transport.DefaultHeartbeatInterval, transport.DefaultPongTimeout))
 	if err != nil {
 		fmt.Fprintf(stderr, "wsrpc-bench child: %v\n", err)
 		return 1

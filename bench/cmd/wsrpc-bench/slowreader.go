@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/rpc"
-	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
@@ -98,7 +97,7 @@ func (r *slowReaders) forget(addr string) bool {
 
 // ended is the server's disconnect hook: it counts the slow readers the
 // server dropped, by reason, and tells them.
-func (r *slowReaders) ended(c *server.Conn, err error, n *soakCounters) {
+func (r *slowReaders) ended(c *rpc.Peer, err error, n *soakCounters) {
 	addr := c.RemoteAddr()
 	if addr == nil {
 		return

@@ -239,9 +239,9 @@ func (s *soakRun) handler() handler.Handler {
 func (s *soakRun) options() []server.Option {
 	return []server.Option{
 		server.WithMaxConns(s.maxConns),
-		server.WithMaxInFlight(soakMaxInFlight),
-		server.WithHandshakeTimeout(soakHandshake),
-		server.WithTransport(transport.ConnOptions{
+		rpc.WithMaxInFlight(soakMaxInFlight),
+		server.WithReadHeaderTimeout(soakHandshake),
+		rpc.WithTransport(transport.ConnOptions{
 			ReadLimit:         transport.DefaultReadLimit,
 			WriteTimeout:      soakWriteTimeout,
 			HeartbeatInterval: soakHeartbeat,
@@ -249,7 +249,7 @@ func (s *soakRun) options() []server.Option {
 			MaxQueuedBytes:    transport.DefaultMaxQueuedBytes,
 			MessageTimeout:    transport.DefaultMessageTimeout,
 		}),
-		server.WithOnDisconnect(func(c *server.Conn, err error) { s.slow.ended(c, err, &s.n) }),
+		server.WithOnDisconnect(func(c *rpc.Peer, err error) { s.slow.ended(c, err, &s.n) }),
 	}
 }
 

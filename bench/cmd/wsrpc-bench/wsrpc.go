@@ -64,11 +64,7 @@ func listenWSRPC(_ context.Context, subprotocol string, size int, viaClient bool
 
 func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 	if s.viaClient {
-		codec := wsclient.Binary
-		if s.subprotocol == rpc.SubprotocolJSON {
-			codec = wsclient.JSONRPC
-		}
-		c, err := wsclient.Dial(ctx, s.url, wsclient.WithCodec(codec))
+		c, err := wsclient.Dial(ctx, s.url, rpc.WithSubprotocols(s.subprotocol))
 		if err != nil {
 			return nil, err
 		}
