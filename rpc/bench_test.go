@@ -3,12 +3,17 @@ package rpc_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/internal/echobench"
 	"github.com/wsrpc/wsrpc/internal/pipe"
 	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // BenchmarkCall measures calls on one connection beside the raw echo of the
@@ -27,13 +32,55 @@ func BenchmarkCall(b *testing.B) {
 		b.Run("impl=transport-echo/callers=1/"+sz, func(b *testing.B) { echobench.Transport(b, size, false) })
 		b.Run("impl=binary/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 1) })
 		b.Run("impl=jsonrpc/callers=1/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 1) })
+		b.Run("impl=client-binary/callers=1/"+sz, func(b *testing.B) { benchClientCall(b, rpc.SubprotocolBinary, size, 1) })
+		b.Run("impl=client-jsonrpc/callers=1/"+sz, func(b *testing.B) { benchClientCall(b, rpc.SubprotocolJSON, size, 1) })
 		b.Run("impl=netrpc-tcp/callers=1/"+sz, func(b *testing.B) { benchNetRPC(b, size, 1) })
 		b.Run("impl=coder-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Coder(b, size, true) })
 		b.Run("impl=transport-echo/callers=pipelined/"+sz, func(b *testing.B) { echobench.Transport(b, size, true) })
 		b.Run("impl=binary/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolBinary, size, 64) })
 		b.Run("impl=jsonrpc/callers=64/"+sz, func(b *testing.B) { benchCall(b, rpc.SubprotocolJSON, size, 64) })
+		b.Run("impl=client-binary/callers=64/"+sz, func(b *testing.B) { benchClientCall(b, rpc.SubprotocolBinary, size, 64) })
+		b.Run("impl=client-jsonrpc/callers=64/"+sz, func(b *testing.B) { benchClientCall(b, rpc.SubprotocolJSON, size, 64) })
 		b.Run("impl=netrpc-tcp/callers=64/"+sz, func(b *testing.B) { benchNetRPC(b, size, 64) })
 	}
+}
+
+// benchClientCall is benchCall through the front door: client.Dial and
+// Client.Call, against the same echo peer.
+func benchClientCall(b *testing.B, subprotocol string, size, callers int) {
+	echo := rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) { return req.Params, nil })
+	var served sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: []string{subprotocol}})
+		if err != nil {
+			return
+		}
+		p, err := rpc.New(conn, rpc.WithHandler(echo), rpc.WithMaxInFlight(1000))
+		if err != nil {
+			conn.CloseNow()
+			return
+		}
+		served.Go(func() {
+			<-p.Done()
+			p.Wait()
+		})
+	}))
+	defer func() {
+		srv.Close()
+		served.Wait()
+	}()
+	c, err := client.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), rpc.WithSubprotocols(subprotocol))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	var params any = payload(subprotocol, size)
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	echobench.RunCalls(b, callers, func() func() error {
+		var out rpc.Raw
+		return func() error { return c.Call(ctx, "echo", params, &out) }
+	})
 }
 
 // payload returns params of exactly size bytes: opaque bytes for the binary
