@@ -28,16 +28,23 @@ func BenchmarkPipeline(b *testing.B) {
 		handler.Recover(logger),
 		handler.Logging(logger),
 		handler.Limit(1000, 0),
-		handler.Authorize(func(context.Context, any, string) error { return nil }),
+		handler.Authorize(func(_ context.Context, principal any, _ string) error {
+			if principal != "alice" {
+				return rpc.ErrUnauthenticated
+			}
+			return nil
+		}),
 		handler.Instrument(handler.NewMemoryMetrics()),
 	)
 	staged.Handle("math.*", bare)
 	staged.Handle("echo", bare)
 
-	session := new(handler.Session)
-	session.SetPrincipal("alice")
-	ctx := handler.WithSession(context.Background(), session)
-	req := &rpc.Request{Method: "echo", Params: []byte(`[1,2,3]`)}
+	// A request of a real call, kept past it, so that Authorize reads the
+	// principal of a real connection; its Params are replaced (the call's
+	// are reused once its handler returns).
+	req := requestOfACall(b, rpc.WithPrincipal("alice"))
+	req.Params = []byte(`[1,2,3]`)
+	ctx := context.Background()
 
 	benchmarks := []struct {
 		name string
@@ -57,4 +64,20 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 		})
 	}
+}
+
+// requestOfACall returns a copy of the Request of one call served by a peer
+// made with opts.
+func requestOfACall(tb testing.TB, opts ...rpc.Option) *rpc.Request {
+	got := make(chan rpc.Request, 1)
+	keep := handler.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+		got <- *req
+		return nil, nil
+	})
+	c, _ := connect(tb, append([]rpc.Option{rpc.WithHandler(keep)}, opts...), nil)
+	if err := c.Call(testCtx(tb), "echo", nil, nil); err != nil {
+		tb.Fatal(err)
+	}
+	req := <-got
+	return &req
 }

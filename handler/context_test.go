@@ -2,87 +2,100 @@ package handler_test
 
 import (
 	"context"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/rpc"
 )
 
-// The accessors inside a real call are tested end to end (TestEndToEnd);
-// here, outside one.
-func TestAccessorsOutsideACall(t *testing.T) {
-	ctx := context.Background()
-	if r := handler.RequestFrom(ctx); r != nil {
-		t.Errorf("RequestFrom = %v", r)
+// Outside a call there is no request in the context, and a Request built by
+// hand (as in the unit tests of this package) has no peer: every identity
+// accessor reads as empty instead of panicking, so the stages of this
+// package work on such requests.
+func TestIdentityOutsideAConnection(t *testing.T) {
+	if r := rpc.RequestFromContext(context.Background()); r != nil {
+		t.Errorf("RequestFromContext outside a call = %v", r)
 	}
-	if p := handler.PeerFrom(ctx); p != nil {
-		t.Errorf("PeerFrom = %v", p)
-	}
-	if m := handler.MethodFrom(ctx); m != "" {
-		t.Errorf("MethodFrom = %q", m)
-	}
-	if id := handler.IDFrom(ctx); id != "" {
-		t.Errorf("IDFrom = %q", id)
-	}
-	if ci := handler.ConnInfoFrom(ctx); ci.RemoteAddr != nil || ci.Header != nil || ci.Subprotocol != "" {
-		t.Errorf("ConnInfoFrom = %+v", ci)
+	type key struct{}
+	var seen bool
+	h := handler.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		seen = true
+		if r := rpc.RequestFromContext(ctx); r != nil {
+			t.Errorf("RequestFromContext in a direct ServeRPC = %v", r)
+		}
+		p := req.Peer()
+		if p != nil {
+			t.Fatalf("Peer of a hand-built Request = %v", p)
+		}
+		if id, a, h, sp := p.ID(), p.RemoteAddr(), p.Header(), p.Subprotocol(); id != "" || a != nil || h != nil || sp != "" {
+			t.Errorf("nil peer: ID %q, RemoteAddr %v, Header %v, Subprotocol %q", id, a, h, sp)
+		}
+		if at := p.ConnectedAt(); !at.IsZero() {
+			t.Errorf("nil peer: ConnectedAt %v", at)
+		}
+		s := p.Session()
+		if s != nil {
+			t.Errorf("nil peer: Session %v", s)
+		}
+		s.SetPrincipal("ignored")
+		s.SetValue(key{}, "ignored")
+		if pr, v := s.Principal(), s.Value(key{}); pr != nil || v != nil {
+			t.Errorf("nil session: Principal %v, Value %v", pr, v)
+		}
+		if req.WireID() != "0" || req.Outgoing() || req.IsNotification() {
+			t.Errorf("hand-built request: WireID %q, Outgoing %v, IsNotification %v", req.WireID(), req.Outgoing(), req.IsNotification())
+		}
+		return nil, nil
+	})
+	// Through the stages that read the peer, too.
+	mux := handler.NewMux()
+	mux.Use(handler.Logging(nil), handler.Authorize(func(_ context.Context, principal any, _ string) error {
+		if principal != nil {
+			t.Errorf("principal %v without a peer", principal)
+		}
+		return nil
+	}))
+	mux.Handle("m", h)
+	if _, err := mux.ServeRPC(context.Background(), newReq("m", "")); err != nil || !seen {
+		t.Fatalf("ServeRPC = %v (handler ran: %v)", err, seen)
 	}
 }
 
-func TestSession(t *testing.T) {
-	ctx := context.Background()
-	if s := handler.SessionFrom(ctx); s != nil {
-		t.Errorf("SessionFrom with none = %v", s)
+// In a call, every stage and the handler find the same request, with its
+// peer, in the context; derived contexts (Timeout's) keep it.
+func TestRequestFromContextInACall(t *testing.T) {
+	type whatSaw struct {
+		Method, WireID, PeerID string
+		Same                   bool
 	}
-	if p := handler.PrincipalFrom(ctx); p != nil {
-		t.Errorf("PrincipalFrom with no session = %v", p)
-	}
-	var nilSession *handler.Session
-	if p := nilSession.Principal(); p != nil {
-		t.Errorf("nil Session: Principal = %v", p)
-	}
-
-	s := new(handler.Session)
-	ctx = handler.WithSession(ctx, s)
-	if got := handler.SessionFrom(ctx); got != s {
-		t.Fatalf("SessionFrom = %p, want %p", got, s)
-	}
-	if p := handler.PrincipalFrom(ctx); p != nil {
-		t.Errorf("PrincipalFrom before SetPrincipal = %v", p)
-	}
-
-	type user struct{ name string }
-	tests := []struct {
-		give any
-		want any
-	}{
-		{"alice", "alice"},
-		{user{"bob"}, user{"bob"}}, // the type may change
-		{0, 0},
-		{nil, nil}, // clears
-	}
-	for _, tt := range tests {
-		s.SetPrincipal(tt.give)
-		if got := handler.PrincipalFrom(ctx); got != tt.want {
-			t.Errorf("after SetPrincipal(%v): PrincipalFrom = %v, want %v", tt.give, got, tt.want)
+	saw := make(chan whatSaw, 2)
+	probe := func() handler.Middleware {
+		return func(next handler.Handler) handler.Handler {
+			return handler.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				r := rpc.RequestFromContext(ctx)
+				saw <- whatSaw{r.Method, r.WireID(), r.Peer().ID(), r == req}
+				return next.ServeRPC(ctx, req)
+			})
 		}
 	}
-}
-
-// TestSessionConcurrent is for -race.
-func TestSessionConcurrent(t *testing.T) {
-	s := new(handler.Session)
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			for j := range 100 {
-				if i%2 == 0 {
-					s.SetPrincipal(j)
-				} else {
-					_ = s.Principal()
-				}
-			}
-		})
+	mux := handler.NewMux()
+	mux.Use(probe(), handler.Timeout(time.Minute, time.Minute))
+	mux.Handle("m", handler.NoParams(func(ctx context.Context) (string, error) {
+		return rpc.RequestFromContext(ctx).Peer().ID(), nil
+	}), probe())
+	c, s := connect(t, []rpc.Option{rpc.WithHandler(mux)}, nil)
+	var got string
+	if err := c.Call(testCtx(t), "m", nil, &got); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
+	if got != s.ID() || got == c.ID() {
+		t.Errorf("the handler's peer is %q; want the serving peer %q, not the caller %q", got, s.ID(), c.ID())
+	}
+	for range 2 {
+		w := <-saw
+		if w != (whatSaw{"m", "1", s.ID(), true}) {
+			t.Errorf("a stage saw %+v", w)
+		}
+	}
 }

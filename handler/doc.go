@@ -14,7 +14,8 @@
 // A [Middleware] is an [rpc.Middleware], so the same stage ([Logging],
 // [Instrument], a tracing one of your own) can also wrap the calls a peer
 // makes, given to [rpc.WithOutgoingMiddleware]; [rpc.Request.Outgoing] tells
-// it which way a call goes.
+// it which way a call goes. [Logging] marks the records of calls made with
+// direction=outgoing; one [Instrument] counts both directions together.
 //
 // # Order of middleware
 //

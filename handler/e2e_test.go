@@ -25,8 +25,6 @@ func TestEndToEnd(t *testing.T) {
 	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	metrics := handler.NewMemoryMetrics()
-	session := new(handler.Session)
-	session.SetPrincipal("alice")
 
 	mux := handler.NewMux()
 	mux.Use(
@@ -45,32 +43,42 @@ func TestEndToEnd(t *testing.T) {
 	type whoami struct {
 		Principal   string
 		Method      string
-		ID          string
+		ID          string // the call's, on the wire
+		Peer        string // the connection's
 		Subprotocol string
-		Remote      bool
+		Remote      string
 		Upgrade     string
+		Tenant      any // a session value
 	}
+	type tenantKey struct{}
 	routes := []struct {
 		pattern string
 		h       handler.Handler
 	}{
 		{"math.add", handler.Func(func(_ context.Context, xs []int) (int, error) { return xs[0] + xs[1], nil })},
-		{"math.*", handler.NoParams(func(ctx context.Context) (string, error) { return "math: " + handler.MethodFrom(ctx), nil })},
+		{"math.*", handler.NoParams(func(ctx context.Context) (string, error) {
+			return "math: " + rpc.RequestFromContext(ctx).Method, nil
+		})},
 		{"whoami", handler.NoParams(func(ctx context.Context) (whoami, error) {
-			ci := handler.ConnInfoFrom(ctx)
+			// Everything about the call and its connection is on the
+			// request, which a typed handler gets from its ctx.
+			req := rpc.RequestFromContext(ctx)
+			p := req.Peer()
 			return whoami{
-				Principal:   handler.PrincipalFrom(ctx).(string),
-				Method:      handler.MethodFrom(ctx),
-				ID:          handler.IDFrom(ctx),
-				Subprotocol: ci.Subprotocol,
-				Remote:      ci.RemoteAddr != nil,
-				Upgrade:     ci.Header.Get("Upgrade"),
+				Principal:   p.Session().Principal().(string),
+				Method:      req.Method,
+				ID:          req.WireID(),
+				Peer:        p.ID(),
+				Subprotocol: p.Subprotocol(),
+				Remote:      p.RemoteAddr().String(),
+				Upgrade:     p.Header().Get("Upgrade"),
+				Tenant:      p.Session().Value(tenantKey{}),
 			}, nil
 		})},
 		{"panic", handler.NoParams(func(context.Context) (int, error) { panic("secret detail") })},
 		{"callback", handler.NoParams(func(ctx context.Context) (string, error) {
 			var name string
-			if err := handler.PeerFrom(ctx).Call(ctx, "client.name", nil, &name); err != nil {
+			if err := rpc.RequestFromContext(ctx).Peer().Call(ctx, "client.name", nil, &name); err != nil {
 				return "", err
 			}
 			return "the client is " + name, nil
@@ -86,7 +94,7 @@ func TestEndToEnd(t *testing.T) {
 	cc, sc := pipe.New(t, pipe.Options{Subprotocol: rpc.SubprotocolBinary})
 	server, err := rpc.New(sc,
 		rpc.WithHandler(mux),
-		rpc.WithBaseContext(handler.WithSession(context.Background(), session)),
+		rpc.WithPrincipal("alice"), // as the server gives it after authenticating the handshake
 		rpc.WithValueCodec(countingCodec{rpc.JSON, &decodes}))
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +109,10 @@ func TestEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		client.CloseNow()
 		server.CloseNow()
+		client.Wait()
+		server.Wait()
 	})
+	server.Session().SetValue(tenantKey{}, "acme")
 
 	tests := []struct {
 		name     string
@@ -141,15 +152,24 @@ func TestEndToEnd(t *testing.T) {
 		if err := client.Call(ctx, "whoami", nil, &got); err != nil {
 			t.Fatal(err)
 		}
-		want := whoami{Principal: "alice", Method: "whoami", ID: got.ID, Subprotocol: rpc.SubprotocolBinary, Remote: true, Upgrade: "websocket"}
+		want := whoami{
+			Principal:   "alice",
+			Method:      "whoami",
+			ID:          got.ID,
+			Peer:        server.ID(),
+			Subprotocol: rpc.SubprotocolBinary,
+			Remote:      sc.RemoteAddr().String(),
+			Upgrade:     "websocket",
+			Tenant:      "acme",
+		}
 		if got != want || got.ID == "" || got.ID == "0" {
 			t.Errorf("whoami = %+v, want %+v with a non-zero id", got, want)
 		}
 	})
 
 	t.Run("unauthenticated", func(t *testing.T) {
-		session.SetPrincipal(nil)
-		defer session.SetPrincipal("alice")
+		server.Session().SetPrincipal(nil) // as a logout handler would
+		defer server.Session().SetPrincipal("alice")
 		err := client.Call(ctx, "math.add", []int{1, 1}, nil)
 		if !errors.Is(err, rpc.ErrUnauthenticated) {
 			t.Errorf("error %v, want unauthenticated", err)

@@ -2,12 +2,16 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // The first middleware given to Chain is outermost: it runs first on the
@@ -49,8 +53,8 @@ func ExampleMux() {
 		return sum, nil
 	})
 	mux.Handle("math.add", add)
-	mux.Handle("math.*", handler.NoParams(func(ctx context.Context) (string, error) {
-		return "no such operation: " + handler.MethodFrom(ctx), nil // "" outside a connection
+	mux.Handle("math.*", handler.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+		return json.Marshal("no such operation: " + req.Method)
 	}))
 	if err := mux.Handle("math.add", add); err != nil { // a route is never replaced
 		fmt.Println(err)
@@ -67,7 +71,7 @@ func ExampleMux() {
 	// Output:
 	// handle "math.add": wsrpc: pattern already registered
 	// math.add: 5
-	// math.mul: "no such operation: "
+	// math.mul: "no such operation: math.mul"
 	// greet: error -32601: wsrpc: method not found (-32601): method "greet" not found
 }
 
@@ -98,37 +102,135 @@ func ExampleFunc() {
 	// -32602 name is required
 }
 
-// A session carries who is on the other end; Authorize checks every call
-// against it.
+// The session of a connection carries who is on the other end; Authorize
+// checks every call against it. Here a login method records the principal;
+// a server that authenticates the handshake gives it to the peer with
+// rpc.WithPrincipal instead.
 func ExampleAuthorize() {
-	admin := handler.Authorize(func(_ context.Context, principal any, method string) error {
+	mux := handler.NewMux()
+	mux.Use(handler.Authorize(func(_ context.Context, principal any, method string) error {
 		switch {
+		case method == "login":
+			return nil
 		case principal == nil:
 			return rpc.NewError(rpc.CodeUnauthenticated, "log in first")
 		case strings.HasPrefix(method, "admin.") && principal != "root":
 			return fmt.Errorf("%v may not call %s", principal, method)
 		}
 		return nil
-	})
-	h := admin(handler.NoParams(func(context.Context) (string, error) { return "done", nil }))
+	}))
+	mux.Handle("login", handler.Func(func(ctx context.Context, name string) (bool, error) {
+		rpc.RequestFromContext(ctx).Peer().Session().SetPrincipal(name)
+		return true, nil
+	}))
+	mux.Handle("admin.reset", handler.NoParams(func(context.Context) (string, error) { return "done", nil }))
 
-	session := new(handler.Session) // one per connection, in the connection's base context
-	ctx := handler.WithSession(context.Background(), session)
-	call := func() {
-		result, err := h.ServeRPC(ctx, &rpc.Request{Method: "admin.reset"})
-		if err != nil {
+	client, stop := examplePeers([]rpc.Option{rpc.WithHandler(mux)})
+	defer stop()
+	ctx := context.Background()
+	reset := func() {
+		var result string
+		if err := client.Call(ctx, "admin.reset", nil, &result); err != nil {
 			fmt.Println(rpc.CodeOf(err), "-", err.(*rpc.Error).Message)
 			return
 		}
-		fmt.Printf("%s\n", result)
+		fmt.Println(result)
 	}
-	call()
-	session.SetPrincipal("alice")
-	call()
-	session.SetPrincipal("root")
-	call()
+	reset()
+	client.Call(ctx, "login", "alice", nil)
+	reset()
+	client.Call(ctx, "login", "root", nil)
+	reset()
 	// Output:
 	// unauthenticated - log in first
 	// permission denied - alice may not call admin.reset
-	// "done"
+	// done
+}
+
+// A handler finds the call and its connection on the request; a typed
+// handler, which has only its ctx, gets the request with
+// rpc.RequestFromContext.
+func Example_whoami() {
+	whoami := handler.NoParams(func(ctx context.Context) (string, error) {
+		req := rpc.RequestFromContext(ctx)
+		p := req.Peer()
+		return fmt.Sprintf("%v called %s (id %s) over %s, %d-digit connection id",
+			p.Session().Principal(), req.Method, req.WireID(), p.Subprotocol(), len(p.ID())), nil
+	})
+	client, stop := examplePeers([]rpc.Option{rpc.WithHandler(whoami), rpc.WithPrincipal("alice")})
+	defer stop()
+	var got string
+	err := client.Call(context.Background(), "whoami", nil, &got)
+	fmt.Println(got, err)
+	// Output:
+	// alice called whoami (id 1) over wsrpc.v1, 16-digit connection id <nil>
+}
+
+// The same middleware can wrap the calls a peer serves (in its handler
+// chain) and the calls it makes (rpc.WithOutgoingMiddleware);
+// req.Outgoing tells the two apart.
+func ExampleMiddleware() {
+	trace := func(side string) handler.Middleware {
+		return func(next handler.Handler) handler.Handler {
+			return handler.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				dir := "serves"
+				if req.Outgoing() {
+					dir = "calls"
+				}
+				fmt.Println(side, dir, req.Method)
+				return next.ServeRPC(ctx, req)
+			})
+		}
+	}
+	ping := handler.NoParams(func(context.Context) (string, error) { return "pong", nil })
+	client, stop := examplePeers(
+		[]rpc.Option{rpc.WithHandler(trace("server")(ping))},
+		rpc.WithOutgoingMiddleware(trace("client")))
+	defer stop()
+	var got string
+	client.Call(context.Background(), "ping", nil, &got)
+	fmt.Println(got)
+	// Output:
+	// client calls ping
+	// server serves ping
+	// pong
+}
+
+// examplePeers connects a client peer, made with client, to a server peer,
+// made with server, over loopback. stop closes both and waits for them.
+func examplePeers(server []rpc.Option, client ...rpc.Option) (c *rpc.Peer, stop func()) {
+	accepted := make(chan *rpc.Peer, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
+		if err != nil {
+			close(accepted)
+			return
+		}
+		p, err := rpc.New(conn, server...)
+		if err != nil {
+			conn.CloseNow()
+			close(accepted)
+			return
+		}
+		accepted <- p
+	}))
+	conn, err := transport.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"),
+		&transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+	if err != nil {
+		panic(err)
+	}
+	c, err = rpc.New(conn, client...)
+	if err != nil {
+		panic(err)
+	}
+	s, ok := <-accepted
+	if !ok {
+		panic("examplePeers: the server side did not start")
+	}
+	return c, func() {
+		c.Close()
+		c.Wait()
+		s.Wait()
+		srv.Close()
+	}
 }

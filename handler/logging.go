@@ -32,6 +32,11 @@ const MaxLoggedPayload = 1024
 // success; see [rpc.CodeOf]), plus the error text for a failed call. Params
 // and results are left out unless [LogPayloads] is given.
 //
+// Given to [rpc.WithOutgoingMiddleware], it logs the calls the peer makes
+// the same way, with direction=outgoing added after the id (the id is the
+// one the request was sent with); a record without direction is of a call
+// the peer served.
+//
 // The method, the id and the error text come from the peer, and each is cut
 // to 256 bytes. Warn and Error records are limited per connection (see
 // [rpc.Peer.AllowWarning]); the first one after a pause says how many were
@@ -76,13 +81,17 @@ func Logging(logger *slog.Logger, opts ...LogOption) Middleware {
 					return result, err
 				}
 			}
-			attrs := [8]slog.Attr{
-				slog.String("method", logtext.Clip(req.Method)),
-				slog.String("id", logtext.Clip(req.WireID())),
-				slog.Duration("duration", d),
-				slog.Int("code", int(code)),
+			var attrs [9]slog.Attr
+			attrs[0] = slog.String("method", logtext.Clip(req.Method))
+			attrs[1] = slog.String("id", logtext.Clip(req.WireID()))
+			n := 2
+			if req.Outgoing() {
+				attrs[n] = slog.String("direction", "outgoing")
+				n++
 			}
-			n := 4
+			attrs[n] = slog.Duration("duration", d)
+			attrs[n+1] = slog.Int("code", int(code))
+			n += 2
 			if err != nil {
 				attrs[n] = slog.String("error", logtext.Clip(err.Error()))
 				n++

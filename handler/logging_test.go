@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 // newLogger logs to buf at level without the time, with every duration
 // shown as D.
-func newLogger(buf *bytes.Buffer, level slog.Level) *slog.Logger {
+func newLogger(buf io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {

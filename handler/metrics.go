@@ -21,6 +21,11 @@ type Metrics interface {
 // Instrument reports every call through the handlers it wraps to m. A call
 // whose handler panics is reported as [rpc.CodeInternalError] before the
 // panic goes on.
+//
+// Given to [rpc.WithOutgoingMiddleware] too, it reports the calls the peer
+// makes, with the code the caller gets; one m then counts both directions
+// together under each method name. To count them apart, give each
+// direction an Instrument with a Metrics of its own.
 func Instrument(m Metrics) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {

@@ -231,7 +231,13 @@ func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) 
 	r := p.outgoingRequest(req.Method, req.Params, md, notify)
 	r.sent = make(chan sendOutcome, 1)
 	done := make(chan error, 1)
-	p.sends.Add(1)
+	p.mu.Lock()
+	if err := p.refusalLocked(); err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	p.sends.Add(1) // under mu, before the connection's end: Wait comes after it
+	p.mu.Unlock()
 	go func() {
 		defer p.sends.Done()
 		res, err := p.out.ServeRPC(ctx, r)

@@ -114,21 +114,21 @@ func (p *Peer) Drain(ctx context.Context, n Notice) error {
 	return p.waitHandlers(ctx)
 }
 
-// waitHandlers waits for the handler goroutines to exit, bounded by ctx.
+// waitHandlers waits for the calls being handled to finish, bounded by
+// ctx: when ctx ends first, it cuts them short and returns without waiting
+// for a handler that ignores its ctx (Peer.Wait does).
 func (p *Peer) waitHandlers(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { // owned: waited for below in both branches
-		p.handlers.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		err := p.cutShort(ctx)
-		<-done
-		return err
+	p.inMu.Lock()
+	idle := p.armInIdleLocked() // draining is set: by Drain, or by the connection's end
+	p.inMu.Unlock()
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return p.cutShort(ctx)
+		}
 	}
+	return nil
 }
 
 // cutShort cancels every handler at a drain deadline and reports what was
