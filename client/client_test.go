@@ -46,7 +46,7 @@ func TestCallRoundTrip(t *testing.T) {
 			if got != (point{1, 2}) {
 				t.Errorf("Call result = %+v, want {1 2}", got)
 			}
-			if sp := c.Peer().Conn().Subprotocol(); sp != tt.want {
+			if sp := c.Peer().Subprotocol(); sp != tt.want {
 				t.Errorf("subprotocol = %q, want %q", sp, tt.want)
 			}
 			if s := c.Status(); s != client.Connected {

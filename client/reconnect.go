@@ -48,7 +48,7 @@ func (c *Client) run(p *rpc.Peer) {
 			c.shutdown(nil)
 			return
 		}
-		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Conn().Subprotocol())
+		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Subprotocol())
 		c.setPeer(p, Connected, nil)
 	}
 }

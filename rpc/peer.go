@@ -170,8 +170,10 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 	return p, nil
 }
 
-// Conn returns the underlying connection (for its addresses, subprotocol and
-// handshake headers). Do not Send on it or close it directly.
+// Conn returns the underlying connection, for its transport-level state
+// (State, LocalAddr, QueuedBytes, Ping). The connection's identity (ID,
+// RemoteAddr, Header, Subprotocol, Session) is on the Peer. Do not Send on
+// it or close it directly.
 func (p *Peer) Conn() *transport.Conn { return p.conn }
 
 // Codec returns the value codec in use on this connection.

@@ -115,7 +115,7 @@ func TestServeBothCodecs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p := dial(t, url, &transport.DialOptions{Subprotocols: tt.give})
-		if got := p.Conn().Subprotocol(); got != tt.want {
+		if got := p.Subprotocol(); got != tt.want {
 			t.Errorf("offered %v: negotiated %q, want %q", tt.give, got, tt.want)
 		}
 		var out []int
