@@ -100,18 +100,12 @@ func mergeMetadata(a, b Metadata) Metadata {
 // error is an *[Error] (test it with errors.Is or [CodeOf]) or a context
 // error.
 func (p *Peer) Call(ctx context.Context, method string, params, result any) error {
-	raw, err := p.marshal(params)
+	raw, md, err := p.prepare(ctx, params)
 	if err != nil {
 		return err
 	}
-	md := OutgoingMetadata(ctx)
 	if p.out != nil {
 		return p.callThroughChain(ctx, method, raw, md, result, false)
-	}
-	if md != nil {
-		if err := p.opts.checkMetadata(md); err != nil {
-			return err
-		}
 	}
 	r, err := p.callRaw(ctx, method, raw, md, nil)
 	if err != nil {
@@ -318,20 +312,31 @@ func (pc pendingCall) response() *Response {
 // Like a call, it carries ctx's metadata and goes through the outgoing
 // middleware.
 func (p *Peer) Notify(ctx context.Context, method string, params any) error {
-	raw, err := p.marshal(params)
+	raw, md, err := p.prepare(ctx, params)
 	if err != nil {
 		return err
 	}
-	md := OutgoingMetadata(ctx)
 	if p.out != nil {
 		return p.callThroughChain(ctx, method, raw, md, nil, true)
 	}
-	if md != nil {
+	return p.notify(ctx, method, raw, md)
+}
+
+// prepare encodes an outgoing call's params and takes its metadata from
+// ctx, held to the metadata bound here unless the outgoing chain's
+// innermost handler will check it (a middleware may add to it).
+func (p *Peer) prepare(ctx context.Context, params any) ([]byte, Metadata, error) {
+	raw, err := p.marshal(params)
+	if err != nil {
+		return nil, nil, err
+	}
+	md := OutgoingMetadata(ctx)
+	if p.out == nil && md != nil {
 		if err := p.opts.checkMetadata(md); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	return p.notify(ctx, method, raw, md)
+	return raw, md, nil
 }
 
 func (p *Peer) notify(ctx context.Context, method string, params []byte, md Metadata) error {
