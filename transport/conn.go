@@ -259,7 +259,7 @@ func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error 
 		default:
 		}
 		c.armWatchdog()
-		ok := c.write(m)
+		ok := c.writeDirect(m)
 		c.disarmWatchdog()
 		c.lastWrite.Store(clock())
 		c.wmu.Unlock()
@@ -879,6 +879,30 @@ func (c *Conn) writeBatch(batch []Message) bool {
 		}
 	}
 	c.lastWrite.Store(clock())
+	return true
+}
+
+// directCorkMin is the size from which a message written directly is
+// corked: coder/websocket's write buffer holds 4096 bytes, so a frame
+// larger than that (header included) would otherwise leave in two system
+// calls, the buffer's worth and then the rest.
+const directCorkMin = 4096 - 14
+
+// writeDirect writes one message on the sender's goroutine, in one system
+// call when it fits the cork; the caller holds wmu.
+func (c *Conn) writeDirect(m Message) bool {
+	if c.cork == nil || len(m.Data) < directCorkMin || len(m.Data) > maxCork-14 {
+		return c.write(m)
+	}
+	c.cork.cork()
+	if !c.write(m) {
+		c.cork.drop()
+		return false
+	}
+	if err := c.cork.uncork(); err != nil {
+		c.writeFailed(err)
+		return false
+	}
 	return true
 }
 
