@@ -1,0 +1,65 @@
+package transport_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/internal/pipe"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// writeSyscalls is this process's count of write system calls so far.
+func writeSyscalls(t *testing.T) int {
+	t.Helper()
+	f, err := os.Open("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io to count system calls: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "syscw: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Skip("/proc/self/io has no syscw line")
+	return 0
+}
+
+// TestLargeDirectWriteIsOneSystemCall: a message larger than
+// coder/websocket's 4 KiB write buffer, written on the sender's goroutine
+// (the queue is empty), leaves in one write system call, not two.
+func TestLargeDirectWriteIsOneSystemCall(t *testing.T) {
+	cc, sc := pipe.New(t, pipe.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := make([]byte, 6000)
+	const n = 50
+	before := writeSyscalls(t)
+	for range n {
+		if err := cc.Send(ctx, transport.Message{Type: transport.Binary, Data: msg}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case m := <-sc.Recv():
+			if len(m.Data) != len(msg) {
+				t.Fatalf("got %d bytes", len(m.Data))
+			}
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		}
+	}
+	// One write each, and a little room for the runtime's own.
+	if got := writeSyscalls(t) - before; got > n+n/5 {
+		t.Fatalf("%d write system calls for %d messages, want about one each", got, n)
+	}
+}
