@@ -68,7 +68,7 @@ func interopServer(t *testing.T) (url string, n *notes, reports chan []byte) {
 		Params json.RawMessage `json:"params"`
 	}) (json.RawMessage, error) {
 		var out json.RawMessage
-		err := handler.PeerFrom(ctx).Call(ctx, in.Method, rpc.Raw(in.Params), (*rpc.Raw)(&out))
+		err := rpc.RequestFromContext(ctx).Peer().Call(ctx, in.Method, rpc.Raw(in.Params), (*rpc.Raw)(&out))
 		return out, err
 	}))
 	mux.Handle("note", handler.NoResult(func(ctx context.Context, in json.RawMessage) error {

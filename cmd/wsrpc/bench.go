@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -50,10 +51,10 @@ type benchConfig struct {
 	params      any // nil or rpc.Raw
 	conns       int
 	concurrency int
-	total       int           // calls in all; 0 when duration is set
-	duration    time.Duration // how long calls are started; 0 when total is set
-	timeout     time.Duration // per call; 0: none
-	dial        *transport.DialOptions
+	total       int             // calls in all; 0 when duration is set
+	duration    time.Duration   // how long calls are started; 0 when total is set
+	timeout     time.Duration   // per call; 0: none
+	dial        []client.Option // for client.Dial, beside the bench's own
 }
 
 // benchResult is what a load test measured.
@@ -125,7 +126,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if payloadSize > 0 {
 		cfg.params = payload(payloadSize)
 	}
-	cfg.dial = d.options(e, "bench", codec.subprotocols())
+	cfg.dial = append(d.clientOptions(e, "bench"), codec.options()...)
 
 	var progress func(done, failed int64, elapsed time.Duration)
 	if e.stderrTTY && !asJSON {
@@ -168,27 +169,40 @@ func payload(n int) rpc.Raw {
 // benchLoad runs the load test. progress, if not nil, is called a few
 // times a second from another goroutine.
 func benchLoad(ctx context.Context, cfg *benchConfig, progress func(done, failed int64, elapsed time.Duration)) (*benchResult, error) {
-	peers := make([]*rpc.Peer, cfg.conns)
+	// One client per connection, which does not reconnect: a connection
+	// lost is a result of the test. The call timeout applies to every call.
+	opts := append(slices.Clip(cfg.dial), client.WithReconnect(false))
+	if cfg.timeout > 0 {
+		opts = append(opts, client.WithCallTimeout(cfg.timeout))
+	}
+	clients := make([]*client.Client, cfg.conns)
 	var g errgroup.Group
-	for i := range peers {
+	for i := range clients {
 		g.Go(func() error {
 			dctx, cancel := context.WithTimeout(ctx, transport.DefaultHandshakeTimeout)
 			defer cancel()
-			p, err := dialRPC(dctx, cfg.url, cfg.dial)
-			peers[i] = p
+			c, err := dialClient(dctx, cfg.url, opts...)
+			clients[i] = c
 			return err
 		})
 	}
 	err := g.Wait()
 	defer func() {
-		for _, p := range peers {
-			if p != nil {
-				p.Close()
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
 			}
 		}
 	}()
 	if err != nil {
 		return nil, timeoutError(ctx, err, transport.DefaultHandshakeTimeout)
+	}
+	// Each client's one connection, whose end, if it comes, is reported.
+	peers := make([]*rpc.Peer, len(clients))
+	for i, c := range clients {
+		if peers[i] = c.Peer(); peers[i] == nil {
+			return nil, errors.New("a connection ended before the test started")
+		}
 	}
 
 	var (
@@ -202,7 +216,7 @@ func benchLoad(ctx context.Context, cfg *benchConfig, progress func(done, failed
 	if cfg.duration > 0 {
 		deadline = start.Add(cfg.duration)
 	}
-	worker := func(p *rpc.Peer) {
+	worker := func(c *client.Client, p *rpc.Peer) {
 		defer wg.Done()
 		lat := make([]time.Duration, 0, 1024)
 		errs := map[rpc.Code]int{}
@@ -215,11 +229,9 @@ func benchLoad(ctx context.Context, cfg *benchConfig, progress func(done, failed
 			if !deadline.IsZero() && !time.Now().Before(deadline) {
 				break
 			}
-			cctx, cancel := withTimeout(ctx, cfg.timeout)
 			t0 := time.Now()
-			err := p.Call(cctx, cfg.method, cfg.params, nil)
+			err := c.Call(ctx, cfg.method, cfg.params, nil)
 			d := time.Since(t0)
-			cancel()
 			if err != nil && ctx.Err() != nil {
 				break // interrupted: not a result
 			}
@@ -233,8 +245,8 @@ func benchLoad(ctx context.Context, cfg *benchConfig, progress func(done, failed
 					msgs[code] = errorMessage(err)
 				}
 				select {
-				case <-p.Conn().Done():
-					lost = p.Conn().Err()
+				case <-p.Done():
+					lost = p.Err()
 				case <-p.GoingAway():
 					lost = errGoingAway // every further call would fail at once
 				default:
@@ -257,10 +269,10 @@ func benchLoad(ctx context.Context, cfg *benchConfig, progress func(done, failed
 			res.lost = lost
 		}
 	}
-	for _, p := range peers {
+	for i, c := range clients {
 		for range cfg.concurrency {
 			wg.Add(1)
-			go worker(p)
+			go worker(c, peers[i])
 		}
 	}
 	if progress != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -47,6 +48,15 @@ func (f *rpcFlags) register(fs *flag.FlagSet) {
 	f.dial.register(fs)
 	f.codec.register(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this `duration` (dialing included; 0: never)")
+}
+
+// options returns the options of client.Dial for command name: the flags',
+// then extra. A one-shot command does not reconnect: a connection lost
+// fails it.
+func (f *rpcFlags) options(e *env, name string, extra ...client.Option) []client.Option {
+	opts := append(f.dial.clientOptions(e, name), f.codec.options()...)
+	opts = append(opts, client.WithReconnect(false))
+	return append(opts, extra...)
 }
 
 // rpcTarget is what call and notify are asked to do.
@@ -143,13 +153,13 @@ func runCall(ctx context.Context, e *env, args []string) error {
 
 	callCtx, cancel := withTimeout(ctx, f.timeout)
 	defer cancel()
-	peer, err := dialRPC(callCtx, t.url, f.dial.options(e, "call", f.codec.subprotocols()), rpc.WithHandler(answerHandler(answers)))
+	c, err := dialClient(callCtx, t.url, f.options(e, "call", rpc.WithHandler(answerHandler(answers)))...)
 	if err != nil {
 		return timeoutError(ctx, err, f.timeout)
 	}
-	defer peer.Close()
+	defer c.Close()
 	var out rpc.Raw
-	if err := peer.Call(callCtx, t.method, t.params, &out); err != nil {
+	if err := c.Call(callCtx, t.method, t.params, &out); err != nil {
 		return rpcFailure(ctx, e, err, f.timeout)
 	}
 	printJSON(e.stdout, out)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
@@ -58,20 +60,55 @@ func TestCallFlagsAfterArguments(t *testing.T) {
 
 func TestCallCodecs(t *testing.T) {
 	ts := newTestServer(t)
-	for _, tt := range []struct{ give, want string }{
-		{"binary", rpc.SubprotocolBinary},
-		{"json", rpc.SubprotocolJSON},
+	jsonOnly := newTestServer(t, rpc.WithSubprotocols(rpc.SubprotocolJSON))
+	for _, tt := range []struct {
+		url  string
+		give []string // the --codec flag, if any
+		want string
+	}{
+		{ts.url, nil, rpc.SubprotocolBinary},     // the default: binary first...
+		{jsonOnly.url, nil, rpc.SubprotocolJSON}, // ...then JSON-RPC
+		{ts.url, []string{"--codec", "auto"}, rpc.SubprotocolBinary},
+		{ts.url, []string{"--codec", "binary"}, rpc.SubprotocolBinary},
+		{ts.url, []string{"--codec", "json"}, rpc.SubprotocolJSON},
 	} {
-		r := runCmd(t, "", "call", "--codec", tt.give, ts.url, "whoami")
+		args := append(append([]string{"call"}, tt.give...), tt.url, "whoami")
+		r := runCmd(t, "", args...)
 		if r.code != exitOK {
-			t.Fatalf("--codec %s: code %d, stderr %q", tt.give, r.code, r.stderr)
+			t.Fatalf("%q: code %d, stderr %q", args, r.code, r.stderr)
 		}
 		var id identity
 		if err := json.Unmarshal([]byte(r.stdout), &id); err != nil {
-			t.Fatalf("--codec %s: %v in %q", tt.give, err, r.stdout)
+			t.Fatalf("%q: %v in %q", args, err, r.stdout)
 		}
 		if id.Subprotocol != tt.want || id.ConnID == "" || !strings.HasPrefix(id.RemoteAddr, "127.0.0.1:") {
-			t.Errorf("--codec %s: whoami = %+v", tt.give, id)
+			t.Errorf("%q: whoami = %+v, want subprotocol %s", args, id, tt.want)
+		}
+		if strings.Contains(r.stdout, `"metadata"`) {
+			t.Errorf("%q: whoami of a call without metadata shows some:\n%s", args, r.stdout)
+		}
+	}
+}
+
+// TestWhoamiMetadata: whoami shows the metadata its call carries.
+func TestWhoamiMetadata(t *testing.T) {
+	ts := newTestServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for _, codec := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		c, err := dialClient(ctx, ts.url, rpc.WithSubprotocols(codec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := rpc.Metadata{"request-id": "r1", "tenant": "acme"}
+		var id identity
+		err = c.Call(ctx, "whoami", nil, &id, client.WithMetadata(md))
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", codec, err)
+		}
+		if !maps.Equal(id.Metadata, md) || id.Subprotocol != codec {
+			t.Errorf("%s: whoami = %+v, want metadata %v", codec, id, md)
 		}
 	}
 }
@@ -196,11 +233,12 @@ func TestCallAnswersCallbacks(t *testing.T) {
 	}
 }
 
-// listenBroadcasts connects a client that records the notifications it receives.
+// listenBroadcasts connects a JSON-RPC client that records the
+// notifications it receives.
 func listenBroadcasts(t *testing.T, url string) <-chan string {
 	t.Helper()
 	notes := make(chan string, 4)
-	peer, err := dialRPC(context.Background(), url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}},
+	c, err := dialClient(context.Background(), url, rpc.WithSubprotocols(rpc.SubprotocolJSON),
 		rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 			if req.IsNotification() {
 				notes <- req.Method + " " + string(req.Params)
@@ -210,24 +248,27 @@ func listenBroadcasts(t *testing.T, url string) <-chan string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { peer.Close() })
+	t.Cleanup(func() { c.Close() })
 	return notes
 }
 
 func TestNotify(t *testing.T) {
-	ts := newTestServer(t)
-	notes := listenBroadcasts(t, ts.url)
 	// The server registers a connection just after its handshake: wait for
 	// the listener to be in the registry, or the broadcast may miss it.
-	deadline := time.After(testTimeout)
-	for len(ts.srv.Conns()) == 0 {
+	registered := make(chan struct{}, 1)
+	ts := newTestServer(t, server.WithOnConnect(func(*rpc.Peer) {
 		select {
-		case <-time.After(time.Millisecond):
-		case <-deadline:
-			t.Fatal("the listener never appeared in the server's registry")
+		case registered <- struct{}{}:
+		default:
 		}
+	}))
+	notes := listenBroadcasts(t, ts.url)
+	select {
+	case <-registered:
+	case <-time.After(testTimeout):
+		t.Fatal("the listener never appeared in the server's registry")
 	}
-	for _, codec := range []string{"binary", "json"} {
+	for _, codec := range []string{"auto", "binary", "json"} {
 		r := runCmd(t, "", "notify", "--codec", codec, ts.url, "broadcast", `{"text":"hi"}`)
 		if r.code != exitOK || r.stdout != "" || r.stderr != "" {
 			t.Fatalf("--codec %s: code %d, stdout %q, stderr %q; want 0 and silence", codec, r.code, r.stdout, r.stderr)

@@ -78,7 +78,10 @@ func runConnect(ctx context.Context, e *env, args []string) error {
 	if linger < 0 {
 		return usagef("--linger must not be negative")
 	}
-	o := d.options(e, "connect", subprotocols)
+	// connect stays on package transport, not client: it speaks raw
+	// WebSocket messages to any server, wsrpc or not, and shows what arrives
+	// and how the connection closes, which an RPC client would hide.
+	o := d.transportOptions(e, "connect", subprotocols)
 	if origin != "" {
 		if o.Header == nil {
 			o.Header = http.Header{}

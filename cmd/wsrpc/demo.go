@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
@@ -21,9 +22,10 @@ var demoHelp = help{
 	usage: "demo [flags]",
 	about: `
 Starts a server with the demo services on a free loopback port and runs
-a scripted client session against it, printing what happens: calls,
-a notification, a server→client call, a cancelled call, errors, a JSON-RPC 2.0
-batch, a short load test and a graceful shutdown with a call in flight.
+a scripted session of the wsrpc client against it, printing what happens:
+calls (blocking and asynchronous), metadata, a notification, a server→client
+call, a cancelled call, errors, a JSON-RPC 2.0 batch, a short load test and
+a graceful restart with a call in flight, which the client rides out.
 Everything runs in this process and takes a few seconds.`,
 	examples: `
 wsrpc demo
@@ -53,24 +55,28 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		serverEvents: make(chan string, 8),
 		notes:        make(chan string, 1),
 		callbacks:    make(chan string, 1),
+		statuses:     make(chan client.Status, 8),
 	}
 	return d.run(ctx)
 }
 
 // demo is one scripted session. Only run's goroutine prints; the server's
-// hooks and the client's handler report through the channels.
+// hooks, the client's handler and its status hook report through the
+// channels.
 type demo struct {
 	w          io.Writer
 	benchCalls int
 
-	serverEvents chan string // what the server's hooks saw (sleep started, ended)
-	notes        chan string // notifications the client received
-	callbacks    chan string // server→client calls the client answered
+	serverEvents chan string        // what the server's hooks saw (sleep started, ended)
+	notes        chan string        // notifications the client received
+	callbacks    chan string        // server→client calls the client answered
+	statuses     chan client.Status // the client's changes of status
 
-	srv  *server.Server
-	r    *running
-	url  string
-	peer *rpc.Peer
+	r      *running // the server; nil once a step owns its shutdown
+	addr   string   // host:port it listens on
+	url    string
+	c      *client.Client
+	connID string // the server's id of the client's first connection
 }
 
 func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.w, format, args...) }
@@ -83,13 +89,15 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return fmt.Errorf("start the server: %w", err)
 	}
 	defer func() {
-		if d.peer != nil {
-			d.peer.CloseNow()
+		if d.c != nil {
+			d.c.Close()
 		}
-		if d.r != nil { // a step failed: stop at once
-			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if d.r != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), demoStepTimeout)
 			defer cancel()
-			d.r.shutdown(sctx)
+			if serr := d.r.shutdown(sctx); serr != nil && err == nil {
+				err = fmt.Errorf("stop the server: %w", serr)
+			}
 		}
 	}()
 	steps := []struct {
@@ -98,13 +106,14 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}{
 		{"connect", d.connect},
 		{"calls", d.calls},
+		{"metadata", d.metadata},
 		{"notification", d.notification},
 		{"callback", d.callback},
 		{"cancellation", d.cancellation},
 		{"errors", d.errors},
 		{"batch", d.batch},
 		{"bench", d.bench},
-		{"shutdown", d.shutdown},
+		{"restart", d.restart},
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
@@ -128,6 +137,25 @@ func (d *demo) event(s string) {
 	}
 }
 
+// status is the client's status hook; it never blocks the client.
+func (d *demo) status(s client.Status) {
+	select {
+	case d.statuses <- s:
+	default:
+	}
+}
+
+// drain empties ch of what earlier steps left there.
+func drain[T any](ch <-chan T) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
 // wait receives from ch, giving up after demoStepTimeout.
 func wait[T any](ctx context.Context, ch <-chan T, what string) (T, error) {
 	t := time.NewTimer(demoStepTimeout)
@@ -144,8 +172,22 @@ func wait[T any](ctx context.Context, ch <-chan T, what string) (T, error) {
 	}
 }
 
-func (d *demo) startServer() error {
-	mux := services(func() *server.Server { return d.srv }, nil)
+// waitStatus waits until the client reports status want.
+func (d *demo) waitStatus(ctx context.Context, want client.Status) error {
+	for {
+		s, err := wait(ctx, d.statuses, "client status "+want.String())
+		if err != nil {
+			return err
+		}
+		if s == want {
+			return nil
+		}
+	}
+}
+
+// newServer starts a server with the demo services on addr.
+func (d *demo) newServer(addr string) (*running, error) {
+	mux := services(true, nil)
 	mux.Use(
 		handler.Before(func(_ context.Context, req *rpc.Request) error {
 			if req.Method == "sleep" {
@@ -161,14 +203,18 @@ func (d *demo) startServer() error {
 	)
 	srv, err := server.New(mux)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.srv = srv
-	d.r, err = listen(srv, &serveConfig{addr: "127.0.0.1:0", path: "/rpc"})
+	return listen(srv, &serveConfig{addr: addr, path: "/rpc"})
+}
+
+func (d *demo) startServer() error {
+	r, err := d.newServer("127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	d.url = d.r.url
+	d.r, d.url = r, r.url
+	d.addr = strings.TrimPrefix(r.base, "ws://")
 	d.section("1. Server")
 	d.printf("listening on %s\n", d.url)
 	d.printf("services: %s\n", strings.Join(serviceNames, ", "))
@@ -204,23 +250,38 @@ func (d *demo) connect(ctx context.Context) error {
 	d.section("2. A client connects")
 	dctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
 	defer cancel()
-	peer, err := dialRPC(dctx, d.url, &transport.DialOptions{Subprotocols: rpc.Subprotocols()},
-		rpc.WithHandler(rpc.HandlerFunc(d.clientHandler)))
+	// The default subprotocols: binary first, then JSON-RPC. The handler
+	// serves the server's calls; the short backoff makes the reconnect of
+	// the last step quick.
+	c, err := dialClient(dctx, d.url,
+		rpc.WithHandler(rpc.HandlerFunc(d.clientHandler)),
+		client.WithStatusHook(d.status),
+		client.WithBackoff(10*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
 		return err
 	}
-	d.peer = peer
-	d.printf("client connected; subprotocol %s (the compact binary codec)\n", peer.Conn().Subprotocol())
-	return d.show(ctx, "whoami", nil)
+	d.c = c
+	d.printf("client connected; subprotocol %s (the compact binary codec, offered first)\n", c.Peer().Subprotocol())
+	out, err := d.show(ctx, "whoami", nil)
+	if err != nil {
+		return err
+	}
+	var id identity
+	if err := json.Unmarshal(out, &id); err != nil {
+		return fmt.Errorf("whoami: %w", err)
+	}
+	d.connID = id.ConnID
+	return nil
 }
 
-// show makes one call and prints it: "method params → result (time)".
-func (d *demo) show(ctx context.Context, method string, params any) error {
+// show makes one call and prints it: "method params → result (time)". It
+// returns the result (nil for an error the server answered with).
+func (d *demo) show(ctx context.Context, method string, params any, opts ...client.CallOption) (rpc.Raw, error) {
 	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
 	defer cancel()
 	start := time.Now()
 	var out rpc.Raw
-	err := d.peer.Call(cctx, method, params, &out)
+	err := d.c.Call(cctx, method, params, &out, opts...)
 	took := time.Since(start)
 	call := method
 	if params != nil {
@@ -232,25 +293,86 @@ func (d *demo) show(ctx context.Context, method string, params any) error {
 		d.printf("%s → %s  (%s)\n", call, out, fmtMS(took))
 	case errors.As(err, &re):
 		d.printf("%s → error %d (%s): %s\n", call, int32(re.Code), re.Code, re.Message)
+		return nil, nil
 	default:
-		return err
+		return nil, err
 	}
-	return nil
+	return out, nil
 }
 
 func (d *demo) calls(ctx context.Context) error {
 	d.section("3. Calls: the reply comes back on the call's channel, matched by id")
-	if err := d.show(ctx, "echo", rpc.Raw(`{"hello":"world"}`)); err != nil {
+	if _, err := d.show(ctx, "echo", rpc.Raw(`{"hello":"world"}`)); err != nil {
 		return err
 	}
-	return d.show(ctx, "add", rpc.Raw(`[1,2,3.5]`))
+	if _, err := d.show(ctx, "add", rpc.Raw(`[1,2,3.5]`)); err != nil {
+		return err
+	}
+
+	// Go sends and returns; the reply arrives on the channel, in whatever
+	// order the server answers.
+	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
+	defer cancel()
+	type inFlight struct {
+		call  string
+		reply chan *rpc.Response
+	}
+	start := time.Now()
+	calls := []inFlight{
+		{`sleep {"ms":50}`, make(chan *rpc.Response, 1)},
+		{`add [2,3]`, make(chan *rpc.Response, 1)},
+	}
+	if err := d.c.Go(cctx, "sleep", rpc.Raw(`{"ms":50}`), calls[0].reply); err != nil {
+		return err
+	}
+	if err := d.c.Go(cctx, "add", rpc.Raw(`[2,3]`), calls[1].reply); err != nil {
+		return err
+	}
+	d.printf("client.Go: %s, then %s, both in flight on one connection\n", calls[0].call, calls[1].call)
+	for range calls {
+		var done inFlight
+		var resp *rpc.Response
+		select {
+		case resp = <-calls[0].reply:
+			done = calls[0]
+		case resp = <-calls[1].reply:
+			done = calls[1]
+		case <-cctx.Done():
+			return cctx.Err()
+		}
+		if resp.Err != nil {
+			return fmt.Errorf("%s: %w", done.call, resp.Err)
+		}
+		d.printf("← %s → %s  (after %s)\n", done.call, resp.Result, fmtMS(time.Since(start)))
+	}
+	return nil
+}
+
+func (d *demo) metadata(ctx context.Context) error {
+	d.section("4. Metadata: key-value pairs that travel with a call, for the handler")
+	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
+	defer cancel()
+	md := rpc.Metadata{"request-id": "demo-42"}
+	var id identity
+	if err := d.c.Call(cctx, "whoami", nil, &id, client.WithMetadata(md)); err != nil {
+		return err
+	}
+	sent, _ := json.Marshal(md)
+	seen, _ := json.Marshal(id.Metadata)
+	d.printf("whoami with client.WithMetadata(%s)\n", sent)
+	d.printf("→ the handler read req.Metadata: %s\n", seen)
+	return nil
 }
 
 func (d *demo) notification(ctx context.Context) error {
-	d.section("4. Notifications: no reply; here the server notifies every connection")
-	if err := d.show(ctx, "broadcast", rpc.Raw(`{"text":"hello, everyone"}`)); err != nil {
+	d.section("5. Notifications: no reply; here the server notifies every connection")
+	nctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
+	defer cancel()
+	params := rpc.Raw(`{"text":"hello, everyone"}`)
+	if err := d.c.Notify(nctx, "broadcast", params); err != nil {
 		return err
 	}
+	d.printf("client.Notify: broadcast %s (no reply comes back)\n", params)
 	note, err := wait(ctx, d.notes, "notification")
 	if err != nil {
 		return err
@@ -260,12 +382,12 @@ func (d *demo) notification(ctx context.Context) error {
 }
 
 func (d *demo) callback(ctx context.Context) error {
-	d.section("5. Server → client: the server calls the client while serving its call")
+	d.section("6. Server → client: the server calls the client while serving its call")
 	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
 	defer cancel()
 	params := rpc.Raw(`{"method":"client.greet","params":{"name":"demo"}}`)
 	var out rpc.Raw
-	if err := d.peer.Call(cctx, "callback", params, &out); err != nil {
+	if err := d.c.Call(cctx, "callback", params, &out); err != nil {
 		return err
 	}
 	cb, err := wait(ctx, d.callbacks, "callback")
@@ -274,19 +396,20 @@ func (d *demo) callback(ctx context.Context) error {
 	}
 	d.printf("client → server: callback %s\n", params)
 	d.printf("  server → client: %s\n", cb)
-	d.printf("  the client answers; the server returns its answer\n")
+	d.printf("  the client's handler (rpc.WithHandler) answers; the server returns its answer\n")
 	d.printf("callback → %s\n", out)
 	return nil
 }
 
 func (d *demo) cancellation(ctx context.Context) error {
-	d.section("6. Cancellation travels: the server's handler stops too")
+	d.section("7. Cancellation travels: the server's handler stops too")
+	drain(d.serverEvents) // the sleep of step 3
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := time.AfterFunc(100*time.Millisecond, cancel)
 	defer t.Stop()
 	start := time.Now()
-	err := d.peer.Call(cctx, "sleep", rpc.Raw(`{"ms":5000}`), nil)
+	err := d.c.Call(cctx, "sleep", rpc.Raw(`{"ms":5000}`), nil)
 	took := time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -313,15 +436,20 @@ func (d *demo) cancellation(ctx context.Context) error {
 }
 
 func (d *demo) errors(ctx context.Context) error {
-	d.section("7. Errors carry codes (JSON-RPC's, and the runtime's own)")
-	if err := d.show(ctx, "add", rpc.Raw(`{"a":1}`)); err != nil {
+	d.section("8. Errors carry codes (JSON-RPC's, and the runtime's own)")
+	if _, err := d.show(ctx, "add", rpc.Raw(`{"a":1}`)); err != nil {
 		return err
 	}
-	return d.show(ctx, "nope", nil)
+	_, err := d.show(ctx, "nope", nil)
+	return err
 }
 
 func (d *demo) batch(ctx context.Context) error {
-	d.section("8. JSON-RPC 2.0 in text frames: a batch on a second, raw connection")
+	d.section("9. JSON-RPC 2.0 in text frames: a batch on a second, raw connection")
+	// This step stays on package transport: it shows the JSON-RPC text on
+	// the wire, and a batch, which a client (ours or any JSON-RPC one) sends
+	// as one message of several calls; client.Client makes one call at a
+	// time.
 	dctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
 	defer cancel()
 	conn, err := transport.Dial(dctx, d.url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}})
@@ -380,7 +508,7 @@ func (d *demo) bench(ctx context.Context) error {
 	if d.benchCalls == 0 {
 		return nil
 	}
-	d.section("9. A short load test on one connection")
+	d.section("10. A short load test on one connection")
 	cfg := &benchConfig{
 		url:         d.url,
 		method:      "echo",
@@ -389,7 +517,6 @@ func (d *demo) bench(ctx context.Context) error {
 		concurrency: 16,
 		total:       d.benchCalls,
 		timeout:     demoStepTimeout,
-		dial:        &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolBinary}},
 	}
 	res, err := benchLoad(ctx, cfg, nil)
 	if err != nil {
@@ -406,12 +533,15 @@ func (d *demo) bench(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) shutdown(ctx context.Context) error {
-	d.section("10. Graceful shutdown with a call in flight")
-	reply := make(chan *rpc.Response, 1)
-	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
+func (d *demo) restart(ctx context.Context) error {
+	d.section("11. Graceful restart with a call in flight: the client rides it out")
+	drain(d.serverEvents)
+	drain(d.statuses)
+	old := d.c.Peer()
+	cctx, cancel := context.WithTimeout(ctx, 2*demoStepTimeout)
 	defer cancel()
-	if err := d.peer.Send(cctx, &rpc.Request{Method: "sleep", Params: rpc.Raw(`{"ms":200}`), Reply: reply}); err != nil {
+	inFlight := make(chan *rpc.Response, 1)
+	if err := d.c.Go(cctx, "sleep", rpc.Raw(`{"ms":200}`), inFlight); err != nil {
 		return err
 	}
 	if ev, err := wait(ctx, d.serverEvents, "server report"); err != nil {
@@ -419,7 +549,7 @@ func (d *demo) shutdown(ctx context.Context) error {
 	} else if ev != "sleep started" {
 		return fmt.Errorf("the server reported %q, want %q", ev, "sleep started")
 	}
-	d.printf(`a call to sleep {"ms":200} is in flight; the server shuts down (as on SIGTERM)` + "\n")
+	d.printf(`client.Go: a call to sleep {"ms":200} is in flight; the server shuts down (as on SIGTERM)` + "\n")
 
 	r := d.r
 	d.r = nil // from now on the shutdown below owns it
@@ -430,7 +560,6 @@ func (d *demo) shutdown(ctx context.Context) error {
 		shut <- r.shutdown(sctx)
 	}()
 	// Whatever happens below, wait for the shutdown before returning.
-	var shutErr error
 	waited := false
 	defer func() {
 		if !waited {
@@ -438,26 +567,52 @@ func (d *demo) shutdown(ctx context.Context) error {
 		}
 	}()
 
-	if _, err := wait(ctx, d.peer.GoingAway(), "shutdown notice"); err != nil {
+	if err := d.waitStatus(ctx, client.Reconnecting); err != nil {
 		return err
 	}
-	d.printf("client: the server announced it is going away (new calls would fail fast with %d unavailable)\n", int32(rpc.CodeUnavailable))
-	resp, err := wait(ctx, reply, "reply")
+	d.printf("client: the server announced it is going away; status %s: new calls wait for the next connection\n", client.Reconnecting)
+	queued := make(chan *rpc.Response, 1)
+	if err := d.c.Go(cctx, "add", rpc.Raw(`[4,5]`), queued); err != nil {
+		return err
+	}
+	d.printf("client.Go: add [4,5], queued\n")
+	resp, err := wait(ctx, inFlight, "reply")
 	if err != nil {
 		return err
 	}
 	if resp.Err != nil {
 		return fmt.Errorf("the call in flight failed: %w", resp.Err)
 	}
-	d.printf("→ the call in flight finished: %s\n", resp.Result)
-	if _, err := wait(ctx, d.peer.Conn().Done(), "close"); err != nil {
+	d.printf("→ the call in flight finished on the old connection: %s\n", resp.Result)
+	if _, err := wait(ctx, old.Done(), "close"); err != nil {
 		return err
 	}
-	d.printf("client: connection closed: %s\n", closeText(d.peer.Conn().Err()))
-	shutErr, waited = <-shut, true
+	d.printf("client: the old connection closed: %s\n", closeText(old.Err()))
+	shutErr := <-shut
+	waited = true
 	if shutErr != nil {
 		return shutErr
 	}
 	d.printf("server: stopped; no call was lost\n")
+
+	if d.r, err = d.newServer(d.addr); err != nil {
+		return fmt.Errorf("restart the server: %w", err)
+	}
+	d.printf("server: a new instance listens on the same address\n")
+	if err := d.waitStatus(ctx, client.Connected); err != nil {
+		return err
+	}
+	if resp, err = wait(ctx, queued, "reply"); err != nil {
+		return err
+	}
+	if resp.Err != nil {
+		return fmt.Errorf("the queued call failed: %w", resp.Err)
+	}
+	d.printf("client: reconnected; the queued add [4,5] → %s\n", resp.Result)
+	var id identity
+	if err := d.c.Call(cctx, "whoami", nil, &id); err != nil {
+		return err
+	}
+	d.printf("whoami → conn_id %s, a new connection (the first was %s)\n", id.ConnID, d.connID)
 	return nil
 }

@@ -23,31 +23,46 @@ func TestDemo(t *testing.T) {
 		`^# 3\. Calls`,
 		`^echo \{"hello":"world"\} → \{"hello":"world"\}  \([\d.]+ms\)$`,
 		`^add \[1,2,3\.5\] → 6\.5  \([\d.]+ms\)$`,
-		`^# 4\. Notifications`,
-		`^broadcast \{"text":"hello, everyone"\} → 1  \([\d.]+ms\)$`,
+		`^client\.Go: sleep \{"ms":50\}, then add \[2,3\], both in flight`,
+		// The replies come in the order the handlers finish.
+		`^← (add \[2,3\] → 5|sleep \{"ms":50\} → \{"slept_ms":50\})  \(after [\d.]+ms\)$`,
+		`^← (add \[2,3\] → 5|sleep \{"ms":50\} → \{"slept_ms":50\})  \(after [\d.]+ms\)$`,
+		`^# 4\. Metadata`,
+		`^whoami with client\.WithMetadata\(\{"request-id":"demo-42"\}\)$`,
+		`^→ the handler read req\.Metadata: \{"request-id":"demo-42"\}$`,
+		`^# 5\. Notifications`,
+		`^client\.Notify: broadcast \{"text":"hello, everyone"\} \(no reply comes back\)$`,
 		`^client received the notification: broadcast \{"text":"hello, everyone"\}$`,
-		`^# 5\. Server → client`,
+		`^# 6\. Server → client`,
 		`^  server → client: client\.greet \{"name":"demo"\}$`,
 		`^callback → \{"greeting":"hello demo, from the client"\}$`,
-		`^# 6\. Cancellation`,
+		`^# 7\. Cancellation`,
 		`^→ error -32001 \(canceled\) after [\d.]+ms$`,
 		`^server: the sleep handler returned: context canceled$`,
-		`^# 7\. Errors`,
+		`^# 8\. Errors`,
 		`^add \{"a":1\} → error -32602 \(invalid params\): `,
 		`^nope → error -32601 \(method not found\): `,
-		`^# 8\. JSON-RPC 2\.0`,
+		`^# 9\. JSON-RPC 2\.0`,
 		`^subprotocol jsonrpc2\.0$`,
 		`^← \[ \(3 replies`,
 		`^    \{"jsonrpc":"2\.0","id":1,"result":3\},$`,
 		`^    \{"jsonrpc":"2\.0","id":2,"result":\["hi"\]\},$`,
 		`^    \{"jsonrpc":"2\.0","id":3,"error":\{"code":-32601,`,
-		`^# 9\. A short load test`,
+		`^# 10\. A short load test`,
 		`^200 calls, 0 errors in \S+: \d+ calls/s; latency p50 [\d.]+ms, p99 [\d.]+ms, max [\d.]+ms$`,
-		`^# 10\. Graceful shutdown`,
-		`^client: the server announced it is going away`,
-		`^→ the call in flight finished: \{"slept_ms":200\}$`,
-		`^client: connection closed: 1012 service restart "server shutting down"$`,
+		`^# 11\. Graceful restart`,
+		`^client\.Go: a call to sleep \{"ms":200\} is in flight`,
+		`^client: the server announced it is going away; status reconnecting`,
+		`^client\.Go: add \[4,5\], queued$`,
+		`^→ the call in flight finished on the old connection: \{"slept_ms":200\}$`,
+		// Both sides drain, then close: the server with 1012, the client,
+		// moving to a new connection, with 1000; whichever goes first is
+		// the code. Nothing else (1006, say) is right.
+		`^client: the old connection closed: (1012 service restart "server shutting down"|1000 normal closure "client moved to a new connection")$`,
 		`^server: stopped; no call was lost$`,
+		`^server: a new instance listens on the same address$`,
+		`^client: reconnected; the queued add \[4,5\] → 9$`,
+		`^whoami → conn_id [0-9a-f]{16}, a new connection \(the first was [0-9a-f]{16}\)$`,
 	}
 	lines := strings.Split(r.stdout, "\n")
 	i := 0
@@ -59,5 +74,17 @@ func TestDemo(t *testing.T) {
 		if i == len(lines) {
 			t.Fatalf("no line matching %s (in order); output:\n%s", w, r.stdout)
 		}
+		i++ // the next pattern matches a later line
+	}
+	// Both asynchronous calls were answered, in either order.
+	for _, reply := range []string{"\n← add [2,3] → 5  ", "\n← sleep {\"ms\":50} → {\"slept_ms\":50}  "} {
+		if !strings.Contains(r.stdout, reply) {
+			t.Errorf("no reply %q in the output:\n%s", strings.TrimSpace(reply), r.stdout)
+		}
+	}
+	// The client reconnected: a connection of its own on the new instance.
+	m := regexp.MustCompile(`(?m)^whoami → conn_id ([0-9a-f]+), a new connection \(the first was ([0-9a-f]+)\)$`).FindStringSubmatch(r.stdout)
+	if m == nil || m[1] == m[2] {
+		t.Errorf("the connection after the restart is not a new one: %q", m)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -28,14 +29,32 @@ func (d *dialFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.insecure, "insecure", false, "skip TLS certificate verification (wss://); never in production")
 }
 
-// options returns the transport options for the dial, warning loudly on
-// stderr when TLS verification is off.
-func (d *dialFlags) options(e *env, name string, subprotocols []string) *transport.DialOptions {
+// insecureTLS warns loudly on stderr that TLS verification is off, and
+// returns the TLS configuration that turns it off.
+func (d *dialFlags) insecureTLS(e *env, name string) *tls.Config {
+	fmt.Fprintf(e.stderr, "wsrpc %s: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and change this connection\n", name)
+	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure
+}
+
+// clientOptions returns the options of client.Dial the flags ask for.
+func (d *dialFlags) clientOptions(e *env, name string) []client.Option {
+	var opts []client.Option
+	if h := d.headers.header(); h != nil {
+		opts = append(opts, client.WithHeader(h))
+	}
+	if d.insecure {
+		opts = append(opts, client.WithTLSConfig(d.insecureTLS(e, name)))
+	}
+	return opts
+}
+
+// transportOptions returns the options of transport.Dial the flags ask for,
+// for connect, which speaks raw WebSocket.
+func (d *dialFlags) transportOptions(e *env, name string, subprotocols []string) *transport.DialOptions {
 	o := &transport.DialOptions{Header: d.headers.header(), Subprotocols: subprotocols}
 	if d.insecure {
-		fmt.Fprintf(e.stderr, "wsrpc %s: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and change this connection\n", name)
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure
+		t.TLSClientConfig = d.insecureTLS(e, name)
 		o.HTTPClient = &http.Client{Transport: t}
 	}
 	return o
@@ -45,17 +64,22 @@ func (d *dialFlags) options(e *env, name string, subprotocols []string) *transpo
 type codecFlag struct{ name string }
 
 func (c *codecFlag) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.name, "codec", "binary", "`binary|json` wire codec to offer (binary: wsrpc.v1, json: jsonrpc2.0)")
+	fs.StringVar(&c.name, "codec", "auto", "`auto|binary|json` wire codec to offer (auto: wsrpc.v1, then jsonrpc2.0; binary or json: that one alone)")
 }
 
-func (c *codecFlag) check() error { return oneOf("codec", c.name, "binary", "json") }
+func (c *codecFlag) check() error { return oneOf("codec", c.name, "auto", "binary", "json") }
 
-// subprotocols returns the subprotocol to offer for the codec.
-func (c *codecFlag) subprotocols() []string {
-	if c.name == "json" {
-		return []string{rpc.SubprotocolJSON}
+// options returns the option offering the subprotocols of the codec: none
+// for auto, which leaves client.Dial's default (binary first, then
+// JSON-RPC).
+func (c *codecFlag) options() []client.Option {
+	switch c.name {
+	case "json":
+		return []client.Option{rpc.WithSubprotocols(rpc.SubprotocolJSON)}
+	case "binary":
+		return []client.Option{rpc.WithSubprotocols(rpc.SubprotocolBinary)}
 	}
-	return []string{rpc.SubprotocolBinary}
+	return nil
 }
 
 // checkURL makes sure u is a URL Dial can use, before anything is dialed.
@@ -75,18 +99,15 @@ func checkURL(u string) error {
 	return nil
 }
 
-// dialRPC dials u and starts an rpc.Peer on the connection.
-func dialRPC(ctx context.Context, u string, o *transport.DialOptions, opts ...rpc.Option) (*rpc.Peer, error) {
-	conn, err := transport.Dial(ctx, u, o)
+// dialClient connects a client.Client to u: the one way the RPC commands
+// (call, notify, bench, demo) reach a server. A one-shot command passes
+// client.WithReconnect(false).
+func dialClient(ctx context.Context, u string, opts ...client.Option) (*client.Client, error) {
+	c, err := client.Dial(ctx, u, opts...)
 	if err != nil {
 		return nil, dialError(u, err)
 	}
-	peer, err := rpc.New(conn, opts...)
-	if err != nil {
-		conn.CloseNow()
-		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	return peer, nil
+	return c, nil
 }
 
 // dialError says in a few words why dialing u failed:

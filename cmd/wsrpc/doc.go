@@ -14,8 +14,12 @@
 // one line on stderr. The exit status is 0 on success, 1 when the command
 // failed and 2 when the command line is wrong.
 //
-// The client commands are built on the transport and rpc packages directly:
-// one connection, no reconnection.
+// The RPC commands (call, notify, bench and demo) reach the server through
+// package client, the one call path every front end shares; call, notify and
+// bench make one connection each and do not reconnect, while the demo shows
+// its client riding out a restart. connect, a raw WebSocket client for any
+// server, is built on package transport, and so is the demo's JSON-RPC batch
+// step, which shows the text on the wire.
 //
 // # Layout
 //

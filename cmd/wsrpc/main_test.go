@@ -160,9 +160,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T, opts ...server.Option) *testServer {
 	t.Helper()
-	var srv *server.Server
-	mux := services(func() *server.Server { return srv }, nil)
-	srv, err := server.New(mux, opts...)
+	srv, err := server.New(services(true, nil), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +280,7 @@ func TestUsageErrors(t *testing.T) {
 		{"call malformed params", []string{"call", "ws://127.0.0.1:1/rpc", "add", "[1,2"}, "PARAMS is not valid JSON"},
 		{"call extra arg", []string{"call", "ws://127.0.0.1:1/rpc", "add", "[1]", "[2]"}, `unexpected argument "[2]"`},
 		{"call unknown flag", []string{"call", "--frob", "ws://127.0.0.1:1/rpc", "add"}, "flag provided but not defined: -frob"},
-		{"call bad codec", []string{"call", "--codec", "xml", "ws://127.0.0.1:1/rpc", "add"}, `--codec must be one of binary, json, not "xml"`},
+		{"call bad codec", []string{"call", "--codec", "xml", "ws://127.0.0.1:1/rpc", "add"}, `--codec must be one of auto, binary, json, not "xml"`},
 		{"call json scalar params", []string{"call", "--codec", "json", "ws://127.0.0.1:1/rpc", "echo", "5"}, "JSON-RPC params must be an array or an object"},
 		{"call bad scheme", []string{"call", "ftp://127.0.0.1:1/rpc", "add"}, "the scheme must be ws://"},
 		{"call bad header", []string{"call", "-H", "nocolon", "ws://127.0.0.1:1/rpc", "add"}, "want 'Name: value'"},

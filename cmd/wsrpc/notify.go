@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/wsrpc/wsrpc/rpc"
@@ -33,18 +34,24 @@ func runNotify(ctx context.Context, e *env, args []string) error {
 	}
 	nctx, cancel := withTimeout(ctx, f.timeout)
 	defer cancel()
-	peer, err := dialRPC(nctx, t.url, f.dial.options(e, "notify", f.codec.subprotocols()), rpc.WithHandler(answerHandler(nil)))
+	c, err := dialClient(nctx, t.url, f.options(e, "notify", rpc.WithHandler(answerHandler(nil)))...)
 	if err != nil {
 		return timeoutError(ctx, err, f.timeout)
 	}
-	if err := peer.Notify(nctx, t.method, t.params); err != nil {
-		peer.CloseNow()
+	// The client's one connection (it does not reconnect): how it ends says
+	// whether the notification got out.
+	p := c.Peer()
+	if err := c.Notify(nctx, t.method, t.params); err != nil {
+		c.Close()
 		return rpcFailure(ctx, e, err, f.timeout)
 	}
 	// Close writes what is queued, the notification included, before the
 	// close frame.
-	peer.Close()
-	if err := peer.Conn().Err(); abnormal(err) {
+	c.Close()
+	if p == nil {
+		return errors.New("the connection ended before the notification was sent")
+	}
+	if err := p.Err(); abnormal(err) {
 		return fmt.Errorf("the connection ended abnormally (%s); the notification may not have arrived", closeText(err))
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 )
 
@@ -31,7 +32,8 @@ also without a subprotocol). Services:
   add        [1, 2, 3] → 6; anything but an array of numbers → -32602
   sleep      {"ms": N} waits N ms (cancellable) → {"slept_ms": N}
   time       the server's time (RFC 3339)
-  whoami     connection id, remote address, subprotocol, principal
+  whoami     connection id, remote address, subprotocol, principal and
+             the call's metadata
   callback   {"method": M, "params": P} calls M on the calling client and
              returns its answer (a server→client call)
   broadcast  only with --demo-broadcast: sends the notification "broadcast"
@@ -140,14 +142,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// for it to learn the address.
 	announce := newLogger(e.stderr, logFormat, slog.LevelInfo)
 
-	var srv *server.Server
-	var srvOf func() *server.Server // nil: no broadcast service
-	if demoBroadcast {
-		srvOf = func() *server.Server { return srv }
-	}
-	mux := services(srvOf, cfg.logger)
+	mux := services(demoBroadcast, cfg.logger)
 	opts := []server.Option{
-		server.WithLogger(cfg.logger),
+		rpc.WithLogger(cfg.logger),
 		server.WithMaxConns(maxConns),
 		server.WithIdleTimeout(idleTimeout),
 		server.WithAllowedHosts(allowed...),
@@ -155,7 +152,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
-	srv, err = server.New(mux, opts...)
+	srv, err := server.New(mux, opts...)
 	if err != nil { // a bad flag value: --allowed-hosts is the one New checks
 		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}

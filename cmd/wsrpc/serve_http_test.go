@@ -12,7 +12,6 @@ import (
 
 	"github.com/wsrpc/wsrpc/internal/wstest"
 	"github.com/wsrpc/wsrpc/rpc"
-	"github.com/wsrpc/wsrpc/transport"
 )
 
 // closeBound is how long a test waits for the server to close a connection.
@@ -119,7 +118,7 @@ func TestServeBroadcastOffByDefault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	notes := make(chan string, 1)
-	peer, err := dialRPC(ctx, wsURL, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolJSON}},
+	c, err := dialClient(ctx, wsURL, rpc.WithSubprotocols(rpc.SubprotocolJSON),
 		rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 			select {
 			case notes <- req.Method + " " + string(req.Params):
@@ -130,11 +129,11 @@ func TestServeBroadcastOffByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
+	defer c.Close()
 	// The server registers a connection just after its handshake: call
 	// until the broadcast reaches this connection.
 	for n := 0; n == 0; {
-		if err := peer.Call(ctx, "broadcast", rpc.Raw(`{"text":"hi"}`), &n); err != nil {
+		if err := c.Call(ctx, "broadcast", rpc.Raw(`{"text":"hi"}`), &n); err != nil {
 			t.Fatalf("broadcast with --demo-broadcast: %v", err)
 		}
 	}
@@ -146,7 +145,7 @@ func TestServeBroadcastOffByDefault(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the client got no broadcast")
 	}
-	peer.Close()
+	c.Close()
 	b.cancel()
 	if code := b.wait(t); code != exitOK {
 		t.Errorf("serve: code %d, stderr %q", code, b.stderr.String())

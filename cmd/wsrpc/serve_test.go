@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -47,14 +48,29 @@ func TestServeThenCall(t *testing.T) {
 	}
 }
 
+// dialPeer connects a bare rpc.Peer to url, for tests that watch what the
+// server does on the wire: a client.Client answers a shutdown notice by
+// draining and closing the connection itself, and that close would race
+// the one the test looks for.
+func dialPeer(t *testing.T, ctx context.Context, url string) *rpc.Peer {
+	t.Helper()
+	conn, err := transport.Dial(ctx, url, &transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := rpc.New(conn)
+	if err != nil {
+		conn.CloseNow()
+		t.Fatal(err)
+	}
+	return peer
+}
+
 func TestServeShutdownWithCallInFlight(t *testing.T) {
 	b, url := startServe(t, "--drain-timeout", "10s")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	peer, err := dialRPC(ctx, url, &transport.DialOptions{Subprotocols: []string{rpc.SubprotocolBinary}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer := dialPeer(t, ctx, url)
 	defer peer.Close()
 	reply := make(chan *rpc.Response, 1)
 	if err := peer.Send(ctx, &rpc.Request{Method: "sleep", Params: rpc.Raw(`{"ms":300}`), Reply: reply}); err != nil {
@@ -93,16 +109,18 @@ func TestServeDrainTimeout(t *testing.T) {
 	b, url := startServe(t, "--drain-timeout", "100ms", "--log-level", "error")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	peer, err := dialRPC(ctx, url, nil)
+	c, err := dialClient(ctx, url, client.WithReconnect(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer peer.Close()
+	defer c.Close()
 	reply := make(chan *rpc.Response, 1)
-	if err := peer.Send(ctx, &rpc.Request{Method: "sleep", Params: rpc.Raw(`{"ms":10000}`), Reply: reply}); err != nil {
+	if err := c.Go(ctx, "sleep", rpc.Raw(`{"ms":10000}`), reply); err != nil {
 		t.Fatal(err)
 	}
-	if err := peer.Call(ctx, "time", nil, nil); err != nil {
+	// The server dispatches a connection's requests in order: once the reply
+	// to time is back, sleep is in flight.
+	if err := c.Call(ctx, "time", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	b.cancel()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/wsrpc/wsrpc/handler"
@@ -25,12 +26,12 @@ const broadcastTimeout = 5 * time.Second
 var serviceNames = []string{"add", "broadcast", "callback", "echo", "sleep", "time", "whoami"}
 
 // services returns the demo services behind Recover and Logging (with a nil
-// logger, nothing is logged). srv returns the server the services run in,
-// which broadcast needs; it is a func because the server is made from the
-// services. With srv nil there is no broadcast: it lets any client make the
-// server send a message to every connection, so `wsrpc serve` offers it only
-// with --demo-broadcast; the demo offers it on its own loopback server.
-func services(srv func() *server.Server, logger *slog.Logger) *handler.Mux {
+// logger, nothing is logged). With withBroadcast false there is no broadcast
+// service: it lets any client make the server send a message to every
+// connection, so `wsrpc serve` offers it only with --demo-broadcast; the demo
+// offers it on its own loopback server. The services reach the server they
+// run in with server.FromContext.
+func services(withBroadcast bool, logger *slog.Logger) *handler.Mux {
 	m := handler.NewMux()
 	m.Use(handler.Recover(logger), handler.Logging(logger))
 	must := func(err error) {
@@ -44,10 +45,8 @@ func services(srv func() *server.Server, logger *slog.Logger) *handler.Mux {
 	must(m.Handle("time", handler.NoParams(now)))
 	must(m.Handle("whoami", handler.NoParams(whoami)))
 	must(m.Handle("callback", handler.Func(callback)))
-	if srv != nil {
-		must(m.Handle("broadcast", handler.Func(func(ctx context.Context, params json.RawMessage) (int, error) {
-			return broadcast(ctx, srv(), params)
-		})))
+	if withBroadcast {
+		must(m.Handle("broadcast", handler.Func(broadcast)))
 	}
 	return m
 }
@@ -96,27 +95,35 @@ func now(context.Context) (string, error) {
 }
 
 type identity struct {
-	ConnID      string `json:"conn_id"`
-	RemoteAddr  string `json:"remote_addr"`
-	Subprotocol string `json:"subprotocol"`
-	Principal   any    `json:"principal"`
+	ConnID      string       `json:"conn_id"`
+	RemoteAddr  string       `json:"remote_addr"`
+	Subprotocol string       `json:"subprotocol"`
+	Principal   any          `json:"principal"`
+	Metadata    rpc.Metadata `json:"metadata,omitempty"`
 }
 
-// whoami says which connection the call came on and who is on it.
+// whoami says which connection the call came on, who is on it, and the
+// metadata the call carries (none: no member).
 func whoami(ctx context.Context) (identity, error) {
 	var id identity
-	if c := server.ConnFrom(ctx); c != nil {
-		id.ConnID = c.ID()
-		if a := c.RemoteAddr(); a != nil {
+	req := rpc.RequestFromContext(ctx)
+	if req == nil {
+		return id, rpc.NewError(rpc.CodeInternalError, "whoami runs only as a handler")
+	}
+	if p := req.Peer(); p != nil {
+		id.ConnID = p.ID()
+		if a := p.RemoteAddr(); a != nil {
 			id.RemoteAddr = a.String()
 		}
+		id.Subprotocol = p.Subprotocol()
+		id.Principal = p.Session().Principal()
 	}
-	info := handler.ConnInfoFrom(ctx)
-	id.Subprotocol = info.Subprotocol
 	if id.Subprotocol == "" {
 		id.Subprotocol = "(none: JSON-RPC 2.0)"
 	}
-	id.Principal = handler.PrincipalFrom(ctx)
+	if len(req.Metadata) > 0 {
+		id.Metadata = maps.Clone(req.Metadata)
+	}
 	return id, nil
 }
 
@@ -131,7 +138,10 @@ func callback(ctx context.Context, p callbackParams) (json.RawMessage, error) {
 	if p.Method == "" {
 		return nil, rpc.NewError(rpc.CodeInvalidParams, `want {"method": M, "params": P}`)
 	}
-	peer := handler.PeerFrom(ctx)
+	var peer *rpc.Peer
+	if req := rpc.RequestFromContext(ctx); req != nil {
+		peer = req.Peer()
+	}
 	if peer == nil {
 		return nil, rpc.NewError(rpc.CodeInternalError, "no connection to call back on")
 	}
@@ -158,8 +168,9 @@ func callback(ctx context.Context, p callbackParams) (json.RawMessage, error) {
 }
 
 // broadcast sends the notification "broadcast" with params to every
-// connection and returns how many it went to.
-func broadcast(ctx context.Context, srv *server.Server, params json.RawMessage) (int, error) {
+// connection of the server it runs in and returns how many it went to.
+func broadcast(ctx context.Context, params json.RawMessage) (int, error) {
+	srv := server.FromContext(ctx)
 	if srv == nil {
 		return 0, rpc.NewError(rpc.CodeUnavailable, "no server to broadcast through")
 	}
