@@ -45,7 +45,9 @@ By default only handshakes whose Origin is the server's own host (or absent)
 pass, and on a loopback address only those naming a loopback Host
 (localhost, 127.0.0.1, [::1]), so that a page whose DNS name was re-pointed
 at 127.0.0.1 (DNS rebinding) cannot reach the server. Behind a reverse proxy
-on this machine, list the public host names with --allowed-hosts. Every
+on this machine, list the public host names with --allowed-hosts, and the
+proxy's address with --trusted-proxies so that the client's address is read
+from X-Forwarded-For or Forwarded (never believed from others). Every
 refused handshake (403, 426, 503...) closes its connection; idle HTTP
 connections are closed after --idle-timeout.
 
@@ -57,6 +59,7 @@ wsrpc serve
 wsrpc serve --addr :9000 --log-format json --log-level warn
 wsrpc serve --static ./web --origin 'localhost:*'
 wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
+wsrpc serve --allowed-hosts rpc.example.com --trusted-proxies 127.0.0.1,::1
 wsrpc serve --demo-broadcast
 wsrpc serve --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443`,
 }
@@ -77,6 +80,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		cfg           serveConfig
 		origins       listFlag
 		hosts         listFlag
+		proxies       listFlag
 		maxConns      int
 		drainTimeout  time.Duration
 		idleTimeout   time.Duration
@@ -89,6 +93,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key, serves wss://")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.Var(&origins, "origin", "also accept handshakes from this origin host `pattern` (path.Match syntax, repeatable); other origins get 403")
+	fs.Var(&proxies, "trusted-proxies", "believe X-Forwarded-For and Forwarded from these proxy `cidrs` (or addresses; comma-separated, repeatable) for the client's address; otherwise they are ignored")
 	fs.Var(&hosts, "allowed-hosts", "accept handshakes whose Host is one of these `hosts` (names or path.Match patterns, comma-separated, repeatable; port ignored) or, on loopback, a loopback name; others get 403")
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "refuse connections beyond `n` with 503")
 	fs.DurationVar(&idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close HTTP keep-alive connections idle for this `duration`")
@@ -129,14 +134,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if idleTimeout <= 0 {
 		return usagef("--idle-timeout must be positive")
 	}
-	var allowed []string
-	for _, h := range hosts {
-		for p := range strings.SplitSeq(h, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				allowed = append(allowed, p)
-			}
-		}
-	}
+	allowed, trusted := commaList(hosts), commaList(proxies)
 	cfg.logger = newLogger(e.stderr, logFormat, level)
 	// The listening line goes out whatever --log-level says: scripts wait
 	// for it to learn the address.
@@ -148,12 +146,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		server.WithMaxConns(maxConns),
 		server.WithIdleTimeout(idleTimeout),
 		server.WithAllowedHosts(allowed...),
+		server.WithTrustedProxies(trusted...),
 	}
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
 	srv, err := server.New(mux, opts...)
-	if err != nil { // a bad flag value: --allowed-hosts is the one New checks
+	if err != nil { // a bad flag value: New checks --allowed-hosts and --trusted-proxies
 		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}
 	r, err := listen(srv, &cfg)
@@ -290,4 +289,18 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// commaList splits the values of a repeatable flag at commas, dropping
+// blanks.
+func commaList(values listFlag) []string {
+	var out []string
+	for _, v := range values {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

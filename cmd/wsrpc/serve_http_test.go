@@ -151,3 +151,32 @@ func TestServeBroadcastOffByDefault(t *testing.T) {
 		t.Errorf("serve: code %d, stderr %q", code, b.stderr.String())
 	}
 }
+
+// TestServeTrustedProxies: whoami reports the forwarded client address only
+// when --trusted-proxies lists the proxy (here the loopback peer); a bad
+// list is a usage error.
+func TestServeTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in whoami's remote address
+	}{
+		{"not trusted", nil, "127.0.0.1:"},
+		{"trusted", []string{"--trusted-proxies", "10.0.0.0/8, 127.0.0.1"}, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, wsURL := startServe(t, append(tt.args, "--log-level", "error")...)
+			r := runCmd(t, "", "call", "-H", "X-Forwarded-For: 203.0.113.7", wsURL, "whoami")
+			if r.code != exitOK || !strings.Contains(r.stdout, `"`+tt.want) {
+				t.Errorf("whoami: code %d, %s; want a remote address starting %q", r.code, r.stdout, tt.want)
+			}
+			b.cancel()
+			b.wait(t)
+		})
+	}
+	r := runCmd(t, "", "serve", "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/33")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "10.0.0.0/33") {
+		t.Errorf("bad --trusted-proxies: code %d, stderr %q; want a usage error naming it", r.code, r.stderr)
+	}
+}
