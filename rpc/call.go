@@ -170,27 +170,19 @@ func (p *Peer) callRaw(ctx context.Context, method string, params []byte, md Met
 }
 
 // reached records, on an outgoing chain's Request, that the innermost
-// handler tried to send it: with which id and with what outcome; an
-// asynchronous Send waiting on sent learns it at once.
+// handler tried to send it, with which id and what outcome. The first
+// attempt that is queued is the one Send reports (an asynchronous Send
+// waiting on sent learns it at once) and the one its Response carries; a
+// failed attempt reports nothing, since a middleware may try again.
 func (r *Request) reached(id uint64, err error) {
 	r.ID = id
-	if !r.sentOK && err == nil {
-		r.sentID = id // the id Send reports, and its Response carries
+	if err != nil || r.sentOK {
+		return
 	}
-	r.sentOK = r.sentOK || err == nil
+	r.sentOK, r.sentID = true, id
 	if r.sent != nil {
-		select {
-		case r.sent <- sendOutcome{id: id, err: err}:
-		default: // a middleware that calls next again: the first outcome was reported
-		}
+		r.sent <- id // capacity 1, and sent only once
 	}
-}
-
-// sendOutcome is what the innermost handler of an asynchronous Send's chain
-// reports: the request's id, or why it was not sent.
-type sendOutcome struct {
-	id  uint64
-	err error
 }
 
 // outgoingRequest is the Request outgoing middleware sees. Metadata is a
@@ -223,7 +215,7 @@ var errNotSentByMiddleware = errors.New("wsrpc: an outgoing middleware returned 
 func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) error {
 	notify := req.Reply == nil
 	r := p.outgoingRequest(req.Method, req.Params, md, notify)
-	r.sent = make(chan sendOutcome, 1)
+	r.sent = make(chan uint64, 1)
 	done := make(chan error, 1)
 	p.mu.Lock()
 	if err := p.refusalLocked(); err != nil {
@@ -232,6 +224,7 @@ func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) 
 	}
 	p.sends.Add(1) // under mu, before the connection's end: Wait comes after it
 	p.mu.Unlock()
+	reply := req.Reply // the caller may reuse req once Send has returned
 	go func() {
 		defer p.sends.Done()
 		res, err := p.out.ServeRPC(ctx, r)
@@ -241,25 +234,24 @@ func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) 
 		}
 		// The result belongs to the receiver of the Response: it is not
 		// recycled.
-		p.deliver(req.Reply, &Response{ID: r.sentID, Result: res, Err: err})
+		p.deliver(reply, &Response{ID: r.sentID, Result: res, Err: err})
 	}()
-	var out sendOutcome
 	select {
-	case out = <-r.sent:
+	case id := <-r.sent:
+		req.ID = id
+		return nil
 	case err := <-done:
 		select {
-		case out = <-r.sent: // it was sent after all
+		case id := <-r.sent: // sent, and answered before Send looked
+			req.ID = id
+			return nil
 		default:
-			if err == nil {
-				err = errNotSentByMiddleware
-			}
-			return err
 		}
+		if err == nil {
+			err = errNotSentByMiddleware
+		}
+		return err // no attempt was queued: nothing was sent
 	}
-	if out.err == nil {
-		req.ID = out.id
-	}
-	return out.err
 }
 
 // roundTrip is the innermost handler of the outgoing chain: it sends the
@@ -280,9 +272,8 @@ func (p *Peer) roundTrip(ctx context.Context, req *Request) ([]byte, error) {
 		return nil, err
 	}
 	r, err := p.callRaw(ctx, req.Method, req.Params, req.Metadata, req)
-	if req.recycle != nil { // a middleware that calls next again: the first result is done with
-		req.recycle.Recycle(req.buf)
-	}
+	// A middleware that calls next again may still hold the first result:
+	// its buffer is left to the collector, and only the last is recycled.
 	req.buf, req.recycle = r.buf, r.recycle
 	if req.sent != nil {
 		req.recycle = nil // an asynchronous Send hands the result over

@@ -26,7 +26,8 @@
 // Messages are decoded and dispatched (replies to pending calls, cancels to
 // handlers, calls to handler goroutines) on the transport's reader goroutine
 // (transport.Conn.Deliver), which the peer calls its reader: nothing there
-// blocks. A Peer owns one goroutine of its own, which closes the connection
+// waits for another goroutine; the most it does is write a refusal or an
+// error reply on the socket, bounded by the transport's write timeout. A Peer owns one goroutine of its own, which closes the connection
 // on a protocol violation and cleans up when it ends, and one goroutine per
 // incoming call while its handler runs (at most MaxInFlight; more wait in a
 // bounded backlog, see [WithBacklog]).

@@ -84,7 +84,7 @@ type Request struct {
 	outgoing     bool
 
 	// Outgoing, through the middleware chain: what roundTrip reports back.
-	sent    chan sendOutcome   // an asynchronous Send waits on it for the request to be queued
+	sent    chan uint64        // an asynchronous Send waits on it for the request to be queued
 	sentOK  bool               // the innermost handler queued the request (once at least)
 	sentID  uint64             // the id it was first queued with
 	buf     []byte             // the received reply the result aliases, to recycle once decoded

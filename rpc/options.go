@@ -232,7 +232,9 @@ func WithMaxBatch(n int) Option {
 // WithMaxMetadata bounds the metadata of one incoming call (see [Metadata]):
 // at most entries keys, and at most bytes of keys and values in all. A
 // request over the bound is answered with [CodeInvalidRequest] and not
-// started; a notification over it is dropped and counted. Outgoing calls are
+// started; a notification over it is dropped and counted on the binary
+// codec, and answered with an invalid-request error with a null id on
+// JSON-RPC (as JSON-RPC answers any invalid request). Outgoing calls are
 // held to the same bound before they are sent. 0 means [DefaultMaxMetadata]
 // and [DefaultMaxMetadataBytes].
 func WithMaxMetadata(entries, bytes int) Option {

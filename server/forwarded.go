@@ -109,8 +109,10 @@ func (h hop) tcpAddr() *net.TCPAddr {
 //
 // If remote is not a trusted proxy, the headers are ignored and the result is
 // remote itself (nil if remote cannot be parsed). Otherwise the chain of hops
-// comes from the Forwarded header if the request has one (the for= parameter
-// of each element) and else from X-Forwarded-For. The chain is walked from
+// comes from the one header the proxies are known to set, header: Forwarded
+// (the for= parameter of each element) or X-Forwarded-For; the other is
+// ignored, since a proxy passes on, untouched, the one it does not manage,
+// and a client could name itself there. The chain is walked from
 // the right (the hop nearest to us) to the left, skipping hops that are
 // trusted proxies themselves; the first one that is not trusted is the
 // client. If all are trusted, the leftmost one is the client. An unusable
@@ -124,7 +126,7 @@ func (h hop) tcpAddr() *net.TCPAddr {
 // The port of the result is the socket's for the socket peer, the one given
 // in Forwarded if any, and else 0. The result is always nil or a
 // *net.TCPAddr with an unmapped IP.
-func (t trustedProxies) clientAddr(remote string, h http.Header) net.Addr {
+func (t trustedProxies) clientAddr(remote string, h http.Header, header string) net.Addr {
 	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return nil
@@ -133,7 +135,7 @@ func (t trustedProxies) clientAddr(remote string, h http.Header) net.Addr {
 	if !t.contains(last.addr) {
 		return last.tcpAddr()
 	}
-	chain, ok := forwardedChain(h)
+	chain, ok := forwardedChain(h, header)
 	if !ok {
 		return last.tcpAddr()
 	}
@@ -150,11 +152,17 @@ func (t trustedProxies) clientAddr(remote string, h http.Header) net.Addr {
 	return last.tcpAddr()
 }
 
-// forwardedChain returns the hops of the Forwarded header if h has one, else
-// those of X-Forwarded-For, left to right. ok is false if the header used is
-// over the limits.
-func forwardedChain(h http.Header) (chain []hop, ok bool) {
-	if vals := h.Values("Forwarded"); len(vals) > 0 {
+// The headers a trusted proxy may be said to set (WithForwardedHeader).
+const (
+	headerXFF       = "X-Forwarded-For"
+	headerForwarded = "Forwarded"
+)
+
+// forwardedChain returns the hops of header (headerForwarded or headerXFF)
+// in h, left to right. ok is false if the header is over the limits.
+func forwardedChain(h http.Header, header string) (chain []hop, ok bool) {
+	if header == headerForwarded {
+		vals := h.Values(headerForwarded)
 		if !withinLimit(vals) {
 			return nil, false
 		}
@@ -165,7 +173,7 @@ func forwardedChain(h http.Header) (chain []hop, ok bool) {
 		}
 		return chain, true
 	}
-	vals := h.Values("X-Forwarded-For")
+	vals := h.Values(headerXFF)
 	if !withinLimit(vals) {
 		return nil, false
 	}

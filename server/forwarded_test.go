@@ -236,7 +236,7 @@ func TestClientAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tp.clientAddr(tt.giveRemote, tt.giveHeader)
+			got := tp.clientAddr(tt.giveRemote, tt.giveHeader, headerFor(tt.giveHeader))
 			checkClientAddr(t, got, tt.want)
 		})
 	}
@@ -264,7 +264,7 @@ func checkClientAddr(t *testing.T, got net.Addr, want string) {
 
 func TestClientAddrZone(t *testing.T) {
 	tp := mustTrusted(t, "10.0.0.0/8")
-	got := tp.clientAddr("[fe80::1%eth0]:80", nil).(*net.TCPAddr)
+	got := tp.clientAddr("[fe80::1%eth0]:80", nil, headerXFF).(*net.TCPAddr)
 	if got.Zone != "eth0" || got.Port != 80 || !got.IP.Equal(net.ParseIP("fe80::1")) {
 		t.Fatalf("got %#v", got)
 	}
@@ -324,7 +324,7 @@ func TestClientAddrForwardedLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkClientAddr(t, tp.clientAddr(remote, tt.giveHeader), tt.want)
+			checkClientAddr(t, tp.clientAddr(remote, tt.giveHeader, headerFor(tt.giveHeader)), tt.want)
 		})
 	}
 }
@@ -354,7 +354,7 @@ func FuzzClientAddr(f *testing.F) {
 		if xff != "" {
 			h["X-Forwarded-For"] = strings.Split(xff, "\n")
 		}
-		got := tp.clientAddr(remote, h)
+		got := tp.clientAddr(remote, h, headerFor(h))
 		ap, err := netip.ParseAddrPort(remote)
 		if err != nil {
 			if got != nil {
@@ -379,4 +379,36 @@ func FuzzClientAddr(f *testing.F) {
 			}
 		}
 	})
+}
+
+// headerFor is the header the proxies of a test case set: Forwarded when
+// the case has one, else X-Forwarded-For.
+func headerFor(h http.Header) string {
+	if len(h.Values(headerForwarded)) > 0 {
+		return headerForwarded
+	}
+	return headerXFF
+}
+
+// TestClientAddrReadsOnlyTheProxysHeader: the header the proxies do not set
+// is the client's to forge, so it is never read, whichever it is.
+func TestClientAddrReadsOnlyTheProxysHeader(t *testing.T) {
+	tp := mustTrusted(t, "10.0.0.0/8")
+	both := hdr("X-Forwarded-For", "203.0.113.7", "Forwarded", "for=198.51.100.66")
+	tests := []struct {
+		name   string
+		header string
+		give   http.Header
+		want   string
+	}{
+		{"XFF proxy, forged Forwarded", headerXFF, both, "203.0.113.7:0"},
+		{"Forwarded proxy, forged XFF", headerForwarded, both, "198.51.100.66:0"},
+		{"XFF proxy, only a forged Forwarded", headerXFF, hdr("Forwarded", "for=198.51.100.66"), "10.0.0.1:5555"},
+		{"Forwarded proxy, only a forged XFF", headerForwarded, hdr("X-Forwarded-For", "203.0.113.7"), "10.0.0.1:5555"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkClientAddr(t, tp.clientAddr("10.0.0.1:5555", tt.give, tt.header), tt.want)
+		})
+	}
 }

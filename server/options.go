@@ -64,6 +64,7 @@ type options struct {
 	idleTimeout       time.Duration
 	allowedHosts      []string // normalized patterns
 	trustedProxies    trustedProxies
+	forwardedHeader   string // headerXFF or headerForwarded; "" until WithForwardedHeader
 	auth              func(*http.Request) (any, error)
 	inBand            *inBandAuth
 	onConnect         func(*rpc.Peer)
@@ -178,10 +179,12 @@ func hostPattern(p string) (string, error) {
 // WithTrustedProxies names the reverse proxies whose forwarding headers are
 // believed: CIDR prefixes ("10.0.0.0/8", "fd00::/8") or single IP addresses
 // ("127.0.0.1"). When a handshake's socket peer is one of them, the client's
-// address is read from its Forwarded header (RFC 7239), or else from
-// X-Forwarded-For, walking the chain from the nearest hop and skipping the
-// hops that are trusted proxies too; [rpc.Peer.RemoteAddr] and the server's
-// log lines report that address. Without this option the headers are
+// address is read from the header those proxies set, X-Forwarded-For by
+// default or Forwarded (RFC 7239) with [WithForwardedHeader], walking the
+// chain from the nearest hop and skipping the hops that are trusted proxies
+// too; [rpc.Peer.RemoteAddr] and the server's log lines report that
+// address. The other header is never read: a proxy passes on, untouched, the
+// header it does not manage, so a client could name itself there. Without this option the headers are
 // ignored and the address is the socket's, since any client can send them.
 // A malformed entry is an error from [New]. Given several times, the lists
 // are joined.
@@ -192,6 +195,25 @@ func WithTrustedProxies(cidrs ...string) Option {
 			return err
 		}
 		o.trustedProxies = append(o.trustedProxies, t...)
+		return nil
+	})
+}
+
+// WithForwardedHeader names the header the proxies of [WithTrustedProxies]
+// set: "X-Forwarded-For" (the default: nginx's $proxy_add_x_forwarded_for,
+// HAProxy's forwardfor, most load balancers) or "Forwarded" (RFC 7239).
+// Another name, or the option without WithTrustedProxies, is an error from
+// [New].
+func WithForwardedHeader(name string) Option {
+	return serverOption(func(o *options) error {
+		switch {
+		case strings.EqualFold(name, headerXFF):
+			o.forwardedHeader = headerXFF
+		case strings.EqualFold(name, headerForwarded):
+			o.forwardedHeader = headerForwarded
+		default:
+			return fmt.Errorf("wsrpc: WithForwardedHeader(%q): the header is %q or %q", name, headerXFF, headerForwarded)
+		}
 		return nil
 	})
 }

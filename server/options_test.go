@@ -31,6 +31,8 @@ func TestNewRefusesOptions(t *testing.T) {
 		{"negative in-flight limit", []server.Option{rpc.WithMaxInFlight(-1)}, "rpc.WithMaxInFlight"},
 		{"bad trusted proxy", []server.Option{server.WithTrustedProxies("10.0.0.0/8", "10.0.0/8")}, `trusted proxy "10.0.0/8"`},
 		{"empty trusted proxy", []server.Option{server.WithTrustedProxies("")}, `trusted proxy ""`},
+		{"unknown forwarded header", []server.Option{server.WithTrustedProxies("127.0.0.1"), server.WithForwardedHeader("X-Real-IP")}, `WithForwardedHeader("X-Real-IP")`},
+		{"forwarded header without trusted proxies", []server.Option{server.WithForwardedHeader("Forwarded")}, "needs WithTrustedProxies"},
 		{"negative idle timeout", []server.Option{server.WithIdleTimeout(-time.Second)}, "WithIdleTimeout"},
 		{"in-band auth without a method", []server.Option{server.WithInBandAuth("", 0, func(context.Context, []byte) (any, error) { return nil, nil })}, "WithInBandAuth"},
 		{"bad allowed host", []server.Option{server.WithAllowedHosts("example.com:80")}, "has a port"},

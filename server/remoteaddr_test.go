@@ -20,10 +20,11 @@ import (
 func TestTrustedProxies(t *testing.T) {
 	const socket = "" // want the socket's address
 	tests := []struct {
-		name   string
-		trust  []string // nil: no WithTrustedProxies
-		header http.Header
-		want   string
+		name      string
+		trust     []string // nil: no WithTrustedProxies
+		forwarded bool     // WithForwardedHeader("Forwarded")
+		header    http.Header
+		want      string
 	}{
 		{name: "no option, X-Forwarded-For", header: http.Header{"X-Forwarded-For": {"203.0.113.7"}}, want: socket},
 		{name: "no option, Forwarded", header: http.Header{"Forwarded": {"for=203.0.113.7"}}, want: socket},
@@ -36,10 +37,14 @@ func TestTrustedProxies(t *testing.T) {
 			header: http.Header{"X-Forwarded-For": {"198.51.100.1, 203.0.113.7"}}, want: "203.0.113.7:0"},
 		{name: "trusted chain, X-Forwarded-For", trust: []string{"127.0.0.0/8", "10.0.0.0/8"},
 			header: http.Header{"X-Forwarded-For": {"203.0.113.7, 10.1.2.3"}}, want: "203.0.113.7:0"},
-		{name: "trusted, Forwarded", trust: []string{"127.0.0.1"},
+		{name: "trusted, Forwarded", trust: []string{"127.0.0.1"}, forwarded: true,
 			header: http.Header{"Forwarded": {`for="[2001:db8::7]:4711";proto=https`}}, want: "[2001:db8::7]:4711"},
-		{name: "trusted, Forwarded over X-Forwarded-For", trust: []string{"127.0.0.1"},
+		{name: "Forwarded proxy, forged X-Forwarded-For ignored", trust: []string{"127.0.0.1"}, forwarded: true,
 			header: http.Header{"Forwarded": {"for=203.0.113.8:80"}, "X-Forwarded-For": {"203.0.113.7"}}, want: "203.0.113.8:80"},
+		{name: "X-Forwarded-For proxy, forged Forwarded ignored", trust: []string{"127.0.0.1"},
+			header: http.Header{"Forwarded": {"for=198.51.100.66"}, "X-Forwarded-For": {"203.0.113.7"}}, want: "203.0.113.7:0"},
+		{name: "X-Forwarded-For proxy, only a forged Forwarded", trust: []string{"127.0.0.1"},
+			header: http.Header{"Forwarded": {"for=198.51.100.66"}}, want: socket},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +52,9 @@ func TestTrustedProxies(t *testing.T) {
 			opts := []server.Option{server.WithOnConnect(func(p *rpc.Peer) { connected <- p })}
 			if tt.trust != nil {
 				opts = append(opts, server.WithTrustedProxies(tt.trust...))
+			}
+			if tt.forwarded {
+				opts = append(opts, server.WithForwardedHeader("Forwarded"))
 			}
 			s := newServer(t, opts...)
 			url := start(t, s)

@@ -91,6 +91,9 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if o.forwardedHeader != "" && len(o.trustedProxies) == 0 {
+		errs = append(errs, errors.New("wsrpc: WithForwardedHeader needs WithTrustedProxies: without trusted proxies no forwarded header is read"))
+	}
 	if o.skipOriginCheck && len(o.originPatterns) > 0 {
 		errs = append(errs, errors.New("wsrpc: WithInsecureSkipOriginCheck and WithOriginPatterns exclude each other"))
 	}
@@ -210,7 +213,11 @@ func (s *Server) clientAddr(r *http.Request) net.Addr {
 	if len(s.opts.trustedProxies) == 0 {
 		return nil
 	}
-	return s.opts.trustedProxies.clientAddr(r.RemoteAddr, r.Header)
+	header := s.opts.forwardedHeader
+	if header == "" {
+		header = headerXFF
+	}
+	return s.opts.trustedProxies.clientAddr(r.RemoteAddr, r.Header, header)
 }
 
 // isUpgrade reports whether r asks for a WebSocket upgrade: its Connection

@@ -570,7 +570,10 @@ func (c *Conn) readLoop() {
 			}
 		}
 		if deliver != nil {
+			// Counted as a stall: while fn runs nothing reads, and a pong
+			// may wait behind it (see ping).
 			c.delivering.Store(true)
+			c.stalls.Add(1)
 			deliver(m)
 			c.delivering.Store(false)
 			continue
@@ -617,7 +620,9 @@ func (c *Conn) queueRecv(m Message) {
 	select {
 	case c.recv <- m:
 	case <-c.deliverSet:
-		c.takeOverRecv()(m)
+		fn := c.takeOverRecv()
+		c.delivering.Store(true) // until the deferred reset: fn runs as a delivery
+		fn(m)
 	case <-c.stop:
 		// Closing: the peer may still send until its close frame arrives
 		// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
@@ -655,6 +660,9 @@ func (c *Conn) Deliver(fn func(Message)) {
 // takeOverRecv is the reader's switch to deliverFn: what is still queued on
 // recv goes first (after Deliver's own hand-over, if it is running).
 func (c *Conn) takeOverRecv() func(Message) {
+	c.delivering.Store(true) // while Deliver's caller hands over, nothing reads
+	defer c.delivering.Store(false)
+	c.stalls.Add(1)
 	c.deliverMu.Lock()
 	defer c.deliverMu.Unlock()
 	c.drainRecv()

@@ -77,16 +77,17 @@ type serveConfig struct {
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("serve")
 	var (
-		cfg           serveConfig
-		origins       listFlag
-		hosts         listFlag
-		proxies       listFlag
-		maxConns      int
-		drainTimeout  time.Duration
-		idleTimeout   time.Duration
-		demoBroadcast bool
-		logFormat     string
-		logLevel      string
+		cfg             serveConfig
+		origins         listFlag
+		hosts           listFlag
+		proxies         listFlag
+		forwardedHeader string
+		maxConns        int
+		drainTimeout    time.Duration
+		idleTimeout     time.Duration
+		demoBroadcast   bool
+		logFormat       string
+		logLevel        string
 	)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.path, "path", "/rpc", "URL `path` of the RPC endpoint")
@@ -94,6 +95,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 	fs.Var(&origins, "origin", "also accept handshakes from this origin host `pattern` (path.Match syntax, repeatable); other origins get 403")
 	fs.Var(&proxies, "trusted-proxies", "believe X-Forwarded-For and Forwarded from these proxy `cidrs` (or addresses; comma-separated, repeatable) for the client's address; otherwise they are ignored")
+	fs.StringVar(&forwardedHeader, "forwarded-header", "X-Forwarded-For", "with --trusted-proxies, the `header` they set: X-Forwarded-For or Forwarded (the other is never read)")
 	fs.Var(&hosts, "allowed-hosts", "accept handshakes whose Host is one of these `hosts` (names or path.Match patterns, comma-separated, repeatable; port ignored) or, on loopback, a loopback name; others get 403")
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "refuse connections beyond `n` with 503")
 	fs.DurationVar(&idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close HTTP keep-alive connections idle for this `duration`")
@@ -146,7 +148,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		server.WithMaxConns(maxConns),
 		server.WithIdleTimeout(idleTimeout),
 		server.WithAllowedHosts(allowed...),
-		server.WithTrustedProxies(trusted...),
+	}
+	if len(trusted) == 0 && forwardedHeader != "X-Forwarded-For" {
+		return usagef("--forwarded-header needs --trusted-proxies")
+	}
+	if len(trusted) > 0 {
+		opts = append(opts, server.WithTrustedProxies(trusted...), server.WithForwardedHeader(forwardedHeader))
 	}
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))

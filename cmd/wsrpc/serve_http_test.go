@@ -163,11 +163,12 @@ func TestServeTrustedProxies(t *testing.T) {
 	}{
 		{"not trusted", nil, "127.0.0.1:"},
 		{"trusted", []string{"--trusted-proxies", "10.0.0.0/8, 127.0.0.1"}, "203.0.113.7"},
+		{"trusted, Forwarded", []string{"--trusted-proxies", "127.0.0.1", "--forwarded-header", "Forwarded"}, "198.51.100.66"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, wsURL := startServe(t, append(tt.args, "--log-level", "error")...)
-			r := runCmd(t, "", "call", "-H", "X-Forwarded-For: 203.0.113.7", wsURL, "whoami")
+			r := runCmd(t, "", "call", "-H", "X-Forwarded-For: 203.0.113.7", "-H", "Forwarded: for=198.51.100.66", wsURL, "whoami")
 			if r.code != exitOK || !strings.Contains(r.stdout, `"`+tt.want) {
 				t.Errorf("whoami: code %d, %s; want a remote address starting %q", r.code, r.stdout, tt.want)
 			}
@@ -175,8 +176,14 @@ func TestServeTrustedProxies(t *testing.T) {
 			b.wait(t)
 		})
 	}
-	r := runCmd(t, "", "serve", "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/33")
-	if r.code != exitUsage || !strings.Contains(r.stderr, "10.0.0.0/33") {
-		t.Errorf("bad --trusted-proxies: code %d, stderr %q; want a usage error naming it", r.code, r.stderr)
+	for _, args := range [][]string{
+		{"--trusted-proxies", "10.0.0.0/33"},
+		{"--trusted-proxies", "127.0.0.1", "--forwarded-header", "X-Real-IP"},
+		{"--forwarded-header", "Forwarded"},
+	} {
+		r := runCmd(t, "", append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, args[len(args)-1]) && !strings.Contains(r.stderr, "needs --trusted-proxies") {
+			t.Errorf("serve %v: code %d, stderr %q; want a usage error", args, r.code, r.stderr)
+		}
 	}
 }
