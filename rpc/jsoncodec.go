@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -137,6 +138,20 @@ type jsonScanner struct {
 	errChar int  // -1: none
 	esc     bool // the last string str read has escapes
 	meta    metaLimits
+}
+
+// swarSpecial reports whether one of the eight bytes of x is '"', '\\' or
+// below 0x20: the bytes a JSON string cannot hold as they are (the classic
+// "has zero byte" and "has byte less than n" tests, exact for whether any
+// byte matches).
+func swarSpecial(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	less := (x - lo*0x20) & ^x & hi
+	q := x ^ (lo * '"')
+	quote := (q - lo) & ^q & hi
+	b := x ^ (lo * '\\')
+	backslash := (b - lo) & ^b & hi
+	return less|quote|backslash != 0
 }
 
 // jsonStrPlain marks the bytes that stand for themselves inside a JSON
@@ -290,6 +305,14 @@ func (s *jsonScanner) str() bool {
 	i := s.pos + 1
 	s.esc = false
 	for i < len(d) {
+		// Eight plain bytes at a time: none is '"', '\\' or a control
+		// character (bytes from 0x80 are plain; UTF-8 is checked apart).
+		for i+8 <= len(d) && !swarSpecial(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		if i >= len(d) {
+			break
+		}
 		c := d[i]
 		if jsonStrPlain[c] {
 			i++

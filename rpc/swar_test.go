@@ -1,0 +1,37 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSwarSpecial holds the eight-bytes-at-a-time test to the byte table,
+// for every byte value in every position, and for random words.
+func TestSwarSpecial(t *testing.T) {
+	check := func(b []byte) {
+		t.Helper()
+		want := false
+		for _, c := range b {
+			want = want || !jsonStrPlain[c]
+		}
+		if got := swarSpecial(binary.LittleEndian.Uint64(b)); got != want {
+			t.Fatalf("swarSpecial(% x) = %v, want %v", b, got, want)
+		}
+	}
+	for pos := range 8 {
+		for v := range 256 {
+			for _, fill := range []byte{'a', 0x80, 0xff, 0x21, 0x5d} {
+				b := []byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				b[pos] = byte(v)
+				check(b)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 8)
+	for range 200000 {
+		binary.LittleEndian.PutUint64(b, r.Uint64())
+		check(b)
+	}
+}
