@@ -49,7 +49,11 @@ type corkConn struct {
 	// usual way at once, and an idle or lightly used connection does not pay
 	// for a read that finds nothing.
 	tryAhead bool
-	held     atomic.Int32 // read-ahead buffers held (0 or 1), for tests
+	// waitAhead: the last wait for data was followed by more than the
+	// caller's buffer held, so the next one reads into a pooled buffer (see
+	// nowReader.readWait); small messages keep reading in place.
+	waitAhead bool
+	held      atomic.Int32 // read-ahead buffers held (0 or 1), for tests
 }
 
 // newCorkConn wraps nc.
@@ -86,9 +90,24 @@ func (c *corkConn) Read(p []byte) (int, error) {
 				return c.watch.took(0, err)
 			}
 		}
-		if len(c.ahead) == 0 { // not reading ahead, or nothing was waiting
+		if len(c.ahead) == 0 && c.waitAhead && len(p) < readAhead {
+			// Nothing was waiting, and what comes has lately been more
+			// than p holds: wait, then take all that came at once in one
+			// system call (instead of one for p's worth and one for the
+			// rest of the message).
+			b, n, err := c.now.readWait()
+			if err != nil {
+				return c.watch.took(0, err)
+			}
+			c.tryAhead = n == len(b)
+			c.waitAhead = n > len(p)
+			c.held.Add(1)
+			c.aheadBuf, c.ahead = b, b[:n]
+		}
+		if len(c.ahead) == 0 { // not reading ahead: not a socket of ours, or a large read
 			n, err := c.Conn.Read(p)
 			c.tryAhead = n == len(p)
+			c.waitAhead = c.now != nil && n == len(p) && len(p) < readAhead
 			return c.watch.took(n, err)
 		}
 	}

@@ -14,3 +14,5 @@ type nowReader struct{}
 func newNowReader(syscall.RawConn, net.Conn) *nowReader { return nil }
 
 func (*nowReader) readNow([]byte) (int, error) { return -1, nil }
+
+func (*nowReader) readWait() ([]byte, int, error) { panic("transport: readWait without a Unix socket") }

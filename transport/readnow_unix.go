@@ -8,22 +8,75 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"github.com/wsrpc/wsrpc/internal/bufpool"
 )
 
 // nowReader reads what a socket already has, without waiting for more.
 type nowReader struct {
-	raw  syscall.RawConn
-	conn net.Conn              // for the addresses in errors
-	fn   func(fd uintptr) bool // r.read, made once so that a read allocates nothing
-	b    []byte
-	n    int
-	err  error
+	raw    syscall.RawConn
+	conn   net.Conn              // for the addresses in errors
+	fn     func(fd uintptr) bool // r.read, made once so that a read allocates nothing
+	fnWait func(fd uintptr) bool // r.readPooled, likewise
+	b      []byte
+	n      int
+	err    error
 }
 
 func newNowReader(raw syscall.RawConn, conn net.Conn) *nowReader {
 	r := &nowReader{raw: raw, conn: conn}
 	r.fn = r.read
+	r.fnWait = r.readPooled
 	return r
+}
+
+// readPooled reads what the socket has into a pooled buffer taken only
+// once there is something to read: on EAGAIN it gives the buffer back and
+// asks the runtime to wait for the socket (return false), so a reader
+// parked on an idle connection holds none.
+func (r *nowReader) readPooled(fd uintptr) bool {
+	b := bufpool.Get(readAhead)
+	b = b[:cap(b)]
+	for {
+		n, err := syscall.Read(int(fd), b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN || err == syscall.EWOULDBLOCK {
+			bufpool.Put(b)
+			return false
+		}
+		r.b, r.n, r.err = b, n, err
+		return true
+	}
+}
+
+// readWait waits for the socket to have data, as net.Conn.Read does (the
+// read deadline included), and reads what it has into a pooled buffer of
+// up to readAhead bytes, which it returns with the count: one system call
+// for a message larger than the caller's buffer, which would otherwise take
+// a read for each part of it. On io.EOF or an error no buffer is returned.
+func (r *nowReader) readWait() ([]byte, int, error) {
+	r.b, r.n, r.err = nil, 0, nil
+	if err := r.raw.Read(r.fnWait); err != nil { // the deadline passed, or the socket is closed
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			oe.Op = "read"
+		}
+		return nil, 0, err
+	}
+	b, n, err := r.b, r.n, r.err
+	r.b = nil
+	switch {
+	case err != nil:
+		bufpool.Put(b)
+		return nil, 0, &net.OpError{Op: "read", Net: r.conn.LocalAddr().Network(), Source: r.conn.LocalAddr(),
+			Addr: r.conn.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+	case n == 0:
+		bufpool.Put(b)
+		return nil, 0, io.EOF
+	}
+	return b, n, nil
 }
 
 func (r *nowReader) read(fd uintptr) bool {
