@@ -87,7 +87,8 @@ type Conn struct {
 	wmu        sync.Mutex
 	pending    atomic.Int64
 	lastWrite  atomic.Int64 // clock() when the last write ended
-	writeStart atomic.Int64 // unix nanos when the current write began, 0 when idle
+	writeStart atomic.Int64 // clock()+1 when the current write began, 0 when idle
+	wdArmed    atomic.Bool  // the write watchdog's timer is running (see checkWrite)
 	delivering atomic.Bool  // the reader is blocked handing a message to Recv
 	stalls     atomic.Int64 // times the reader has had to wait for the consumer
 
@@ -974,28 +975,47 @@ func (c *Conn) writeFailed(err error) {
 
 func (c *Conn) armWatchdog() {
 	if c.watchdog != nil {
-		c.writeStart.Store(time.Now().UnixNano())
-		c.watchdog.Reset(c.opts.WriteTimeout)
+		c.writeStart.Store(clock() + 1)
+		if !c.wdArmed.Load() {
+			c.armWriteTimer(c.opts.WriteTimeout)
+		}
 	}
 }
 
+// disarmWatchdog marks the write done. The timer is left to run: when it
+// fires between writes it is not re-armed, so a busy connection costs one
+// timer operation per WriteTimeout, not one per write.
 func (c *Conn) disarmWatchdog() {
 	if c.watchdog != nil {
 		c.writeStart.Store(0)
-		c.watchdog.Stop()
 	}
 }
 
+func (c *Conn) armWriteTimer(d time.Duration) {
+	c.timerMu.Lock()
+	if c.timersOn {
+		c.wdArmed.Store(true)
+		c.watchdog.Reset(d)
+	}
+	c.timerMu.Unlock()
+}
+
 // checkWrite runs when the write watchdog fires: a write still in progress
-// after WriteTimeout drops the connection.
+// WriteTimeout after it began drops the connection; one that began later
+// re-arms the timer for what it has left.
 func (c *Conn) checkWrite() {
 	if !c.admit() {
 		return
 	}
 	defer c.wg.Done()
+	c.wdArmed.Store(false) // before the load: a write starting now arms it again
 	start := c.writeStart.Load()
-	if start == 0 || time.Since(time.Unix(0, start)) < c.opts.WriteTimeout {
-		return // the write finished in time; this firing raced with Stop
+	if start == 0 {
+		return // between writes: the next one arms the timer
+	}
+	if left := c.opts.WriteTimeout - time.Duration(clock()+1-start); left > 0 {
+		c.armWriteTimer(left)
+		return
 	}
 	c.setErr(&CloseError{Code: StatusAbnormal,
 		Err: fmt.Errorf("%w after %s", ErrWriteTimeout, c.opts.WriteTimeout)})
