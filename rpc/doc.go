@@ -23,14 +23,13 @@
 //
 // # Goroutines and ownership
 //
-// Messages are decoded and dispatched (replies to pending calls, cancels to
-// handlers, calls to handler goroutines) on the transport's reader goroutine
-// (transport.Conn.Deliver), which the peer calls its reader: nothing there
-// waits for another goroutine; the most it does is write a refusal or an
-// error reply on the socket, bounded by the transport's write timeout. A Peer owns one goroutine of its own, which closes the connection
-// on a protocol violation and cleans up when it ends, and one goroutine per
-// incoming call while its handler runs (at most MaxInFlight; more wait in a
-// bounded backlog, see [WithBacklog]).
+// A Peer owns one reader goroutine, which decodes messages from the
+// connection and dispatches them (replies to pending calls, cancels to
+// handlers, calls to handler goroutines; nothing there waits for another
+// goroutine, the most it does is write a refusal or an error reply, bounded
+// by the transport's write timeout), and one goroutine per incoming call
+// while its handler runs (at most MaxInFlight; more wait in a bounded
+// backlog, see [WithBacklog]).
 // Handler goroutines are reused: one that has returned waits up to a second
 // for the next call, then exits, so an idle connection keeps none.
 // An asynchronous call with a cancellable ctx registers a context.AfterFunc,
@@ -40,8 +39,8 @@
 // after closing, and a handler may close its own connection. [Peer.Drain]
 // waits for the calls in flight in both directions.
 //
-// [WithOnClose] runs a hook on the peer's own goroutine once the connection
-// has ended. With [WithOutgoingMiddleware], each [Peer.Send] runs its chain
+// [WithOnClose] runs a hook on the reader goroutine once the connection has
+// ended. With [WithOutgoingMiddleware], each [Peer.Send] runs its chain
 // on a goroutine of its own until the reply is delivered; [Peer.Wait] waits
 // for those too.
 //

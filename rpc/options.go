@@ -296,7 +296,7 @@ func WithBaseContext(ctx context.Context) Option {
 
 // WithOnClose makes the peer call fn once the connection has ended, with the
 // reason (as [Peer.Err] returns it), after every pending call has failed. fn
-// runs on the peer's own goroutine, which exits when fn returns; it may
+// runs on the peer's reader goroutine, which exits when fn returns; it may
 // call the peer's Close methods, which then wait for the handlers still
 // running. Only [New] and [Config.New] take it.
 func WithOnClose(fn func(err error)) Option {

@@ -69,12 +69,11 @@ type Peer struct {
 	stopBaseWatch func()
 
 	// The reader's state (see receive); only the reader uses it.
-	rx     rxMessage
-	msgs   []message
-	in     interner
-	broken bool // a protocol violation was seen: drop the rest
-
-	violation chan closeRequest // from the reader to watch, capacity 1
+	rx        rxMessage
+	msgs      []message
+	in        interner
+	broken    bool         // a protocol violation was seen: close, read no more
+	violation closeRequest // what to close with
 
 	loopDone chan struct{}
 	closing  sync.Once
@@ -143,7 +142,6 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 		work:        make(chan *inCall),
 		workerIdle:  workerIdle,
 		loopDone:    make(chan struct{}),
-		violation:   make(chan closeRequest, 1),
 	}
 	if p.remoteAddr == nil {
 		p.remoteAddr = conn.RemoteAddr()
@@ -165,8 +163,7 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 			}
 		}
 	}
-	conn.Deliver(p.receive)
-	go p.watch()
+	go p.loop()
 	return p, nil
 }
 
@@ -311,10 +308,8 @@ func (p *Peer) stopHandlers(cause error) {
 	}
 }
 
-// receive decodes one message and dispatches it. The transport calls it on
-// its reader goroutine (transport.Conn.Deliver), one message at a time, so
-// the reader state (rx, msgs, in) needs no lock; nothing it does may wait
-// for the reader.
+// receive decodes one message and dispatches it, on the peer's reader
+// goroutine (loop), so the reader state (rx, msgs, in) needs no lock.
 func (p *Peer) receive(m transport.Message) {
 	if p.broken {
 		if m.Recycle != nil {
@@ -352,19 +347,23 @@ func (p *Peer) receive(m transport.Message) {
 	p.rx.release()
 }
 
-// watch is the peer's own goroutine: it closes the connection when the
-// reader found a protocol violation (which the reader cannot do itself, as
-// closing waits for it), and cleans up once the connection has ended.
-func (p *Peer) watch() {
-	select {
-	case <-p.conn.Done():
-	case r := <-p.violation:
-		p.closing.Do(func() { p.conn.Close(r.code, r.reason) })
+// loop is the peer's reader: it decodes every message and dispatches it,
+// and closes the connection when the other side breaks the protocol. (The
+// reader is a goroutine of its own rather than the transport's: while it
+// dispatches, the transport reads the next message, which a busy
+// connection's calls need.)
+func (p *Peer) loop() {
+	for m := range p.conn.Recv() {
+		p.receive(m)
+		if p.broken {
+			p.closing.Do(func() { p.conn.Close(p.violation.code, p.violation.reason) })
+			break
+		}
 	}
 	p.ended()
 }
 
-// closeRequest is a close code and reason for watch to close with.
+// closeRequest is a close code and reason.
 type closeRequest struct {
 	code   transport.StatusCode
 	reason string
@@ -407,14 +406,13 @@ func typeName(t transport.MessageType) string {
 	return "binary"
 }
 
-// protocolError has the connection closed because the other side broke
-// the protocol; the reader drops whatever arrives meanwhile.
+// protocolError has the reader close the connection because the other side
+// broke the protocol.
 func (p *Peer) protocolError(code transport.StatusCode, reason string) {
 	p.warn("wsrpc: protocol error; closing", "code", int(code), "reason", logtext.Clip(reason))
-	p.broken = true
-	select {
-	case p.violation <- closeRequest{code, reason}:
-	default: // one is on its way
+	if !p.broken {
+		p.broken = true
+		p.violation = closeRequest{code, reason}
 	}
 }
 

@@ -40,13 +40,6 @@ type Conn struct {
 
 	recv chan Message // closed by the reader when it exits
 
-	// Deliver: once deliverSet is closed, the reader calls deliverFn for
-	// every message instead of sending it on recv.
-	deliverOnce sync.Once
-	deliverMu   sync.Mutex // held while messages queued on recv are handed to deliverFn
-	deliverSet  chan struct{}
-	deliverFn   func(Message)
-
 	// The send queue: messages accepted by Send, Push, PushQueued and
 	// TrySend and not yet written, oldest first. The writer takes the whole
 	// queue at once (swapping in spare, the array of its previous batch) and
@@ -125,7 +118,6 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Close
 		remoteAddr:  remote,
 		header:      header,
 		recv:        make(chan Message, opts.RecvQueue),
-		deliverSet:  make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -556,37 +548,34 @@ func (c *Conn) admit() bool {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
-	var deliver func(Message) // set once Deliver has been called
 	for {
 		m, err := c.readMessage()
 		if err != nil {
 			c.setErr(c.readError(err))
 			break
 		}
-		if deliver == nil {
+		select {
+		case c.recv <- m:
+			continue
+		default:
+		}
+		// The consumer is behind: while we wait for it, nothing reads the
+		// network, so pongs are not seen; the heartbeat must not take that
+		// for a dead peer.
+		c.delivering.Store(true)
+		c.stalls.Add(1)
+		select {
+		case c.recv <- m:
+		case <-c.stop:
+			// Closing: the peer may still send until its close frame arrives
+			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
+			// and keep reading so the closing handshake can complete.
 			select {
-			case <-c.deliverSet:
-				deliver = c.takeOverRecv()
+			case c.recv <- m:
 			default:
 			}
 		}
-		if deliver != nil {
-			// Counted as a stall: while fn runs nothing reads, and a pong
-			// may wait behind it (see ping).
-			c.delivering.Store(true)
-			c.stalls.Add(1)
-			deliver(m)
-			c.delivering.Store(false)
-			continue
-		}
-		c.queueRecv(m)
-		// Deliver may have been called while m went on recv, after it
-		// emptied it: hand m over now rather than at the next message.
-		select {
-		case <-c.deliverSet:
-			deliver = c.takeOverRecv()
-		default:
-		}
+		c.delivering.Store(false)
 	}
 	c.beginStop()
 	c.stopTimers()
@@ -602,88 +591,6 @@ func (c *Conn) readLoop() {
 	}
 	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
-}
-
-// queueRecv puts m on recv for the consumer, waiting for room; once Deliver
-// has been called it hands m (after what is queued) to deliverFn instead.
-func (c *Conn) queueRecv(m Message) {
-	select {
-	case c.recv <- m:
-		return
-	default:
-	}
-	// The consumer is behind: while we wait for it, nothing reads the
-	// network, so pongs are not seen; the heartbeat must not take that for a
-	// dead peer.
-	c.delivering.Store(true)
-	defer c.delivering.Store(false)
-	c.stalls.Add(1)
-	select {
-	case c.recv <- m:
-	case <-c.deliverSet:
-		fn := c.takeOverRecv()
-		c.delivering.Store(true) // until the deferred reset: fn runs as a delivery
-		fn(m)
-	case <-c.stop:
-		// Closing: the peer may still send until its close frame arrives
-		// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
-		// and keep reading so the closing handshake can complete.
-		select {
-		case c.recv <- m:
-		default:
-		}
-	}
-}
-
-// Deliver makes the connection's reader hand every incoming message to fn,
-// in order, on the reader's own goroutine, instead of sending it on
-// [Conn.Recv]: a consumer that only dispatches (as rpc.Peer does) then
-// costs no goroutine hand-off per message. Messages the reader had already
-// queued on Recv go to fn first, on the caller's goroutine before Deliver
-// returns. Recv is still closed when the connection
-// ends, and [Conn.Done] and [Conn.Err] work as before; once Deliver has been
-// called, nothing may receive from Recv.
-//
-// fn must return quickly, and must not call [Conn.Close], [Conn.CloseNow]
-// or anything else that waits for the reader: while it runs, nothing reads
-// the network (the heartbeat makes allowance for it). Only the first call
-// of Deliver has an effect.
-func (c *Conn) Deliver(fn func(Message)) {
-	c.deliverOnce.Do(func() {
-		c.deliverMu.Lock()
-		defer c.deliverMu.Unlock()
-		c.deliverFn = fn
-		close(c.deliverSet)
-		c.drainRecv()
-	})
-}
-
-// takeOverRecv is the reader's switch to deliverFn: what is still queued on
-// recv goes first (after Deliver's own hand-over, if it is running).
-func (c *Conn) takeOverRecv() func(Message) {
-	c.delivering.Store(true) // while Deliver's caller hands over, nothing reads
-	defer c.delivering.Store(false)
-	c.stalls.Add(1)
-	c.deliverMu.Lock()
-	defer c.deliverMu.Unlock()
-	c.drainRecv()
-	return c.deliverFn
-}
-
-// drainRecv hands the messages queued on recv to deliverFn, in order. The
-// caller holds deliverMu, so only one goroutine drains at a time.
-func (c *Conn) drainRecv() {
-	for {
-		select {
-		case m, ok := <-c.recv:
-			if !ok {
-				return
-			}
-			c.deliverFn(m)
-		default:
-			return
-		}
-	}
 }
 
 // readMessage reads one message into a pooled buffer that fits it (or, past
