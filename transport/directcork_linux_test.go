@@ -58,17 +58,7 @@ func TestLargeDirectWriteIsOneSystemCall(t *testing.T) {
 	const n = 50
 	before := writeSyscalls(t)
 	for range n {
-		if err := cc.Send(ctx, transport.Message{Type: transport.Binary, Data: msg}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case m := <-sc.Recv():
-			if len(m.Data) != len(msg) {
-				t.Fatalf("got %d bytes", len(m.Data))
-			}
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		}
+		exchange(ctx, t, cc, sc, msg)
 	}
 	// One write each, and a little room for the runtime's own.
 	if got := writeSyscalls(t) - before; got > n+n/5 {
@@ -85,26 +75,29 @@ func TestLargeMessagesAreReadInOneSystemCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	msg := make([]byte, 6000)
-	exchange := func() {
-		if err := cc.Send(ctx, transport.Message{Type: transport.Binary, Data: msg}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case m := <-sc.Recv():
-			if len(m.Data) != len(msg) {
-				t.Fatalf("got %d bytes", len(m.Data))
-			}
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		}
-	}
-	exchange() // the first one shows the reader that messages are large
+	exchange(ctx, t, cc, sc, msg) // the first one shows the reader that messages are large
 	const n = 50
 	before := readSyscalls(t)
 	for range n {
-		exchange()
+		exchange(ctx, t, cc, sc, msg)
 	}
 	if got := readSyscalls(t) - before; got > 2*n+n/2 {
 		t.Fatalf("%d read system calls for %d messages, want about two each (one finds nothing and waits)", got, n)
+	}
+}
+
+// exchange sends msg from one end and waits for it at the other.
+func exchange(ctx context.Context, t *testing.T, from, to *transport.Conn, msg []byte) {
+	t.Helper()
+	if err := from.Send(ctx, transport.Message{Type: transport.Binary, Data: msg}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-to.Recv():
+		if len(m.Data) != len(msg) {
+			t.Fatalf("got %d bytes", len(m.Data))
+		}
+	case <-ctx.Done():
+		t.Fatal("timed out")
 	}
 }
