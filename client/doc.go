@@ -7,7 +7,7 @@
 // Client. [Client.Call] is a blocking call, [Client.Go] the asynchronous form
 // that delivers the one *[rpc.Response] on a channel, and [Client.Notify]
 // sends a notification. Every attempt of each goes through the peer of the
-// current connection ([rpc.Peer.Call], [rpc.Peer.Notify]): the one call path,
+// current connection ([rpc.Peer.Call], [rpc.Peer.Go], [rpc.Peer.Notify]): the one call path,
 // with its deadline and metadata ([WithMetadata], [rpc.ContextWithMetadata]),
 // its outgoing middleware and its buffer recycling.
 //

@@ -447,7 +447,7 @@ func (s *soakRun) writeHeader(w io.Writer) {
 	m, cfg := newMeta(), s.cfg
 	fmt.Fprintf(w, "wsrpc-bench -soak %s  %s %s/%s, %d CPUs; server.New in this process, loopback; a row every %s\n",
 		cfg.d, m.Go, m.OS, m.Arch, m.CPUs, cfg.interval)
-	fmt.Fprintf(w, "server: WithMaxConns %d, WithMaxInFlight %d, WithHandshakeTimeout %s; per connection: read limit %s, write timeout %s,\n"+
+	fmt.Fprintf(w, "server: WithMaxConns %d, WithMaxInFlight %d, WithReadHeaderTimeout %s; per connection: read limit %s, write timeout %s,\n"+
 		"  heartbeat %s/%s, send queue bound %s, message timeout %s\n",
 		s.maxConns, soakMaxInFlight, soakHandshake, fmtSize(transport.DefaultReadLimit), soakWriteTimeout, soakHeartbeat, soakPongTimeout,
 		fmtSize(transport.DefaultMaxQueuedBytes), transport.DefaultMessageTimeout)
