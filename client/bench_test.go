@@ -37,16 +37,7 @@ func BenchmarkClientCall(b *testing.B) {
 					})
 				})
 				b.Run("api=peer/"+name, func(b *testing.B) {
-					srv := newTestServer(b, echo)
-					tc, err := transport.Dial(context.Background(), srv.url(), &transport.DialOptions{Subprotocols: []string{proto}})
-					if err != nil {
-						b.Fatal(err)
-					}
-					p, err := rpc.New(tc)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer p.Close()
+					p := dialPeer(b, newTestServer(b, echo).url(), proto)
 					runCalls(b, size, callers, func(ctx context.Context, params rpc.Raw, result *rpc.Raw) error {
 						return p.Call(ctx, "echo", params, result)
 					})
@@ -113,16 +104,7 @@ func BenchmarkClientGo(b *testing.B) {
 			}
 		})
 		b.Run("api=peer-send/codec="+proto, func(b *testing.B) {
-			srv := newTestServer(b, echo)
-			tc, err := transport.Dial(context.Background(), srv.url(), &transport.DialOptions{Subprotocols: []string{proto}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := rpc.New(tc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+			p := dialPeer(b, newTestServer(b, echo).url(), proto)
 			reply := make(chan *rpc.Response, 1)
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -136,4 +118,19 @@ func BenchmarkClientGo(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dialPeer connects a bare rpc.Peer speaking proto to url, the reference
+// the client's figures are compared with; it is closed when b ends.
+func dialPeer(b *testing.B, url, proto string) *rpc.Peer {
+	tc, err := transport.Dial(context.Background(), url, &transport.DialOptions{Subprotocols: []string{proto}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := rpc.New(tc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
 }

@@ -43,19 +43,8 @@ func recvResponse(t *testing.T, reply <-chan *rpc.Response) *rpc.Response {
 func TestShutdown(t *testing.T) {
 	for _, cd := range codecs[:2] {
 		t.Run(cd.name, func(t *testing.T) {
-			started, release := make(chan string, 2), make(chan struct{})
-			c, s := peers(t, cd.subprotocol,
-				[]rpc.Option{rpc.WithHandler(gatedHandler(started, release))},
-				[]rpc.Option{rpc.WithHandler(gatedHandler(started, release))})
-			incoming, outgoing := make(chan *rpc.Response, 1), make(chan *rpc.Response, 1)
-			if err := c.Send(ctxT(t), &rpc.Request{Method: "held", Reply: incoming}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Send(ctxT(t), &rpc.Request{Method: "held", Reply: outgoing}); err != nil {
-				t.Fatal(err)
-			}
-			<-started
-			<-started
+			release := make(chan struct{})
+			c, s, incoming, outgoing := heldBothWays(t, cd.subprotocol, release)
 
 			shut := make(chan error, 1)
 			go func() {
@@ -128,19 +117,8 @@ func TestShutdownDefaultCode(t *testing.T) {
 // TestShutdownCutShort: when ctx ends first, Shutdown cancels what is left,
 // drops the connection and returns a *DrainError counting it.
 func TestShutdownCutShort(t *testing.T) {
-	started, never := make(chan string, 2), make(chan struct{})
-	c, s := peers(t, rpc.SubprotocolBinary,
-		[]rpc.Option{rpc.WithHandler(gatedHandler(started, never))},
-		[]rpc.Option{rpc.WithHandler(gatedHandler(started, never))})
-	incoming, outgoing := make(chan *rpc.Response, 1), make(chan *rpc.Response, 1)
-	if err := c.Send(ctxT(t), &rpc.Request{Method: "held", Reply: incoming}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Send(ctxT(t), &rpc.Request{Method: "held", Reply: outgoing}); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	<-started
+	never := make(chan struct{})
+	c, s, incoming, outgoing := heldBothWays(t, rpc.SubprotocolBinary, never)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -200,4 +178,26 @@ func TestDrainIsBoundedWhenTheConnectionEnds(t *testing.T) {
 	}
 	close(release)
 	s.Wait()
+}
+
+// heldBothWays connects two peers and starts one call each way, both held
+// by their handlers until release is closed; it returns once both run.
+// incoming gets the reply to the client's call (served by s), outgoing the
+// reply to the server's call (served by c).
+func heldBothWays(t *testing.T, subprotocol string, release chan struct{}) (c, s *rpc.Peer, incoming, outgoing chan *rpc.Response) {
+	t.Helper()
+	started := make(chan string, 2)
+	c, s = peers(t, subprotocol,
+		[]rpc.Option{rpc.WithHandler(gatedHandler(started, release))},
+		[]rpc.Option{rpc.WithHandler(gatedHandler(started, release))})
+	incoming, outgoing = make(chan *rpc.Response, 1), make(chan *rpc.Response, 1)
+	if err := c.Send(ctxT(t), &rpc.Request{Method: "held", Reply: incoming}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(ctxT(t), &rpc.Request{Method: "held", Reply: outgoing}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	<-started
+	return c, s, incoming, outgoing
 }
