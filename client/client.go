@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -40,6 +41,11 @@ type Client struct {
 	dead    error         // set when the connection ended and reconnect is off
 
 	closeErr error // from closing the last connection; written by the manager before it exits
+
+	// Subscriptions (subscribe.go).
+	subMu  sync.Mutex
+	subs   map[string]*Subscription // by topic or pattern
+	routes map[route]*Subscription  // by connection and subscription id
 }
 
 // Dial connects to the server at url (ws://, wss://, http:// or https://)
@@ -92,7 +98,7 @@ func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.cfg.New(conn)
+	p, err := c.cfg.New(conn, rpc.WithInline(pubsub.MethodPublication, c.onPublication))
 	if err != nil {
 		_ = conn.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return nil, fmt.Errorf("wsrpc: dial: %w", err)

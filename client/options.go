@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/optset"
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -55,6 +56,8 @@ type options struct {
 	backoffMax  time.Duration
 	queueSize   int
 	statusHook  func(Status)
+
+	onPublication func(pubsub.Publication)
 }
 
 func defaultOptions() options {

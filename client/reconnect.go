@@ -40,6 +40,7 @@ func (c *Client) run(p *rpc.Peer) {
 			}
 			c.setPeer(nil, Closed, errNoReconnect(why))
 			c.retire(p, notice)
+			c.endSubscriptions(errNoReconnect(why))
 			return
 		}
 		c.setPeer(nil, Reconnecting, nil)
@@ -50,6 +51,7 @@ func (c *Client) run(p *rpc.Peer) {
 		}
 		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Subprotocol())
 		c.setPeer(p, Connected, nil)
+		c.wg.Go(func() { c.resubscribe(p) })
 	}
 }
 
@@ -62,6 +64,7 @@ func (c *Client) shutdown(p *rpc.Peer) {
 		c.closeErr = p.Close()
 		p.Wait() // the client's handlers for server→client calls
 	}
+	c.endSubscriptions(ErrClientClosed)
 }
 
 // retire releases a connection that is no longer current, on a goroutine of

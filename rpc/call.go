@@ -49,7 +49,7 @@ func (p *Peer) Send(ctx context.Context, req *Request) error {
 	if req.Reply == nil {
 		return p.notify(ctx, req.Method, req.Params, md)
 	}
-	id, err := p.start(ctx, req.Method, req.Params, md, req.Reply, nil, true)
+	id, err := p.start(ctx, req.Method, req.Params, md, req.Reply, nil, true, req.OnReply)
 	req.ID = id
 	return err
 }
@@ -139,7 +139,11 @@ type callResult struct {
 // any) is told whether the request was queued, before the wait.
 func (p *Peer) callRaw(ctx context.Context, method string, params []byte, md Metadata, out *Request) (callResult, error) {
 	s := slotPool.Get().(*callSlot)
-	id, err := p.start(ctx, method, params, md, s.ch, s, false)
+	var hook func(*Response)
+	if out != nil {
+		hook = out.OnReply
+	}
+	id, err := p.start(ctx, method, params, md, s.ch, s, false, hook)
 	if out != nil {
 		out.reached(id, err)
 	}
@@ -354,7 +358,7 @@ func (p *Peer) refusalLocked() error {
 
 // start registers and sends a call. With watch, ctx is watched so that an
 // asynchronous call is abandoned when ctx ends.
-func (p *Peer) start(ctx context.Context, method string, params []byte, md Metadata, reply chan *Response, slot *callSlot, watch bool) (uint64, error) {
+func (p *Peer) start(ctx context.Context, method string, params []byte, md Metadata, reply chan *Response, slot *callSlot, watch bool, hook func(*Response)) (uint64, error) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -371,7 +375,7 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, md Metad
 		p.mu.Unlock()
 		return 0, err
 	}
-	p.pending[id] = pendingCall{reply: reply, slot: slot}
+	p.pending[id] = pendingCall{reply: reply, slot: slot, hook: hook}
 	p.mu.Unlock()
 
 	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout, meta: md}
@@ -502,6 +506,9 @@ func (p *Peer) handleReply(m *message) {
 	default:
 		r.Result = m.result
 		p.rx.kept = true
+	}
+	if pc.hook != nil {
+		pc.hook(r)
 	}
 	p.deliver(pc.reply, r)
 }

@@ -64,3 +64,27 @@ func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
 	}
 	return err
 }
+
+// Offer queues e on the connection like SendEncoded, under a byte bound of
+// its own for a stream of messages fanned out to many connections (the
+// publications of a subscription): if e would take what is queued on the
+// connection past limit, the connection is closed with code and reason (see
+// transport.Conn.Offer) rather than waiting. Offer never waits and never
+// writes on the caller's goroutine, so a producer offering one message to
+// many peers is never held up by one of them.
+func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason string) error {
+	if e.wire != p.wire {
+		return errWrongWire
+	}
+	p.mu.Lock()
+	refused := p.refusalLocked()
+	p.mu.Unlock()
+	if refused != nil {
+		return refused
+	}
+	err := p.conn.Offer(transport.Message{Type: p.wire.messageType(), Data: e.data}, limit, code, reason)
+	if err != nil {
+		return &Error{Code: CodeUnavailable, Message: "connection closed; the notification was not sent: " + err.Error()}
+	}
+	return nil
+}

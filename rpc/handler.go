@@ -77,11 +77,21 @@ type Request struct {
 	Reply chan *Response
 	// ID is the request id; Send sets it on outgoing calls.
 	ID uint64
+	// OnReply, on an outgoing call, is called with the reply the other side
+	// sends, on the peer's reader goroutine as the reply arrives: before
+	// the peer reads its next message, and before the reply is delivered
+	// (on Reply, or returned by Call). A caller uses it to be ready for what
+	// the other side sends right after the reply (the publications of a
+	// subscription, say). It is not called for a local outcome (ctx ended,
+	// connection lost). It must not block, and must copy what it keeps of
+	// Result.
+	OnReply func(*Response)
 
 	peer         *Peer
 	wid          wireID
 	notification bool
 	outgoing     bool
+	onReplied    func(sent bool) // see OnReplied
 
 	// Outgoing, through the middleware chain: what roundTrip reports back.
 	sent    chan uint64        // an asynchronous Send waits on it for the request to be queued
@@ -96,6 +106,17 @@ type Request struct {
 // RemoteAddr, Header, Session...) is the connection's. It is nil for a
 // Request built by hand (in a unit test, say).
 func (r *Request) Peer() *Peer { return r.peer }
+
+// OnReplied registers f to run once the reply to this incoming call has
+// been handed to the connection (written, or queued ahead of anything sent
+// after it), with sent true, or once it is known that none will be sent (a
+// notification, a call the caller cancelled, a connection that closed), with
+// sent false. A handler uses it to send what must follow its reply on the
+// wire, such as the first publications of a subscription it has just made,
+// or to undo what a reply nobody will read announced. f runs once, after
+// ServeRPC has returned, on the goroutine that sent the reply; a later
+// OnReplied replaces an earlier f. It has no effect on an outgoing Request.
+func (r *Request) OnReplied(f func(sent bool)) { r.onReplied = f }
 
 // Outgoing reports whether the call is one this side makes (seen by
 // outgoing middleware) rather than one it serves.

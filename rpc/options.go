@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"time"
@@ -76,6 +77,7 @@ type Config struct {
 	maxMetaBytes int
 	logger       *slog.Logger
 	ownedParams  bool
+	inline       map[string]func(*Request)
 
 	// Per connection (scopePeer).
 	baseCtx    context.Context
@@ -150,6 +152,7 @@ func (c *Config) apply(opts []Option, allowed scope, who string) error {
 func (c *Config) New(conn *transport.Conn, opts ...Option) (*Peer, error) {
 	cc := *c
 	cc.outgoing = append([]Middleware(nil), c.outgoing...)
+	cc.inline = maps.Clone(c.inline)
 	if err := cc.apply(opts, scopePeer, "Config.New"); err != nil {
 		return nil, err
 	}
@@ -176,6 +179,31 @@ func (c *Config) Handler() Handler { return c.handler }
 // argument instead and refuses this option.
 func WithHandler(h Handler) Option {
 	return option("rpc.WithHandler", scopeAll, func(c *Config) error { c.handler = h; return nil })
+}
+
+// WithInline has the notifications of method served by fn on the peer's
+// reader goroutine, in the order they arrive, instead of on a handler
+// goroutine: for notifications whose order matters, such as the
+// publications of a subscription. fn sees the notification as a handler
+// would (req.Params is valid only until fn returns) and returns nothing: a
+// notification has no reply. fn must not wait long, since the connection
+// reads nothing else while it runs; to wait it selects on [Peer.Done] too. A
+// request (a call that wants a reply) of method still goes to the handler.
+// Several WithInline options may be given, one per method; a later one for
+// the same method replaces the earlier.
+func WithInline(method string, fn func(req *Request)) Option {
+	return option("rpc.WithInline", scopeAll, func(c *Config) error {
+		if fn == nil {
+			return fmt.Errorf("nil func for method %q", method)
+		}
+		if c.inline == nil {
+			c.inline = make(map[string]func(*Request))
+		} else {
+			c.inline = maps.Clone(c.inline) // a Config copied by New must not share it
+		}
+		c.inline[method] = fn
+		return nil
+	})
 }
 
 // WithValueCodec sets the value codec for params and results on binary

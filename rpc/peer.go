@@ -89,8 +89,9 @@ type Peer struct {
 
 type pendingCall struct {
 	reply chan *Response
-	slot  *callSlot   // set for a blocking Call: the Response to fill
-	stop  func() bool // stops the ctx watcher of an asynchronous call
+	slot  *callSlot       // set for a blocking Call: the Response to fill
+	stop  func() bool     // stops the ctx watcher of an asynchronous call
+	hook  func(*Response) // Request.OnReply
 }
 
 // New starts a peer on conn, choosing the wire codec from the negotiated

@@ -90,6 +90,12 @@ func (p *Peer) backlogCost(m *message) int {
 // when the backlog is full too.
 func (p *Peer) handleCall(m *message, b *batchReply) {
 	isReq := m.kind == kindRequest
+	if !isReq && p.opts.inline != nil {
+		if fn := p.opts.inline[m.method]; fn != nil {
+			p.serveInline(fn, m)
+			return
+		}
+	}
 	p.inMu.Lock()
 	var refuse *Error
 	wait := false
@@ -155,6 +161,24 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 		p.workers.Add(1)
 		go p.worker(c)
 	}
+}
+
+// serveInline runs a [WithInline] func for a notification, on the reader
+// goroutine; a panic in it is recovered and logged like a handler's.
+func (p *Peer) serveInline(fn func(*Request), m *message) {
+	req := Request{Method: m.method, Params: m.params, Metadata: m.meta, peer: p, notification: true}
+	if p.opts.ownedParams && m.params != nil {
+		p.rx.kept = true // Params stays valid, as WithOwnedParams promises
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if ok, suppressed := p.panics.Allow(time.Now()); ok && p.logger != nil {
+				p.logger.Error("wsrpc: inline notification func panicked", "method", logtext.Clip(m.method), "panic", v,
+					"stack", string(debug.Stack()), "suppressed", suppressed)
+			}
+		}
+	}()
+	fn(&req)
 }
 
 // dropBacklog takes every call waiting in the backlog out: they will never
@@ -251,6 +275,14 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 	delete(p.active, c)
 	canceled := c.canceled
 	p.inMu.Unlock()
+	sent := false // the reply went out (for OnReplied)
+	if f := c.req.onReplied; f != nil {
+		if c.batch != nil {
+			defer func() { c.batch.after(f, sent) }() // runs once the whole batch's reply is out
+		} else {
+			defer func() { f(sent) }() // runs last, once the reply below is queued
+		}
+	}
 	// The call counts as in flight until its reply is queued, so that a drain
 	// that sees nothing in flight knows every reply is ahead of the close.
 	defer func() {
@@ -277,14 +309,14 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		c.batch.skip() // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
+		sent = p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
 	default:
 		result, bad := p.wire.result(result)
 		if bad != nil {
-			p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: bad})
+			sent = p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: bad})
 			return
 		}
-		p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
+		sent = p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
 	}
 	return
 }
@@ -329,13 +361,15 @@ func (p *Peer) reply(b *batchReply, m *message) {
 
 // replyLater sends a handler's reply, or adds it to its batch as one of the
 // replies the batch expects.
-func (p *Peer) replyLater(b *batchReply, m *message) {
+// It reports whether the reply was sent; one added to a batch counts as
+// sent, and its batch's OnReplied funcs learn whether the batch was.
+func (p *Peer) replyLater(b *batchReply, m *message) bool {
 	if b != nil {
 		b.add(m)
 		b.done()
-		return
+		return true
 	}
-	p.send(m)
+	return p.send(m)
 }
 
 // batchReply gathers the replies to one batch (JSON-RPC's) and sends them
@@ -346,6 +380,25 @@ type batchReply struct {
 	mu        sync.Mutex
 	remaining int // replies still expected, plus one until dispatching ends
 	buf       []byte
+	hooks     []batchHook // Request.OnReplied funcs, run once the batch's reply is out
+}
+
+type batchHook struct {
+	f    func(sent bool)
+	sent bool // its own reply was added to the batch
+}
+
+// after runs f once the batch's reply has been sent (or will not be), at
+// once if it already has. sent says whether f's own reply is in it.
+func (b *batchReply) after(f func(bool), sent bool) {
+	b.mu.Lock()
+	if b.remaining > 0 {
+		b.hooks = append(b.hooks, batchHook{f, sent})
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	f(sent)
 }
 
 func newBatchReply(p *Peer) *batchReply {
@@ -385,8 +438,16 @@ func (b *batchReply) done() {
 	b.remaining--
 	last := b.remaining == 0
 	buf := b.buf
+	var hooks []batchHook
+	if last {
+		hooks, b.hooks = b.hooks, nil
+	}
 	b.mu.Unlock()
+	sent := false
 	if last && len(buf) > 0 {
-		b.p.sendRaw(b.p.wire.closeBatch(buf))
+		sent = b.p.sendRaw(b.p.wire.closeBatch(buf))
+	}
+	for _, h := range hooks {
+		h.f(h.sent && sent)
 	}
 }

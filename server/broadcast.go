@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -93,3 +95,16 @@ func encodeNotification(p *rpc.Peer, method string, params any) (*rpc.Encoded, e
 	}
 	return e, nil
 }
+
+// Publish publishes v on topic through the hub of [WithHub], to every
+// subscriber on every node (see pubsub.Hub.Publish). Without a hub it
+// returns an error. A handler reaches its Server with [FromContext].
+func (s *Server) Publish(ctx context.Context, topic string, v any) (pubsub.Position, error) {
+	if s.opts.hub == nil {
+		return pubsub.Position{}, errors.New("wsrpc: Publish: the server has no pub/sub hub (server.WithHub)")
+	}
+	return s.opts.hub.Publish(ctx, topic, v)
+}
+
+// Hub returns the hub of [WithHub], or nil.
+func (s *Server) Hub() *pubsub.Hub { return s.opts.hub }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/optset"
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -70,6 +71,7 @@ type options struct {
 	onConnect         func(*rpc.Peer)
 	onDisconnect      func(*rpc.Peer, error)
 	retryAfter        time.Duration
+	hub               *pubsub.Hub
 }
 
 type inBandAuth struct {
@@ -278,4 +280,20 @@ func WithOnDisconnect(fn func(*rpc.Peer, error)) Option {
 // when d > 0.
 func WithRetryAfter(d time.Duration) Option {
 	return serverOption(func(o *options) error { o.retryAfter = d; return nil })
+}
+
+// WithHub mounts a pub/sub hub on every connection: the hub serves the
+// reserved methods $/subscribe, $/unsubscribe and $/publish (around the
+// server's handler, after in-band authentication), each connection is
+// attached to it as it is registered and detached once it has ended, and
+// [Server.Publish] publishes through it. The hub stays the caller's to
+// close, after the server's Shutdown.
+func WithHub(h *pubsub.Hub) Option {
+	return serverOption(func(o *options) error {
+		if h == nil {
+			return errors.New("wsrpc: WithHub: nil hub")
+		}
+		o.hub = h
+		return nil
+	})
 }

@@ -109,6 +109,9 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 	if o.idleTimeout == 0 {
 		o.idleTimeout = DefaultIdleTimeout
 	}
+	if o.hub != nil {
+		h = o.hub.Middleware()(h)
+	}
 	s := &Server{
 		h:            h,
 		cfg:          cfg,
@@ -375,6 +378,9 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	s.conns[peer.ID()] = c
 	s.mu.Unlock()
 	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
+	if s.opts.hub != nil {
+		s.opts.hub.Attach(peer)
+	}
 	if s.opts.onConnect != nil {
 		s.opts.onConnect(peer)
 	}
@@ -396,6 +402,9 @@ func (s *Server) ended(c *conn, err error) {
 		c.stopAuthTimer()
 	}
 	c.peer.Wait() // its handlers have been cancelled; they may have to finish a reply
+	if s.opts.hub != nil {
+		s.opts.hub.Detach(c.peer)
+	}
 	s.log("disconnected", "conn", id, "remote", addrString(c.peer.RemoteAddr()), "reason", err)
 	if s.opts.onDisconnect != nil {
 		s.opts.onDisconnect(c.peer, err)

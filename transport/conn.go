@@ -229,6 +229,38 @@ func (c *Conn) PushQueued(ctx context.Context, m Message) error {
 	return c.enqueue(ctx, m, true, false)
 }
 
+// Offer is PushQueued for a message fanned out to many connections (a
+// publication) under a bound of its own: if queueing m would take the bytes
+// queued on the connection past limit (0, or more than MaxQueuedBytes, means
+// MaxQueuedBytes), the connection is ended with code and reason instead, as
+// Push ends it with 1008, so that a subscriber that does not keep up is told
+// in its own terms (reconnect, catch up) and never holds up the producer.
+// The error then wraps [ErrClosed], and Err wraps [ErrSlowReader]. Offer
+// never waits and never writes on the caller's goroutine.
+func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) error {
+	if m.Type != Text && m.Type != Binary {
+		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
+	}
+	select {
+	case <-c.stop:
+		return c.closedErr()
+	default:
+	}
+	if bound := c.opts.MaxQueuedBytes; limit <= 0 || bound >= 0 && limit > bound {
+		limit = bound
+	}
+	n := cost(m)
+	if !c.reserveNow(n, limit) {
+		c.slowReaderWith(n, limit, code, reason)
+		return c.closedErr()
+	}
+	if !c.append(m) {
+		c.unreserve(n)
+		return c.closedErr()
+	}
+	return nil
+}
+
 // msgOverhead is what a queued message counts against MaxQueuedBytes
 // beyond its bytes, so that the bound also bounds the number of messages.
 const msgOverhead = 64
@@ -372,8 +404,13 @@ func (c *Conn) QueuedBytes() int64 { return c.queued.Load() }
 // close frame goes out if the socket takes it within coder/websocket's 5 s,
 // otherwise the connection is dropped.
 func (c *Conn) slowReader(n int64) {
-	limit := c.opts.MaxQueuedBytes
-	c.setErr(&CloseError{Code: StatusPolicyViolation, Reason: "slow reader: outgoing queue full",
+	c.slowReaderWith(n, c.opts.MaxQueuedBytes, StatusPolicyViolation, "slow reader: outgoing queue full")
+}
+
+// slowReaderWith is slowReader with the bound that was passed and the close
+// code and reason to send.
+func (c *Conn) slowReaderWith(n, limit int64, code StatusCode, reason string) {
+	c.setErr(&CloseError{Code: code, Reason: reason,
 		Err: fmt.Errorf("%w (%d bytes queued, %d more offered, limit %d)", ErrSlowReader, c.queued.Load(), n, limit)})
 	c.discard.Store(true)
 	c.beginStop()
@@ -382,7 +419,7 @@ func (c *Conn) slowReader(n int64) {
 	}
 	go func() { // counted in wg: Close and CloseNow wait for it
 		defer c.wg.Done()
-		c.closeBounded(StatusPolicyViolation, "slow reader: outgoing queue full")
+		c.closeBounded(code, reason)
 	}()
 }
 

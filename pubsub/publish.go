@@ -1,0 +1,282 @@
+package pubsub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/wsrpc/wsrpc/internal/topic"
+	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+type publishParams struct {
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// Publish publishes v on topic (a concrete topic, no wildcards) to every
+// subscriber on every node, and returns its position. v is encoded as JSON;
+// an rpc.Raw (or json.RawMessage) must hold JSON and is sent as it is.
+// Publish waits for the broker to take the publication, never for a
+// subscriber. It is how Go code publishes: no Rule's Publish func runs.
+func (h *Hub) Publish(ctx context.Context, t string, v any) (Position, error) {
+	if err := h.cfg.limits.topic().Topic(t); err != nil {
+		return Position{}, fmt.Errorf("wsrpc: pubsub: publish: %w", err)
+	}
+	var data []byte
+	switch v := v.(type) {
+	case rpc.Raw:
+		data = bytes.Clone(v)
+	case json.RawMessage:
+		data = bytes.Clone(v)
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return Position{}, fmt.Errorf("wsrpc: pubsub: publish: encode: %w", err)
+		}
+		data = b
+	}
+	if !json.Valid(data) {
+		return Position{}, errors.New("wsrpc: pubsub: publish: data is not valid JSON")
+	}
+	if len(data) > h.cfg.limits.MaxPublicationSize {
+		return Position{}, fmt.Errorf("wsrpc: pubsub: publish: %d bytes of data exceed the limit of %d", len(data), h.cfg.limits.MaxPublicationSize)
+	}
+	return h.publish(ctx, t, data, "")
+}
+
+func (h *Hub) publish(ctx context.Context, t string, data []byte, publisher string) (Position, error) {
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return Position{}, ErrBrokerClosed
+	}
+	opts := PublishOptions{Publisher: publisher}
+	for i := range h.cfg.rules {
+		r := &h.cfg.rules[i]
+		if r.HistorySize > 0 && topic.Match(r.pattern, t) {
+			opts.HistorySize, opts.HistoryTTL = r.HistorySize, r.HistoryTTL
+			break
+		}
+	}
+	pos, err := h.broker.Publish(ctx, t, data, opts)
+	if err != nil {
+		return Position{}, err
+	}
+	h.published.Add(1)
+	return pos, nil
+}
+
+// servePublish is $/publish: a client's publication, if a rule allows it.
+func (h *Hub) servePublish(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	var p publishParams
+	if err := json.Unmarshal(req.Params, &p); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: params must be {\"topic\": string, \"data\": JSON}: %v", MethodPublish, err)
+	}
+	if err := h.cfg.limits.topic().Topic(p.Topic); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: %v", MethodPublish, err)
+	}
+	if len(p.Data) == 0 {
+		p.Data = json.RawMessage("null")
+	}
+	if len(p.Data) > h.cfg.limits.MaxPublicationSize {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: %d bytes of data exceed the limit of %d", MethodPublish, len(p.Data), h.cfg.limits.MaxPublicationSize)
+	}
+	var r *rule
+	for i := range h.cfg.rules {
+		if topic.Match(h.cfg.rules[i].pattern, p.Topic) {
+			r = &h.cfg.rules[i]
+			break
+		}
+	}
+	if r == nil || r.Publish == nil {
+		return nil, rpc.Errorf(rpc.CodePermissionDenied, "%s: clients may not publish on %q", MethodPublish, p.Topic)
+	}
+	peer := req.Peer()
+	m := &Message{Topic: p.Topic, Data: rpc.Raw(p.Data)}
+	if err := r.Publish(ctx, peer, m); err != nil {
+		if errors.Is(err, ErrDrop) {
+			h.dropped.Add(1)
+			return []byte(`{"dropped":true}`), nil
+		}
+		return nil, refusal(err, "%s: publishing on %q is not allowed: %v", MethodPublish, p.Topic, err)
+	}
+	if m.Topic != p.Topic || !json.Valid(m.Data) || len(m.Data) > h.cfg.limits.MaxPublicationSize {
+		return nil, rpc.Errorf(rpc.CodeInternalError, "%s: the publish hook changed the topic or left invalid or oversized data", MethodPublish)
+	}
+	pos, err := h.publish(ctx, p.Topic, m.Data, peer.ID())
+	if err != nil {
+		return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "publish: " + err.Error()}
+	}
+	if r.AfterPublish != nil {
+		r.AfterPublish(peer, p.Topic, pos)
+	}
+	return appendPosition(make([]byte, 0, 48), pos), nil
+}
+
+// Middleware returns the middleware that serves the reserved pub/sub
+// methods on an attached connection and passes every other call to the
+// handler it wraps. The reserved methods sent as notifications (no reply
+// wanted) are ignored, and so is a $/publication a client sends; one sent
+// as a request is answered with CodeInvalidRequest.
+func (h *Hub) Middleware() rpc.Middleware {
+	return func(next rpc.Handler) rpc.Handler {
+		return rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+			var serve func(context.Context, *rpc.Request) ([]byte, error)
+			switch req.Method {
+			case MethodSubscribe:
+				serve = h.serveSubscribe
+			case MethodUnsubscribe:
+				serve = h.serveUnsubscribe
+			case MethodPublish:
+				serve = h.servePublish
+			case MethodPublication:
+				if req.IsNotification() {
+					return nil, nil
+				}
+				return nil, rpc.Errorf(rpc.CodeInvalidRequest, "%s is sent by servers only", MethodPublication)
+			default:
+				return next.ServeRPC(ctx, req)
+			}
+			if req.IsNotification() {
+				return nil, nil // no reply wanted: nothing could tell the client its subscription id
+			}
+			return serve(ctx, req)
+		})
+	}
+}
+
+// deliver is the broker's hand-over: fan pub out to every entry matching
+// its topic.
+func (h *Hub) deliver(pub Publication) {
+	h.mu.RLock()
+	h.index.Match(pub.Topic, func(e *entry) { h.fanout(e, &pub) })
+	h.mu.RUnlock()
+}
+
+var paramsPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// fanout queues pub on every connection subscribed to e, encoded once per
+// wire codec.
+func (h *Hub) fanout(e *entry, pub *Publication) {
+	bp := paramsPool.Get().(*[]byte)
+	params := appendPublication((*bp)[:0], e.id, pub)
+	defer func() { *bp = params[:0]; paramsPool.Put(bp) }()
+	var encs [2]struct {
+		peer *rpc.Peer
+		msg  *rpc.Encoded
+	}
+	encFor := func(p *rpc.Peer) *rpc.Encoded {
+		for i := range encs {
+			if encs[i].peer == nil {
+				m, err := p.EncodeNotification(MethodPublication, params)
+				if err != nil {
+					return nil
+				}
+				encs[i].peer, encs[i].msg = p, m
+				return m
+			}
+			if encs[i].peer.SameWire(p) {
+				return encs[i].msg
+			}
+		}
+		m, _ := p.EncodeNotification(MethodPublication, params)
+		return m
+	}
+	n := 0
+	e.mu.Lock()
+	for _, s := range e.subs {
+		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
+			continue // publisher exclusion
+		}
+		msg := encFor(s.conn.peer)
+		if msg == nil {
+			continue
+		}
+		if s.joining {
+			if len(s.pending) >= h.cfg.limits.MaxJoinBuffer {
+				h.closeSlow(s.conn)
+				continue
+			}
+			s.pending = append(s.pending, held{offset: pub.Offset, epoch: pub.Epoch, msg: msg})
+			continue
+		}
+		if h.offer(s, msg) {
+			n++
+		}
+	}
+	e.mu.Unlock()
+	h.delivered.Add(uint64(n))
+}
+
+// offer queues msg on s's connection, counting a slow subscriber it closes.
+func (h *Hub) offer(s *sub, msg *rpc.Encoded) bool {
+	p := s.conn.peer
+	if err := p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason); err != nil {
+		if errors.Is(p.Conn().Err(), transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {
+			h.slowClosed.Add(1)
+			h.warn("slow subscriber closed", "conn", p.ID(), "queued", p.Conn().QueuedBytes())
+		} else {
+			h.lost.Add(1)
+		}
+		return false
+	}
+	return true
+}
+
+// closeSlow closes a connection whose subscriber cannot keep up while its
+// subscribe is answered.
+func (h *Hub) closeSlow(c *conn) {
+	if c.slow.CompareAndSwap(false, true) {
+		h.slowClosed.Add(1)
+		h.warn("slow subscriber closed while joining", "conn", c.peer.ID())
+		go c.peer.CloseWith(CloseSlowSubscriber, slowReason)
+	}
+}
+
+// appendPublication appends pub as $/publication's params.
+func appendPublication(b []byte, sub uint64, pub *Publication) []byte {
+	b = append(b, `{"sub":`...)
+	b = appendUint(b, sub)
+	b = append(b, `,"topic":`...)
+	b = appendString(b, pub.Topic)
+	b = append(b, `,"offset":`...)
+	b = appendUint(b, pub.Offset)
+	b = append(b, `,"epoch":`...)
+	b = appendString(b, pub.Epoch)
+	b = append(b, `,"data":`...)
+	b = append(b, pub.Data...)
+	return append(b, '}')
+}
+
+func appendPosition(b []byte, p Position) []byte {
+	b = append(b, `{"offset":`...)
+	b = appendUint(b, p.Offset)
+	b = append(b, `,"epoch":`...)
+	b = appendString(b, p.Epoch)
+	return append(b, '}')
+}
+
+func appendUint(b []byte, n uint64) []byte { return strconv.AppendUint(b, n, 10) }
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func isPattern(s string) bool         { return topic.IsPattern(s) }
+func covers(outer, inner string) bool { return topic.Covers(outer, inner) }

@@ -1,0 +1,272 @@
+package pubsub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// subscribeParams are $/subscribe's params.
+type subscribeParams struct {
+	Topic string    `json:"topic"`
+	Since *Position `json:"since"`
+	Echo  bool      `json:"echo"`
+}
+
+type unsubscribeParams struct {
+	Sub *uint64 `json:"sub"`
+}
+
+// join waits until e's broker subscription is made, making it when first.
+func (h *Hub) join(ctx context.Context, e *entry, first bool) error {
+	if first {
+		e.err = h.broker.Subscribe(ctx, e.pattern)
+		close(e.ready)
+	} else {
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if e.err != nil {
+		return &rpc.Error{Code: rpc.CodeUnavailable, Message: "subscribing at the broker: " + e.err.Error()}
+	}
+	return nil
+}
+
+// remove ends s: it leaves its entry, and the entry's broker subscription
+// ends with its last subscriber. It reports whether s was still there.
+func (h *Hub) remove(s *sub) bool {
+	e := s.entry
+	h.mu.Lock()
+	s.conn.mu.Lock()
+	found := s.conn.subs[e.id] == s
+	if found {
+		delete(s.conn.subs, e.id)
+	}
+	s.conn.mu.Unlock()
+	e.mu.Lock()
+	if i := slices.Index(e.subs, s); i >= 0 {
+		last := len(e.subs) - 1
+		e.subs[i] = e.subs[last]
+		e.subs[last] = nil
+		e.subs = e.subs[:last]
+	}
+	s.pending = nil
+	empty := len(e.subs) == 0
+	e.mu.Unlock()
+	if empty && h.entries[e.pattern] == e {
+		delete(h.entries, e.pattern)
+		h.index.Remove(e.pattern, e)
+	} else {
+		empty = false
+	}
+	h.mu.Unlock()
+	if empty {
+		<-e.ready // its first subscriber has finished subscribing (or failing)
+		if e.err == nil {
+			if err := h.broker.Unsubscribe(context.Background(), e.pattern); err != nil {
+				h.warn("broker unsubscribe failed", "pattern", e.pattern, "err", err)
+			}
+		}
+	}
+	return found
+}
+
+// serveSubscribe is $/subscribe.
+func (h *Hub) serveSubscribe(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	var p subscribeParams
+	if err := json.Unmarshal(req.Params, &p); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: params must be {\"topic\": string, \"since\"?: {\"offset\", \"epoch\"}, \"echo\"?: bool}: %v", MethodSubscribe, err)
+	}
+	if err := h.cfg.limits.topic().Pattern(p.Topic); err != nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: %v", MethodSubscribe, err)
+	}
+	exact := !isPattern(p.Topic)
+	if p.Since != nil && !exact {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: %q is a pattern: recovery (since) needs an exact topic", MethodSubscribe, p.Topic)
+	}
+	peer := req.Peer()
+	c := h.connOf(peer)
+	if c == nil {
+		return nil, rpc.NotStarted("pub/sub hub closed")
+	}
+	if err := h.allowSubscribe(ctx, peer, p.Topic); err != nil {
+		return nil, err
+	}
+	s, e, first, err := h.add(c, p.Topic, p.Echo, false)
+	if err != nil {
+		return nil, err
+	}
+	result, err := h.answer(ctx, s, e, first, p.Since)
+	if err != nil {
+		h.remove(s)
+		return nil, err
+	}
+	req.OnReplied(func(sent bool) {
+		if !sent { // nobody will learn the subscription id
+			h.remove(s)
+			return
+		}
+		h.goLive(s)
+		if r := h.ruleCovering(p.Topic); r != nil && r.AfterSubscribe != nil {
+			r.AfterSubscribe(peer, p.Topic)
+		}
+	})
+	return result, nil
+}
+
+// answer makes the broker subscription if needed, reads the history (exact
+// topics) and encodes the subscribe's result.
+func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *Position) ([]byte, error) {
+	if err := h.join(ctx, e, first); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, 128)
+	buf = append(buf, `{"sub":`...)
+	buf = appendUint(buf, e.id)
+	buf = append(buf, `,"topic":`...)
+	buf = appendString(buf, e.pattern)
+	if !e.exact {
+		return append(buf, '}'), nil
+	}
+	hist, err := h.broker.History(ctx, e.pattern, HistoryRequest{Since: since, Limit: h.cfg.limits.MaxReplay})
+	if err != nil {
+		return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "reading the topic's position: " + err.Error()}
+	}
+	e.mu.Lock()
+	s.last = hist.Top
+	e.mu.Unlock()
+	buf = append(buf, `,"position":`...)
+	buf = appendPosition(buf, hist.Top)
+	if since == nil {
+		return append(buf, '}'), nil
+	}
+	recovered := recoveredAll(*since, hist)
+	buf = append(buf, `,"recovered":`...)
+	if recovered {
+		buf = append(buf, "true"...)
+	} else {
+		buf = append(buf, "false"...)
+	}
+	buf = append(buf, `,"publications":[`...)
+	n := 0
+	for i := range hist.Publications {
+		pub := &hist.Publications[i]
+		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
+			continue
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendPublication(buf, e.id, pub)
+		n++
+	}
+	return append(buf, "]}"...), nil
+}
+
+// recoveredAll reports whether hist holds every publication after since:
+// the same epoch, and the publications run from since+1 to the top without
+// a hole. An empty epoch in since means the start of the current epoch.
+func recoveredAll(since Position, hist History) bool {
+	if since.Epoch == "" {
+		since.Epoch, since.Offset = hist.Top.Epoch, 0
+	}
+	if since.Epoch != hist.Top.Epoch || since.Offset > hist.Top.Offset {
+		return false
+	}
+	if since.Offset == hist.Top.Offset {
+		return true
+	}
+	pubs := hist.Publications
+	return len(pubs) > 0 && pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == hist.Top.Offset &&
+		uint64(len(pubs)) == hist.Top.Offset-since.Offset
+}
+
+// goLive sends what arrived for s while its subscribe was answered (what
+// its reply did not already hold), then lets publications through.
+func (h *Hub) goLive(s *sub) {
+	e := s.entry
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !s.joining {
+		return
+	}
+	s.joining = false
+	pending := s.pending
+	s.pending = nil
+	for _, m := range pending {
+		if m.epoch == s.last.Epoch && m.offset <= s.last.Offset {
+			continue // in the reply, or before the position it gave
+		}
+		h.offer(s, m.msg)
+	}
+}
+
+// serveUnsubscribe is $/unsubscribe.
+func (h *Hub) serveUnsubscribe(_ context.Context, req *rpc.Request) ([]byte, error) {
+	var p unsubscribeParams
+	if err := json.Unmarshal(req.Params, &p); err != nil || p.Sub == nil {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: params must be {\"sub\": subscription id}", MethodUnsubscribe)
+	}
+	c := h.connOf(req.Peer())
+	if c == nil {
+		return nil, rpc.NotStarted("pub/sub hub closed")
+	}
+	c.mu.Lock()
+	s := c.subs[*p.Sub]
+	c.mu.Unlock()
+	if s == nil || s.server {
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: no subscription %d on this connection", MethodUnsubscribe, *p.Sub)
+	}
+	if h.remove(s) {
+		if r := h.ruleCovering(s.entry.pattern); r != nil && r.AfterUnsubscribe != nil {
+			req.OnReplied(func(bool) { r.AfterUnsubscribe(req.Peer(), s.entry.pattern) })
+		}
+	}
+	return []byte("true"), nil
+}
+
+// allowSubscribe asks every rule overlapping pattern.
+func (h *Hub) allowSubscribe(ctx context.Context, p *rpc.Peer, pattern string) error {
+	for i := range h.cfg.rules {
+		r := &h.cfg.rules[i]
+		if r.Subscribe == nil || !overlaps(r.pattern, pattern) {
+			continue
+		}
+		if err := r.Subscribe(ctx, p, pattern); err != nil {
+			return refusal(err, "subscribing to %q is not allowed: %v", pattern, err)
+		}
+	}
+	return nil
+}
+
+// ruleCovering is the first rule whose pattern covers pattern, for its
+// after-hooks.
+func (h *Hub) ruleCovering(pattern string) *rule {
+	for i := range h.cfg.rules {
+		if covers(h.cfg.rules[i].pattern, pattern) {
+			return &h.cfg.rules[i]
+		}
+	}
+	return nil
+}
+
+// refusal is err as sent to the client: an *rpc.Error as it is, anything
+// else as permission denied.
+func refusal(err error, format string, args ...any) error {
+	if e, ok := err.(*rpc.Error); ok {
+		return e
+	}
+	return &rpc.Error{Code: rpc.CodePermissionDenied, Message: fmt.Sprintf(format, args...)}
+}
+
+func (h *Hub) warn(msg string, args ...any) {
+	if h.cfg.logger != nil {
+		h.cfg.logger.Warn("wsrpc: pubsub: "+msg, args...)
+	}
+}
