@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // The wsrpc.v1 binary codec: one message per WebSocket binary frame, a kind
@@ -136,6 +138,56 @@ func retryMillis(d time.Duration) uint64 {
 
 // maxWireTimeout caps a received timeout so that converting it cannot overflow.
 const maxWireTimeout = 100 * 365 * 24 * time.Hour
+
+// binaryPacker packs notifications into one wsrpc.v1 packed message: the
+// kind, an empty extension block, then each message with its length.
+type binaryPacker struct{}
+
+func (binaryPacker) Pack(dst []byte, msgs []transport.Message) []byte {
+	dst = append(dst, byte(kindPacked), 0)
+	for _, m := range msgs {
+		dst = binary.AppendUvarint(dst, uint64(len(m.Data)))
+		dst = append(dst, m.Data...)
+	}
+	return dst
+}
+
+// decodePacked decodes a packed message (kind 7) into its notifications.
+// Anything but a notification inside is malformed.
+func decodePacked(data []byte, dst []message, in *interner, lim metaLimits) ([]message, error) {
+	d := binDecoder{data: data[1:]}
+	d.ext() // no entries are defined for a packed message: skipped
+	msgs := dst[:0]
+	for len(d.data) > 0 && d.err == nil {
+		n := d.uvarint("packed message length")
+		if d.err != nil {
+			break
+		}
+		if n == 0 || n > uint64(len(d.data)) {
+			d.fail("packed message length out of range")
+			break
+		}
+		sub := d.data[:n]
+		d.data = d.data[n:]
+		if kind(sub[0]) != kindNotification {
+			d.fail(fmt.Sprintf("kind %d inside a packed message (only notifications may be packed)", sub[0]))
+			break
+		}
+		msgs = append(msgs, message{})
+		if err := decodeBinary(sub, &msgs[len(msgs)-1], in, lim); err != nil {
+			clear(msgs)
+			return dst[:0], err
+		}
+	}
+	if d.err == nil && len(msgs) == 0 {
+		d.fail("empty packed message")
+	}
+	if d.err != nil {
+		clear(msgs)
+		return dst[:0], d.err
+	}
+	return msgs, nil
+}
 
 // decodeBinary decodes one wsrpc.v1 message into m. Slices in m alias data;
 // metadata is copied. A request whose metadata is over lim becomes

@@ -1,6 +1,8 @@
 package rpc
 
 import (
+	"github.com/wsrpc/wsrpc/transport"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -530,4 +532,54 @@ func TestBinaryIgnorableKinds(t *testing.T) {
 			t.Fatalf("kind 0x%02x: %v, want errMalformed", b, err)
 		}
 	}
+}
+
+// FuzzDecodePacked holds the packed-message decoder (kind 7) to: never
+// panic; what it accepts is notifications only, and packing their encodings
+// again decodes to the same notifications (decode → encode → decode).
+func FuzzDecodePacked(f *testing.F) {
+	one := appendBinary(nil, &message{kind: kindNotification, method: "tick", params: []byte("1")})
+	two := appendBinary(nil, &message{kind: kindNotification, method: "$/publication", params: []byte(`{"sub":1}`), meta: Metadata{"k": "v"}})
+	f.Add(binaryPacker{}.Pack(nil, []transport.Message{{Data: one}, {Data: two}}))
+	f.Add([]byte{byte(kindPacked), 0})
+	f.Add([]byte{byte(kindPacked), 0, 0})
+	f.Add([]byte{byte(kindPacked), 0, 2, byte(kindResult), 0})
+	f.Add([]byte{byte(kindPacked), 1, 9, 3, 2, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			data = []byte{byte(kindPacked)}
+		}
+		data[0] = byte(kindPacked)
+		lim := decodeLimits{meta: metaLimits{entries: 4, bytes: 64}}
+		msgs, batch, err := binaryWire{}.decode(data, nil, &interner{}, lim)
+		if err != nil {
+			if !errors.Is(err, errMalformed) {
+				t.Fatalf("error %v is not errMalformed", err)
+			}
+			return
+		}
+		if !batch || len(msgs) == 0 {
+			t.Fatalf("accepted %x as %d messages, batch %v", data, len(msgs), batch)
+		}
+		var parts []transport.Message
+		for _, m := range msgs {
+			switch {
+			case m.kind == kindNotification:
+			case m.kind == kindInvalid && m.unanswerable:
+				return // refused for its metadata: nothing to re-encode
+			default:
+				t.Fatalf("a packed %d", m.kind)
+			}
+			parts = append(parts, transport.Message{Data: appendBinary(nil, &m)})
+		}
+		again, _, err := binaryWire{}.decode(binaryPacker{}.Pack(nil, parts), nil, &interner{}, lim)
+		if err != nil || len(again) != len(msgs) {
+			t.Fatalf("re-packed: %d messages, %v; want %d", len(again), err, len(msgs))
+		}
+		for i := range msgs {
+			if !sameMessage(&msgs[i], &again[i]) {
+				t.Fatalf("message %d: %+v, re-packed %+v", i, msgs[i], again[i])
+			}
+		}
+	})
 }

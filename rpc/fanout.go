@@ -58,7 +58,7 @@ func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
 	if refused != nil {
 		return refused
 	}
-	err := p.conn.PushQueued(ctx, transport.Message{Type: p.wire.messageType(), Data: e.data})
+	err := p.conn.PushQueued(ctx, transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()})
 	if err != nil && ctx.Err() == nil {
 		return &Error{Code: CodeUnavailable, Message: "connection closed; the notification was not sent: " + err.Error()}
 	}
@@ -82,7 +82,7 @@ func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason 
 	if refused != nil {
 		return refused
 	}
-	err := p.conn.Offer(transport.Message{Type: p.wire.messageType(), Data: e.data}, limit, code, reason)
+	err := p.conn.Offer(transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()}, limit, code, reason)
 	if err != nil {
 		return &Error{Code: CodeUnavailable, Message: "connection closed; the notification was not sent: " + err.Error()}
 	}

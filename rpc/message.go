@@ -14,6 +14,10 @@ const (
 	kindError        kind = 4 // an error reply
 	kindCancel       kind = 5 // the caller gave up on request id
 	kindShutdown     kind = 6 // the sender is shutting down: no new calls, please
+	// kindPacked is a wsrpc.v1 message that carries several notifications
+	// (docs/PROTOCOL.md); the binary codec unpacks it, so the Peer never
+	// sees this kind.
+	kindPacked kind = 7
 
 	// kindIgnored is a received binary message of a kind this runtime does
 	// not know from the range a receiver ignores (0x40 and up; see

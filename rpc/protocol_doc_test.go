@@ -101,6 +101,7 @@ var protocolKindNames = map[kind]string{
 	kindError:        "error",
 	kindCancel:       "cancel",
 	kindShutdown:     "shutdown",
+	kindPacked:       "packed",
 }
 
 func protocolKindByName(name string) (kind, bool) {
@@ -113,7 +114,7 @@ func protocolKindByName(name string) (kind, bool) {
 }
 
 // protocolHexModes are the words that may follow "hex" (see the top of the file).
-var protocolHexModes = map[string]bool{"": true, "received": true, "answered": true, "dropped": true, "malformed": true}
+var protocolHexModes = map[string]bool{"": true, "received": true, "answered": true, "dropped": true, "malformed": true, "packed": true}
 
 // protocolHeadingName is the word a hex example's heading must contain.
 func protocolHeadingName(k kind) string {
@@ -135,7 +136,7 @@ func TestProtocolDocBinaryExamples(t *testing.T) {
 	)
 	for _, b := range blocks {
 		tag, mode, _ := strings.Cut(b.info, " ")
-		if tag != "hex" {
+		if tag != "hex" || mode == "packed" { // packed: TestProtocolDocPackedExamples
 			continue
 		}
 		where := protocolDocPath + ":" + strconv.Itoa(b.line)
@@ -926,5 +927,47 @@ func TestProtocolDocLimits(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("the limits table has no row for %s", name)
 		}
+	}
+}
+
+// TestProtocolDocPackedExamples checks the "hex packed" examples: their
+// bytes decode into notifications, and packing those notifications as the
+// Go encoder does gives exactly the bytes shown.
+func TestProtocolDocPackedExamples(t *testing.T) {
+	_, blocks := readProtocolDoc(t)
+	n := 0
+	for _, b := range blocks {
+		if b.info != "hex packed" {
+			continue
+		}
+		n++
+		where := protocolDocPath + ":" + strconv.Itoa(b.line)
+		var data []byte
+		for _, line := range strings.Split(b.body, "\n") {
+			for _, f := range strings.Fields(line) {
+				v, err := hex.DecodeString(f)
+				if len(f) != 2 || err != nil {
+					break
+				}
+				data = append(data, v...)
+			}
+		}
+		msgs, batch, err := binaryWire{}.decode(data, nil, &interner{}, decodeLimits{meta: testMeta})
+		if err != nil || !batch || len(msgs) < 2 {
+			t.Fatalf("%s: decode(% x) = %d messages, batch %v, %v; want two or more notifications", where, data, len(msgs), batch, err)
+		}
+		var parts []transport.Message
+		for _, m := range msgs {
+			if m.kind != kindNotification {
+				t.Fatalf("%s: a packed %s", where, protocolKindNames[m.kind])
+			}
+			parts = append(parts, transport.Message{Data: appendBinary(nil, &m)})
+		}
+		if got := (binaryPacker{}).Pack(nil, parts); !bytes.Equal(got, data) {
+			t.Errorf("%s: packing the notifications gives\n% x\nthe document shows\n% x", where, got, data)
+		}
+	}
+	if n == 0 {
+		t.Fatal("docs/PROTOCOL.md has no packed example")
 	}
 }

@@ -43,6 +43,9 @@ type wireCodec interface {
 	// errorData makes an error ready to send (JSON-RPC drops data that is
 	// not JSON, and says so).
 	errorData(e *Error) *Error
+	// packer joins encoded notifications queued together into one
+	// message (a JSON-RPC batch; a wsrpc.v1 packed message).
+	packer() transport.Packer
 }
 
 // decodeLimits bound what one message may hold.
@@ -69,6 +72,12 @@ func (binaryWire) messageType() transport.MessageType { return transport.Binary 
 func (binaryWire) jsonValues() bool                   { return false }
 
 func (binaryWire) decode(data []byte, dst []message, in *interner, lim decodeLimits) ([]message, bool, error) {
+	if len(data) > 0 && kind(data[0]) == kindPacked {
+		msgs, err := decodePacked(data, dst, in, lim.meta)
+		// The notifications share the buffer, as a batch's calls do; they
+		// have no replies to gather.
+		return msgs, true, err
+	}
 	msgs := append(dst[:0], message{})
 	if err := decodeBinary(data, &msgs[0], in, lim.meta); err != nil {
 		return dst[:0], false, err
@@ -85,6 +94,7 @@ func (binaryWire) appendToBatch(buf []byte, m message) []byte {
 }
 func (binaryWire) closeBatch(buf []byte) []byte { panic("rpc: the binary codec has no batches") }
 
+func (binaryWire) packer() transport.Packer         { return binaryPacker{} }
 func (binaryWire) checkParams([]byte) error         { return nil }
 func (binaryWire) result(b []byte) ([]byte, *Error) { return b, nil }
 func (binaryWire) errorData(e *Error) *Error        { return e }
@@ -118,6 +128,22 @@ func (jsonWire) appendToBatch(buf []byte, m message) []byte {
 }
 
 func (jsonWire) closeBatch(buf []byte) []byte { return append(buf, ']') }
+
+func (jsonWire) packer() transport.Packer { return jsonPacker{} }
+
+// jsonPacker packs notifications into a JSON-RPC batch: an array of them.
+type jsonPacker struct{}
+
+func (jsonPacker) Pack(dst []byte, msgs []transport.Message) []byte {
+	dst = append(dst, '[')
+	for i, m := range msgs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, m.Data...)
+	}
+	return append(dst, ']')
+}
 
 // checkParams: JSON-RPC params are a JSON array or object.
 func (jsonWire) checkParams(b []byte) error {

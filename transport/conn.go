@@ -790,15 +790,10 @@ func (c *Conn) writeBatch(batch []Message) bool {
 		if corked {
 			c.cork.cork()
 		}
-		for j, m := range batch[i:end] {
-			ok := c.write(m)
-			c.pending.Add(-1)
-			c.unreserve(cost(m))
-			if !ok {
-				c.discardMessages(batch[i+j+1:])
-				c.cork.drop()
-				return false
-			}
+		if !c.writeAll(batch[i:end]) {
+			c.discardMessages(batch[end:])
+			c.cork.drop()
+			return false
 		}
 		if corked && end == len(batch) && len(batch) < maxBatch && c.pending.Load() == 0 {
 			// Let senders that are ready to run queue their messages; the
@@ -811,15 +806,9 @@ func (c *Conn) writeBatch(batch []Message) bool {
 				c.queue = nil
 				c.qmu.Unlock()
 				c.armWatchdog()
-				for j, m := range more {
-					ok := c.write(m)
-					c.pending.Add(-1)
-					c.unreserve(cost(m))
-					if !ok {
-						c.discardMessages(more[j+1:])
-						c.cork.drop()
-						return false
-					}
+				if !c.writeAll(more) {
+					c.cork.drop()
+					return false
 				}
 			}
 		}
@@ -832,6 +821,70 @@ func (c *Conn) writeBatch(batch []Message) bool {
 		}
 	}
 	c.lastWrite.Store(clock())
+	return true
+}
+
+// writeAll writes ms, packing the runs of messages that may be packed,
+// and takes them out of the queue's counts; after a failed write it
+// discards the rest. The caller holds wmu.
+func (c *Conn) writeAll(ms []Message) bool {
+	for len(ms) > 0 {
+		n := packRun(ms)
+		var ok bool
+		if n == 1 {
+			ok = c.write(ms[0])
+		} else {
+			ok = c.writePacked(ms[:n])
+		}
+		for _, m := range ms[:n] {
+			c.pending.Add(-1)
+			c.unreserve(cost(m))
+		}
+		ms = ms[n:]
+		if !ok {
+			c.discardMessages(ms)
+			return false
+		}
+	}
+	return true
+}
+
+// packRun is how many messages from the start of ms go out as one: those
+// that share the first one's Packer and type, within the pack bounds.
+func packRun(ms []Message) int {
+	p := ms[0].Pack
+	if p == nil || len(ms) == 1 {
+		return 1
+	}
+	n, size := 1, len(ms[0].Data)
+	for n < len(ms) && n < MaxPack && ms[n].Pack == p && ms[n].Type == ms[0].Type && size+len(ms[n].Data) <= MaxPackBytes {
+		size += len(ms[n].Data)
+		n++
+	}
+	return n
+}
+
+// writePacked writes ms as one message made by their Packer, in a pooled
+// buffer; the caller holds wmu.
+func (c *Conn) writePacked(ms []Message) bool {
+	size := 16
+	for _, m := range ms {
+		size += len(m.Data) + 4
+	}
+	buf := ms[0].Pack.Pack(bufpool.Get(size)[:0], ms)
+	err := c.ws.Write(context.Background(), ms[0].Type, buf)
+	bufpool.Put(buf)
+	if err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	for _, m := range ms {
+		if m.Recycle != nil {
+			if _, rx := m.Recycle.(receivedBuffer); !rx {
+				m.Recycle.Recycle(m.Data)
+			}
+		}
+	}
 	return true
 }
 

@@ -35,6 +35,28 @@ type Message struct {
 	// Recycle: a received Message may be forwarded as it is, to several
 	// connections, and still be read afterwards.
 	Recycle Recycler
+	// Pack, when set on a Message given to Send, Push, PushQueued or Offer,
+	// lets the writer join it with the messages queued right after it that
+	// have the same Pack and Type into one WebSocket message, made by
+	// Pack.Pack: a burst of small messages fanned out to a connection then
+	// costs one frame, not one each. The protocol above decides what a
+	// packed message looks like (a JSON-RPC batch, say); the receiver sees
+	// only that message. At most [MaxPack] messages and [MaxPackBytes]
+	// bytes are packed together.
+	Pack Packer
+}
+
+// Bounds of one packed message (see [Message.Pack]).
+const (
+	MaxPack      = 64
+	MaxPackBytes = 32 << 10
+)
+
+// Packer joins messages into one; see [Message.Pack].
+type Packer interface {
+	// Pack appends to dst the one message that carries msgs (two or more,
+	// in order, of the same type) and returns it. It must not keep msgs.
+	Pack(dst []byte, msgs []Message) []byte
 }
 
 // Recycler takes back message buffers; see [Message.Recycle].
