@@ -51,7 +51,8 @@ func (c *Client) run(p *rpc.Peer) {
 		}
 		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Subprotocol())
 		c.setPeer(p, Connected, nil)
-		c.wg.Go(func() { c.resubscribe(p) })
+		np := p // p is reassigned by the next redial
+		c.wg.Go(func() { c.resubscribe(np) })
 	}
 }
 

@@ -889,10 +889,11 @@ func (c *Conn) writePacked(ms []Message) bool {
 }
 
 // directCorkMin is the size from which a message written directly is
-// corked: coder/websocket's write buffer holds 4096 bytes, so a frame
-// larger than that (header included) would otherwise leave in two system
-// calls, the buffer's worth and then the rest.
-const directCorkMin = 4096 - 14
+// corked: coder/websocket's write buffer holds hijackBufSize bytes on an
+// accepted connection (4096 on a dialed one), so a frame larger than that
+// (header included) would otherwise leave in two system calls, the
+// buffer's worth and then the rest.
+const directCorkMin = hijackBufSize - 14
 
 // writeDirect writes one message on the sender's goroutine, in one system
 // call when it fits the cork; the caller holds wmu.

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -262,14 +264,32 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.cork = newCorkConn(nc)
-	// net/http hands over its connection's writer with the hijack and never
-	// uses it again: write through it (now into the corking conn) rather than
-	// pinning it and allocating another.
-	bw := brw.Writer
-	if bw.Size() >= 4096 {
-		bw.Reset(w.cork)
+	// net/http hands over its connection's 4 KiB reader and writer with the
+	// hijack. Every connection would hold both for its whole life, idle or
+	// not: they are most of an idle connection's memory. The corking
+	// connection below does the buffering that matters (reading ahead into
+	// pooled buffers while data flows, gathering corked writes into a
+	// pooled buffer), so coder/websocket gets small ones: a frame header
+	// and a small message fit, larger payloads go through in place.
+	var br *bufio.Reader
+	if n := brw.Reader.Buffered(); n <= hijackBufSize {
+		b, _ := brw.Reader.Peek(n) // bytes sent after the handshake request: keep them first
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), w.cork), hijackBufSize)
+		if n > 0 {
+			if _, err := br.Peek(n); err != nil { // into br's own buffer, where coder/websocket looks
+				nc.Close()
+				return nil, nil, err
+			}
+		}
 	} else {
-		bw = bufio.NewWriterSize(w.cork, 4096)
+		br = brw.Reader // it holds more than a small buffer would; coder/websocket re-reads it
 	}
-	return w.cork, bufio.NewReadWriter(brw.Reader, bw), nil
+	return w.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, hijackBufSize)), nil
 }
+
+// hijackBufSize is the size of the buffered reader and writer that
+// coder/websocket gets on an accepted connection. Writes of a message whose
+// frame does not fit are corked (see writeDirect), so that it still leaves
+// in one system call.
+const hijackBufSize = 512
+
