@@ -236,7 +236,7 @@ func (h *Hub) closeSlow(c *conn) {
 	if c.slow.CompareAndSwap(false, true) {
 		h.slowClosed.Add(1)
 		h.warn("slow subscriber closed while joining", "conn", c.peer.ID())
-		go c.peer.CloseWith(CloseSlowSubscriber, slowReason)
+		c.peer.Conn().CloseSlow(CloseSlowSubscriber, slowReason)
 	}
 }
 

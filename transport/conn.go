@@ -407,6 +407,15 @@ func (c *Conn) slowReader(n int64) {
 	c.slowReaderWith(n, c.opts.MaxQueuedBytes, StatusPolicyViolation, "slow reader: outgoing queue full")
 }
 
+// CloseSlow ends the connection of a peer that does not keep up, without
+// waiting: what is queued is dropped, the close frame with code and reason
+// goes out if the socket takes it within a second (otherwise the socket is
+// closed), and Err wraps [ErrSlowReader]. It is what Offer does past its
+// bound, for a caller that decides by a bound of its own.
+func (c *Conn) CloseSlow(code StatusCode, reason string) {
+	c.slowReaderWith(0, -1, code, reason)
+}
+
 // slowReaderWith is slowReader with the bound that was passed and the close
 // code and reason to send.
 func (c *Conn) slowReaderWith(n, limit int64, code StatusCode, reason string) {
