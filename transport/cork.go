@@ -292,4 +292,3 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // frame does not fit are corked (see writeDirect), so that it still leaves
 // in one system call.
 const hijackBufSize = 512
-
