@@ -266,6 +266,10 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 	c.routes[route{p, res.Sub}] = s
 	if recovering && !res.Recovered {
 		s.gap = true
+		if len(res.Publications) > 0 { // the replay starts after a hole: it is not a live gap
+			first := res.Publications[0]
+			s.pos = pubsub.Position{Offset: first.Offset - 1, Epoch: first.Epoch}
+		}
 	}
 	if res.Position != nil && !s.hasPos {
 		s.pos, s.hasPos = *res.Position, true

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/topic"
@@ -35,11 +36,13 @@ var ErrBrokerClosed = errors.New("wsrpc: pubsub broker closed")
 type MemoryBroker struct {
 	maxTopics int
 
+	deliver atomic.Pointer[func(Publication)]
+
 	mu        sync.Mutex
-	deliver   func(Publication)
 	streams   map[string]*stream
 	subs      map[string]int // exact topics the node is subscribed to, with a count
 	closed    bool
+	isClosed  atomic.Bool // closed, readable without mu
 	lastSweep time.Time
 }
 
@@ -75,10 +78,9 @@ func (b *MemoryBroker) Open(deliver func(Publication)) error {
 	if b.closed {
 		return ErrBrokerClosed
 	}
-	if b.deliver != nil {
+	if !b.deliver.CompareAndSwap(nil, &deliver) {
 		return errors.New("wsrpc: pubsub: MemoryBroker opened twice (one Hub per broker)")
 	}
-	b.deliver = deliver
 	return nil
 }
 
@@ -196,11 +198,8 @@ func (b *MemoryBroker) Publish(_ context.Context, t string, data []byte, opts Pu
 		} else if len(s.hist) > 0 {
 			s.hist = nil // the topic keeps no history any more
 		}
-		b.mu.Lock()
-		deliver := b.deliver
-		b.mu.Unlock()
-		if deliver != nil {
-			deliver(pub)
+		if deliver := b.deliver.Load(); deliver != nil && !b.closedNow() {
+			(*deliver)(pub)
 		}
 		s.mu.Unlock()
 		return pub.Position(), nil
@@ -246,9 +245,11 @@ func (b *MemoryBroker) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	b.deliver = nil
+	b.isClosed.Store(true)
 	return nil
 }
+
+func (b *MemoryBroker) closedNow() bool { return b.isClosed.Load() }
 
 // newEpoch returns a fresh epoch: 8 random hex digits.
 func newEpoch() string {

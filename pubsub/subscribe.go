@@ -134,6 +134,14 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	if !e.exact {
 		return append(buf, '}'), nil
 	}
+	if since != nil && since.Epoch == "" {
+		// From the start of the current epoch: ask which it is first.
+		top, err := h.broker.History(ctx, e.pattern, HistoryRequest{})
+		if err != nil {
+			return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "reading the topic's position: " + err.Error()}
+		}
+		since = &Position{Offset: 0, Epoch: top.Top.Epoch}
+	}
 	hist, err := h.broker.History(ctx, e.pattern, HistoryRequest{Since: since, Limit: h.cfg.limits.MaxReplay})
 	if err != nil {
 		return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "reading the topic's position: " + err.Error()}
