@@ -15,6 +15,7 @@
 //	go run ./cmd/wsrpc-bench -soak 10m
 //	go run ./cmd/wsrpc-bench -attack
 //	go run ./cmd/wsrpc-bench -attack=slow,fanout
+//	go run ./cmd/wsrpc-bench -fanout
 //
 // See bench/README.md for what each column means.
 package main
@@ -127,6 +128,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		attackRSS = fs.Float64("attack-rss-limit", attackRSSLimit,
 			"internal: with -attack, the peak RSS target of slow and fanout in MiB (tests under -race, whose shadow memory is resident, raise it)")
 
+		fanout        = fs.Bool("fanout", false, "measure pub/sub fan-out instead: wsrpc beside centrifuge and raw coder/websocket broadcast loops (-d per phase)")
+		fanoutSubs    = fs.String("fanout-subs", "1,100,1000", "with -fanout: subscriber counts, comma-separated (one connection each)")
+		fanoutSizes   = fs.String("fanout-sizes", "64,1024", "with -fanout: payload sizes in bytes, comma-separated")
+		fanoutSystems = fs.String("fanout-systems", "", "with -fanout: run only these systems, comma-separated: centrifuge, raw-plain, raw-batch, wsrpc (default all)")
+		fanoutRate    = fs.Int("fanout-rate", 20000, "with -fanout: deliveries/s in total in the fixed-load phase")
+		fanoutWindow  = fs.Int("fanout-window", 256, "with -fanout: publications the publisher may be ahead of the slowest subscriber when saturating")
+		fanoutProfile = fs.String("fanout-profile", "", "with -fanout: write a CPU profile of the run here")
+
 		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
 		killedURL = fs.String("killed-url", "", "internal: the server the killed clients dial")
 	)
@@ -169,8 +178,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *killedN > 0 {
 		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
 	}
-	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on); n > 1 {
-		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak and -attack are separate runs: give one")
+	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on, *fanout); n > 1 {
+		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak, -attack and -fanout are separate runs: give one")
 		return 2
 	}
 	if *asJSON && (churn.n > 0 || *soak > 0 || attack.on) {
@@ -220,6 +229,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *warm == 0 {
 		*warm = min(*d/4, 500*time.Millisecond)
+	}
+	if *fanout {
+		cfg, err := parseFanoutConfig(*fanoutSubs, *fanoutSizes, *fanoutSystems, *fanoutRate, *fanoutWindow)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -fanout: %v\n", err)
+			return 2
+		}
+		cfg.d, cfg.warm, cfg.profile, cfg.json = *d, *warm, *fanoutProfile, *asJSON
+		return runFanout(ctx, cfg, stdout, stderr)
 	}
 	if idle.n > 0 {
 		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON}, stdout, stderr)
