@@ -804,7 +804,7 @@ func (c *Conn) writeBatch(batch []Message) bool {
 			c.cork.drop()
 			return false
 		}
-		if corked && end == len(batch) && len(batch) < maxBatch && c.pending.Load() == 0 {
+		if corked && end == len(batch) && len(batch) < maxBatch && c.pending.Load() == 0 && !fannedOut(batch) {
 			// Let senders that are ready to run queue their messages; the
 			// writer's next round takes them while this burst is still
 			// corked only if they come now, so yield once.
@@ -830,6 +830,20 @@ func (c *Conn) writeBatch(batch []Message) bool {
 		}
 	}
 	c.lastWrite.Store(clock())
+	return true
+}
+
+// fannedOut reports whether batch holds only messages that may be packed:
+// messages fanned out to many connections (publications), whose producer
+// queues one on each connection and is not about to queue another here.
+// Yielding for more senders would only put this writer behind the many
+// others that the same publication woke, and delay every delivery.
+func fannedOut(batch []Message) bool {
+	for _, m := range batch {
+		if m.Pack == nil {
+			return false
+		}
+	}
 	return true
 }
 
