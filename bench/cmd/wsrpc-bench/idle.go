@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
@@ -107,7 +108,14 @@ func serveIdle(ctx context.Context, maxConns, memProfileRate int, stdin io.Reade
 	if _, err := raiseNoFile(); err != nil {
 		fmt.Fprintf(stderr, "wsrpc-bench child: raise RLIMIT_NOFILE: %v\n", err)
 	}
+	hub, err := pubsub.New()
+	if err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench child: %v\n", err)
+		return 1
+	}
+	defer hub.Close()
 	srv, err := server.New(echoHandler,
+		server.WithHub(hub), // idle connections may hold subscriptions (-idle-subs)
 		server.WithMaxConns(maxConns+16),
 		rpc.WithHeartbeat(transport.DefaultHeartbeatInterval, transport.DefaultPongTimeout))
 	if err != nil {
@@ -153,6 +161,7 @@ type idleConfig struct {
 	wait    time.Duration
 	profile string
 	json    bool
+	subs    int // subscriptions each connection makes (-idle-subs)
 	// child starts the server process; nil means this executable with
 	// -idle-server.
 	child func(ctx context.Context, args ...string) (*exec.Cmd, error)
@@ -162,6 +171,7 @@ type idleConfig struct {
 type idleResult struct {
 	Meta           meta      `json:"meta"`
 	Conns          int       `json:"conns"`
+	Subs           int       `json:"subscriptions_per_conn"`
 	Requested      int       `json:"requested_conns"`
 	NoFileHard     uint64    `json:"rlimit_nofile_hard"`
 	Capped         string    `json:"capped,omitempty"`
@@ -229,7 +239,7 @@ func measureIdle(ctx context.Context, cfg idleConfig, progress io.Writer) (*idle
 	// The child's standard error is copied to progress from another
 	// goroutine (unless it is a file).
 	progress = &lockedWriter{w: progress}
-	res := &idleResult{Meta: newMeta(), Requested: cfg.conns, Conns: cfg.conns, Wait: cfg.wait.String()}
+	res := &idleResult{Meta: newMeta(), Requested: cfg.conns, Conns: cfg.conns, Wait: cfg.wait.String(), Subs: cfg.subs}
 	hard, err := raiseNoFile()
 	if err != nil {
 		return nil, fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
@@ -319,7 +329,7 @@ func measureIdle(ctx context.Context, cfg idleConfig, progress io.Writer) (*idle
 	dialStart := time.Now()
 	dialTo := func(total int) error {
 		fmt.Fprintf(progress, "idle: opening connections up to %d\n", total)
-		if err := dialMany(ctx, url, total-len(clients), &clients, &cmu); err != nil {
+		if err := dialMany(ctx, url, total-len(clients), cfg.subs, &clients, &cmu); err != nil {
 			return err
 		}
 		return sc.waitConns(ctx, total)
@@ -413,7 +423,9 @@ func measureIdle(ctx context.Context, cfg idleConfig, progress io.Writer) (*idle
 }
 
 // dialMany opens k connections, a few at a time, and appends them to *out.
-func dialMany(ctx context.Context, url string, k int, out *[]*transport.Conn, mu *sync.Mutex) error {
+// Each makes subs subscriptions: one to a topic they all share, the others
+// to topics of its own (a topic per user, say).
+func dialMany(ctx context.Context, url string, k, subs int, out *[]*transport.Conn, mu *sync.Mutex) error {
 	opts := &transport.DialOptions{
 		Subprotocols: []string{rpc.SubprotocolBinary},
 		// Minimal clients: the server's heartbeat is what is measured.
@@ -424,9 +436,18 @@ func dialMany(ctx context.Context, url string, k int, out *[]*transport.Conn, mu
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			for next.Add(1) <= int64(k) {
+			for {
+				i := next.Add(1)
+				if i > int64(k) {
+					return
+				}
 				c, err := transport.Dial(ctx, url, opts)
 				if err != nil {
+					errs <- err
+					return
+				}
+				if err := idleSubscribe(ctx, c, i, subs); err != nil {
+					c.CloseNow()
 					errs <- err
 					return
 				}
@@ -440,6 +461,36 @@ func dialMany(ctx context.Context, url string, k int, out *[]*transport.Conn, mu
 	close(errs)
 	if err := <-errs; err != nil {
 		return fmt.Errorf("dial: %w", err)
+	}
+	return nil
+}
+
+// idleSubscribe makes connection i's subscriptions with wsrpc.v1 requests
+// and waits for each reply.
+func idleSubscribe(ctx context.Context, c *transport.Conn, i int64, subs int) error {
+	for j := range subs {
+		topic := "idle.all"
+		if j > 0 {
+			topic = fmt.Sprintf("idle.user.%d.%d", i, j)
+		}
+		params := fmt.Sprintf(`{"topic":%q}`, topic)
+		// kind 1 (request), no extensions, id j+1, no timeout, the method, the params
+		msg := append([]byte{1, 0, byte(j + 1), 0, byte(len(pubsub.MethodSubscribe))}, pubsub.MethodSubscribe...)
+		msg = append(msg, params...)
+		if err := c.Send(ctx, transport.Message{Type: transport.Binary, Data: msg}); err != nil {
+			return err
+		}
+		select {
+		case m, ok := <-c.Recv():
+			if !ok {
+				return fmt.Errorf("subscribe: connection ended: %w", c.Err())
+			}
+			if len(m.Data) == 0 || m.Data[0] != 3 {
+				return fmt.Errorf("subscribe to %s refused: % x", topic, m.Data)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }
@@ -614,7 +665,7 @@ func (r *idleResult) writeTable(w io.Writer) error {
 			strconv.Itoa(s.st.Goroutines), idle, meta)
 	}
 	b.WriteString("(idle KiB: heap pages free but not returned to the OS; meta KiB: GC, span and other runtime metadata)\n")
-	fmt.Fprintf(&b, "\nper idle server connection (after %s, minus baseline, / %d):\n", r.Wait, r.Conns)
+	fmt.Fprintf(&b, "\nper idle server connection holding %d subscriptions (after %s, minus baseline, / %d):\n", r.Subs, r.Wait, r.Conns)
 	fmt.Fprintf(&b, "  RSS          %7.1f KiB after GC   (%.1f KiB as found, without forcing GC)\n", r.RSSPerConnKiB, r.RSSPerConnNoGCKiB)
 	fmt.Fprintf(&b, "  heap in use  %7.1f KiB\n", r.HeapPerConnKiB)
 	fmt.Fprintf(&b, "  stacks       %7.1f KiB\n", r.StackPerConnKiB)

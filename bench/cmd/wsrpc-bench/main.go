@@ -99,6 +99,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		pending    *countFlag
 		idle       = countFlag{name: "idle", def: defaultIdleConns, pending: &pending}
 		churn      = countFlag{name: "churn", def: defaultChurnCycles, pending: &pending}
+		idleSubs   = fs.Int("idle-subs", 0, "with -idle: subscriptions each connection makes (one shared topic, the others its own), to measure idle subscribers")
 		idleWait   = fs.Duration("idle-wait", 35*time.Second, "with -idle: how long the connections stay idle before the last measurement (the default spans one 30s heartbeat)")
 		idleProf   = fs.String("idle-profile", "", "with -idle: write the server's heap profile here (written anyway, to a temporary file, when the target is missed)")
 		idleServer = fs.Bool("idle-server", false, "internal: run as the child server of -idle")
@@ -240,7 +241,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runFanout(ctx, cfg, stdout, stderr)
 	}
 	if idle.n > 0 {
-		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON}, stdout, stderr)
+		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON, subs: *idleSubs}, stdout, stderr)
 	}
 
 	cfg := config{d: *d, warm: *warm, rawWindow: *rawWindow}
