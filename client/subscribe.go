@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,9 +78,10 @@ type Subscription struct {
 	peer       *rpc.Peer // the connection it is subscribed on (nil: none yet)
 	id         uint64    // its subscription id there
 	pos        pubsub.Position
-	hasPos     bool // pos is the last publication delivered (or the position subscribed at)
-	gap        bool // the next publication delivered had others lost before it
-	recovering bool // a resubscribe to fill a live gap is under way
+	hasPos     bool      // pos is the last publication delivered (or the position subscribed at)
+	gap        bool      // the next publication delivered had others lost before it
+	recovering bool      // a resubscribe to fill a live gap is under way
+	on         *rpc.Peer // the connection a subscribe was last sent on
 	ended      bool
 	err        error
 }
@@ -92,8 +94,10 @@ func (s *Subscription) C() <-chan pubsub.Publication { return s.ch }
 // Topic returns the topic or pattern subscribed to.
 func (s *Subscription) Topic() string { return s.pattern }
 
-// Position returns the position of the last publication delivered (exact
-// topics), to pass to [Since] in a later run.
+// Position returns the position of the last publication handed to C (exact
+// topics), or the topic's position when nothing has come yet. Publications
+// still waiting in C's buffer count as handed over: to resume in a later run
+// with [Since], keep the Position of the last publication you processed.
 func (s *Subscription) Position() pubsub.Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,6 +194,11 @@ func (c *Client) subscribeFirst(ctx context.Context, s *Subscription) error {
 // new subscription arrives before its id is known.
 func (s *Subscription) subscribeOn(ctx context.Context, p *rpc.Peer) error {
 	s.mu.Lock()
+	if s.on == p && !s.recovering {
+		s.mu.Unlock()
+		return nil // subscribed, or being subscribed, on p already (Subscribe racing a reconnect)
+	}
+	s.on = p
 	params := struct {
 		Topic string           `json:"topic"`
 		Since *pubsub.Position `json:"since,omitempty"`
@@ -212,14 +221,22 @@ func (s *Subscription) subscribeOn(ctx context.Context, p *rpc.Peer) error {
 				failed = s.onSubscribed(p, r.Result, params.Since != nil)
 			}
 		}}
-	if err := p.Send(ctx, req); err != nil {
-		return err
+	err = p.Send(ctx, req)
+	if err == nil {
+		r := <-reply // Send watches ctx: a Response comes
+		err = r.Err
 	}
-	r := <-reply
-	if r.Err != nil {
-		return r.Err
+	if err == nil {
+		err = failed
 	}
-	return failed
+	if err != nil {
+		s.mu.Lock()
+		if s.on == p {
+			s.on = nil // not subscribed there: a later attempt may try again
+		}
+		s.mu.Unlock()
+	}
+	return err
 }
 
 // subscribeResult is $/subscribe's result.
@@ -276,17 +293,40 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 	}
 	s.mu.Unlock()
 	c.subMu.Unlock()
-	for i := range res.Publications {
-		s.deliver(p, res.Publications[i].value())
+	if len(res.Publications) == 0 {
+		s.jumpTo(res.Position)
+		return nil
 	}
-	if res.Position != nil {
-		s.mu.Lock()
-		if top := *res.Position; s.pos.Epoch != top.Epoch || s.pos.Offset < top.Offset {
-			s.pos = top // what is before it is lost: the next publication follows it
+	// The recovered publications go to C before any that follow on p: the
+	// turn is taken here, on p's reader, and handed to a goroutine that
+	// delivers them, so that neither the reader nor the caller of Subscribe
+	// (who has not got C yet) waits for C to be read meanwhile. p's next
+	// publications wait for the turn.
+	if !s.take(p) {
+		return nil
+	}
+	c.wg.Go(func() {
+		defer s.give()
+		for i := range res.Publications {
+			s.deliverHeld(p, res.Publications[i].value())
 		}
-		s.mu.Unlock()
-	}
+		s.jumpTo(res.Position)
+	})
 	return nil
+}
+
+// jumpTo moves the position to top when what it missed before top is lost
+// (another epoch, or history that did not reach back): the next publication
+// follows top.
+func (s *Subscription) jumpTo(top *pubsub.Position) {
+	if top == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.exact && (s.pos.Epoch != top.Epoch || s.pos.Offset < top.Offset) && !s.recovering {
+		s.pos, s.hasPos = *top, true
+	}
+	s.mu.Unlock()
 }
 
 // onPublication is the inline handler of $/publication on every
@@ -314,14 +354,34 @@ func (c *Client) onPublication(req *rpc.Request) {
 // stale (p is no longer the subscription's connection), a duplicate, or
 // after a gap (which starts a recovery).
 func (s *Subscription) deliver(p *rpc.Peer, pub pubsub.Publication) {
-	select {
-	case s.turn <- struct{}{}:
-	case <-s.done:
-		return
-	case <-p.Done():
+	if !s.take(p) {
 		return
 	}
-	defer func() { <-s.turn }()
+	defer s.give()
+	s.deliverHeld(p, pub)
+}
+
+// take takes the delivery turn: one deliverer at a time, so that
+// publications reach C in order. It reports false if the subscription or p's
+// connection ended, or the client closed, first.
+func (s *Subscription) take(p *rpc.Peer) bool {
+	select {
+	case s.turn <- struct{}{}:
+		return true
+	case <-s.done:
+	case <-p.Conn().Done():
+	case <-s.c.closing.Done():
+	}
+	return false
+}
+
+func (s *Subscription) give() { <-s.turn }
+
+// deliverHeld is deliver for a caller holding the turn. It waits while C is
+// full, until the subscription or p's connection ends or the client closes.
+// (p.Conn().Done, not p.Done: this runs on p's reader, which p.Done waits
+// for.)
+func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication) {
 	s.mu.Lock()
 	if s.ended || s.peer != p || s.recovering {
 		s.mu.Unlock()
@@ -350,10 +410,11 @@ func (s *Subscription) deliver(p *rpc.Peer, pub pubsub.Publication) {
 		}
 		s.mu.Unlock()
 	case <-s.done:
-	case <-p.Done():
+	case <-p.Conn().Done():
 		s.mu.Lock()
 		s.gap = s.gap || pub.Gap // not delivered: the flag waits for the next
 		s.mu.Unlock()
+	case <-s.c.closing.Done():
 	}
 }
 
@@ -459,18 +520,43 @@ func (c *Client) endSubscriptions(err error) {
 	}
 }
 
-// Publish publishes v (encoded as JSON) on topic, where the server allows
+// Publish publishes v (encoded as JSON; an rpc.Raw or json.RawMessage is
+// sent as it is, and must hold JSON) on topic, where the server allows
 // clients to, and returns its position. A publication a server hook
 // dropped returns the zero Position and no error.
 func (c *Client) Publish(ctx context.Context, topic string, v any) (pubsub.Position, error) {
 	if err := pubsub.ValidTopic(topic); err != nil {
 		return pubsub.Position{}, &rpc.Error{Code: rpc.CodeInvalidParams, Message: err.Error()}
 	}
-	data, err := json.Marshal(v)
-	if err != nil {
-		return pubsub.Position{}, fmt.Errorf("wsrpc: publish: encode: %w", err)
+	var data []byte
+	switch v := v.(type) {
+	case rpc.Raw:
+		data = v
+	case json.RawMessage:
+		data = v
+	default:
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // the data is the caller's: sent as written
+		if err := enc.Encode(v); err != nil {
+			return pubsub.Position{}, fmt.Errorf("wsrpc: publish: encode: %w", err)
+		}
+		data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
+	if !rpc.ValidJSON(data) {
+		return pubsub.Position{}, &rpc.Error{Code: rpc.CodeInvalidParams, Message: "publish: data is not valid JSON"}
+	}
+	// Written by hand: json.Marshal would escape HTML inside the data.
+	var params bytes.Buffer
+	params.WriteString(`{"topic":`)
+	enc := json.NewEncoder(&params)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(topic) // a string: cannot fail
+	params.Truncate(params.Len() - 1)
+	params.WriteString(`,"data":`)
+	params.Write(data)
+	params.WriteByte('}')
 	var pos pubsub.Position
-	err = c.Call(ctx, pubsub.MethodPublish, map[string]any{"topic": topic, "data": json.RawMessage(data)}, &pos)
+	err := c.Call(ctx, pubsub.MethodPublish, rpc.Raw(params.Bytes()), &pos)
 	return pos, err
 }

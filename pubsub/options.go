@@ -13,13 +13,14 @@ import (
 
 // Defaults of [Limits].
 const (
-	DefaultMaxSubscriptions   = 128      // per connection
-	DefaultMaxTopicLen        = 256      // bytes
-	DefaultMaxTopicTokens     = 16       // dot-separated tokens
-	DefaultMaxReplay          = 1000     // publications replayed by one subscribe
-	DefaultMaxPublicationSize = 64 << 10 // bytes of data
-	DefaultMaxQueuedBytes     = 1 << 20  // bytes of publications waiting to be written, per connection
-	DefaultMaxJoinBuffer      = 1024     // publications held for a subscriber whose subscribe is being answered
+	DefaultMaxSubscriptions   = 128       // per connection
+	DefaultMaxTopicLen        = 256       // bytes
+	DefaultMaxTopicTokens     = 16        // dot-separated tokens
+	DefaultMaxReplay          = 1000      // publications replayed by one subscribe
+	DefaultMaxReplayBytes     = 512 << 10 // bytes of data replayed by one subscribe: half the default read limit
+	DefaultMaxPublicationSize = 64 << 10  // bytes of data
+	DefaultMaxQueuedBytes     = 1 << 20   // bytes of publications waiting to be written, per connection
+	DefaultMaxJoinBuffer      = 1024      // publications held for a subscriber whose subscribe is being answered
 )
 
 // Limits bound what one connection and one publication may take. A zero
@@ -31,9 +32,12 @@ type Limits struct {
 	// MaxTopicLen and MaxTopicTokens bound a topic or pattern; beyond them
 	// it is invalid (CodeInvalidParams).
 	MaxTopicLen, MaxTopicTokens int
-	// MaxReplay bounds the publications one subscribe replays; a client
-	// that missed more is told its recovery was incomplete.
-	MaxReplay int
+	// MaxReplay and MaxReplayBytes bound the publications one subscribe
+	// replays, in count and in bytes of data (the reply must fit the
+	// client's read limit, 1 MiB by default); a client that missed more
+	// gets the most recent ones and is told its recovery was incomplete.
+	MaxReplay      int
+	MaxReplayBytes int
 	// MaxPublicationSize bounds the encoded data of one publication.
 	MaxPublicationSize int
 	// MaxQueuedBytes bounds the publications waiting to be written to one
@@ -55,6 +59,7 @@ func (l *Limits) fill() {
 	def(&l.MaxTopicLen, DefaultMaxTopicLen)
 	def(&l.MaxTopicTokens, DefaultMaxTopicTokens)
 	def(&l.MaxReplay, DefaultMaxReplay)
+	def(&l.MaxReplayBytes, DefaultMaxReplayBytes)
 	def(&l.MaxPublicationSize, DefaultMaxPublicationSize)
 	def(&l.MaxJoinBuffer, DefaultMaxJoinBuffer)
 	if l.MaxQueuedBytes <= 0 {
@@ -148,7 +153,7 @@ func WithRule(pattern string, r Rule) Option {
 // WithLimits sets the limits (zero fields keep their defaults).
 func WithLimits(l Limits) Option {
 	return func(c *config) error {
-		if l.MaxSubscriptions < 0 || l.MaxTopicLen < 0 || l.MaxTopicTokens < 0 || l.MaxReplay < 0 ||
+		if l.MaxSubscriptions < 0 || l.MaxTopicLen < 0 || l.MaxTopicTokens < 0 || l.MaxReplay < 0 || l.MaxReplayBytes < 0 ||
 			l.MaxPublicationSize < 0 || l.MaxQueuedBytes < 0 || l.MaxJoinBuffer < 0 {
 			return fmt.Errorf("WithLimits: negative limit in %+v", l)
 		}

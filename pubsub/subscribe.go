@@ -154,6 +154,13 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	if since == nil {
 		return append(buf, '}'), nil
 	}
+	// Keep the most recent publications that fit the byte bound.
+	keep, size := len(hist.Publications), 0
+	for keep > 0 && size+len(hist.Publications[keep-1].Data) <= h.cfg.limits.MaxReplayBytes {
+		keep--
+		size += len(hist.Publications[keep].Data)
+	}
+	hist.Publications = hist.Publications[keep:]
 	recovered := recoveredAll(*since, hist)
 	buf = append(buf, `,"recovered":`...)
 	if recovered {

@@ -43,18 +43,27 @@ type Conn struct {
 	// The send queue: messages accepted by Send, Push, PushQueued and
 	// TrySend and not yet written, oldest first. The writer takes the whole
 	// queue at once (swapping in spare, the array of its previous batch) and
-	// is told of new messages through wake. closed is set when the writer
-	// has exited: nothing more is accepted.
-	qmu    sync.Mutex
-	queue  []Message
-	spare  []Message
-	closed bool
-	wake   chan struct{} // capacity 1
+	// is told of new messages through wake. closed is set once writing has
+	// ended for good: nothing more is accepted.
+	//
+	// The writer goroutine runs only while there is writing to do: the
+	// first message queued starts it (writing), and it exits after
+	// writerIdle without one, so an idle connection has no writer. stopped
+	// is set (with the stop channel) when the connection starts ending;
+	// then the running writer, or, with none, beginStop, ends writing.
+	qmu     sync.Mutex
+	queue   []Message
+	spare   []Message
+	closed  bool
+	writing bool // a writer goroutine is running
+	stopped bool
+	wake    chan struct{} // capacity 1
 
 	stop       chan struct{} // closed once the connection starts ending, for any reason
 	stopOnce   sync.Once
 	done       chan struct{} // closed by the reader once the connection has ended
-	writerDone chan struct{} // closed by the writer when it exits
+	writerDone chan struct{} // closed once writing has ended for good (see endWrites)
+	writerOnce sync.Once
 
 	errOnce sync.Once
 	err     error // set once, before done is closed
@@ -138,9 +147,8 @@ func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Close
 		c.msgTimer.Stop()
 	}
 	c.timerMu.Unlock()
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go c.readLoop()
-	go c.writeLoop()
 	return c
 }
 
@@ -319,7 +327,16 @@ func (c *Conn) append(m Message) bool {
 	}
 	c.queue = append(c.queue, m)
 	c.pending.Add(1)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.wg.Add(1) // the connection has not stopped: wg has not been waited to zero
+	}
 	c.qmu.Unlock()
+	if start {
+		go c.writeLoop()
+		return true
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default: // the writer has been told already
@@ -558,7 +575,24 @@ func (c *Conn) ended() bool {
 // setErr records why the connection ended; the first reason wins.
 func (c *Conn) setErr(err error) { c.errOnce.Do(func() { c.err = err }) }
 
-func (c *Conn) beginStop() { c.stopOnce.Do(func() { close(c.stop) }) }
+func (c *Conn) beginStop() {
+	c.stopOnce.Do(func() {
+		c.qmu.Lock()
+		c.stopped = true
+		idle := !c.writing
+		if idle {
+			c.closed = true // nothing is queued: a writer would be running
+		}
+		c.qmu.Unlock()
+		close(c.stop)
+		if idle {
+			c.endWrites()
+		}
+	})
+}
+
+// endWrites records that writing has ended for good.
+func (c *Conn) endWrites() { c.writerOnce.Do(func() { close(c.writerDone) }) }
 
 // stopTimers disarms the timers; after it returns no timer goroutine starts.
 func (c *Conn) stopTimers() {
@@ -723,14 +757,28 @@ func isNetworkError(err error) bool {
 		errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
 }
 
+// writerIdle is how long the writer goroutine waits for a message before it
+// exits; the next message queued starts another.
+const writerIdle = time.Second
+
+// writeLoop is the writer goroutine, started by the first message queued
+// when none is running. It writes what is queued, waits up to writerIdle
+// for more, and exits; or, once the connection is stopping, flushes (or,
+// for a slow reader, drops) the queue and ends writing for good.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	defer close(c.writerDone)
-	defer c.dropQueue() // what a failed write left queued will never be written
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
+	if !c.writeQueued(false) {
+		c.endWriter()
+		return
+	}
 	for {
+		idle.Reset(writerIdle)
 		select {
 		case <-c.wake:
 			if !c.writeQueued(false) {
+				c.endWriter()
 				return
 			}
 		case <-c.stop:
@@ -738,9 +786,32 @@ func (c *Conn) writeLoop() {
 				// Flush what was queued before the close began, then stop.
 				c.writeQueued(true)
 			}
+			c.endWriter()
 			return
+		case <-idle.C:
+			c.qmu.Lock()
+			if len(c.queue) == 0 && !c.stopped {
+				c.writing = false // the next message queued starts a writer
+				c.qmu.Unlock()
+				return
+			}
+			c.qmu.Unlock()
+			if !c.writeQueued(false) {
+				c.endWriter()
+				return
+			}
 		}
 	}
+}
+
+// endWriter ends writing for good, as the writer exits: what a failed write
+// left queued will never be written.
+func (c *Conn) endWriter() {
+	c.dropQueue()
+	c.qmu.Lock()
+	c.writing = false
+	c.qmu.Unlock()
+	c.endWrites()
 }
 
 // maxBatch bounds how many queued messages go out in one corked burst.
