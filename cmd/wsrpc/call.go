@@ -198,6 +198,12 @@ func rpcFailure(parent context.Context, e *env, err error, timeout time.Duration
 	if !errors.As(err, &re) {
 		return timeoutError(parent, err, timeout)
 	}
+	fmt.Fprintln(e.stderr, errorLine(re))
+	return exitCode(exitFailure)
+}
+
+// errorLine is an error from the wire on one line: "error CODE: MESSAGE".
+func errorLine(re *rpc.Error) string {
 	line := fmt.Sprintf("error %d: %s", int32(re.Code), re.Message)
 	if re.Message == "" {
 		line = fmt.Sprintf("error %d: %s", int32(re.Code), re.Code)
@@ -205,8 +211,7 @@ func rpcFailure(parent context.Context, e *env, err error, timeout time.Duration
 	if len(re.Data) > 0 {
 		line += " (data: " + string(re.Data) + ")"
 	}
-	fmt.Fprintln(e.stderr, line)
-	return exitCode(exitFailure)
+	return line
 }
 
 // printJSON prints a result as indented JSON ("null" for none).

@@ -238,17 +238,20 @@ func (s *session) readLines(wg *sync.WaitGroup, lines chan<- string) {
 	}
 }
 
-// stopReader ends the stdin reader and waits for it. A read from a terminal
-// cannot be interrupted: for the process's own stdin the reader is left
-// blocked in it, holding nothing, and ends with the process when main
-// returns. Any other reader is closed if it can be (a pipe, in tests) and
-// waited for.
-func (s *session) stopReader(reader *sync.WaitGroup) {
-	if f, ok := s.e.stdin.(*os.File); ok {
+// stopReader ends the stdin reader and waits for it.
+func (s *session) stopReader(reader *sync.WaitGroup) { stopReader(s.e.stdin, reader) }
+
+// stopReader ends a reader of stdin (connect's, publish's) and waits for
+// it. A read from a terminal cannot be interrupted: for the process's own
+// stdin the reader is left blocked in it, holding nothing, and ends with
+// the process when main returns. Any other reader is closed if it can be (a
+// pipe, in tests) and waited for.
+func stopReader(stdin io.Reader, reader *sync.WaitGroup) {
+	if f, ok := stdin.(*os.File); ok {
 		f.Close()
 		return
 	}
-	if c, ok := s.e.stdin.(io.Closer); ok {
+	if c, ok := stdin.(io.Closer); ok {
 		c.Close()
 	}
 	reader.Wait()

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
@@ -24,8 +27,9 @@ var demoHelp = help{
 Starts a server with the demo services on a free loopback port and runs
 a scripted session of the wsrpc client against it, printing what happens:
 calls (blocking and asynchronous), metadata, a notification, a server→client
-call, a cancelled call, errors, a JSON-RPC 2.0 batch, a short load test and
-a graceful restart with a call in flight, which the client rides out.
+call, a cancelled call, errors, a JSON-RPC 2.0 batch, a short load test,
+publish/subscribe with a recovery after a dropped connection, and a graceful
+restart with a call in flight, which the client rides out.
 Everything runs in this process and takes a few seconds.`,
 	examples: `
 wsrpc demo
@@ -72,11 +76,16 @@ type demo struct {
 	callbacks    chan string        // server→client calls the client answered
 	statuses     chan client.Status // the client's changes of status
 
-	r      *running // the server; nil once a step owns its shutdown
-	addr   string   // host:port it listens on
+	r      *running    // the server; nil once a step owns its shutdown
+	hub    *pubsub.Hub // every instance of the server mounts it
+	addr   string      // host:port it listens on
 	url    string
 	c      *client.Client
 	connID string // the server's id of the client's first connection
+
+	// away, while set, turns the handshakes away with 503: the client
+	// cannot reconnect.
+	away atomic.Bool
 }
 
 func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.w, format, args...) }
@@ -85,6 +94,10 @@ func (d *demo) section(title string) { d.printf("\n# %s\n", title) }
 
 func (d *demo) run(ctx context.Context) (err error) {
 	d.printf("wsrpc demo: a server and a client in one process, talking over a real WebSocket.\n")
+	if d.hub, err = demoHub(nil); err != nil {
+		return err
+	}
+	defer d.hub.Close() // after the server's shutdown below
 	if err := d.startServer(); err != nil {
 		return fmt.Errorf("start the server: %w", err)
 	}
@@ -113,6 +126,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		{"errors", d.errors},
 		{"batch", d.batch},
 		{"bench", d.bench},
+		{"pub/sub", d.pubsub},
 		{"restart", d.restart},
 	}
 	for _, s := range steps {
@@ -125,6 +139,8 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	d.printf("\nThat was wsrpc. Next: 'wsrpc serve' in one terminal, then\n")
 	d.printf("  wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'\n")
+	d.printf("  wsrpc subscribe ws://127.0.0.1:8080/rpc time 'chat.>'\n")
+	d.printf("  wsrpc publish ws://127.0.0.1:8080/rpc chat.room '{\"text\":\"hello\"}'\n")
 	d.printf("  wsrpc connect ws://127.0.0.1:8080/rpc\n")
 	return nil
 }
@@ -201,11 +217,23 @@ func (d *demo) newServer(addr string) (*running, error) {
 			}
 		}),
 	)
-	srv, err := server.New(mux)
+	srv, err := server.New(mux, server.WithHub(d.hub))
 	if err != nil {
 		return nil, err
 	}
-	return listen(srv, &serveConfig{addr: addr, path: "/rpc"})
+	return listen(srv, &serveConfig{addr: addr, path: "/rpc", wrap: d.gate})
+}
+
+// gate wraps the RPC endpoint: while d.away is set, every handshake is
+// turned away with 503.
+func (d *demo) gate(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.away.Load() {
+			http.Error(w, "the demo keeps the client away for now", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (d *demo) startServer() error {
@@ -533,8 +561,101 @@ func (d *demo) bench(ctx context.Context) error {
 	return nil
 }
 
+func (d *demo) pubsub(ctx context.Context) error {
+	d.section("11. Publish/subscribe: a topic, its history, and recovery after a dropped connection")
+	d.printf("server: the hub keeps the last %d publications of each topic under %s, where clients may publish\n", chatHistory, chatTopics)
+	cctx, cancel := context.WithTimeout(ctx, 2*demoStepTimeout)
+	defer cancel()
+	const topic = "chat.demo"
+	sub, err := d.c.Subscribe(cctx, topic, client.Echo())
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe(cctx)
+	d.printf("client.Subscribe %s, with client.Echo() (a client's own publications come back only if it asks)\n", topic)
+	d.printf("→ subscribed; publications arrive on sub.C(), a Go channel\n")
+
+	hello := json.RawMessage(`{"text":"hello"}`)
+	pos, err := d.c.Publish(cctx, topic, hello)
+	if err != nil {
+		return err
+	}
+	d.printf("client.Publish %s %s → position %s (offset:epoch)\n", topic, hello, formatPosition(pos))
+	last, err := d.receive(ctx, sub, "")
+	if err != nil {
+		return err
+	}
+	if _, err := d.c.Publish(cctx, timeTopic, "noon"); err != nil {
+		var re *rpc.Error
+		if !errors.As(err, &re) {
+			return err
+		}
+		d.printf("client.Publish %s \"noon\" → error %d (%s): %s\n", timeTopic, int32(re.Code), re.Code, re.Message)
+	} else {
+		return fmt.Errorf("publishing on %s was allowed", timeTopic)
+	}
+
+	// The server drops the connection as a network failure would, and
+	// turns the client's reconnects away until it has published twice.
+	var id identity
+	if err := d.c.Call(cctx, "whoami", nil, &id); err != nil {
+		return err
+	}
+	p := d.r.srv.Conn(id.ConnID)
+	if p == nil {
+		return fmt.Errorf("the server has no connection %s", id.ConnID)
+	}
+	drain(d.statuses)
+	d.away.Store(true)
+	defer d.away.Store(false)
+	p.CloseNow()
+	d.printf("server: drops the client's connection without a closing handshake, as a failing network would, and turns new handshakes away for now\n")
+	if err := d.waitStatus(ctx, client.Reconnecting); err != nil {
+		return err
+	}
+	d.printf("client: status %s\n", client.Reconnecting)
+	for _, text := range []string{"missed 1", "missed 2"} {
+		data := json.RawMessage(fmt.Sprintf(`{"text":%q}`, text))
+		pos, err := d.r.srv.Publish(cctx, topic, data)
+		if err != nil {
+			return err
+		}
+		d.printf("server: srv.Publish %s %s → %s, while the client is away\n", topic, data, formatPosition(pos))
+	}
+	d.away.Store(false)
+	if err := d.waitStatus(ctx, client.Connected); err != nil {
+		return err
+	}
+	d.printf("client: reconnected, and subscribed again from %s, the last position it had seen\n", formatPosition(last))
+	for range 2 {
+		if last, err = d.receive(ctx, sub, "  (recovered from the topic's history)"); err != nil {
+			return err
+		}
+	}
+	d.printf("the last position seen, %s, is what client.Since (or wsrpc subscribe --since) takes to recover from in a later run\n", formatPosition(last))
+	return nil
+}
+
+// receive waits for the next publication of sub, prints it with note and
+// returns its position.
+func (d *demo) receive(ctx context.Context, sub *client.Subscription, note string) (pubsub.Position, error) {
+	pub, err := wait(ctx, sub.C(), "publication")
+	if err != nil {
+		return pubsub.Position{}, err
+	}
+	if pub.Topic == "" { // the channel closed
+		return pubsub.Position{}, fmt.Errorf("the subscription ended: %v", sub.Err())
+	}
+	gap := ""
+	if pub.Gap {
+		gap = "  (gap: publications were lost)"
+	}
+	d.printf("← sub.C(): %s %s %s%s%s\n", pub.Topic, formatPosition(pub.Position()), pub.Data, gap, note)
+	return pub.Position(), nil
+}
+
 func (d *demo) restart(ctx context.Context) error {
-	d.section("11. Graceful restart with a call in flight: the client rides it out")
+	d.section("12. Graceful restart with a call in flight: the client rides it out")
 	drain(d.serverEvents)
 	drain(d.statuses)
 	old := d.c.Peer()

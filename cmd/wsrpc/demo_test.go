@@ -50,7 +50,22 @@ func TestDemo(t *testing.T) {
 		`^    \{"jsonrpc":"2\.0","id":3,"error":\{"code":-32601,`,
 		`^# 10\. A short load test`,
 		`^200 calls, 0 errors in \S+: \d+ calls/s; latency p50 [\d.]+ms, p99 [\d.]+ms, max [\d.]+ms$`,
-		`^# 11\. Graceful restart`,
+		`^# 11\. Publish/subscribe`,
+		`^client\.Subscribe chat\.demo, with client\.Echo\(\)`,
+		`^client\.Publish chat\.demo \{"text":"hello"\} → position 1:([0-9a-f]+) \(offset:epoch\)$`,
+		`^← sub\.C\(\): chat\.demo 1:([0-9a-f]+) \{"text":"hello"\}$`,
+		`^client\.Publish time "noon" → error -32005 \(permission denied\): \$/publish: clients may not publish on "time"$`,
+		`^server: drops the client's connection without a closing handshake`,
+		`^client: status reconnecting$`,
+		`^server: srv\.Publish chat\.demo \{"text":"missed 1"\} → 2:([0-9a-f]+), while the client is away$`,
+		`^server: srv\.Publish chat\.demo \{"text":"missed 2"\} → 3:([0-9a-f]+), while the client is away$`,
+		`^client: reconnected, and subscribed again from 1:([0-9a-f]+), the last position it had seen$`,
+		// No gap: both publications made while the client was away come
+		// back, once each and in order, from the topic's history.
+		`^← sub\.C\(\): chat\.demo 2:([0-9a-f]+) \{"text":"missed 1"\}  \(recovered from the topic's history\)$`,
+		`^← sub\.C\(\): chat\.demo 3:([0-9a-f]+) \{"text":"missed 2"\}  \(recovered from the topic's history\)$`,
+		`^the last position seen, 3:([0-9a-f]+), is what client\.Since `,
+		`^# 12\. Graceful restart`,
 		`^client\.Go: a call to sleep \{"ms":200\} is in flight`,
 		`^client: the server announced it is going away; status reconnecting`,
 		`^client\.Go: add \[4,5\], queued$`,
@@ -82,9 +97,30 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no reply %q in the output:\n%s", strings.TrimSpace(reply), r.stdout)
 		}
 	}
+	// One epoch throughout the pub/sub step: the topic's stream went on.
+	positions := regexp.MustCompile(`\b\d+:([0-9a-f]{8})\b`).FindAllStringSubmatch(section(r.stdout, "# 11.", "# 12."), -1)
+	if len(positions) != 8 {
+		t.Errorf("%d positions in the pub/sub step, want 8", len(positions))
+	}
+	for _, m := range positions {
+		if m[1] != positions[0][1] {
+			t.Errorf("epoch %s differs from %s: the topic's stream started again", m[1], positions[0][1])
+		}
+	}
 	// The client reconnected: a connection of its own on the new instance.
 	m := regexp.MustCompile(`(?m)^whoami → conn_id ([0-9a-f]+), a new connection \(the first was ([0-9a-f]+)\)$`).FindStringSubmatch(r.stdout)
 	if m == nil || m[1] == m[2] {
 		t.Errorf("the connection after the restart is not a new one: %q", m)
 	}
+}
+
+// section returns the part of out from the line starting with from to the
+// one starting with to.
+func section(out, from, to string) string {
+	i := strings.Index(out, "\n"+from)
+	j := strings.Index(out, "\n"+to)
+	if i < 0 || j < i {
+		return ""
+	}
+	return out[i:j]
 }

@@ -1,23 +1,26 @@
 // Command wsrpc is the command-line tool of wsrpc:
 //
-//	wsrpc serve     run a server with the demo services
-//	wsrpc call      call a method and print its result as JSON
-//	wsrpc notify    send a notification
-//	wsrpc connect   talk raw WebSocket to any server, interactively
-//	wsrpc bench     load-test a method
-//	wsrpc demo      a server and a scripted client in one process
-//	wsrpc version   print the version
+//	wsrpc serve      run a server with the demo services and topics
+//	wsrpc call       call a method and print its result as JSON
+//	wsrpc notify     send a notification
+//	wsrpc subscribe  subscribe to topics and print their publications
+//	wsrpc publish    publish a JSON value on a topic
+//	wsrpc connect    talk raw WebSocket to any server, interactively
+//	wsrpc bench      load-test a method
+//	wsrpc demo       a server and a scripted client in one process
+//	wsrpc version    print the version
 //
 // "wsrpc help" lists the commands and "wsrpc <command> --help" shows each
 // one's flags and examples. Output meant for programs (call results, bench
-// --json) is JSON on stdout; output for people is aligned text; an error is
-// one line on stderr. The exit status is 0 on success, 1 when the command
+// --json, subscribe's publications when stdout is not a terminal) is JSON on
+// stdout; output for people is aligned text; an error is one line on stderr. The exit status is 0 on success, 1 when the command
 // failed and 2 when the command line is wrong.
 //
-// The RPC commands (call, notify, bench and demo) reach the server through
-// package client, the one call path every front end shares; call, notify and
-// bench make one connection each and do not reconnect, while the demo shows
-// its client riding out a restart. connect, a raw WebSocket client for any
+// The RPC commands (call, notify, subscribe, publish, bench and demo) reach
+// the server through package client, the one call path every front end
+// shares; call, notify, publish and bench make one connection each and do
+// not reconnect, while subscribe reconnects and recovers what it missed, and
+// the demo shows its client riding out a dropped connection and a restart. connect, a raw WebSocket client for any
 // server, is built on package transport, and so is the demo's JSON-RPC batch
 // step, which shows the text on the wire.
 //
@@ -25,17 +28,20 @@
 //
 // main.go only wires the process to run (run.go), so that every command is
 // tested in-process with its own streams. There is one file per command,
-// services.go holds the demo services that serve and demo share, flags.go
-// the flag helpers and dial.go what the client commands share.
+// services.go holds the demo services and topics.go the demo topics that
+// serve and demo share, flags.go the flag helpers and dial.go what the
+// client commands share.
 //
 // # Goroutines and ownership
 //
 // Every goroutine a command starts is waited for before the command returns:
-// serve's HTTP server goroutine (by the shutdown), bench's workers and
-// progress line, connect's pings, demo's shutdown. The one exception is
-// connect's stdin reader when stdin is the process's own: a read from a
-// terminal cannot be interrupted, so connect closes stdin and returns, and
-// the reader, which holds nothing, ends with the process.
+// serve's HTTP server goroutine (by the shutdown) and the clock publishing
+// the time topic (stopped before the shutdown), bench's workers and progress
+// line, connect's pings, subscribe's subscriber (which makes the subscribes
+// while the command prints), demo's shutdown. The one exception is the
+// stdin reader of connect and publish when stdin is the process's own: a
+// read from a terminal cannot be interrupted, so the command closes stdin
+// and returns, and the reader, which holds nothing, ends with the process.
 //
 // # Concurrency
 //

@@ -22,6 +22,9 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// stdoutTTY reports whether stdout is a terminal, where output is
+	// for people rather than programs.
+	stdoutTTY bool
 	// stderrTTY reports whether stderr is a terminal, where live progress
 	// lines may be redrawn.
 	stderrTTY bool
@@ -39,6 +42,8 @@ var commands = []command{
 	{"serve", "run a wsrpc server with the demo services", runServe},
 	{"call", "call a method and print its result as JSON", runCall},
 	{"notify", "send a notification (a call without a reply)", runNotify},
+	{"subscribe", "subscribe to topics and print their publications", runSubscribe},
+	{"publish", "publish a JSON value on a topic", runPublish},
 	{"connect", "interactive raw WebSocket client for any WebSocket server", runConnect},
 	{"bench", "load-test a method: throughput, latency percentiles, histogram", runBench},
 	{"demo", "start a server and walk through what wsrpc does, in one process", runDemo},
@@ -52,6 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdin:     stdin,
 		stdout:    &lockedWriter{w: stdout},
 		stderr:    &lockedWriter{w: stderr},
+		stdoutTTY: isTerminal(stdout),
 		stderrTTY: isTerminal(stderr),
 	}
 	if len(args) == 0 {
@@ -116,9 +122,9 @@ Usage:
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s  %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s  %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, `  help      show the help of a command ('wsrpc help call')
+	fmt.Fprint(w, `  help       show the help of a command ('wsrpc help call')
 
 Run 'wsrpc <command> --help' for a command's flags and examples.
 New here? Run 'wsrpc demo'.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 )
@@ -41,6 +42,16 @@ also without a subprotocol). Services:
              returns how many got it. Off by default, because it lets any
              client make the server send to every other one.
 
+Publish/subscribe topics (--demo-topics=false: no pub/sub at all):
+  time       the server publishes its time (RFC 3339) every second and keeps
+             the last 60 (a minute), so that a subscriber that reconnects
+             recovers what it missed; clients may not publish on it
+  chat.>     any client may publish on the topics under chat. (chat.room,
+             chat.team.dev), up to 4096 bytes of JSON a publication; the
+             last 100 of each topic are kept
+Other topics and patterns may be subscribed to; nothing publishes there.
+See 'wsrpc subscribe --help' and 'wsrpc publish --help'.
+
 By default only handshakes whose Origin is the server's own host (or absent)
 pass, and on a loopback address only those naming a loopback Host
 (localhost, 127.0.0.1, [::1]), so that a page whose DNS name was re-pointed
@@ -61,6 +72,7 @@ wsrpc serve --static ./web --origin 'localhost:*'
 wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
 wsrpc serve --allowed-hosts rpc.example.com --trusted-proxies 127.0.0.1,::1
 wsrpc serve --demo-broadcast
+wsrpc serve --demo-topics=false
 wsrpc serve --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443`,
 }
 
@@ -72,6 +84,8 @@ type serveConfig struct {
 	tlsKey  string
 	static  string
 	logger  *slog.Logger // nil: none
+	// wrap, if set, wraps the RPC endpoint's handler (the demo's gate).
+	wrap func(http.Handler) http.Handler
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -86,6 +100,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		drainTimeout    time.Duration
 		idleTimeout     time.Duration
 		demoBroadcast   bool
+		demoTopics      bool
 		logFormat       string
 		logLevel        string
 	)
@@ -100,6 +115,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "refuse connections beyond `n` with 503")
 	fs.DurationVar(&idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close HTTP keep-alive connections idle for this `duration`")
 	fs.BoolVar(&demoBroadcast, "demo-broadcast", false, "offer the broadcast service (any client can then notify every connection)")
+	fs.BoolVar(&demoTopics, "demo-topics", true, "serve pub/sub with the demo topics time and chat.> (see above)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long shutdown waits for calls in flight")
 	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
 	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
@@ -158,6 +174,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
+	var hub *pubsub.Hub
+	if demoTopics {
+		if hub, err = demoHub(cfg.logger); err != nil {
+			return err
+		}
+		// Closed once the server has shut down (the defer runs after it).
+		defer hub.Close()
+		opts = append(opts, server.WithHub(hub))
+	}
 	srv, err := server.New(mux, opts...)
 	if err != nil { // a bad flag value: New checks --allowed-hosts and --trusted-proxies
 		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
@@ -173,6 +198,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if cfg.static != "" {
 		cfg.logger.Info("serving files", "dir", cfg.static, "at", r.base+"/")
 	}
+	var clk *clock
+	if hub != nil {
+		clk = startClock(srv, cfg.logger)
+		defer clk.Stop() // on every path; stopped before the shutdown below
+		cfg.logger.Info("pub/sub topics: time (the server's time every second), chat.> (clients may publish)")
+	}
 
 	var serveErr error
 	select {
@@ -181,6 +212,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	case serveErr = <-r.served:
 		r.served = nil
 		cfg.logger.Error("server failed; shutting down", "err", serveErr)
+	}
+	if clk != nil {
+		clk.Stop()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
@@ -232,7 +266,11 @@ func listen(srv *server.Server, cfg *serveConfig) (*running, error) {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	mux := http.NewServeMux()
-	mux.Handle(cfg.path, srv)
+	var endpoint http.Handler = srv
+	if cfg.wrap != nil {
+		endpoint = cfg.wrap(srv)
+	}
+	mux.Handle(cfg.path, endpoint)
 	if cfg.static != "" {
 		fi, err := os.Stat(cfg.static)
 		if err != nil {
