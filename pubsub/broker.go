@@ -28,6 +28,9 @@ import (
 //     does not wait for any subscriber.
 //   - The deliver func given to Open is called for one topic at a time, in
 //     offset order; it never blocks for long (the Hub only queues).
+//   - Subscribe and Unsubscribe are counted per pattern: the node stays
+//     subscribed while it has made more Subscribes than Unsubscribes (the
+//     Hub may subscribe again before an earlier Unsubscribe has run).
 //
 // All methods are safe for concurrent use.
 type Broker interface {
