@@ -254,6 +254,9 @@ type publication struct {
 	Offset uint64          `json:"offset"`
 	Epoch  string          `json:"epoch"`
 	Data   json.RawMessage `json:"data"`
+	// Skipped: the subscriber's own publication, excluded; only its
+	// position comes, to keep the offsets contiguous.
+	Skipped bool `json:"skipped"`
 }
 
 func (p *publication) value() pubsub.Publication {
@@ -308,7 +311,7 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 	c.wg.Go(func() {
 		defer s.give()
 		for i := range res.Publications {
-			s.deliverHeld(p, res.Publications[i].value())
+			s.deliverHeld(p, res.Publications[i].value(), res.Publications[i].Skipped)
 		}
 		s.jumpTo(res.Position)
 	})
@@ -342,23 +345,23 @@ func (c *Client) onPublication(req *rpc.Request) {
 	s := c.routes[route{p, pub.Sub}]
 	c.subMu.Unlock()
 	if s == nil {
-		if c.opts.onPublication != nil {
+		if c.opts.onPublication != nil && !pub.Skipped {
 			c.opts.onPublication(pub.value())
 		}
 		return
 	}
-	s.deliver(p, pub.value())
+	s.deliver(p, pub.value(), pub.Skipped)
 }
 
 // deliver hands pub, which arrived on p, to the reader of C, unless it is
 // stale (p is no longer the subscription's connection), a duplicate, or
 // after a gap (which starts a recovery).
-func (s *Subscription) deliver(p *rpc.Peer, pub pubsub.Publication) {
+func (s *Subscription) deliver(p *rpc.Peer, pub pubsub.Publication, skipped bool) {
 	if !s.take(p) {
 		return
 	}
 	defer s.give()
-	s.deliverHeld(p, pub)
+	s.deliverHeld(p, pub, skipped)
 }
 
 // take takes the delivery turn: one deliverer at a time, so that
@@ -381,24 +384,40 @@ func (s *Subscription) give() { <-s.turn }
 // full, until the subscription or p's connection ends or the client closes.
 // (p.Conn().Done, not p.Done: this runs on p's reader, which p.Done waits
 // for.)
-func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication) {
+func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication, skipped bool) {
 	s.mu.Lock()
 	if s.ended || s.peer != p || s.recovering {
 		s.mu.Unlock()
 		return
 	}
 	if s.exact && s.hasPos && s.pos.Epoch != "" {
-		if pub.Epoch == s.pos.Epoch && pub.Offset <= s.pos.Offset {
+		switch {
+		case pub.Epoch == s.pos.Epoch && pub.Offset <= s.pos.Offset:
 			s.mu.Unlock()
 			return // already delivered
-		}
-		if pub.Epoch != s.pos.Epoch || pub.Offset != s.pos.Offset+1 {
+		case pub.Epoch != s.pos.Epoch && pub.Offset == 1:
+			// The topic's stream started again: nothing of the new one is
+			// missing, what the old one had after pos may be.
+			s.gap = true
+		case pub.Epoch != s.pos.Epoch:
+			// A new stream, already under way: recover it from its start.
+			s.pos = pubsub.Position{Offset: 0, Epoch: pub.Epoch}
+			s.gap = true
+			fallthrough
+		case pub.Offset != s.pos.Offset+1:
 			// A gap: subscribe again from the last position delivered.
 			s.recovering = true
 			s.mu.Unlock()
 			s.c.wg.Go(func() { s.recover(p) })
 			return
 		}
+	}
+	if skipped {
+		if s.exact {
+			s.pos, s.hasPos = pub.Position(), true
+		}
+		s.mu.Unlock()
+		return // the subscriber's own publication: its position only
 	}
 	pub.Gap, s.gap = s.gap, false
 	s.mu.Unlock()

@@ -33,7 +33,7 @@ type Limits struct {
 	// it is invalid (CodeInvalidParams).
 	MaxTopicLen, MaxTopicTokens int
 	// MaxReplay and MaxReplayBytes bound the publications one subscribe
-	// replays, in count and in bytes of data (the reply must fit the
+	// replays, in count and in bytes (data and envelope; the reply must fit the
 	// client's read limit, 1 MiB by default); a client that missed more
 	// gets the most recent ones and is told its recovery was incomplete.
 	MaxReplay      int

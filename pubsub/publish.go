@@ -85,6 +85,9 @@ func (h *Hub) servePublish(ctx context.Context, req *rpc.Request) ([]byte, error
 	if len(p.Data) == 0 {
 		p.Data = json.RawMessage("null")
 	}
+	if !rpc.ValidJSON(p.Data) { // encoding/json lets invalid UTF-8 through
+		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: data is not valid JSON in UTF-8", MethodPublish)
+	}
 	if len(p.Data) > h.cfg.limits.MaxPublicationSize {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: %d bytes of data exceed the limit of %d", MethodPublish, len(p.Data), h.cfg.limits.MaxPublicationSize)
 	}
@@ -192,10 +195,18 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	n := 0
 	e.mu.Lock()
 	for _, s := range e.subs {
+		msg := (*rpc.Encoded)(nil)
 		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
-			continue // publisher exclusion
+			// Publisher exclusion. On an exact topic the publisher still
+			// gets the position, without the data, so that its offsets stay
+			// contiguous and it does not take its own publication for a gap.
+			if !e.exact {
+				continue
+			}
+			msg = h.skipped(s.conn.peer, e.id, pub)
+		} else {
+			msg = encFor(s.conn.peer)
 		}
-		msg := encFor(s.conn.peer)
 		if msg == nil {
 			continue
 		}
@@ -219,7 +230,7 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 func (h *Hub) offer(s *sub, msg *rpc.Encoded) bool {
 	p := s.conn.peer
 	if err := p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason); err != nil {
-		if errors.Is(p.Conn().Err(), transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {
+		if errors.Is(err, transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {
 			h.slowClosed.Add(1)
 			h.warn("slow subscriber closed", "conn", p.ID(), "queued", p.Conn().QueuedBytes())
 		} else {
@@ -238,6 +249,30 @@ func (h *Hub) closeSlow(c *conn) {
 		h.warn("slow subscriber closed while joining", "conn", c.peer.ID())
 		c.peer.Conn().CloseSlow(CloseSlowSubscriber, slowReason)
 	}
+}
+
+// skipped encodes the position-only $/publication that stands, for its
+// own publisher, for an excluded publication on an exact topic. It is made
+// for the one connection it goes to.
+func (h *Hub) skipped(p *rpc.Peer, sub uint64, pub *Publication) *rpc.Encoded {
+	m, err := p.EncodeNotification(MethodPublication, appendSkipped(make([]byte, 0, 96), sub, pub))
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// appendSkipped appends the params of a position-only publication.
+func appendSkipped(b []byte, sub uint64, pub *Publication) []byte {
+	b = append(b, `{"sub":`...)
+	b = appendUint(b, sub)
+	b = append(b, `,"topic":`...)
+	b = appendString(b, pub.Topic)
+	b = append(b, `,"offset":`...)
+	b = appendUint(b, pub.Offset)
+	b = append(b, `,"epoch":`...)
+	b = appendString(b, pub.Epoch)
+	return append(b, `,"skipped":true}`...)
 }
 
 // appendPublication appends pub as $/publication's params.

@@ -44,9 +44,10 @@ func (h *Hub) remove(s *sub) bool {
 	e := s.entry
 	h.mu.Lock()
 	s.conn.mu.Lock()
-	found := s.conn.subs[e.id] == s
+	i := slices.Index(s.conn.subs, s)
+	found := i >= 0
 	if found {
-		delete(s.conn.subs, e.id)
+		s.conn.subs = slices.Delete(s.conn.subs, i, i+1)
 	}
 	s.conn.mu.Unlock()
 	e.mu.Lock()
@@ -156,9 +157,10 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	}
 	// Keep the most recent publications that fit the byte bound.
 	keep, size := len(hist.Publications), 0
-	for keep > 0 && size+len(hist.Publications[keep-1].Data) <= h.cfg.limits.MaxReplayBytes {
+	cost := func(p *Publication) int { return len(p.Data) + len(p.Topic) + len(p.Epoch) + 64 } // with its envelope
+	for keep > 0 && size+cost(&hist.Publications[keep-1]) <= h.cfg.limits.MaxReplayBytes {
 		keep--
-		size += len(hist.Publications[keep].Data)
+		size += cost(&hist.Publications[keep])
 	}
 	hist.Publications = hist.Publications[keep:]
 	recovered := recoveredAll(*since, hist)
@@ -172,13 +174,14 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	n := 0
 	for i := range hist.Publications {
 		pub := &hist.Publications[i]
-		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
-			continue
-		}
 		if n > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendPublication(buf, e.id, pub)
+		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
+			buf = appendSkipped(buf, e.id, pub) // its own: the position only
+		} else {
+			buf = appendPublication(buf, e.id, pub)
+		}
 		n++
 	}
 	return append(buf, "]}"...), nil
@@ -233,7 +236,7 @@ func (h *Hub) serveUnsubscribe(_ context.Context, req *rpc.Request) ([]byte, err
 		return nil, rpc.NotStarted("pub/sub hub closed")
 	}
 	c.mu.Lock()
-	s := c.subs[*p.Sub]
+	s := c.sub(*p.Sub)
 	c.mu.Unlock()
 	if s == nil || s.server {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "%s: no subscription %d on this connection", MethodUnsubscribe, *p.Sub)

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"errors"
 
 	"github.com/wsrpc/wsrpc/transport"
@@ -71,7 +72,8 @@ func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
 // connection past limit, the connection is closed with code and reason (see
 // transport.Conn.Offer) rather than waiting. Offer never waits and never
 // writes on the caller's goroutine, so a producer offering one message to
-// many peers is never held up by one of them.
+// many peers is never held up by one of them. The error of an Offer that
+// closed the connection wraps transport.ErrSlowReader.
 func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason string) error {
 	if e.wire != p.wire {
 		return errWrongWire
@@ -84,7 +86,9 @@ func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason 
 	}
 	err := p.conn.Offer(transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()}, limit, code, reason)
 	if err != nil {
-		return &Error{Code: CodeUnavailable, Message: "connection closed; the notification was not sent: " + err.Error()}
+		// Wrapped, so that the caller can tell this Offer's own closing
+		// (transport.ErrSlowReader) from a connection already gone.
+		return fmt.Errorf("wsrpc: the notification was not sent: %w", err)
 	}
 	return nil
 }

@@ -61,6 +61,7 @@ type Peer struct {
 	handlers    sync.WaitGroup // one per call being handled
 	work        chan *inCall   // to an idle worker; see handleCall
 	workerIdle  time.Duration
+	loopIdle    time.Duration  // see loop
 	workers     sync.WaitGroup // the worker goroutines
 	baseCtx     context.Context
 	cancelBase  context.CancelCauseFunc
@@ -142,6 +143,7 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 		active:      make(map[*inCall]struct{}),
 		work:        make(chan *inCall),
 		workerIdle:  workerIdle,
+		loopIdle:    loopIdle,
 		loopDone:    make(chan struct{}),
 	}
 	if p.remoteAddr == nil {
@@ -353,8 +355,41 @@ func (p *Peer) receive(m transport.Message) {
 // reader is a goroutine of its own rather than the transport's: while it
 // dispatches, the transport reads the next message, which a busy
 // connection's calls need.)
+//
+// The reader lets its goroutine go after loopIdle without a message, and
+// the transport starts another with the next one (transport.Conn.NotifyRecv),
+// so an idle connection keeps only the transport's reader.
 func (p *Peer) loop() {
-	for m := range p.conn.Recv() {
+	recv := p.conn.Recv()
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	for {
+		var m transport.Message
+		var ok bool
+		select {
+		case m, ok = <-recv:
+		default: // about to wait
+			if idle == nil {
+				idle = time.NewTimer(p.loopIdle)
+			} else {
+				idle.Reset(p.loopIdle)
+			}
+			select {
+			case m, ok = <-recv:
+			case <-idle.C:
+				if p.conn.NotifyRecv(p.restartLoop) {
+					return // the next message starts a reader again
+				}
+				continue
+			}
+		}
+		if !ok {
+			break
+		}
 		p.receive(m)
 		if p.broken {
 			p.closing.Do(func() { p.conn.Close(p.violation.code, p.violation.reason) })
@@ -363,6 +398,14 @@ func (p *Peer) loop() {
 	}
 	p.ended()
 }
+
+// restartLoop starts the reader again; the transport calls it (on its own
+// reader) when a message comes for a peer whose reader has gone idle.
+func (p *Peer) restartLoop() { go p.loop() }
+
+// loopIdle is how long the peer's reader waits for a message before it
+// lets its goroutine go. (A variable for tests; each peer copies it.)
+var loopIdle = time.Second
 
 // closeRequest is a close code and reason.
 type closeRequest struct {

@@ -40,6 +40,9 @@ type Conn struct {
 
 	recv chan Message // closed by the reader when it exits
 
+	notifyMu sync.Mutex
+	notify   func() // see NotifyRecv
+
 	// The send queue: messages accepted by Send, Push, PushQueued and
 	// TrySend and not yet written, oldest first. The writer takes the whole
 	// queue at once (swapping in spare, the array of its previous batch) and
@@ -243,7 +246,7 @@ func (c *Conn) PushQueued(ctx context.Context, m Message) error {
 // MaxQueuedBytes), the connection is ended with code and reason instead, as
 // Push ends it with 1008, so that a subscriber that does not keep up is told
 // in its own terms (reconnect, catch up) and never holds up the producer.
-// The error then wraps [ErrClosed], and Err wraps [ErrSlowReader]. Offer
+// The error then wraps [ErrClosed] and [ErrSlowReader], and so does Err. Offer
 // never waits and never writes on the caller's goroutine.
 func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) error {
 	if m.Type != Text && m.Type != Binary {
@@ -260,7 +263,7 @@ func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) err
 	n := cost(m)
 	if !c.reserveNow(n, limit) {
 		c.slowReaderWith(n, limit, code, reason)
-		return c.closedErr()
+		return fmt.Errorf("%w: %w", ErrClosed, ErrSlowReader)
 	}
 	if !c.append(m) {
 		c.unreserve(n)
@@ -636,6 +639,7 @@ func (c *Conn) readLoop() {
 		}
 		select {
 		case c.recv <- m:
+			c.notifyRecv()
 			continue
 		default:
 		}
@@ -656,6 +660,7 @@ func (c *Conn) readLoop() {
 			}
 		}
 		c.delivering.Store(false)
+		c.notifyRecv()
 	}
 	c.beginStop()
 	c.stopTimers()
@@ -671,6 +676,43 @@ func (c *Conn) readLoop() {
 	}
 	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
+	c.notifyRecv()
+}
+
+// NotifyRecv arranges for fn to be called, once, on the reader goroutine,
+// as soon as Recv has a message or is closed, so that a consumer with
+// nothing to do can let its goroutine go instead of blocking on Recv. It
+// reports false, and arranges nothing, if a message is already waiting or
+// Recv is closed: receive it instead. fn must not block: start a goroutine.
+// A later NotifyRecv replaces an earlier fn that has not run.
+func (c *Conn) NotifyRecv(fn func()) bool {
+	c.notifyMu.Lock()
+	c.notify = fn
+	c.notifyMu.Unlock()
+	if len(c.recv) == 0 && !c.ended() {
+		return true // the reader will call fn with the next message
+	}
+	// A message (or the end) came meanwhile: take fn back, unless the
+	// reader has taken it already and will call it.
+	c.notifyMu.Lock()
+	defer c.notifyMu.Unlock()
+	if c.notify == nil {
+		return true
+	}
+	c.notify = nil
+	return false
+}
+
+// notifyRecv calls the NotifyRecv func, if any, once a message has been
+// put in Recv or Recv closed.
+func (c *Conn) notifyRecv() {
+	c.notifyMu.Lock()
+	fn := c.notify
+	c.notify = nil
+	c.notifyMu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }
 
 // readMessage reads one message into a pooled buffer that fits it (or, past
