@@ -264,19 +264,19 @@ func (h *Hub) skipped(p *rpc.Peer, sub uint64, pub *Publication) *rpc.Encoded {
 
 // appendSkipped appends the params of a position-only publication.
 func appendSkipped(b []byte, sub uint64, pub *Publication) []byte {
-	b = append(b, `{"sub":`...)
-	b = appendUint(b, sub)
-	b = append(b, `,"topic":`...)
-	b = appendString(b, pub.Topic)
-	b = append(b, `,"offset":`...)
-	b = appendUint(b, pub.Offset)
-	b = append(b, `,"epoch":`...)
-	b = appendString(b, pub.Epoch)
-	return append(b, `,"skipped":true}`...)
+	return append(appendHead(b, sub, pub), `,"skipped":true}`...)
 }
 
 // appendPublication appends pub as $/publication's params.
 func appendPublication(b []byte, sub uint64, pub *Publication) []byte {
+	b = append(appendHead(b, sub, pub), `,"data":`...)
+	b = append(b, pub.Data...)
+	return append(b, '}')
+}
+
+// appendHead appends the members every $/publication has: the
+// subscription, the topic and the position.
+func appendHead(b []byte, sub uint64, pub *Publication) []byte {
 	b = append(b, `{"sub":`...)
 	b = appendUint(b, sub)
 	b = append(b, `,"topic":`...)
@@ -284,10 +284,7 @@ func appendPublication(b []byte, sub uint64, pub *Publication) []byte {
 	b = append(b, `,"offset":`...)
 	b = appendUint(b, pub.Offset)
 	b = append(b, `,"epoch":`...)
-	b = appendString(b, pub.Epoch)
-	b = append(b, `,"data":`...)
-	b = append(b, pub.Data...)
-	return append(b, '}')
+	return appendString(b, pub.Epoch)
 }
 
 func appendPosition(b []byte, p Position) []byte {

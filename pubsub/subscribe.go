@@ -157,7 +157,9 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	}
 	// Keep the most recent publications that fit the byte bound.
 	keep, size := len(hist.Publications), 0
-	cost := func(p *Publication) int { return len(p.Data) + len(p.Topic) + len(p.Epoch) + 64 } // with its envelope
+	cost := func(p *Publication) int { // its bytes in the reply, envelope included
+		return len(p.Data) + len(p.Topic) + len(p.Epoch) + len(`{"sub":,"topic":"","offset":,"epoch":"","data":},`) + 40
+	}
 	for keep > 0 && size+cost(&hist.Publications[keep-1]) <= h.cfg.limits.MaxReplayBytes {
 		keep--
 		size += cost(&hist.Publications[keep])

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -861,4 +862,21 @@ func fmtNs(ns float64) string {
 		return fmt.Sprintf("%.0fns", ns)
 	}
 	return fmtDur(time.Duration(ns))
+}
+
+// stopFanServer ends a system's cell: it drops the subscribers, shuts the
+// server down (bounded), closes its HTTP side and collects what serving
+// returned. The first error wins.
+func stopFanServer(clients []*websocket.Conn, shutdown func(context.Context) error, closeHTTP func() error, serve <-chan error) error {
+	closeFanConns(clients)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := shutdown(ctx)
+	if cerr := closeHTTP(); err == nil {
+		err = cerr
+	}
+	if serr := <-serve; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
 }

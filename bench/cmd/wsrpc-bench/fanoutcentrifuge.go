@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -120,15 +119,5 @@ func (s *centrifugeFan) publish(p []byte) error {
 }
 
 func (s *centrifugeFan) close() error {
-	closeFanConns(s.clients)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.node.Shutdown(ctx)
-	if cerr := s.hs.Close(); err == nil {
-		err = cerr
-	}
-	if serr := <-s.serve; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return stopFanServer(s.clients, s.node.Shutdown, s.hs.Close, s.serve)
 }

@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -92,16 +89,7 @@ func (s *wsrpcFan) publish(p []byte) error {
 }
 
 func (s *wsrpcFan) close() error {
-	closeFanConns(s.clients)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if cerr := s.srv.Close(); err == nil {
-		err = cerr
-	}
-	if serr := <-s.serve; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
+	err := stopFanServer(s.clients, s.srv.Shutdown, s.srv.Close, s.serve)
 	if herr := s.hub.Close(); err == nil {
 		err = herr
 	}
