@@ -31,7 +31,12 @@
 // while its handler runs (at most MaxInFlight; more wait in a bounded
 // backlog, see [WithBacklog]).
 // Handler goroutines are reused: one that has returned waits up to a second
-// for the next call, then exits, so an idle connection keeps none.
+// for the next call, then exits, so an idle connection keeps none. The
+// reader, too, lets its goroutine go after a second without a message; the
+// transport's reader starts it again with the next one (an idle connection
+// keeps only the transport's reader). A notification of a method given to
+// [WithInline] is served on the reader itself, in order: what a client's
+// subscription uses for its publications.
 // An asynchronous call with a cancellable ctx registers a context.AfterFunc,
 // which runs only if the ctx ends first. [Peer.Close], [Peer.CloseWith] and
 // [Peer.CloseNow] wait for the reader (the handlers' contexts are cancelled

@@ -7,14 +7,21 @@
 //
 // # Goroutines and ownership
 //
-// Each Conn owns exactly two long-lived goroutines:
+// Each Conn owns one long-lived goroutine and one that comes and goes:
 //
 //   - the reader, which reads with context.Background() (a cancellable
 //     context would cost allocations per frame and drop the TCP connection
 //     without a close frame when cancelled), validates text as UTF-8 and
 //     delivers messages on Recv. It closes the Recv channel when it exits.
-//   - the writer, which takes queued messages and writes them one at a time,
-//     bounded by the write timeout.
+//     A consumer with nothing to do can let its own goroutine go and be
+//     called back by the reader when the next message comes
+//     ([Conn.NotifyRecv]).
+//   - the writer, which takes queued messages and writes them, gathered into
+//     as few system calls as it can (and, for messages that allow it, into
+//     one WebSocket message: [Message.Pack]), bounded by the write timeout.
+//     It runs only while there is writing to do: the first message queued
+//     starts it, and it exits after a second without one, so an idle
+//     connection has no writer.
 //
 // When a heartbeat is configured, a timer fires every interval and a short-lived
 // goroutine sends one ping and waits for its pong; it is tracked like the others.
