@@ -180,12 +180,25 @@ func (c *Client) subscribeFirst(ctx context.Context, s *Subscription) error {
 		}
 		err = s.subscribeOn(ctx, p)
 		if rpc.CodeOf(err) == rpc.CodeUnavailable || rpc.CodeOf(err) == rpc.CodeConnectionLost {
-			if ctx.Err() == nil && !c.isClosed() {
+			if ctx.Err() == nil && !c.isClosed() && going(p) {
 				avoid, admitted = p, true // the connection is going: the next one subscribes
 				continue
 			}
 		}
 		return err
+	}
+}
+
+// going reports whether p's connection is ending or its server is
+// shutting down: a call refused as unavailable then goes to the next one.
+func going(p *rpc.Peer) bool {
+	select {
+	case <-p.Conn().Done():
+		return true
+	case <-p.GoingAway():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -448,7 +461,6 @@ func (s *Subscription) recover(p *rpc.Peer) {
 	if err := s.subscribeOn(ctx, p); err != nil {
 		s.mu.Lock()
 		s.recovering = false
-		s.gap = true
 		s.mu.Unlock()
 		if rpc.CodeOf(err) != rpc.CodeConnectionLost && rpc.CodeOf(err) != rpc.CodeUnavailable {
 			s.end(fmt.Errorf("wsrpc: resubscribe to %q: %w", s.pattern, err))

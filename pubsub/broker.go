@@ -25,7 +25,8 @@ import (
 //     each epoch; the epoch changes whenever the broker can no longer
 //     continue the topic's stream (its history was lost or dropped).
 //   - Publish returns once the publication is appended (and handed on); it
-//     does not wait for any subscriber.
+//     does not wait for any subscriber. An error means it was not
+//     published (wrap [ErrTooManyTopics] for a refusal of a new topic).
 //   - The deliver func given to Open is called for one topic at a time, in
 //     offset order; it never blocks for long (the Hub only queues).
 //   - Subscribe and Unsubscribe are counted per pattern: the node stays

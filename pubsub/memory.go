@@ -24,6 +24,10 @@ const streamIdle = time.Minute
 // ErrBrokerClosed is returned by a Broker used after Close.
 var ErrBrokerClosed = errors.New("wsrpc: pubsub broker closed")
 
+// ErrTooManyTopics is wrapped by the error of a Broker that refuses a new
+// topic because it keeps as many as it may; the Hub answers CodeBusy.
+var ErrTooManyTopics = errors.New("wsrpc: pubsub: too many topics")
+
 // MemoryBroker is the in-process [Broker]: publications go to this
 // process's Hub only, and history lives in memory, lost (a new epoch) when
 // the process ends. It is what a Hub uses unless given another.
@@ -129,7 +133,7 @@ func (b *MemoryBroker) stream(t string, create bool, now time.Time) (*stream, er
 		b.sweepLocked(now)
 	}
 	if len(b.streams) >= b.maxTopics {
-		return nil, fmt.Errorf("wsrpc: pubsub: too many topics (limit %d)", b.maxTopics)
+		return nil, fmt.Errorf("%w (limit %d)", ErrTooManyTopics, b.maxTopics)
 	}
 	s = &stream{epoch: newEpoch(), touched: now}
 	b.streams[t] = s

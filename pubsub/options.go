@@ -17,7 +17,7 @@ const (
 	DefaultMaxTopicLen        = 256       // bytes
 	DefaultMaxTopicTokens     = 16        // dot-separated tokens
 	DefaultMaxReplay          = 1000      // publications replayed by one subscribe
-	DefaultMaxReplayBytes     = 512 << 10 // bytes of data replayed by one subscribe: half the default read limit
+	DefaultMaxReplayBytes     = 512 << 10 // bytes replayed by one subscribe, entries whole: half the default read limit
 	DefaultMaxPublicationSize = 64 << 10  // bytes of data
 	DefaultMaxQueuedBytes     = 1 << 20   // bytes of publications waiting to be written, per connection
 	DefaultMaxJoinBuffer      = 1024      // publications held for a subscriber whose subscribe is being answered

@@ -115,7 +115,7 @@ func (h *Hub) servePublish(ctx context.Context, req *rpc.Request) ([]byte, error
 	}
 	pos, err := h.publish(ctx, p.Topic, m.Data, peer.ID())
 	if err != nil {
-		return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "publish: " + err.Error()}
+		return nil, brokerError("publish", err)
 	}
 	if r.AfterPublish != nil {
 		r.AfterPublish(peer, p.Topic, pos)

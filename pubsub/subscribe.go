@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -33,7 +34,7 @@ func (h *Hub) join(ctx context.Context, e *entry, first bool) error {
 		}
 	}
 	if e.err != nil {
-		return &rpc.Error{Code: rpc.CodeUnavailable, Message: "subscribing at the broker: " + e.err.Error()}
+		return brokerError("subscribing at the broker", e.err)
 	}
 	return nil
 }
@@ -139,13 +140,13 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 		// From the start of the current epoch: ask which it is first.
 		top, err := h.broker.History(ctx, e.pattern, HistoryRequest{})
 		if err != nil {
-			return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "reading the topic's position: " + err.Error()}
+			return nil, brokerError("reading the topic's position", err)
 		}
 		since = &Position{Offset: 0, Epoch: top.Top.Epoch}
 	}
 	hist, err := h.broker.History(ctx, e.pattern, HistoryRequest{Since: since, Limit: h.cfg.limits.MaxReplay})
 	if err != nil {
-		return nil, &rpc.Error{Code: rpc.CodeUnavailable, Message: "reading the topic's position: " + err.Error()}
+		return nil, brokerError("reading the topic's position", err)
 	}
 	e.mu.Lock()
 	s.last = hist.Top
@@ -289,4 +290,14 @@ func (h *Hub) warn(msg string, args ...any) {
 	if h.cfg.logger != nil {
 		h.cfg.logger.Warn("wsrpc: pubsub: "+msg, args...)
 	}
+}
+
+// brokerError is the answer to a call the broker could not serve: busy for
+// a limit of the broker's (too many topics), otherwise unavailable; either
+// way nothing was done, so the client may retry.
+func brokerError(what string, err error) *rpc.Error {
+	if errors.Is(err, ErrTooManyTopics) {
+		return &rpc.Error{Code: rpc.CodeBusy, Message: what + ": " + err.Error()}
+	}
+	return rpc.NotStarted(what + ": " + err.Error())
 }
