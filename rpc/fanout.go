@@ -2,8 +2,8 @@ package rpc
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 
 	"github.com/wsrpc/wsrpc/transport"
 )
