@@ -290,6 +290,9 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 	if s.ended {
 		s.mu.Unlock()
 		c.subMu.Unlock()
+		// Unsubscribed while the subscribe was under way: undo it on the
+		// server, which made it.
+		c.wg.Go(func() { _ = p.Call(c.closing, pubsub.MethodUnsubscribe, map[string]uint64{"sub": res.Sub}, nil) })
 		return nil
 	}
 	if s.peer != nil {

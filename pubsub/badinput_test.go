@@ -97,11 +97,19 @@ func TestBadInput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Twice on one connection: refused, naming the subscription.
-			_, err = rawSubscribe(t, p, `{"topic":"pub.x"}`)
-			wantCode(t, err, rpc.CodeInvalidParams, "already subscribed", fmt.Sprint(r.Sub))
-			_, err = rawSubscribe(t, p, `{"topic":"pub.x","since":{"offset":0,"epoch":""}}`)
-			wantCode(t, err, rpc.CodeInvalidParams, "already subscribed")
+			// Twice on one connection: the subscription is replaced (one
+			// left, a fresh reply), with or without since.
+			again, err := rawSubscribe(t, p, `{"topic":"pub.x"}`)
+			if err != nil || again.Position == nil {
+				t.Fatalf("subscribing again: %+v, %v; want a fresh reply", again, err)
+			}
+			r, err = rawSubscribe(t, p, `{"topic":"pub.x","since":{"offset":0,"epoch":""}}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := e.hub.Stats(); st.Subscriptions != 1 {
+				t.Fatalf("Subscriptions = %d after subscribing three times, want 1", st.Subscriptions)
+			}
 			// Through the client, refused before it is sent.
 			sctx := ctxT(t)
 			if _, err := c.Subscribe(sctx, "pub.y"); err != nil {

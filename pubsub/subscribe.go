@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wsrpc/wsrpc/rpc"
 )
@@ -21,10 +22,31 @@ type unsubscribeParams struct {
 	Sub *uint64 `json:"sub"`
 }
 
+// subscribed returns c's subscription to pattern, or nil.
+func (h *Hub) subscribed(c *conn, pattern string) *sub {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	e := h.entries[pattern]
+	if e == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub(e.id)
+}
+
+// brokerSubscribeTimeout bounds the broker subscription a first subscriber
+// makes for every subscriber of the pattern.
+const brokerSubscribeTimeout = 10 * time.Second
+
 // join waits until e's broker subscription is made, making it when first.
+// That subscription serves every subscriber of the pattern, so it does not
+// end with the first one's call.
 func (h *Hub) join(ctx context.Context, e *entry, first bool) error {
 	if first {
-		e.err = h.broker.Subscribe(ctx, e.pattern)
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerSubscribeTimeout)
+		e.err = h.broker.Subscribe(bctx, e.pattern)
+		cancel()
 		close(e.ready)
 	} else {
 		select {
@@ -100,6 +122,12 @@ func (h *Hub) serveSubscribe(ctx context.Context, req *rpc.Request) ([]byte, err
 	if err := h.allowSubscribe(ctx, peer, p.Topic); err != nil {
 		return nil, err
 	}
+	if old := h.subscribed(c, p.Topic); old != nil && !old.server {
+		// Subscribing again replaces the subscription: a client that lost
+		// track of one (its call was cancelled after the server made it)
+		// gets a fresh one, with a fresh reply.
+		h.remove(old)
+	}
 	s, e, first, err := h.add(c, p.Topic, p.Echo, false)
 	if err != nil {
 		return nil, err
@@ -158,9 +186,8 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	}
 	// Keep the most recent publications that fit the byte bound.
 	keep, size := len(hist.Publications), 0
-	cost := func(p *Publication) int { // its bytes in the reply, envelope included
-		return len(p.Data) + len(p.Topic) + len(p.Epoch) + len(`{"sub":,"topic":"","offset":,"epoch":"","data":},`) + 40
-	}
+	head := len(appendString(nil, e.pattern)) + len(appendString(nil, hist.Top.Epoch)) + len(`{"sub":,"topic":,"offset":,"epoch":,"data":},`) + digits(e.id)
+	cost := func(p *Publication) int { return head + digits(p.Offset) + len(p.Data) } // its bytes in the reply, to a few bytes
 	for keep > 0 && size+cost(&hist.Publications[keep-1]) <= h.cfg.limits.MaxReplayBytes {
 		keep--
 		size += cost(&hist.Publications[keep])
@@ -300,4 +327,14 @@ func brokerError(what string, err error) *rpc.Error {
 		return &rpc.Error{Code: rpc.CodeBusy, Message: what + ": " + err.Error()}
 	}
 	return rpc.NotStarted(what + ": " + err.Error())
+}
+
+// digits is the length of n in decimal.
+func digits(n uint64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
 }

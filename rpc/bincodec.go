@@ -173,6 +173,10 @@ func decodePacked(data []byte, dst []message, in *interner, lim metaLimits) ([]m
 			d.fail(fmt.Sprintf("kind %d inside a packed message (only notifications may be packed)", sub[0]))
 			break
 		}
+		if len(msgs) == transport.MaxPack {
+			d.fail(fmt.Sprintf("packed message holds more than %d notifications", transport.MaxPack))
+			break
+		}
 		msgs = append(msgs, message{})
 		if err := decodeBinary(sub, &msgs[len(msgs)-1], in, lim); err != nil {
 			clear(msgs)

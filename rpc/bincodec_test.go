@@ -583,3 +583,22 @@ func FuzzDecodePacked(f *testing.F) {
 		}
 	})
 }
+
+// A packed message may hold at most transport.MaxPack notifications: one
+// more is malformed, so a peer cannot make the receiver decode (and keep) an
+// array as large as its read limit allows.
+func TestPackedBound(t *testing.T) {
+	one := appendBinary(nil, &message{kind: kindNotification, method: "n"})
+	var parts []transport.Message
+	for range transport.MaxPack {
+		parts = append(parts, transport.Message{Data: one})
+	}
+	msgs, _, err := binaryWire{}.decode(binaryPacker{}.Pack(nil, parts), nil, &interner{}, decodeLimits{meta: testMeta})
+	if err != nil || len(msgs) != transport.MaxPack {
+		t.Fatalf("%d notifications: %d decoded, %v", transport.MaxPack, len(msgs), err)
+	}
+	parts = append(parts, transport.Message{Data: one})
+	if _, _, err := (binaryWire{}).decode(binaryPacker{}.Pack(nil, parts), nil, &interner{}, decodeLimits{meta: testMeta}); !errors.Is(err, errMalformed) {
+		t.Fatalf("%d notifications: %v, want malformed", len(parts), err)
+	}
+}

@@ -11,3 +11,11 @@ func SetWorkerIdle(d time.Duration) (restore func()) {
 
 // testMeta is the default metadata bound, for codec tests.
 var testMeta = metaLimits{entries: DefaultMaxMetadata, bytes: DefaultMaxMetadataBytes}
+
+// SetLoopIdle sets how long an idle peer's reader waits before it lets its
+// goroutine go, for a test.
+func SetLoopIdle(d time.Duration) (restore func()) {
+	old := loopIdle
+	loopIdle = d
+	return func() { loopIdle = old }
+}

@@ -325,7 +325,11 @@ func (p *Peer) receive(m transport.Message) {
 		return
 	}
 	msgs, batch, err := p.wire.decode(m.Data, p.msgs[:0], &p.in, p.limits)
-	p.msgs = msgs
+	if cap(msgs) <= 2*transport.MaxPack {
+		p.msgs = msgs // kept for the next message
+	} else {
+		p.msgs = nil // a large batch's array is not kept for the connection's life
+	}
 	if err != nil {
 		if m.Recycle != nil {
 			m.Recycle.Recycle(m.Data)

@@ -276,12 +276,14 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 	canceled := c.canceled
 	p.inMu.Unlock()
 	sent := false // the reply went out (for OnReplied)
-	if f := c.req.onReplied; f != nil {
-		if c.batch != nil {
-			defer func() { c.batch.after(f, sent) }() // runs once the whole batch's reply is out
-		} else {
-			defer func() { f(sent) }() // runs last, once the reply below is queued
+	hook := c.req.onReplied
+	if hook != nil {
+		if c.batch == nil || c.req.notification {
+			defer func() { hook(sent) }() // runs last, once the reply below is queued
 		}
+		// In a batch, replyCall or skipCall hands it to the batch with the
+		// reply (or its absence), in one step: it runs once the whole
+		// batch's reply is out, whoever sends it.
 	}
 	// The call counts as in flight until its reply is queued, so that a drain
 	// that sees nothing in flight knows every reply is ahead of the close.
@@ -306,17 +308,17 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 	case c.req.notification:
 		return
 	case canceled || skip:
-		c.batch.skip() // the caller gave up and dropped its pending entry
+		c.batch.skipCall(c) // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		sent = p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
+		sent = p.replyCall(c, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
 	default:
 		result, bad := p.wire.result(result)
 		if bad != nil {
-			sent = p.replyLater(c.batch, &message{kind: kindError, id: c.req.wid, err: bad})
+			sent = p.replyCall(c, &message{kind: kindError, id: c.req.wid, err: bad})
 			return
 		}
-		sent = p.replyLater(c.batch, &message{kind: kindResult, id: c.req.wid, result: result})
+		sent = p.replyCall(c, &message{kind: kindResult, id: c.req.wid, result: result})
 	}
 	return
 }
@@ -353,7 +355,7 @@ func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
 // request), or adds it to its batch.
 func (p *Peer) reply(b *batchReply, m *message) {
 	if b != nil {
-		b.add(m)
+		b.add(m, nil)
 		return
 	}
 	p.send(m)
@@ -365,8 +367,20 @@ func (p *Peer) reply(b *batchReply, m *message) {
 // sent, and its batch's OnReplied funcs learn whether the batch was.
 func (p *Peer) replyLater(b *batchReply, m *message) bool {
 	if b != nil {
-		b.add(m)
+		b.add(m, nil)
 		b.done()
+		return true
+	}
+	return p.send(m)
+}
+
+// replyCall is replyLater for a handler's call: in a batch, its OnReplied
+// func (if any) goes in with the reply, in the same step, so that it runs
+// after the batch's reply is sent, whoever sends it.
+func (p *Peer) replyCall(c *inCall, m *message) bool {
+	if c.batch != nil {
+		c.batch.add(m, c.req.onReplied)
+		c.batch.done()
 		return true
 	}
 	return p.send(m)
@@ -385,31 +399,36 @@ type batchReply struct {
 
 type batchHook struct {
 	f    func(sent bool)
-	sent bool // its own reply was added to the batch
-}
-
-// after runs f once the batch's reply has been sent (or will not be), at
-// once if it already has. sent says whether f's own reply is in it.
-func (b *batchReply) after(f func(bool), sent bool) {
-	b.mu.Lock()
-	if b.remaining > 0 {
-		b.hooks = append(b.hooks, batchHook{f, sent})
-		b.mu.Unlock()
-		return
-	}
-	b.mu.Unlock()
-	f(sent)
+	sent bool // its own reply is in the batch
 }
 
 func newBatchReply(p *Peer) *batchReply {
 	return &batchReply{p: p, remaining: 1}
 }
 
-// add appends one reply to the array.
-func (b *batchReply) add(m *message) {
+// add appends one reply to the array, with the OnReplied func of its call
+// (nil: none).
+func (b *batchReply) add(m *message, hook func(bool)) {
 	b.mu.Lock()
 	b.buf = b.p.wire.appendToBatch(b.buf, *m)
+	if hook != nil {
+		b.hooks = append(b.hooks, batchHook{hook, true})
+	}
 	b.mu.Unlock()
+}
+
+// skipCall records that c's expected reply will not come; its OnReplied
+// func, if any, learns it once the batch is done.
+func (b *batchReply) skipCall(c *inCall) {
+	if b == nil {
+		return
+	}
+	if f := c.req.onReplied; f != nil {
+		b.mu.Lock()
+		b.hooks = append(b.hooks, batchHook{f, false})
+		b.mu.Unlock()
+	}
+	b.done()
 }
 
 // expect records that one more reply will come (a request was admitted).

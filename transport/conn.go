@@ -648,6 +648,9 @@ func (c *Conn) readLoop() {
 		// for a dead peer.
 		c.delivering.Store(true)
 		c.stalls.Add(1)
+		// A consumer that let its goroutine go (NotifyRecv) must be started
+		// now: on an unbuffered Recv nothing was delivered above.
+		c.notifyRecv()
 		select {
 		case c.recv <- m:
 		case <-c.stop:
@@ -992,9 +995,9 @@ func packRun(ms []Message) int {
 	if p == nil || len(ms) == 1 {
 		return 1
 	}
-	n, size := 1, len(ms[0].Data)
-	for n < len(ms) && n < MaxPack && ms[n].Pack == p && ms[n].Type == ms[0].Type && size+len(ms[n].Data) <= MaxPackBytes {
-		size += len(ms[n].Data)
+	n, size := 1, len(ms[0].Data)+8
+	for n < len(ms) && n < MaxPack && ms[n].Pack == p && ms[n].Type == ms[0].Type && size+len(ms[n].Data)+4 <= MaxPackBytes {
+		size += len(ms[n].Data) + 4 // with the packer's framing
 		n++
 	}
 	return n

@@ -42,7 +42,8 @@ type Message struct {
 	// costs one frame, not one each. The protocol above decides what a
 	// packed message looks like (a JSON-RPC batch, say); the receiver sees
 	// only that message. At most [MaxPack] messages and [MaxPackBytes]
-	// bytes are packed together.
+	// bytes (counting 4 bytes of framing per message and 8 for the whole)
+	// are packed together, so a receiver must accept that much.
 	Pack Packer
 }
 
