@@ -31,26 +31,7 @@ type env struct {
 // newEnv starts a server with a hub made with opts.
 func newEnv(t testing.TB, opts ...pubsub.Option) *env {
 	t.Helper()
-	hub, err := pubsub.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
-		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no %s", req.Method)
-	}), server.WithHub(hub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	e := &env{t: t, hub: hub, srv: srv, hs: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-		_ = hub.Close()
-	})
-	return e
+	return newEnvWith(t, envConfig{hub: opts})
 }
 
 // dial connects a client speaking codec.
