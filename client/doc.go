@@ -79,6 +79,17 @@
 // With [WithReconnect](false) there is no next connection: such calls return
 // their error.
 //
+// # Subscriptions
+//
+// [Client.Subscribe] subscribes to a topic or pattern of the server's
+// pub/sub hub (docs/PROTOCOL.md, section 13); publications arrive on the
+// [Subscription]'s channel. A subscription outlives its connection: on each
+// new one the client subscribes again, from the last position delivered for
+// exact topics, and the hub replays what was missed from the topic's
+// history. When it cannot replay everything, the next publication
+// delivered has Gap set. [Client.Publish] publishes where the server allows
+// clients to.
+//
 // # Goroutines and ownership
 //
 // The Client owns, and [Client.Close] waits for:
@@ -90,7 +101,17 @@
 //     ([rpc.Peer.Shutdown], after a shutdown notice) or waits for its
 //     goroutines (after it ended), then closes it;
 //   - one goroutine per call accepted by [Client.Go], which makes its
-//     attempts until its Response is delivered.
+//     attempts until its Response is delivered;
+//   - for subscriptions: one goroutine per new connection that subscribes
+//     every [Subscription] again, one per recovery of a live gap (an
+//     unsubscribe and a subscribe from the last position), and one per
+//     subscribe reply with recovered publications, which hands them to the
+//     subscription's channel before the connection's next ones.
+//
+// Publications are delivered on the connection's reader goroutine
+// (rpc.WithInline), in order; while a Subscription's channel is full, that
+// reader waits (and so do the replies behind it), until the channel is read,
+// the connection ends, the subscription ends or the Client closes.
 //
 // Each connection's [rpc.Peer] owns its goroutines, among them the handlers
 // serving the server's calls; the Client closes every Peer it made, and
