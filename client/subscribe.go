@@ -64,7 +64,11 @@ func WithOnPublication(fn func(pubsub.Publication)) Option {
 // Delivery waits while C is full (up to the channel's buffer): the
 // connection reads nothing else meanwhile, and a server whose queue for
 // the connection fills closes it as a slow subscriber, after which the
-// client reconnects and recovers. Read C promptly.
+// client reconnects and recovers. Read C promptly, and do not wait for a
+// call on the same Client from the loop that reads C while C may be full:
+// the call's reply can be queued behind the publications that wait for that
+// loop (hand the work to another goroutine, or size the channel with
+// [Buffer]).
 type Subscription struct {
 	c       *Client
 	pattern string
