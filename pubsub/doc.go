@@ -10,7 +10,7 @@
 //
 // A [Hub] is mounted on a server with server.WithHub; Go code publishes
 // with [Hub.Publish] (or server.Server.Publish, which a handler reaches with
-// server.FromContext). The Go client subscribes with client.Subscribe and
+// server.FromContext). The Go client subscribes with client.Client.Subscribe and
 // receives publications on a channel. A [Broker] carries publications
 // between processes and keeps history: [NewMemoryBroker] is the in-process
 // default; the NATS broker lives in a module of its own.
