@@ -13,7 +13,8 @@
 // server.FromContext). The Go client subscribes with client.Client.Subscribe and
 // receives publications on a channel. A [Broker] carries publications
 // between processes and keeps history: [NewMemoryBroker] is the in-process
-// default; the NATS broker lives in a module of its own.
+// default (a NATS broker, in a module of its own, is the next piece of
+// work).
 //
 // # Delivery
 //
