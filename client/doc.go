@@ -103,8 +103,8 @@
 //   - one goroutine per call accepted by [Client.Go], which makes its
 //     attempts until its Response is delivered;
 //   - for subscriptions: one goroutine per new connection that subscribes
-//     every [Subscription] again, one per recovery of a live gap (an
-//     unsubscribe and a subscribe from the last position), and one per
+//     every [Subscription] again, one per recovery of a live gap (a
+//     subscribe again from the last position), and one per
 //     subscribe reply with recovered publications, which hands them to the
 //     subscription's channel before the connection's next ones.
 //

@@ -457,14 +457,12 @@ func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication, skipped 
 	}
 }
 
-// recover fills a live gap: it unsubscribes on p and subscribes again from
-// the last position delivered.
+// recover fills a live gap: it subscribes again on p from the last
+// position delivered.
 func (s *Subscription) recover(p *rpc.Peer) {
 	ctx := s.c.closing
-	s.mu.Lock()
-	id := s.id
-	s.mu.Unlock()
-	_ = p.Call(ctx, pubsub.MethodUnsubscribe, map[string]uint64{"sub": id}, nil)
+	// Subscribing again replaces the subscription on the server
+	// (docs/PROTOCOL.md, section 13.3): no unsubscribe first.
 	if err := s.subscribeOn(ctx, p); err != nil {
 		s.mu.Lock()
 		s.recovering = false
