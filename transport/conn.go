@@ -439,6 +439,11 @@ func (c *Conn) CloseSlow(code StatusCode, reason string) {
 // slowReaderWith is slowReader with the bound that was passed and the close
 // code and reason to send.
 func (c *Conn) slowReaderWith(n, limit int64, code StatusCode, reason string) {
+	select {
+	case <-c.stop:
+		return // already ending (a graceful Close flushing, say): that close decides
+	default:
+	}
 	c.setErr(&CloseError{Code: code, Reason: reason,
 		Err: fmt.Errorf("%w (%d bytes queued, %d more offered, limit %d)", ErrSlowReader, c.queued.Load(), n, limit)})
 	c.discard.Store(true)
