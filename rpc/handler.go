@@ -83,8 +83,8 @@ type Request struct {
 	// (on Reply, or returned by Call). A caller uses it to be ready for what
 	// the other side sends right after the reply (the publications of a
 	// subscription, say). It is not called for a local outcome (ctx ended,
-	// connection lost). It must not block, and must copy what it keeps of
-	// Result.
+	// connection lost). While it runs the peer reads nothing else, so it
+	// must not wait long; it must copy what it keeps of Result.
 	OnReply func(*Response)
 
 	peer         *Peer
