@@ -914,8 +914,14 @@ func (c *Conn) writeBatch(batch []Message) bool {
 	defer c.wmu.Unlock()
 	defer c.disarmWatchdog()
 	corked := c.cork != nil
-	for i := 0; i < len(batch); i += maxBatch {
-		end := min(i+maxBatch, len(batch))
+	burst := maxBatch
+	if fannedOut(batch) {
+		// Packed, maxBatch messages make one frame: let a burst carry
+		// several (the cork still writes out every maxCork bytes).
+		burst = maxBatch * MaxPack
+	}
+	for i := 0; i < len(batch); i += burst {
+		end := min(i+burst, len(batch))
 		c.armWatchdog()
 		if corked {
 			c.cork.cork()
