@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,18 +132,27 @@ func replaySession(t *testing.T, lines []string, start int) {
 				t.Fatalf("%s: write: %v", where, err)
 			}
 		case "←":
-			got := string(c.next(ctx))
-			if epoch == "" && strings.Contains(rest, "$EPOCH") {
-				re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(rest), regexp.QuoteMeta("$EPOCH"), "([0-9a-f]+)") + "$")
-				m := re.FindStringSubmatch(got)
-				if m == nil {
-					t.Fatalf("%s: received\n%s\nthe document shows\n%s", where, got, rest)
-				}
-				epoch = m[1]
-				continue
+			if i > 0 && strings.HasPrefix(strings.TrimSpace(lines[i-1]), "←") {
+				continue // matched with the run it belongs to
 			}
-			if want := subst(rest); got != want {
-				t.Fatalf("%s: received\n%s\nthe document shows\n%s", where, got, want)
+			// A run of consecutive ← lines may arrive in any order among
+			// themselves (the document says so); each message received
+			// must match one line of the run not yet matched.
+			var want []string
+			for _, l := range lines[i:] {
+				v, r, _ := strings.Cut(strings.TrimSpace(l), " ")
+				if v != "←" {
+					break
+				}
+				want = append(want, r)
+			}
+			for range want {
+				got := string(c.next(ctx))
+				k := slices.IndexFunc(want, func(w string) bool { return matchLine(got, w, &epoch) })
+				if k < 0 {
+					t.Fatalf("%s: received\n%s\nthe document shows one of\n%s", where, got, strings.Join(want, "\n"))
+				}
+				want = slices.Delete(want, k, k+1)
 			}
 		case "publish":
 			topic, data, _ := strings.Cut(rest, " ")
@@ -161,4 +171,20 @@ func replaySession(t *testing.T, lines []string, start int) {
 			t.Fatalf("%s: unknown session line %q", where, line)
 		}
 	}
+}
+
+// matchLine reports whether the received message got is the one a session
+// line shows. The first line to show $EPOCH learns the epoch; later ones
+// must carry the same.
+func matchLine(got, line string, epoch *string) bool {
+	if *epoch == "" && strings.Contains(line, "$EPOCH") {
+		re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(line), regexp.QuoteMeta("$EPOCH"), "([0-9a-f]+)") + "$")
+		m := re.FindStringSubmatch(got)
+		if m == nil {
+			return false
+		}
+		*epoch = m[1]
+		return true
+	}
+	return got == strings.ReplaceAll(line, "$EPOCH", *epoch)
 }
