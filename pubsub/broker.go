@@ -73,6 +73,11 @@ type PublishOptions struct {
 type HistoryRequest struct {
 	Since *Position // nil: only the current position
 	Limit int       // at most this many publications (the most recent)
+	// HistorySize is what the Hub's rules give the topic, as
+	// PublishOptions.HistorySize does when it is published: 0 means the
+	// topic keeps no history, which lets a broker that keeps no stream for
+	// such topics answer Live without a look.
+	HistorySize int
 }
 
 // History is a [Broker.History] answer.
@@ -82,4 +87,10 @@ type History struct {
 	Top Position
 	// Publications are those after Since still held, oldest first.
 	Publications []Publication
+	// Live is set by a broker that keeps no stream for the topic (a NATS
+	// broker without JetStream, or a topic without history): its
+	// publications are delivered live, at most once, and carry no
+	// position (offset 0, no epoch), so nothing can be recovered. Top is
+	// then zero.
+	Live bool
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/wsrpc/wsrpc/internal/topic"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -58,19 +59,25 @@ func (h *Hub) publish(ctx context.Context, t string, data []byte, publisher stri
 		return Position{}, ErrBrokerClosed
 	}
 	opts := PublishOptions{Publisher: publisher}
-	for i := range h.cfg.rules {
-		r := &h.cfg.rules[i]
-		if r.HistorySize > 0 && topic.Match(r.pattern, t) {
-			opts.HistorySize, opts.HistoryTTL = r.HistorySize, r.HistoryTTL
-			break
-		}
-	}
+	opts.HistorySize, opts.HistoryTTL = h.historyOf(t)
 	pos, err := h.broker.Publish(ctx, t, data, opts)
 	if err != nil {
 		return Position{}, err
 	}
 	h.published.Add(1)
 	return pos, nil
+}
+
+// historyOf is the history the rules give topic t: that of the first rule
+// with history whose pattern matches it.
+func (h *Hub) historyOf(t string) (int, time.Duration) {
+	for i := range h.cfg.rules {
+		r := &h.cfg.rules[i]
+		if r.HistorySize > 0 && topic.Match(r.pattern, t) {
+			return r.HistorySize, r.HistoryTTL
+		}
+	}
+	return 0, 0
 }
 
 // servePublish is $/publish: a client's publication, if a rule allows it.

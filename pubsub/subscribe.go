@@ -164,17 +164,25 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	if !e.exact {
 		return append(buf, '}'), nil
 	}
+	size, _ := h.historyOf(e.pattern)
 	if since != nil && since.Epoch == "" {
 		// From the start of the current epoch: ask which it is first.
-		top, err := h.broker.History(ctx, e.pattern, HistoryRequest{})
+		top, err := h.broker.History(ctx, e.pattern, HistoryRequest{HistorySize: size})
 		if err != nil {
 			return nil, brokerError("reading the topic's position", err)
 		}
 		since = &Position{Offset: 0, Epoch: top.Top.Epoch}
 	}
-	hist, err := h.broker.History(ctx, e.pattern, HistoryRequest{Since: since, Limit: h.cfg.limits.MaxReplay})
+	hist, err := h.broker.History(ctx, e.pattern, HistoryRequest{Since: since, Limit: h.cfg.limits.MaxReplay, HistorySize: size})
 	if err != nil {
 		return nil, brokerError("reading the topic's position", err)
+	}
+	if hist.Live {
+		// No stream: no position to give, nothing to recover.
+		if since != nil {
+			buf = append(buf, `,"recovered":false,"publications":[]`...)
+		}
+		return append(buf, '}'), nil
 	}
 	e.mu.Lock()
 	s.last = hist.Top

@@ -1,4 +1,7 @@
-// Command wsrpc is the command-line tool of wsrpc:
+// Package cli is the wsrpc command, the command-line tool of wsrpc, as a
+// package: each build of the command (cmd/wsrpc, the core one, and
+// natsbroker/cmd/wsrpc, which adds a NATS broker) is a main function that
+// calls [Main] with its [Extensions]. The commands:
 //
 //	wsrpc serve      run a server with the demo services and topics
 //	wsrpc call       call a method and print its result as JSON
@@ -26,11 +29,12 @@
 //
 // # Layout
 //
-// main.go only wires the process to run (run.go), so that every command is
-// tested in-process with its own streams. There is one file per command,
-// services.go holds the demo services and topics.go the demo topics that
-// serve and demo share, flags.go the flag helpers and dial.go what the
-// client commands share.
+// A build's main.go only calls Main, which wires the process to run (run.go),
+// so that every command is tested in-process with its own streams; what a
+// build adds (Extensions) reaches the commands in env. There is one file per
+// command, services.go holds the demo services and topics.go the demo
+// topics that serve and demo share, flags.go the flag helpers and dial.go
+// what the client commands share.
 //
 // # Goroutines and ownership
 //
@@ -48,4 +52,4 @@
 // run wraps stdout and stderr so that writes from several goroutines (slog,
 // a progress line) do not interleave mid-line; a command prints its results
 // from one goroutine.
-package main
+package cli

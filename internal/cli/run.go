@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
+
+	"github.com/wsrpc/wsrpc/pubsub"
 )
 
 // Exit codes.
@@ -16,9 +20,29 @@ const (
 	exitUsage   = 2 // the command line is wrong; nothing was done
 )
 
-// env is what a command may touch of the process: its standard streams.
-// stdout and stderr are safe for concurrent use.
+// Extensions are what a build of the command adds to it.
+type Extensions struct {
+	// Broker, when set, makes `serve --nats URL` work: it returns the pub/sub broker for URL.
+	// The returned broker is handed to pubsub.WithBroker and closed by the Hub when serve ends.
+	// ctx bounds the making of the broker only (serve gives it brokerTimeout
+	// and cancels it on SIGINT or SIGTERM); the broker must not keep it.
+	Broker func(ctx context.Context, url string) (pubsub.Broker, error)
+}
+
+// Main runs the command with os.Args, stdin/stdout/stderr and SIGINT/SIGTERM, and exits.
+// It is all a build's main function calls: cmd/wsrpc with zero Extensions,
+// natsbroker/cmd/wsrpc with a NATS broker.
+func Main(ext Extensions) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runWith(ctx, ext, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command may touch of the process: its standard streams,
+// and what the build adds. stdout and stderr are safe for concurrent use.
 type env struct {
+	ext    Extensions
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -50,10 +74,17 @@ var commands = []command{
 	{"version", "print the version", runVersion},
 }
 
-// run is the whole program: it runs the command args name and returns the
-// process's exit code. ctx ends on SIGINT or SIGTERM.
+// run is the whole program of the core build (no Extensions): it runs the
+// command args name and returns the process's exit code. ctx ends on SIGINT
+// or SIGTERM.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWith(ctx, Extensions{}, args, stdin, stdout, stderr)
+}
+
+// runWith is run with what the build adds.
+func runWith(ctx context.Context, ext Extensions, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{
+		ext:       ext,
 		stdin:     stdin,
 		stdout:    &lockedWriter{w: stdout},
 		stderr:    &lockedWriter{w: stderr},

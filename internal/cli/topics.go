@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -23,12 +23,13 @@ const (
 // publish on (at most maxChatBytes a publication). Both keep history, so
 // that a subscriber that reconnects recovers what it missed. Other topics
 // may be subscribed to (nothing publishes there) but not published on.
-func demoHub(logger *slog.Logger) (*pubsub.Hub, error) {
-	return pubsub.New(
+// opts are added to these (serve's --nats broker).
+func demoHub(logger *slog.Logger, opts ...pubsub.Option) (*pubsub.Hub, error) {
+	return pubsub.New(append([]pubsub.Option{
 		pubsub.WithRule(timeTopic, pubsub.Rule{HistorySize: timeHistory}),
 		pubsub.WithRule(chatTopics, pubsub.Rule{HistorySize: chatHistory, Publish: chatPublish}),
 		pubsub.WithLogger(logger),
-	)
+	}, opts...)...)
 }
 
 // chatPublish lets every client publish on chat.>, up to maxChatBytes.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -45,6 +45,16 @@ func runCtx(t *testing.T, ctx context.Context, stdin io.Reader, args ...string) 
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, args, stdin, &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// runExt is runCmd for a build with ext.
+func runExt(t *testing.T, ext Extensions, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := runWith(ctx, ext, args, strings.NewReader(stdin), &stdout, &stderr)
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
@@ -116,11 +126,17 @@ type bg struct {
 // and waits for it.
 func start(t *testing.T, stdin io.Reader, args ...string) *bg {
 	t.Helper()
+	return startExt(t, Extensions{}, stdin, args...)
+}
+
+// startExt is start for a build with ext.
+func startExt(t *testing.T, ext Extensions, stdin io.Reader, args ...string) *bg {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	b := &bg{cancel: cancel, stdout: &syncBuffer{}, stderr: &syncBuffer{}, ended: make(chan struct{})}
 	go func() {
 		defer close(b.ended)
-		b.code = run(ctx, args, stdin, b.stdout, b.stderr)
+		b.code = runWith(ctx, ext, args, stdin, b.stdout, b.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -147,7 +163,13 @@ var listeningRE = regexp.MustCompile(`listening on (wss?://[^\s"]+)`)
 // the URL it printed.
 func startServe(t *testing.T, args ...string) (*bg, string) {
 	t.Helper()
-	b := start(t, strings.NewReader(""), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return startServeExt(t, Extensions{}, args...)
+}
+
+// startServeExt is startServe for a build with ext.
+func startServeExt(t *testing.T, ext Extensions, args ...string) (*bg, string) {
+	t.Helper()
+	b := startExt(t, ext, strings.NewReader(""), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	m := b.stderr.waitFor(t, listeningRE, b.ended)
 	return b, m[1]
 }

@@ -1,14 +1,16 @@
-package main
+package cli
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -42,7 +44,7 @@ also without a subprotocol). Services:
              returns how many got it. Off by default, because it lets any
              client make the server send to every other one.
 
-Publish/subscribe topics (--demo-topics=false: no pub/sub at all):
+Publish/subscribe topics (--demo-topics=false: no pub/sub, unless --nats):
   time       the server publishes its time (RFC 3339) every second and keeps
              the last 60 (a minute), so that a subscriber that reconnects
              recovers what it missed; clients may not publish on it
@@ -51,6 +53,14 @@ Publish/subscribe topics (--demo-topics=false: no pub/sub at all):
              last 100 of each topic are kept
 Other topics and patterns may be subscribed to; nothing publishes there.
 See 'wsrpc subscribe --help' and 'wsrpc publish --help'.
+
+With --nats URL (only in the NATS build of wsrpc:
+go install github.com/wsrpc/wsrpc/natsbroker/cmd/wsrpc@latest), the topics
+go through the NATS server at URL instead of staying in this process, so
+that every server given the same URL shares them: a subscriber on one gets
+what is published on another. With --demo-topics=false as well, pub/sub has
+no rules: clients may subscribe to any topic but not publish, and get what
+other processes on the same NATS publish.
 
 By default only handshakes whose Origin is the server's own host (or absent)
 pass, and on a loopback address only those naming a loopback Host
@@ -73,6 +83,7 @@ wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
 wsrpc serve --allowed-hosts rpc.example.com --trusted-proxies 127.0.0.1,::1
 wsrpc serve --demo-broadcast
 wsrpc serve --demo-topics=false
+wsrpc serve --nats nats://127.0.0.1:4222
 wsrpc serve --tls-cert cert.pem --tls-key key.pem --addr 0.0.0.0:8443`,
 }
 
@@ -101,6 +112,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		idleTimeout     time.Duration
 		demoBroadcast   bool
 		demoTopics      bool
+		natsURL         string
 		logFormat       string
 		logLevel        string
 	)
@@ -116,6 +128,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&idleTimeout, "idle-timeout", server.DefaultIdleTimeout, "close HTTP keep-alive connections idle for this `duration`")
 	fs.BoolVar(&demoBroadcast, "demo-broadcast", false, "offer the broadcast service (any client can then notify every connection)")
 	fs.BoolVar(&demoTopics, "demo-topics", true, "serve pub/sub with the demo topics time and chat.> (see above)")
+	fs.StringVar(&natsURL, "nats", "", "use the NATS server at `url` as the pub/sub broker, shared with the other servers using it (serves pub/sub even with --demo-topics=false; NATS build only)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long shutdown waits for calls in flight")
 	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
 	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
@@ -152,6 +165,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if idleTimeout <= 0 {
 		return usagef("--idle-timeout must be positive")
 	}
+	nats := false
+	fs.Visit(func(f *flag.Flag) { nats = nats || f.Name == "nats" })
+	if nats && e.ext.Broker == nil {
+		// Not a mistake in the line but in the build: no "(run --help)",
+		// so that the line ends with the command to run.
+		fmt.Fprintln(e.stderr, "wsrpc serve: --nats needs the NATS build of wsrpc: go install github.com/wsrpc/wsrpc/natsbroker/cmd/wsrpc@latest")
+		return exitCode(exitUsage)
+	}
+	if nats && natsURL == "" {
+		return usagef("--nats needs a URL")
+	}
 	allowed, trusted := commaList(hosts), commaList(proxies)
 	cfg.logger = newLogger(e.stderr, logFormat, level)
 	// The listening line goes out whatever --log-level says: scripts wait
@@ -175,11 +199,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
 	var hub *pubsub.Hub
-	if demoTopics {
-		if hub, err = demoHub(cfg.logger); err != nil {
+	if demoTopics || nats {
+		if hub, err = serveHub(ctx, e.ext, natsURL, demoTopics, cfg.logger); err != nil {
 			return err
 		}
-		// Closed once the server has shut down (the defer runs after it).
+		// Closed, with its broker, once the server has shut down (the
+		// defer runs after it).
 		defer hub.Close()
 		opts = append(opts, server.WithHub(hub))
 	}
@@ -199,10 +224,13 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		cfg.logger.Info("serving files", "dir", cfg.static, "at", r.base+"/")
 	}
 	var clk *clock
-	if hub != nil {
+	if hub != nil && demoTopics {
 		clk = startClock(srv, cfg.logger)
 		defer clk.Stop() // on every path; stopped before the shutdown below
 		cfg.logger.Info("pub/sub topics: time (the server's time every second), chat.> (clients may publish)")
+	}
+	if nats {
+		cfg.logger.Info("pub/sub broker: NATS " + redactURL(natsURL))
 	}
 
 	var serveErr error
@@ -227,6 +255,65 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	cfg.logger.Info("stopped; every call finished")
 	return nil
+}
+
+// brokerTimeout bounds the making of the --nats broker.
+const brokerTimeout = 10 * time.Second
+
+// serveHub returns serve's pub/sub hub: with the demo topics if demo (with
+// no rules otherwise: clients subscribe, only Go code publishes), and with
+// the broker ext.Broker makes for natsURL when natsURL is set. The hub owns
+// the broker: its Close closes it.
+func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, logger *slog.Logger) (*pubsub.Hub, error) {
+	if natsURL == "" {
+		if !demo {
+			return pubsub.New(pubsub.WithLogger(logger))
+		}
+		return demoHub(logger)
+	}
+	shown := redactURL(natsURL)
+	bctx, cancel := context.WithTimeout(ctx, brokerTimeout)
+	b, err := ext.Broker(bctx, natsURL)
+	cancel()
+	switch {
+	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, fmt.Errorf("--nats %s: no broker within %s: %w", shown, brokerTimeout, err)
+	case err != nil:
+		return nil, fmt.Errorf("--nats %s: %w", shown, err)
+	case b == nil:
+		return nil, fmt.Errorf("--nats %s: the broker func returned no broker", shown)
+	}
+	var hub *pubsub.Hub
+	if demo {
+		hub, err = demoHub(logger, pubsub.WithBroker(b))
+	} else {
+		hub, err = pubsub.New(pubsub.WithLogger(logger), pubsub.WithBroker(b))
+	}
+	if err != nil {
+		b.Close() // the hub did not take it
+		return nil, fmt.Errorf("--nats %s: %s", shown, strings.TrimPrefix(err.Error(), "wsrpc: "))
+	}
+	return hub, nil
+}
+
+// redactURL is the comma-separated list of URLs s (a NATS URL may name
+// several servers) without the passwords and tokens it holds, for logs and
+// errors.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx") // a token
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
