@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/coder/websocket v1.8.15
+	github.com/nats-io/nats.go v1.55.0
 	github.com/wsrpc/wsrpc v0.0.0
+	github.com/wsrpc/wsrpc/natsbroker v0.0.0
 	go.uber.org/goleak v1.3.0
 	google.golang.org/grpc v1.85.0
 )
@@ -33,3 +35,5 @@ require (
 )
 
 replace github.com/wsrpc/wsrpc => ../
+
+replace github.com/wsrpc/wsrpc/natsbroker => ../natsbroker

@@ -314,6 +314,13 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 	if res.Position != nil && !s.hasPos {
 		s.pos, s.hasPos = *res.Position, true
 	}
+	if s.exact && res.Position == nil {
+		// A live-only topic (no stream: a NATS broker without history):
+		// its publications carry no position. The zero position is kept
+		// so that a resubscribe still asks, and learns what it missed
+		// cannot be recovered.
+		s.pos, s.hasPos = pubsub.Position{}, true
+	}
 	s.mu.Unlock()
 	c.subMu.Unlock()
 	if len(res.Publications) == 0 {
@@ -410,7 +417,7 @@ func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication, skipped 
 		s.mu.Unlock()
 		return
 	}
-	if s.exact && s.hasPos && s.pos.Epoch != "" {
+	if s.exact && s.hasPos && s.pos.Epoch != "" && pub.Epoch != "" { // a live publication (no epoch) has no place to check
 		switch {
 		case pub.Epoch == s.pos.Epoch && pub.Offset <= s.pos.Offset:
 			s.mu.Unlock()

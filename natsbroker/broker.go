@@ -488,7 +488,12 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 			h[hdrTTL] = []string{strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10)}
 		}
 		sent = true
-		ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: b.sPrefix + topic, Data: data, Header: h})
+		// An attempt waits for its acknowledgement a fifth of the Timeout
+		// at most: one lost with the connection is not waited for long
+		// before the resend.
+		actx, acancel := context.WithTimeout(ctx, b.opts.Timeout/5)
+		ack, err := b.js.PublishMsg(actx, &nats.Msg{Subject: b.sPrefix + topic, Data: data, Header: h})
+		acancel()
 		if err == nil {
 			if ack.Duplicate {
 				// An earlier attempt was stored, at the sequence the
@@ -539,7 +544,7 @@ func (b *Broker) failed(err error, sent bool) error {
 	if !sent {
 		return fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
 	}
-	return fmt.Errorf("wsrpc: natsbroker: publish (it may have been stored): %w", err)
+	return fmt.Errorf("%w: natsbroker: %w", pubsub.ErrPublishUnknown, err)
 }
 
 // awaitConnected waits until the connection to NATS is up again.
@@ -659,7 +664,7 @@ func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []
 	m := &stored{seq: seq, offset: off, epoch: h.Get(hdrEpoch), time: at}
 	m.history, _ = strconv.Atoi(h.Get(hdrHistory))
 	if ms, err := strconv.ParseInt(h.Get(hdrTTL), 10, 64); err == nil && ms > 0 {
-		m.ttl = time.Duration(ms) * time.Millisecond
+		m.ttl = time.Duration(min(ms, int64(1<<63-1)/int64(time.Millisecond))) * time.Millisecond
 	}
 	m.pub = pubsub.Publication{Topic: topic, Offset: off, Epoch: m.epoch, Data: data, Publisher: h.Get(hdrPublisher)}
 	return m, nil

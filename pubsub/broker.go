@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -27,7 +28,9 @@ import (
 //     continue the topic's stream (its history was lost or dropped).
 //   - Publish returns once the publication is appended (and handed on); it
 //     does not wait for any subscriber. An error means it was not
-//     published (wrap [ErrTooManyTopics] for a refusal of a new topic).
+//     published (wrap [ErrTooManyTopics] for a refusal of a new topic),
+//     except one wrapping [ErrPublishUnknown]: the broker sent it but could
+//     not learn whether it was appended (a broker across a network).
 //   - The deliver func given to Open is called for one topic at a time, in
 //     offset order; it never blocks for long (the Hub only queues).
 //   - Subscribe and Unsubscribe are counted per pattern: the node stays
@@ -57,6 +60,12 @@ type Broker interface {
 	// Close stops the broker; later calls fail.
 	Close() error
 }
+
+// ErrPublishUnknown is wrapped by the error of a Broker's Publish that may
+// have published: the Hub answers a client's $/publish with
+// CodeInternalError rather than CodeUnavailable, which a client would
+// retry, publishing twice.
+var ErrPublishUnknown = errors.New("wsrpc: pubsub: the publication may have been published")
 
 // PublishOptions say how a publication is kept.
 type PublishOptions struct {

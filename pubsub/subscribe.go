@@ -256,8 +256,8 @@ func (h *Hub) goLive(s *sub) {
 	pending := s.pending
 	s.pending = nil
 	for _, m := range pending {
-		if m.epoch == s.last.Epoch && m.offset <= s.last.Offset {
-			continue // in the reply, or before the position it gave
+		if m.offset > 0 && m.epoch == s.last.Epoch && m.offset <= s.last.Offset {
+			continue // in the reply, or before the position it gave (live publications have none)
 		}
 		h.offer(s, m.msg)
 	}
@@ -333,6 +333,9 @@ func (h *Hub) warn(msg string, args ...any) {
 func brokerError(what string, err error) *rpc.Error {
 	if errors.Is(err, ErrTooManyTopics) {
 		return &rpc.Error{Code: rpc.CodeBusy, Message: what + ": " + err.Error()}
+	}
+	if errors.Is(err, ErrPublishUnknown) {
+		return &rpc.Error{Code: rpc.CodeInternalError, Message: what + ": " + err.Error()}
 	}
 	return rpc.NotStarted(what + ": " + err.Error())
 }

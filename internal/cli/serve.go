@@ -50,7 +50,7 @@ Publish/subscribe topics (--demo-topics=false: no pub/sub, unless --nats):
              recovers what it missed; clients may not publish on it
   chat.>     any client may publish on the topics under chat. (chat.room,
              chat.team.dev), up to 4096 bytes of JSON a publication; the
-             last 100 of each topic are kept
+             last 1000 of each topic are kept
 Other topics and patterns may be subscribed to; nothing publishes there.
 See 'wsrpc subscribe --help' and 'wsrpc publish --help'.
 

@@ -14,7 +14,7 @@ const (
 	timeTopic    = "time"   // the server publishes its time every second
 	timeHistory  = 60       // a minute of ticks, for a subscriber to recover
 	chatTopics   = "chat.>" // clients may publish
-	chatHistory  = 100
+	chatHistory  = 1000
 	maxChatBytes = 4 << 10 // of JSON, per client publication
 )
 

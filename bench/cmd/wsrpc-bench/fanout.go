@@ -172,17 +172,12 @@ func runFanout(ctx context.Context, cfg fanoutConfig, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "wsrpc-bench: -fanout: raising the fd limit: %v\n", err)
 	}
 	if cfg.profile != "" {
-		f, err := os.Create(cfg.profile)
+		stop, err := startCPUProfile(cfg.profile)
 		if err != nil {
 			fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
 			return 1
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	rows, err := measureFanout(ctx, cfg, stderr)
 	if err != nil {
@@ -200,6 +195,23 @@ func runFanout(ctx context.Context, cfg fanoutConfig, stdout, stderr io.Writer) 
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile starts the process's CPU profile into the file path;
+// stop ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // measureFanout runs every cell of cfg, reporting progress.
@@ -284,44 +296,57 @@ func (s *fanSub) read(ws *websocket.Conn, other func([]byte) error) {
 		s.run.signal()
 	}()
 	buf := make([]byte, 16<<10)
-	ctx := context.Background() // see DEPENDENCIES.md: CloseNow unblocks it
 	for {
-		_, r, err := ws.Reader(ctx)
+		msg, err := readMessage(ws, &buf)
 		if err != nil {
 			s.err = err
 			return
 		}
-		n := 0
-		for {
-			m, err := io.ReadFull(r, buf[n:])
-			n += m
-			if err == nil { // the buffer is full and the message may go on
-				nb := make([]byte, 2*len(buf))
-				copy(nb, buf)
-				buf = nb
-				continue
-			}
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				break
-			}
-			s.err = err
-			return
-		}
-		msg := buf[:n]
 		if other != nil {
 			if err := other(msg); err != nil {
 				s.err = err
 				return
 			}
 		}
-		k := s.scan(msg)
-		if k == 0 {
+		s.receive(msg)
+	}
+}
+
+// readMessage reads ws's next message into *buf (grown as needed, reused
+// from call to call) and returns it; it allocates nothing once *buf is
+// large enough.
+func readMessage(ws *websocket.Conn, buf *[]byte) ([]byte, error) {
+	_, r, err := ws.Reader(context.Background()) // see DEPENDENCIES.md: CloseNow unblocks it
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for {
+		m, err := io.ReadFull(r, (*buf)[n:])
+		n += m
+		if err == nil { // the buffer is full and the message may go on
+			nb := make([]byte, 2*len(*buf))
+			copy(nb, *buf)
+			*buf = nb
 			continue
 		}
-		got := s.got.Add(k)
-		if w := s.wakeAt.Load(); w != 0 && got >= w && s.wakeAt.CompareAndSwap(w, 0) {
-			s.run.signal()
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return (*buf)[:n], nil
 		}
+		return nil, err
+	}
+}
+
+// receive counts the publications msg holds and wakes the publisher if it
+// waits for this subscriber. One goroutine calls it for a subscriber.
+func (s *fanSub) receive(msg []byte) {
+	k := s.scan(msg)
+	if k == 0 {
+		return
+	}
+	got := s.got.Add(k)
+	if w := s.wakeAt.Load(); w != 0 && got >= w && s.wakeAt.CompareAndSwap(w, 0) {
+		s.run.signal()
 	}
 }
 
@@ -681,7 +706,14 @@ func (r *fanRun) waitFor(ctx context.Context, target int64, deadline time.Time, 
 // time, and starts each one's reader. On error it closes those it
 // connected.
 func dialFanSubs(ctx context.Context, subs []*fanSub, dial func(ctx context.Context, s *fanSub) (*websocket.Conn, error)) ([]*websocket.Conn, error) {
-	conns := make([]*websocket.Conn, len(subs))
+	return dialEach(ctx, subs, dial, closeFanConns)
+}
+
+// dialEach makes one connection per subscriber with dial, fanDialers at a
+// time, each bounded by 10 s. On error it closes with closeAll those it made
+// (closeAll skips the zero values) and returns nil.
+func dialEach[C any](ctx context.Context, subs []*fanSub, dial func(ctx context.Context, s *fanSub) (C, error), closeAll func([]C)) ([]C, error) {
+	conns := make([]C, len(subs))
 	errs := make([]error, len(subs))
 	sem := make(chan struct{}, fanDialers)
 	var wg sync.WaitGroup
@@ -696,7 +728,7 @@ func dialFanSubs(ctx context.Context, subs []*fanSub, dial func(ctx context.Cont
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		closeFanConns(conns)
+		closeAll(conns)
 		return nil, fmt.Errorf("subscribers: %w", err)
 	}
 	return conns, nil

@@ -52,7 +52,7 @@ func startWSRPCFanout(ctx context.Context, size int, subs []*fanSub) (fanTarget,
 		if err != nil {
 			return nil, err
 		}
-		if err := wsrpcSubscribe(ctx, ws); err != nil {
+		if err := wsrpcSubscribe(ctx, ws, fanTopic); err != nil {
 			ws.CloseNow()
 			return nil, fmt.Errorf("%s: %w", pubsub.MethodSubscribe, err)
 		}
@@ -66,10 +66,10 @@ func startWSRPCFanout(ctx context.Context, size int, subs []*fanSub) (fanTarget,
 	return s, nil
 }
 
-// wsrpcSubscribe makes the $/subscribe call and reads its reply (the only
-// message before the first publication).
-func wsrpcSubscribe(ctx context.Context, ws *websocket.Conn) error {
-	req := `{"jsonrpc":"2.0","id":1,"method":"` + pubsub.MethodSubscribe + `","params":{"topic":"` + fanTopic + `"}}`
+// wsrpcSubscribe makes the $/subscribe call to topic and reads its reply
+// (the only message before the first publication).
+func wsrpcSubscribe(ctx context.Context, ws *websocket.Conn, topic string) error {
+	req := `{"jsonrpc":"2.0","id":1,"method":"` + pubsub.MethodSubscribe + `","params":{"topic":"` + topic + `"}}`
 	if err := ws.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
 		return err
 	}

@@ -1,0 +1,497 @@
+package natsbroker_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/client"
+	"github.com/wsrpc/wsrpc/internal/natstest"
+	"github.com/wsrpc/wsrpc/pubsub"
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// wsrpcBinary builds this module's wsrpc command (the go command caches
+// the work, so each test that needs it builds it into its own directory).
+func wsrpcBinary(t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir() + "/wsrpc"
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/wsrpc").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/wsrpc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// serveProc is one `wsrpc serve --nats` process.
+type serveProc struct {
+	t      *testing.T
+	bin    string
+	args   []string
+	addr   string // host:port, fixed after the first start
+	url    string
+	cmd    *exec.Cmd
+	exited chan error
+	out    *lockedBuffer
+}
+
+var listening = regexp.MustCompile(`listening on (ws://([^/\s"]+)/rpc)`)
+
+func startServe(t *testing.T, bin, natsURL string) *serveProc {
+	t.Helper()
+	p := &serveProc{t: t, bin: bin, addr: "127.0.0.1:0", args: []string{"serve", "--nats", natsURL, "--drain-timeout", "5s"}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *serveProc) start() {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p.out = &lockedBuffer{}
+		p.cmd = exec.Command(p.bin, append(p.args, "--addr", p.addr)...)
+		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+		if err := p.cmd.Start(); err != nil {
+			p.t.Fatal(err)
+		}
+		p.exited = make(chan error, 1)
+		cmd, exited := p.cmd, p.exited
+		go func() { exited <- cmd.Wait() }() // stop receives it
+		for {
+			if m := listening.FindStringSubmatch(p.out.String()); m != nil {
+				p.url, p.addr = m[1], m[2]
+				return
+			}
+			select {
+			case err := <-exited:
+				p.cmd, p.exited = nil, nil
+				if time.Now().After(deadline) {
+					p.t.Fatalf("wsrpc serve exited: %v\n%s", err, p.out.String())
+				}
+				time.Sleep(100 * time.Millisecond) // the port may still be held
+			case <-time.After(20 * time.Millisecond):
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					<-exited
+					p.cmd, p.exited = nil, nil
+					p.t.Fatalf("wsrpc serve did not listen in 15s:\n%s", p.out.String())
+				}
+				continue
+			}
+			break
+		}
+	}
+}
+
+// stop ends the process gracefully (SIGTERM: it refuses new work, tells
+// its clients, drains, closes) and waits for it.
+func (p *serveProc) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		p.t.Errorf("wsrpc serve did not stop on SIGTERM within 15s:\n%s", p.out.String())
+	}
+	p.cmd, p.exited = nil, nil
+}
+
+// kill ends the process at once, as a crash would.
+func (p *serveProc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd, p.exited = nil, nil
+}
+
+func (p *serveProc) restart() {
+	p.stop()
+	p.start()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func dialClient(t *testing.T, url string, opts ...client.Option) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// load is a publication the test publishes: who and its number.
+type load struct {
+	From string `json:"from"`
+	I    int    `json:"i"`
+}
+
+// ledger counts what publishers were told and what the subscriber got.
+type ledger struct {
+	mu        sync.Mutex
+	confirmed map[load]pubsub.Position // published, with the position the publisher was told
+	at        map[load]time.Time       // when it was confirmed
+	refused   int                      // publish calls refused (unavailable) and made again
+	unknown   map[load]bool            // outcome unknown (the connection dropped mid-call)
+	delivered map[load]int
+	offsets   []uint64
+	gaps      int
+}
+
+func newLedger() *ledger {
+	return &ledger{confirmed: map[load]pubsub.Position{}, at: map[load]time.Time{}, unknown: map[load]bool{}, delivered: map[load]int{}}
+}
+
+// publisher publishes n numbered publications on topic through c, retrying
+// what never started, pausing every between publications.
+func (l *ledger) publisher(ctx context.Context, c *client.Client, from, topic string, n int, every time.Duration) error {
+	for i := range n {
+		ld := load{From: from, I: i}
+		for {
+			pos, err := c.Publish(ctx, topic, ld)
+			var re *rpc.Error
+			switch {
+			case err == nil:
+				l.mu.Lock()
+				l.confirmed[ld], l.at[ld] = pos, time.Now()
+				l.mu.Unlock()
+			case errors.Is(err, rpc.ErrConnectionLost) || errors.As(err, &re) && re.Code == rpc.CodeInternalError:
+				l.mu.Lock()
+				l.unknown[ld] = true
+				l.mu.Unlock()
+			case errors.As(err, &re) && re.Code == rpc.CodeUnavailable:
+				l.mu.Lock()
+				l.refused++
+				l.mu.Unlock()
+				time.Sleep(20 * time.Millisecond) // refused, not published: again
+				continue
+			case ctx.Err() != nil:
+				return ctx.Err()
+			default:
+				return fmt.Errorf("publish %+v: %w", ld, err)
+			}
+			break
+		}
+		if every > 0 {
+			time.Sleep(every)
+		}
+	}
+	return nil
+}
+
+// receive records what s delivers until ctx ends.
+func (l *ledger) receive(ctx context.Context, s *client.Subscription) {
+	for {
+		select {
+		case p, ok := <-s.C():
+			if !ok {
+				return
+			}
+			var ld load
+			if err := json.Unmarshal(p.Data, &ld); err != nil {
+				continue
+			}
+			l.mu.Lock()
+			l.delivered[ld]++
+			l.offsets = append(l.offsets, p.Offset)
+			if p.Gap {
+				l.gaps++
+			}
+			l.mu.Unlock()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// settle waits until every confirmed publication was delivered, up to 30 s.
+func (l *ledger) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l.mu.Lock()
+		missing := 0
+		for ld := range l.confirmed {
+			if l.delivered[ld] == 0 {
+				missing++
+			}
+		}
+		l.mu.Unlock()
+		if missing == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// report counts the publications confirmed but not delivered (lost), and
+// those delivered more than once (duplicated), and checks offsets grew.
+func (l *ledger) report(t *testing.T) (lost, dup int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ld := range l.confirmed {
+		if l.delivered[ld] == 0 {
+			lost++
+		}
+	}
+	for _, n := range l.delivered {
+		if n > 1 {
+			dup += n - 1
+		}
+	}
+	if !sort.SliceIsSorted(l.offsets, func(i, j int) bool { return l.offsets[i] < l.offsets[j] }) {
+		t.Errorf("offsets delivered out of order")
+	}
+	t.Logf("confirmed %d, refused and made again %d, outcome unknown %d, delivered %d distinct, lost %d, duplicated %d, deliveries flagged as after a gap %d",
+		len(l.confirmed), l.refused, len(l.unknown), len(l.delivered), lost, dup, l.gaps)
+	return lost, dup
+}
+
+// Three wsrpc serve processes on one NATS: a subscriber on A receives
+// what clients publish on B and C, 10,000 publications in offset order,
+// none lost or duplicated, and what each process's own Go code publishes.
+func TestThreeServeProcesses(t *testing.T) {
+	nats := natstest.Start(t, true)
+	bin := wsrpcBinary(t)
+	a, b, c := startServe(t, bin, nats.URL), startServe(t, bin, nats.URL), startServe(t, bin, nats.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	sub := dialClient(t, a.url)
+	s, err := sub.Subscribe(ctx, "chat.load", client.Buffer(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	rctx, rcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.receive(rctx, s) })
+	errs := make(chan error, 4)
+	for _, p := range []*serveProc{b, c} {
+		for k := range 2 { // two publishing clients per process
+			pc := dialClient(t, p.url)
+			from := fmt.Sprintf("%s/%d", p.addr, k)
+			wg.Go(func() { errs <- l.publisher(ctx, pc, from, "chat.load", 2500, 0) })
+		}
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.settle(t)
+	rcancel()
+	wg.Wait()
+	lost, dup := l.report(t)
+	if len(l.confirmed) != 10_000 || lost != 0 || dup != 0 || len(l.unknown) != 0 {
+		t.Fatalf("%d confirmed (want 10000), %d lost, %d duplicated, %d unknown", len(l.confirmed), lost, dup, len(l.unknown))
+	}
+	// Offsets run 1..10000 with no hole, and each is what its publisher
+	// was told.
+	for i, off := range l.offsets {
+		if off != uint64(i+1) {
+			t.Fatalf("delivery %d has offset %d", i, off)
+		}
+	}
+	seen := map[uint64]bool{}
+	for _, pos := range l.confirmed {
+		if seen[pos.Offset] {
+			t.Fatalf("offset %d told to two publishers", pos.Offset)
+		}
+		seen[pos.Offset] = true
+	}
+
+	// Each process's clock (Go code in the server) publishes the time on
+	// "time" every second: a subscriber on A sees each second from all
+	// three.
+	ts, err := sub.Subscribe(ctx, "time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for {
+		select {
+		case p := <-ts.C():
+			var when string
+			_ = json.Unmarshal(p.Data, &when)
+			if count[when]++; count[when] == 3 {
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no second published by all three processes within 15s: %v", count)
+		}
+	}
+}
+
+// Each process is restarted in turn while clients publish and a subscriber
+// listens: clients move to another process, the subscriber recovers from
+// JetStream there, and nothing confirmed is lost or duplicated (counted at
+// the application, the subscription's channel).
+func TestRestartEachProcessUnderLoad(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		name := "graceful"
+		if kill {
+			name = "killed"
+		}
+		t.Run(name, func(t *testing.T) { restartUnderLoad(t, kill) })
+	}
+}
+
+// restartUnderLoad restarts each process in turn, by SIGTERM (a rolling
+// deployment) or SIGKILL (a crash: the calls it had in flight end with an
+// unknown outcome, which the ledger sets apart).
+func restartUnderLoad(t *testing.T, kill bool) {
+	nats := natstest.Start(t, true)
+	bin := wsrpcBinary(t)
+	procs := []*serveProc{startServe(t, bin, nats.URL), startServe(t, bin, nats.URL), startServe(t, bin, nats.URL)}
+	urls := []string{procs[0].url, procs[1].url, procs[2].url}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	opts := func(first int) []client.Option {
+		return []client.Option{
+			client.WithEndpoints(urls[(first+1)%3], urls[(first+2)%3]),
+			client.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+		}
+	}
+	sub := dialClient(t, urls[0], opts(0)...)
+	s, err := sub.Subscribe(ctx, "chat.roll", client.Buffer(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	rctx, rcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.receive(rctx, s) })
+	pctx, pcancel := context.WithCancel(ctx)
+	errs := make(chan error, 3)
+	for k := range 3 {
+		pc := dialClient(t, urls[k], opts(k)...)
+		wg.Go(func() { errs <- l.publisher(pctx, pc, fmt.Sprint("p", k), "chat.roll", 1<<30, 2*time.Millisecond) })
+	}
+	start := time.Now()
+	for _, p := range procs {
+		time.Sleep(time.Second)
+		if kill {
+			p.kill()
+			p.start()
+		} else {
+			p.restart()
+		}
+	}
+	time.Sleep(time.Second)
+	pcancel()
+	for range 3 {
+		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("load for %v with three restarts", time.Since(start).Round(time.Millisecond))
+	l.settle(t)
+	rcancel()
+	wg.Wait()
+	if lost, dup := l.report(t); lost != 0 || dup != 0 {
+		t.Fatalf("%d lost, %d duplicated", lost, dup)
+	}
+	if len(l.confirmed) < 500 {
+		t.Fatalf("only %d publications confirmed: the load did not run", len(l.confirmed))
+	}
+}
+
+// nats-server is killed mid-stream and started again a second later (its
+// store kept): publishing is refused while it is down (CodeUnavailable,
+// which the Go client retries by itself), and once it is back the
+// subscriber gets everything confirmed, once.
+func TestNATSRestartUnderLoad(t *testing.T) {
+	nats := natstest.Start(t, true)
+	bin := wsrpcBinary(t)
+	a, b := startServe(t, bin, nats.URL), startServe(t, bin, nats.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sub := dialClient(t, a.url)
+	s, err := sub.Subscribe(ctx, "chat.nats", client.Buffer(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLedger()
+	rctx, rcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.receive(rctx, s) })
+	pctx, pcancel := context.WithCancel(ctx)
+	errs := make(chan error, 2)
+	for k, p := range []*serveProc{a, b} {
+		pc := dialClient(t, p.url)
+		wg.Go(func() { errs <- l.publisher(pctx, pc, fmt.Sprint("p", k), "chat.nats", 1<<30, 2*time.Millisecond) })
+	}
+	time.Sleep(time.Second)
+	down := time.Now()
+	nats.Kill() // a crash, with its store left as it was
+	time.Sleep(time.Second)
+	nats.StartAgain(t)
+	back := time.Now()
+	// The time to recover: from nats-server being back to the first
+	// publication confirmed after that reaching the subscriber.
+	var recovered time.Duration
+	for recovered == 0 {
+		if time.Since(back) > 30*time.Second {
+			t.Fatal("nothing published and delivered within 30s of nats-server's restart")
+		}
+		time.Sleep(5 * time.Millisecond)
+		l.mu.Lock()
+		for ld, at := range l.at {
+			if at.After(back) && l.delivered[ld] > 0 {
+				recovered = time.Since(back)
+				break
+			}
+		}
+		l.mu.Unlock()
+	}
+	time.Sleep(time.Second)
+	pcancel()
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}
+	l.settle(t)
+	rcancel()
+	wg.Wait()
+	t.Logf("nats-server was down for %v; deliveries resumed within %v of it being back", back.Sub(down).Round(time.Millisecond), recovered.Round(time.Millisecond))
+	if lost, dup := l.report(t); lost != 0 || dup != 0 {
+		t.Fatalf("%d lost, %d duplicated", lost, dup)
+	}
+}
