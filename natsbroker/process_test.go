@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -494,4 +497,122 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	if lost, dup := l.report(t); lost != 0 || dup != 0 {
 		t.Fatalf("%d lost, %d duplicated", lost, dup)
 	}
+}
+
+// TestDeploymentDocNATS runs the commands of docs/DEPLOYMENT.md's section
+// on NATS, on free loopback ports: two instances on one NATS, a subscriber
+// on one, a publisher on the other.
+func TestDeploymentDocNATS(t *testing.T) {
+	doc, err := os.ReadFile("../docs/DEPLOYMENT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "### Several instances on NATS")
+	if !ok {
+		t.Fatal("DEPLOYMENT.md has no section on NATS")
+	}
+	_, block, _ := strings.Cut(section, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	var serves, subscribe, publish []string
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		args := shellWords(t, line)
+		switch {
+		case args[0] == "nats-server":
+			if !slices.Contains(args, "-js") || !slices.Contains(args, "-sd") {
+				t.Fatalf("the documented nats-server has no JetStream store: %q", line)
+			}
+		case args[0] == "go":
+			// the binary is built by the test
+		case len(args) > 1 && args[1] == "serve":
+			serves = append(serves, line)
+		case len(args) > 1 && args[1] == "subscribe":
+			subscribe = args[1:]
+		case len(args) > 1 && args[1] == "publish":
+			publish = args[1:]
+		default:
+			t.Fatalf("unexpected line in the documented commands: %q", line)
+		}
+	}
+	if len(serves) != 2 || subscribe == nil || publish == nil {
+		t.Fatalf("want two serves, a subscribe and a publish in:\n%s", block)
+	}
+	nats := natstest.Start(t, true)
+	bin := wsrpcBinary(t)
+	// Each documented address maps onto a process on a free port.
+	addrs := map[string]string{}
+	for _, line := range serves {
+		args := shellWords(t, line)[1:]
+		i := slices.Index(args, "--addr")
+		j := slices.Index(args, "--nats")
+		if i < 0 || j < 0 {
+			t.Fatalf("a documented serve without --addr or --nats: %q", line)
+		}
+		p := &serveProc{t: t, bin: bin, addr: "127.0.0.1:0"}
+		p.args = slices.Concat(args[:i], args[i+2:])
+		p.args[slices.Index(p.args, "--nats")+1] = nats.URL
+		p.start()
+		t.Cleanup(p.stop)
+		addrs[args[i+1]] = p.addr
+	}
+	mapURL := func(args []string) []string {
+		out := slices.Clone(args)
+		for k, a := range out {
+			for doc, real := range addrs {
+				out[k] = strings.Replace(a, doc, real, 1)
+				a = out[k]
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var subOut, subErr lockedBuffer
+	sub := exec.CommandContext(ctx, bin, mapURL(subscribe)...)
+	sub.Stdout, sub.Stderr = &subOut, &subErr
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The subscription is made when subscribe says so on stderr; publish
+	// until the subscriber has one (a publication before is not for it).
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }()
+	for {
+		out, err := exec.CommandContext(ctx, bin, mapURL(publish)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("wsrpc %s: %v\n%s", strings.Join(publish, " "), err, out)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("wsrpc subscribe: %v\n%s", err, subErr.String())
+			}
+			if !strings.Contains(subOut.String(), "hello from 8082") {
+				t.Fatalf("the subscriber printed %q", subOut.String())
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// shellWords splits a documented command line: words, and single-quoted
+// strings.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	for line = strings.TrimSpace(line); line != ""; line = strings.TrimSpace(line) {
+		if line[0] == '\'' {
+			end := strings.IndexByte(line[1:], '\'')
+			if end < 0 {
+				t.Fatalf("unclosed quote in %q", line)
+			}
+			words = append(words, line[1:end+1])
+			line = line[end+2:]
+			continue
+		}
+		w, rest, _ := strings.Cut(line, " ")
+		words = append(words, w)
+		line = rest
+	}
+	return words
 }

@@ -11,8 +11,8 @@ import (
 // one Broker: it subscribes the process, not each connection, so a node
 // subscribes to a topic or pattern once however many of its connections
 // are subscribed, and fans every publication the broker hands it out to
-// its own subscribers. [NewMemoryBroker] is the in-process default; a
-// broker on NATS, to connect several processes, is the next piece of work
+// its own subscribers. [NewMemoryBroker] is the in-process default;
+// github.com/wsrpc/wsrpc/natsbroker connects several processes through NATS
 // (in a module of its own, so that the core does not depend on nats.go).
 //
 // The contract every implementation keeps:

@@ -13,8 +13,8 @@
 // server.FromContext). The Go client subscribes with client.Client.Subscribe and
 // receives publications on a channel. A [Broker] carries publications
 // between processes and keeps history: [NewMemoryBroker] is the in-process
-// default (a NATS broker, in a module of its own, is the next piece of
-// work).
+// default; github.com/wsrpc/wsrpc/natsbroker (a module of its own) shares
+// topics between processes through NATS, with history in JetStream.
 //
 // # Delivery
 //

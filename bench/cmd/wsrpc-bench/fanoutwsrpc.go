@@ -48,22 +48,28 @@ func startWSRPCFanout(ctx context.Context, size int, subs []*fanSub) (fanTarget,
 	go func() { s.serve <- srv.Serve(ln) }() // owned: waited for in close
 	url := "ws://" + ln.Addr().String() + "/"
 	s.clients, err = dialFanSubs(ctx, subs, func(ctx context.Context, sub *fanSub) (*websocket.Conn, error) {
-		ws, _, err := websocket.Dial(ctx, url, nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := wsrpcSubscribe(ctx, ws, fanTopic); err != nil {
-			ws.CloseNow()
-			return nil, fmt.Errorf("%s: %w", pubsub.MethodSubscribe, err)
-		}
-		sub.start(ws, nil)
-		return ws, nil
+		return dialWSRPCSubscriber(ctx, url, fanTopic, sub)
 	})
 	if err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// dialWSRPCSubscriber connects sub to the wsrpc server at url, subscribes
+// it to topic and starts its reader.
+func dialWSRPCSubscriber(ctx context.Context, url, topic string, sub *fanSub) (*websocket.Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := wsrpcSubscribe(ctx, ws, topic); err != nil {
+		ws.CloseNow()
+		return nil, fmt.Errorf("%s: %w", pubsub.MethodSubscribe, err)
+	}
+	sub.start(ws, nil)
+	return ws, nil
 }
 
 // wsrpcSubscribe makes the $/subscribe call to topic and reads its reply

@@ -5,7 +5,8 @@
 // that connections dropped without a close frame give back their file
 // descriptors and goroutines; with -soak, that the server's resources stay
 // flat under a mixed load for a while; with -attack, that the server bounds
-// each attack of the reliability issue.
+// each attack of the reliability issue; with -fanout, pub/sub fan-out in one
+// process; with -nats, fan-out across processes on NATS.
 //
 //	go run ./cmd/wsrpc-bench            # every cell, 2 s each
 //	go run ./cmd/wsrpc-bench -quick     # CI-sized
@@ -16,6 +17,7 @@
 //	go run ./cmd/wsrpc-bench -attack
 //	go run ./cmd/wsrpc-bench -attack=slow,fanout
 //	go run ./cmd/wsrpc-bench -fanout
+//	go run ./cmd/wsrpc-bench -nats
 //
 // See bench/README.md for what each column means.
 package main
@@ -31,11 +33,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too: -nats stops the processes it started and removes its
+	// temporary directory on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -137,6 +142,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fanoutWindow  = fs.Int("fanout-window", 256, "with -fanout: publications the publisher may be ahead of the slowest subscriber when saturating")
 		fanoutProfile = fs.String("fanout-profile", "", "with -fanout: write a CPU profile of the run here")
 
+		natsMode    = fs.Bool("nats", false, "measure fan-out across processes on NATS instead: wsrpc serve --nats processes beside one serve process with the memory broker and nats.go, on one nats-server (-fanout-* flags; -fanout-subs defaults to 1000)")
+		natsProcs   = fs.Int("nats-procs", 3, "with -nats: serve --nats processes (and nats-per-proc's connections)")
+		natsWSRPC   = fs.String("nats-wsrpc", "", "with -nats: the wsrpc command built with NATS (default: go build "+natsServePkg+" into a temporary directory)")
+		natsProfile = fs.String("nats-profile", "", "with -nats: write CPU profiles into this directory: each serve process's (run as this program, the same code) and this process's")
+		natsSystems = fs.String("nats-systems", "", "with -nats: run only these systems, comma-separated: wsrpc-nats, wsrpc-memory, nats-per-proc, nats-per-sub (default all)")
+
 		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
 		killedURL = fs.String("killed-url", "", "internal: the server the killed clients dial")
 	)
@@ -145,6 +156,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&attack, "attack", "check that an in-process server bounds each attack of the reliability issue: -attack alone runs every one, "+
 		"-attack=a,b some of slow, fanout, unfinished, keepalive, pipelined")
 	fs.Usage = func() { usage(fs) }
+	if len(args) > 0 && args[0] == natsChildFlag {
+		return serveProfiled(args[1:], stdin, stderr)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -179,8 +193,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *killedN > 0 {
 		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
 	}
-	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on, *fanout); n > 1 {
-		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak, -attack and -fanout are separate runs: give one")
+	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on, *fanout, *natsMode); n > 1 {
+		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak, -attack, -fanout and -nats are separate runs: give one")
 		return 2
 	}
 	if *asJSON && (churn.n > 0 || *soak > 0 || attack.on) {
@@ -231,6 +245,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *warm == 0 {
 		*warm = min(*d/4, 500*time.Millisecond)
 	}
+	if *natsMode {
+		subs := *fanoutSubs
+		if !flagGiven(fs, "fanout-subs") {
+			subs = "1000"
+		}
+		fan, err := parseFanoutConfig(subs, *fanoutSizes, "", *fanoutRate, *fanoutWindow)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -nats: %v\n", err)
+			return 2
+		}
+		fan.d, fan.warm, fan.json = *d, *warm, *asJSON
+		cfg, err := parseNATSConfig(fan, *natsSystems, *natsProcs, *natsWSRPC, *natsProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -nats: %v\n", err)
+			return 2
+		}
+		return runNats(ctx, cfg, stdout, stderr)
+	}
 	if *fanout {
 		cfg, err := parseFanoutConfig(*fanoutSubs, *fanoutSizes, *fanoutSystems, *fanoutRate, *fanoutWindow)
 		if err != nil {
@@ -278,6 +310,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // countTrue counts the true ones.

@@ -1,0 +1,106 @@
+// Package natsbroker is a [pubsub.Broker] on NATS: several wsrpc server
+// processes share their topics through one NATS (a server or a cluster),
+// with history and recovery across processes in JetStream. It is a module
+// of its own, so that a user of the core library never downloads nats.go.
+//
+//	b, err := natsbroker.Connect("nats://127.0.0.1:4222", natsbroker.Options{})
+//	hub, err := pubsub.New(pubsub.WithBroker(b), pubsub.WithRule("news.>", pubsub.Rule{HistorySize: 100}))
+//	srv, err := server.New(h, server.WithHub(hub)) // hub.Close closes b
+//
+// The command built from ./cmd/wsrpc is wsrpc with `serve --nats URL`.
+//
+// # Subjects and the stream
+//
+// Topics are NATS subjects already (pubsub's topic syntax is theirs), so a
+// topic maps onto a subject by a prefix ([Options.Prefix], default
+// "wsrpc"), which keeps several applications apart on one NATS:
+//
+//   - "<prefix>.s.<topic>" is where a publication with history is stored:
+//     the JetStream stream [Options.Stream] captures "<prefix>.s.>",
+//     keeping [Options.MaxHistory] messages per topic (MaxMsgsPerSubject)
+//     and [Options.MaxBytes] in all.
+//   - "<prefix>.p.<topic>" is where publications are fanned out. The
+//     stream republishes every message it stores there (JetStream's
+//     RePublish), after storing it and in stream order; a publication
+//     without history is published there directly, on core NATS.
+//   - Each process subscribes on core NATS once per topic or pattern it
+//     has local subscribers for, whatever their number ("*" and ">" are
+//     NATS's own wildcards), and its Hub fans each publication out to them.
+//
+// A message's headers carry its position: Wsrpc-Offset and Wsrpc-Epoch,
+// with Wsrpc-Publisher (for publisher exclusion), Wsrpc-History and
+// Wsrpc-Ttl (the topic's history rule when it was published).
+//
+// # Offsets and epochs
+//
+// JetStream numbers a stream's messages, not a subject's, so a topic's
+// offsets are kept in the messages: a publication's offset is the offset of
+// the topic's last stored message plus one. A publish carries the stream
+// sequence of the message it follows
+// (Nats-Expected-Last-Subject-Sequence), so JetStream stores it only if no
+// other process published on the topic meanwhile; one that did makes the
+// publish read the topic's last message again and retry (with a growing,
+// random back-off). Two processes can therefore never give one offset to
+// two publications, and a process that published last publishes again
+// without reading anything (it remembers the topic's last sequence).
+//
+// A topic's first publication (or its first after the stream dropped all
+// of its messages) starts a run at offset 1 with an epoch derived from the
+// stream's identity (its creation time) and the stream's last sequence when
+// the run started: a recreated stream, or a topic that starts over, has a
+// new epoch, so a client's position of the old one is never taken for one
+// of the new. A topic with no publication yet has the position offset 0
+// with no epoch.
+//
+// # What it guarantees
+//
+// For a topic with history (a rule with HistorySize, and a server with
+// JetStream):
+//
+//   - Offsets grow by one per publication, across every process; the
+//     position a Publish returns is the publication's.
+//   - Each process receives a topic's publications in offset order, once:
+//     overlapping subscriptions of a process (chat.> and chat.room1) get a
+//     publication once, and a hole in the offsets (the process lost its
+//     connection, or NATS dropped messages of a slow process) is filled from
+//     the stream before the next publication is delivered.
+//   - After the connection to NATS comes back, the process reads what was
+//     published meanwhile from the stream, for each topic it is subscribed
+//     to and each pattern (at most 10,000 messages per pattern), without
+//     waiting for a new publication.
+//   - History(since) reads the stream: a client that reconnects to another
+//     process recovers there what it missed, as far as the topic's history
+//     reaches (HistorySize and HistoryTTL, and MaxHistory); beyond that the
+//     Hub answers recovered: false.
+//   - A Publish that lost its connection before the acknowledgement
+//     resends the same message after the reconnect, with the same
+//     Nats-Msg-Id: JetStream's duplicate window (2 minutes) keeps it from
+//     being stored twice. If that cannot be learned within the Timeout, the
+//     error wraps [pubsub.ErrPublishUnknown] (the Hub answers -32603, which
+//     clients do not retry), never CodeUnavailable.
+//   - While NATS is down, Publish, Subscribe and History fail at once with
+//     [ErrUnavailable] (the Hub answers -32000, which clients retry);
+//     nothing waits without bound (Options.Timeout bounds every request).
+//
+// Without JetStream (a plain NATS, or [Options.LiveOnly]), or for a topic
+// without history, publications are live only: published on core NATS, at
+// most once, with no position (offset 0, no epoch). A subscriber asking to
+// recover one is answered recovered: false (the Go client flags the next
+// publication Gap), and publications made while a process was cut off from
+// NATS are not delivered to its subscribers.
+//
+// # Cost
+//
+// A publication with history costs one JetStream publish and its
+// acknowledgement, the same as publishing to JetStream directly (77–87 µs
+// against 82–87 µs one at a time on loopback here, BenchmarkPublish); a
+// live one costs a core NATS publish (0.15 µs, no allocation). The
+// publications of one topic from one process are made one at a time (each
+// waits for the previous one's acknowledgement), so one process publishes
+// about 12,000 a second on a single topic; distinct topics proceed in
+// parallel. Contention between processes on one topic adds a read of the
+// topic's last message and a retry for each publish that lost.
+//
+// Every process must give a topic the same rules (history or not), as the
+// Hub's rules decide what the broker is asked to keep.
+package natsbroker
