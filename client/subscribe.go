@@ -85,6 +85,7 @@ type Subscription struct {
 	hasPos     bool      // pos is the last publication delivered (or the position subscribed at)
 	gap        bool      // the next publication delivered had others lost before it
 	recovering bool      // a resubscribe to fill a live gap is under way
+	live       bool      // the server keeps no stream for the topic: no positions
 	on         *rpc.Peer // the connection a subscribe was last sent on
 	ended      bool
 	err        error
@@ -311,15 +312,24 @@ func (s *Subscription) onSubscribed(p *rpc.Peer, result []byte, recovering bool)
 			s.pos = pubsub.Position{Offset: first.Offset - 1, Epoch: first.Epoch}
 		}
 	}
+	if res.Position != nil && s.live {
+		// Live until now (another server kept no stream): what was
+		// published meanwhile is lost to it.
+		s.live, s.gap = false, true
+	}
 	if res.Position != nil && !s.hasPos {
 		s.pos, s.hasPos = *res.Position, true
 	}
 	if s.exact && res.Position == nil {
 		// A live-only topic (no stream: a NATS broker without history):
-		// its publications carry no position. The zero position is kept
-		// so that a resubscribe still asks, and learns what it missed
-		// cannot be recovered.
-		s.pos, s.hasPos = pubsub.Position{}, true
+		// its publications carry no position, and nothing can be
+		// recovered. No position is kept (a later resubscribe to a server
+		// that does keep a stream must not ask for its whole history); a
+		// resubscribe says instead that publications may have been missed.
+		if s.live {
+			s.gap = true
+		}
+		s.live, s.pos, s.hasPos = true, pubsub.Position{}, false
 	}
 	s.mu.Unlock()
 	c.subMu.Unlock()
@@ -440,7 +450,7 @@ func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication, skipped 
 		}
 	}
 	if skipped {
-		if s.exact {
+		if s.exact && pub.Epoch != "" {
 			s.pos, s.hasPos = pub.Position(), true
 		}
 		s.mu.Unlock()
@@ -451,7 +461,7 @@ func (s *Subscription) deliverHeld(p *rpc.Peer, pub pubsub.Publication, skipped 
 	select {
 	case s.ch <- pub:
 		s.mu.Lock()
-		if s.exact {
+		if s.exact && pub.Epoch != "" { // a live publication has no position to keep
 			s.pos, s.hasPos = pub.Position(), true
 		}
 		s.mu.Unlock()

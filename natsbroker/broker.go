@@ -2,14 +2,9 @@ package natsbroker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/wsrpc/wsrpc/pubsub"
 )
@@ -37,6 +31,7 @@ const (
 	hdrPublisher = "Wsrpc-Publisher"
 	hdrHistory   = "Wsrpc-History" // the topic's HistorySize when it was published
 	hdrTTL       = "Wsrpc-Ttl"     // its HistoryTTL in milliseconds, absent for none
+	hdrID        = "Wsrpc-Id"      // a live publication's id, to drop the copies of overlapping subscriptions
 
 	hdrMsgID     = "Nats-Msg-Id"
 	hdrExpectSeq = "Nats-Expected-Last-Subject-Sequence"
@@ -54,8 +49,15 @@ var ErrUnavailable = errors.New("wsrpc: natsbroker: NATS is unavailable")
 const (
 	maxTracked  = 1 << 16
 	maxPubCache = 1 << 16
-	queueLen    = 1 << 16 // messages between NATS and the delivery loop
-	maxAttempts = 1000    // publishes of one publication that lost a race (within Timeout)
+	maxAttempts = 1000 // publishes of one publication that lost a race (within Timeout)
+	// QueueLen bounds the messages waiting between NATS and the delivery
+	// loop; beyond, NATS drops this process's messages (a slow consumer),
+	// and the gaps are filled from JetStream for topics with history.
+	QueueLen = 8192
+	// recentLen is how many messages back a copy of one is recognised: a
+	// process subscribed to overlapping patterns gets one copy per
+	// subscription, close together.
+	recentLen = 1024
 )
 
 // Options configure a [Broker]. The zero value is usable.
@@ -131,15 +133,19 @@ type Broker struct {
 	own     bool // nc was dialled by Connect: Close closes it
 	js      jetstream.JetStream
 	stream  jetstream.Stream // nil: live only
-	created time.Time        // the stream's creation: its identity
 	sPrefix string           // "<prefix>.s."
 	pPrefix string           // "<prefix>.p."
+	ctx     context.Context  // cancelled by Close: ends what the loop waits for
+	cancel  context.CancelFunc
+
+	streamMu sync.Mutex // makes the stream again if it was deleted
 
 	deliver func(pubsub.Publication)
 	msgs    chan *nats.Msg
 	kick    chan struct{} // the connection came back: catch up
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	retry   *time.Timer // a failed catch-up tries again; guarded by mu
 
 	mu     sync.Mutex
 	subs   map[string]*natsSub
@@ -150,7 +156,12 @@ type Broker struct {
 	pubs  map[string]*pubState
 
 	seenMu sync.Mutex
-	seen   map[string]*seenState // owned by the delivery loop, seeded by Subscribe
+	seen   map[string]*seenState // what the loop delivered last, per topic
+	floor  map[string]*seenState // an exact topic's top when the process subscribed: where a catch-up starts if nothing was delivered since
+
+	recent    map[recentKey]struct{} // the last recentLen messages handled (owned by the loop)
+	recentIdx []recentKey
+	recentPos int
 
 	lastSeq   atomic.Uint64 // the highest stream sequence the loop has seen
 	outageSeq atomic.Uint64 // where the next catch-up of patterns starts (0: none)
@@ -178,6 +189,14 @@ type pubState struct {
 type seenState struct {
 	offset uint64
 	epoch  string
+}
+
+// recentKey names one message: its subject and its stream sequence, or a
+// live publication's id.
+type recentKey struct {
+	subject string
+	seq     uint64
+	id      string
 }
 
 // Connect dials NATS at url (a comma-separated list of servers) and
@@ -215,19 +234,24 @@ func New(nc *nats.Conn, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("wsrpc: natsbroker: prefix: %w", err)
 	}
 	b := &Broker{
-		opts:    opts,
-		nc:      nc,
-		sPrefix: opts.Prefix + ".s.",
-		pPrefix: opts.Prefix + ".p.",
-		msgs:    make(chan *nats.Msg, queueLen),
-		kick:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		subs:    make(map[string]*natsSub),
-		pubs:    make(map[string]*pubState),
-		seen:    make(map[string]*seenState),
+		opts:      opts,
+		nc:        nc,
+		sPrefix:   opts.Prefix + ".s.",
+		pPrefix:   opts.Prefix + ".p.",
+		msgs:      make(chan *nats.Msg, QueueLen),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		subs:      make(map[string]*natsSub),
+		pubs:      make(map[string]*pubState),
+		seen:      make(map[string]*seenState),
+		floor:     make(map[string]*seenState),
+		recent:    make(map[recentKey]struct{}, recentLen),
+		recentIdx: make([]recentKey, recentLen),
 	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if !opts.LiveOnly {
 		if err := b.openStream(); err != nil {
+			b.cancel()
 			return nil, err
 		}
 	}
@@ -246,10 +270,7 @@ func New(nc *nats.Conn, opts Options) (*Broker, error) {
 		if prev != nil {
 			prev(c)
 		}
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		b.kickLoop()
 	})
 	return b, nil
 }
@@ -265,15 +286,27 @@ func (b *Broker) openStream() error {
 	}
 	if _, err := js.AccountInfo(ctx); err != nil {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
-			return nil // live only
+			b.opts.Logger.Warn("wsrpc: natsbroker: NATS has no JetStream: every topic is live only (no history, no recovery)", "url", b.nc.ConnectedUrlRedacted())
+			return nil
 		}
 		return fmt.Errorf("wsrpc: natsbroker: JetStream: %w", err)
 	}
+	b.js = js
+	st, err := js.CreateOrUpdateStream(ctx, b.streamConfig())
+	if err != nil {
+		return fmt.Errorf("wsrpc: natsbroker: stream %s: %w", b.opts.Stream, err)
+	}
+	b.stream = st
+	b.lastSeq.Store(st.CachedInfo().State.LastSeq)
+	return nil
+}
+
+func (b *Broker) streamConfig() jetstream.StreamConfig {
 	storage := jetstream.FileStorage
 	if b.opts.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	return jetstream.StreamConfig{
 		Name:              b.opts.Stream,
 		Description:       "wsrpc pub/sub history (natsbroker)",
 		Subjects:          []string{b.sPrefix + ">"},
@@ -282,15 +315,34 @@ func (b *Broker) openStream() error {
 		Discard:           jetstream.DiscardOld,
 		Storage:           storage,
 		Replicas:          b.opts.Replicas,
-		Duplicates:        2 * time.Minute,
-		AllowDirect:       true,
-		RePublish:         &jetstream.RePublish{Source: b.sPrefix + ">", Destination: b.pPrefix + ">"},
-	})
-	if err != nil {
-		return fmt.Errorf("wsrpc: natsbroker: stream %s: %w", b.opts.Stream, err)
+		// A resend after a lost acknowledgement comes within the Timeout:
+		// the window must outlast it for the resend to be recognised.
+		Duplicates:  max(2*time.Minute, 2*b.opts.Timeout),
+		AllowDirect: true,
+		RePublish:   &jetstream.RePublish{Source: b.sPrefix + ">", Destination: b.pPrefix + ">"},
 	}
-	b.js, b.stream, b.created = js, st, st.CachedInfo().Created
-	b.lastSeq.Store(st.CachedInfo().State.LastSeq)
+}
+
+// streamLost reports whether err says the stream is not there.
+func streamLost(err error) bool {
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// remakeStream makes the stream again after it was deleted (by hand, or a
+// memory stream lost with a nats-server restart). Its topics start again,
+// each in a new epoch (the stream's creation time is part of it).
+func (b *Broker) remakeStream(ctx context.Context) error {
+	b.streamMu.Lock()
+	defer b.streamMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	if _, err := b.js.CreateOrUpdateStream(ctx, b.streamConfig()); err != nil {
+		return err
+	}
+	b.opts.Logger.Warn("wsrpc: natsbroker: the stream was gone and is made again: its topics start in new epochs", "stream", b.opts.Stream)
+	b.pubMu.Lock()
+	clear(b.pubs)
+	b.pubMu.Unlock()
 	return nil
 }
 
@@ -328,7 +380,11 @@ func (b *Broker) Close() error {
 		_ = s.sub.Unsubscribe()
 		delete(b.subs, p)
 	}
+	if b.retry != nil {
+		b.retry.Stop()
+	}
 	b.mu.Unlock()
+	b.cancel()
 	close(b.stop)
 	b.wg.Wait()
 	if b.own {
@@ -339,9 +395,9 @@ func (b *Broker) Close() error {
 
 // Stats are counters of what the broker did on its own.
 type Stats struct {
-	Filled     uint64 // publications fetched from JetStream to fill a gap
-	FillFailed uint64 // gaps it could not fill (the clients recover them)
-	Duplicates uint64 // publications received twice (overlapping patterns) and dropped
+	Filled     uint64 // publications fetched from JetStream to fill a gap or catch up
+	FillFailed uint64 // gaps and catch-ups that failed (clients recover exact topics themselves)
+	Duplicates uint64 // copies received for overlapping subscriptions, dropped
 }
 
 // Stats returns the broker's counters.
@@ -389,13 +445,14 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string) error {
 		return fmt.Errorf("%w: subscribe %q: %v", ErrUnavailable, pattern, err)
 	}
 	if b.stream != nil && !pubsub.IsPattern(pattern) {
-		// Seed what the loop has delivered with the stream's top, now that
-		// anything newer reaches it live: after a lost connection it can
-		// then fill what it missed even if nothing new arrives.
+		// Where a catch-up starts for this topic if nothing is delivered
+		// on it before the connection is lost: what anything newer reaches
+		// the process live from now on. (Not what was delivered: a copy of
+		// that top may still be on its way to the loop, for a pattern.)
 		if m, err := b.last(ctx, pattern); err == nil && m != nil {
 			b.seenMu.Lock()
-			if b.seen[pattern] == nil {
-				b.track(pattern, &seenState{offset: m.offset, epoch: m.epoch})
+			if b.floor[pattern] == nil && len(b.floor) < maxTracked {
+				b.floor[pattern] = &seenState{offset: m.offset, epoch: m.epoch}
 			}
 			b.seenMu.Unlock()
 		}
@@ -415,15 +472,40 @@ func (b *Broker) Unsubscribe(_ context.Context, pattern string) error {
 		return nil
 	}
 	delete(b.subs, pattern)
-	if !pubsub.IsPattern(pattern) {
-		b.seenMu.Lock()
-		delete(b.seen, pattern)
-		b.seenMu.Unlock()
-	}
+	b.forget(pattern)
 	if err := s.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		return fmt.Errorf("wsrpc: natsbroker: unsubscribe %q: %w", pattern, err)
 	}
 	return nil
+}
+
+// forget drops what the loop keeps of the topics pattern covered that no
+// remaining subscription covers (b.mu is held): were they subscribed to
+// again, the publications between would otherwise be filled in for the new
+// subscribers.
+func (b *Broker) forget(pattern string) {
+	covered := func(t string) bool {
+		for p := range b.subs {
+			if pubsub.Match(p, t) {
+				return true
+			}
+		}
+		return false
+	}
+	b.seenMu.Lock()
+	defer b.seenMu.Unlock()
+	if !pubsub.IsPattern(pattern) {
+		delete(b.floor, pattern)
+		if !covered(pattern) {
+			delete(b.seen, pattern)
+		}
+		return
+	}
+	for t := range b.seen {
+		if pubsub.Match(pattern, t) && !covered(t) {
+			delete(b.seen, t)
+		}
+	}
 }
 
 // track records st for topic; seenMu is held. It forgets an arbitrary
@@ -437,530 +519,4 @@ func (b *Broker) track(topic string, st *seenState) {
 		}
 	}
 	b.seen[topic] = st
-}
-
-// Publish implements [pubsub.Broker]. A topic with history goes through
-// JetStream (one publish and its acknowledgement, more only when another
-// process published on the topic meanwhile); one without, or every topic
-// without JetStream, is published on core NATS, live only, and gets the
-// zero Position.
-func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) (pubsub.Position, error) {
-	if err := b.usable(); err != nil {
-		return pubsub.Position{}, err
-	}
-	if b.stream == nil || opts.HistorySize <= 0 {
-		m := &nats.Msg{Subject: b.pPrefix + topic, Data: data}
-		if opts.Publisher != "" {
-			m.Header = nats.Header{hdrPublisher: {opts.Publisher}}
-		}
-		if err := b.nc.PublishMsg(m); err != nil {
-			return pubsub.Position{}, fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-		}
-		return pubsub.Position{}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
-	ps := b.pubState(topic)
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	// One message id for every attempt: JetStream drops a resend of a
-	// message it already stored (its duplicate window), so a publish whose
-	// acknowledgement was lost is resent without being stored twice.
-	id := nuid.Next()
-	sent := false
-	for attempt := 0; ; attempt++ {
-		if !ps.known {
-			if err := b.load(ctx, topic, ps); err != nil {
-				return pubsub.Position{}, b.failed(err, sent)
-			}
-		}
-		h := nats.Header{
-			hdrMsgID:     {id},
-			hdrExpectSeq: {strconv.FormatUint(ps.seq, 10)},
-			hdrOffset:    {strconv.FormatUint(ps.offset+1, 10)},
-			hdrEpoch:     {ps.epoch},
-			hdrHistory:   {strconv.Itoa(opts.HistorySize)},
-		}
-		if opts.Publisher != "" {
-			h[hdrPublisher] = []string{opts.Publisher}
-		}
-		if opts.HistoryTTL > 0 {
-			h[hdrTTL] = []string{strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10)}
-		}
-		sent = true
-		// An attempt waits for its acknowledgement a fifth of the Timeout
-		// at most: one lost with the connection is not waited for long
-		// before the resend.
-		actx, acancel := context.WithTimeout(ctx, b.opts.Timeout/5)
-		ack, err := b.js.PublishMsg(actx, &nats.Msg{Subject: b.sPrefix + topic, Data: data, Header: h})
-		acancel()
-		if err == nil {
-			if ack.Duplicate {
-				// An earlier attempt was stored, at the sequence the
-				// acknowledgement gives: its position is in its headers.
-				ps.known = false
-				raw, err := b.stream.GetMsg(ctx, ack.Sequence)
-				if err != nil {
-					return pubsub.Position{}, b.failed(err, sent)
-				}
-				m, err := decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
-				if err != nil {
-					return pubsub.Position{}, err
-				}
-				return pubsub.Position{Offset: m.offset, Epoch: m.epoch}, nil
-			}
-			ps.seq, ps.offset = ack.Sequence, ps.offset+1
-			return pubsub.Position{Offset: ps.offset, Epoch: ps.epoch}, nil
-		}
-		ps.known = false
-		if attempt+1 >= maxAttempts || ctx.Err() != nil {
-			return pubsub.Position{}, b.failed(err, sent)
-		}
-		if wrongLast(err) {
-			// Another process published on the topic first. Back off a
-			// random while, growing, so that contenders spread out.
-			d := time.Duration(rand.Int64N(int64(min(attempt+1, 50)) * int64(100*time.Microsecond)))
-			select {
-			case <-time.After(d):
-			case <-ctx.Done():
-				return pubsub.Position{}, b.failed(ctx.Err(), sent)
-			}
-			continue
-		}
-		// Lost on the way (the connection dropped): wait for it and resend,
-		// under the same id.
-		if err := b.awaitConnected(ctx); err != nil {
-			return pubsub.Position{}, b.failed(err, sent)
-		}
-	}
-}
-
-// failed is Publish's error: unavailable when nothing may have been stored,
-// else one saying the outcome is unknown.
-func (b *Broker) failed(err error, sent bool) error {
-	if errors.Is(err, pubsub.ErrBrokerClosed) || errors.Is(err, ErrUnavailable) && !sent {
-		return err
-	}
-	if !sent {
-		return fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-	}
-	return fmt.Errorf("%w: natsbroker: %w", pubsub.ErrPublishUnknown, err)
-}
-
-// awaitConnected waits until the connection to NATS is up again.
-func (b *Broker) awaitConnected(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !b.nc.IsConnected() {
-		if b.closed.Load() || b.nc.IsClosed() {
-			return pubsub.ErrBrokerClosed
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
-func wrongLast(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
-// pubState returns topic's publishing state, making it if needed.
-func (b *Broker) pubState(topic string) *pubState {
-	b.pubMu.Lock()
-	defer b.pubMu.Unlock()
-	ps := b.pubs[topic]
-	if ps == nil {
-		if len(b.pubs) >= maxPubCache {
-			for t := range b.pubs {
-				delete(b.pubs, t) // a holder keeps its pointer; the next one loads again
-				break
-			}
-		}
-		ps = &pubState{}
-		b.pubs[topic] = ps
-	}
-	return ps
-}
-
-// load reads topic's last stored message into ps. A topic with none starts
-// a new run of offsets, with an epoch of its own.
-func (b *Broker) load(ctx context.Context, topic string, ps *pubState) error {
-	m, err := b.last(ctx, topic)
-	if err != nil {
-		return err
-	}
-	if m != nil {
-		ps.seq, ps.offset, ps.epoch = m.seq, m.offset, m.epoch
-		ps.known = true
-		return nil
-	}
-	// The epoch of a run is the stream's identity and where the stream was
-	// when the run started: a recreated stream, or a topic that starts
-	// again after all its messages were dropped, gets a new one. Two
-	// processes that start the same run race on the expected sequence 0;
-	// the loser loads the winner's epoch.
-	info, err := b.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("wsrpc: natsbroker: stream info: %w", err)
-	}
-	ps.seq, ps.offset, ps.epoch = 0, 0, runEpoch(b.created, info.State.LastSeq)
-	ps.known = true
-	return nil
-}
-
-func runEpoch(created time.Time, lastSeq uint64) string {
-	var buf [16]byte
-	binary.BigEndian.PutUint64(buf[:8], uint64(created.UnixNano()))
-	binary.BigEndian.PutUint64(buf[8:], lastSeq)
-	sum := sha256.Sum256(buf[:])
-	return hex.EncodeToString(sum[:4])
-}
-
-// stored is a message of the stream, decoded.
-type stored struct {
-	seq     uint64
-	offset  uint64
-	epoch   string
-	history int
-	ttl     time.Duration
-	time    time.Time
-	pub     pubsub.Publication
-}
-
-// last returns topic's last stored message, nil when it has none.
-func (b *Broker) last(ctx context.Context, topic string) (*stored, error) {
-	if b.stream == nil {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
-	raw, err := b.stream.GetLastMsgForSubject(ctx, b.sPrefix+topic)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		if !b.nc.IsConnected() {
-			return nil, fmt.Errorf("%w: reading %q: %v", ErrUnavailable, topic, err)
-		}
-		return nil, fmt.Errorf("wsrpc: natsbroker: reading %q: %w", topic, err)
-	}
-	m, err := decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []byte) (*stored, error) {
-	off, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
-	if err != nil || off == 0 {
-		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q has no valid %s header (not written by this broker?)", seq, topic, hdrOffset)
-	}
-	m := &stored{seq: seq, offset: off, epoch: h.Get(hdrEpoch), time: at}
-	m.history, _ = strconv.Atoi(h.Get(hdrHistory))
-	if ms, err := strconv.ParseInt(h.Get(hdrTTL), 10, 64); err == nil && ms > 0 {
-		m.ttl = time.Duration(min(ms, int64(1<<63-1)/int64(time.Millisecond))) * time.Millisecond
-	}
-	m.pub = pubsub.Publication{Topic: topic, Offset: off, Epoch: m.epoch, Data: data, Publisher: h.Get(hdrPublisher)}
-	return m, nil
-}
-
-// History implements [pubsub.Broker]. A topic without history (or every
-// topic without JetStream) answers Live. Otherwise the top is the topic's
-// last stored message, and the publications after req.Since are read from
-// the stream, at most req.Limit and what the topic's history keeps
-// (HistorySize, HistoryTTL of its publications).
-func (b *Broker) History(ctx context.Context, topic string, req pubsub.HistoryRequest) (pubsub.History, error) {
-	if b.closed.Load() {
-		return pubsub.History{}, pubsub.ErrBrokerClosed
-	}
-	if b.stream == nil || req.HistorySize <= 0 {
-		return pubsub.History{Live: true}, nil
-	}
-	if err := b.usable(); err != nil {
-		return pubsub.History{}, err
-	}
-	top, err := b.last(ctx, topic)
-	if err != nil {
-		return pubsub.History{}, err
-	}
-	if top == nil {
-		return pubsub.History{}, nil // no publication yet (offset 0, epoch to come)
-	}
-	h := pubsub.History{Top: pubsub.Position{Offset: top.offset, Epoch: top.epoch}}
-	since := req.Since
-	if since == nil || since.Epoch != top.epoch || since.Offset >= top.offset {
-		return h, nil
-	}
-	want := top.offset - since.Offset
-	limit := req.Limit
-	if limit <= 0 {
-		limit = b.opts.MaxHistory
-	}
-	keep := uint64(min(limit, top.history, b.opts.MaxHistory))
-	if keep == 0 {
-		return h, nil
-	}
-	want = min(want, keep)
-	from := top.offset - want + 1 // the first offset to return
-	pubs, err := b.read(ctx, topic, from, top)
-	if err != nil {
-		return pubsub.History{}, err
-	}
-	h.Publications = pubs
-	return h, nil
-}
-
-// read returns topic's stored publications from offset from up to top (the
-// topic's last message, already read), leaving out those older than their
-// HistoryTTL. It reads the topic's messages in the stream with an ordered
-// consumer, oldest first, skipping those before from: at most MaxHistory.
-func (b *Broker) read(ctx context.Context, topic string, from uint64, top *stored) ([]pubsub.Publication, error) {
-	if from > top.offset {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
-	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{b.sPrefix + topic},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: b.opts.Timeout,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
-	}
-	now := time.Now()
-	var pubs []pubsub.Publication
-	for {
-		batch, err := cons.Fetch(b.opts.MaxHistory, jetstream.FetchContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			md, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			m, err := decodeStored(topic, md.Sequence.Stream, md.Timestamp, msg.Headers(), msg.Data())
-			if err != nil || m.epoch != top.epoch || m.offset < from {
-				continue
-			}
-			if m.ttl > 0 && now.Sub(m.time) > m.ttl {
-				continue
-			}
-			pubs = append(pubs, m.pub)
-			if m.seq >= top.seq {
-				return pubs, nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
-		}
-		if n == 0 {
-			return pubs, nil // the top is gone (pushed out meanwhile)
-		}
-	}
-}
-
-// loop hands what NATS delivers to the Hub, one publication at a time, in
-// the order the process receives them, and catches up after a lost
-// connection.
-func (b *Broker) loop() {
-	for {
-		select {
-		case m := <-b.msgs:
-			b.handle(m)
-		case <-b.kick:
-			b.catchUp()
-		case <-b.stop:
-			return
-		}
-	}
-}
-
-// handle delivers one message from NATS. A publication with a position is
-// dropped if it was delivered already (two overlapping patterns both
-// received it), and a gap before it (the connection was lost, or NATS
-// dropped messages for a slow process) is filled from JetStream first.
-func (b *Broker) handle(m *nats.Msg) {
-	topic, ok := strings.CutPrefix(m.Subject, b.pPrefix)
-	if !ok {
-		return
-	}
-	if m.Header.Get(hdrOffset) == "" { // live only
-		b.deliver(pubsub.Publication{Topic: topic, Data: m.Data, Publisher: m.Header.Get(hdrPublisher)})
-		return
-	}
-	seq, _ := strconv.ParseUint(m.Header.Get(hdrSequence), 10, 64)
-	s, err := decodeStored(topic, seq, time.Time{}, m.Header, m.Data)
-	if err != nil {
-		return
-	}
-	if seq > b.lastSeq.Load() {
-		b.lastSeq.Store(seq) // only the loop stores
-	}
-	if !b.deliverStored(s) {
-		b.stats.dups.Add(1)
-	}
-}
-
-// deliverStored delivers s in order: after what is missing before it, and
-// not twice. It reports false if s was delivered already.
-func (b *Broker) deliverStored(s *stored) bool {
-	b.seenMu.Lock()
-	st := b.seen[s.pub.Topic]
-	b.seenMu.Unlock()
-	if st != nil && st.epoch == s.epoch {
-		if s.offset <= st.offset {
-			return false
-		}
-		if s.offset > st.offset+1 {
-			b.fill(s.pub.Topic, st.offset+1, s)
-		}
-	}
-	b.seenMu.Lock()
-	if st = b.seen[s.pub.Topic]; st == nil {
-		st = &seenState{}
-		b.track(s.pub.Topic, st)
-	}
-	st.offset, st.epoch = s.offset, s.epoch
-	b.seenMu.Unlock()
-	b.deliver(s.pub)
-	return true
-}
-
-// fill delivers topic's publications from offset from up to (not
-// including) next, read from JetStream. What it cannot read the clients
-// recover themselves (they see the gap in offsets).
-func (b *Broker) fill(topic string, from uint64, next *stored) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
-	defer cancel()
-	bound := &stored{seq: next.seq - 1, offset: next.offset - 1, epoch: next.epoch}
-	if next.seq == 0 {
-		bound.seq = ^uint64(0)
-	}
-	pubs, err := b.read(ctx, topic, from, bound)
-	if err != nil {
-		b.stats.fillFailed.Add(1)
-		b.opts.Logger.Warn("wsrpc: natsbroker: filling a gap failed; subscribers will recover it", "topic", topic, "from", from, "to", next.offset-1, "err", err)
-		return
-	}
-	for _, p := range pubs {
-		if p.Offset >= next.offset {
-			break
-		}
-		b.stats.filled.Add(1)
-		b.deliver(p)
-	}
-}
-
-// maxCatchUp bounds the messages one pattern's catch-up reads.
-const maxCatchUp = 10_000
-
-// catchUp runs after the connection to NATS came back: every exact topic
-// the process is subscribed to is compared with the stream's top, and
-// every pattern's messages since the connection was lost are read from the
-// stream; what was published meanwhile is delivered, in order, once.
-func (b *Broker) catchUp() {
-	if b.stream == nil {
-		return
-	}
-	from := b.outageSeq.Swap(0)
-	b.mu.Lock()
-	var topics, patterns []string
-	for p := range b.subs {
-		if pubsub.IsPattern(p) {
-			patterns = append(patterns, p)
-		} else {
-			topics = append(topics, p)
-		}
-	}
-	b.mu.Unlock()
-	if from > 0 {
-		for _, p := range patterns {
-			if err := b.scan(p, from); err != nil {
-				b.stats.fillFailed.Add(1)
-				b.opts.Logger.Warn("wsrpc: natsbroker: catching up a pattern failed; its subscribers may have missed publications", "pattern", p, "err", err)
-			}
-		}
-	}
-	for _, t := range topics {
-		select {
-		case <-b.stop:
-			return
-		default:
-		}
-		b.seenMu.Lock()
-		st := b.seen[t]
-		var have seenState
-		if st != nil {
-			have = *st
-		}
-		b.seenMu.Unlock()
-		if st == nil {
-			continue
-		}
-		top, err := b.last(context.Background(), t)
-		if err != nil || top == nil || top.epoch != have.epoch || top.offset <= have.offset {
-			continue
-		}
-		if b.deliverStored(top) { // fills from have.offset+1 first
-			b.stats.filled.Add(1)
-		}
-	}
-}
-
-// scan delivers the stream's messages matching pattern from sequence from
-// on (at most maxCatchUp), through deliverStored, which drops what was
-// delivered already.
-func (b *Broker) scan(pattern string, from uint64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
-	defer cancel()
-	cons, err := b.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{b.sPrefix + pattern},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		InactiveThreshold: b.opts.Timeout,
-	})
-	if err != nil {
-		return err
-	}
-	read := 0
-	for read < maxCatchUp {
-		batch, err := cons.FetchNoWait(min(1000, maxCatchUp-read))
-		if err != nil {
-			return err
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			md, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			topic := strings.TrimPrefix(msg.Subject(), b.sPrefix)
-			s, err := decodeStored(topic, md.Sequence.Stream, md.Timestamp, msg.Headers(), msg.Data())
-			if err != nil {
-				continue
-			}
-			if b.deliverStored(s) {
-				b.stats.filled.Add(1)
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		read += n
-	}
-	return fmt.Errorf("more than %d messages to catch up on", maxCatchUp)
 }

@@ -48,7 +48,9 @@ func TestLiveBrokerTopics(t *testing.T) {
 	for _, codec := range codecs {
 		t.Run(codec, func(t *testing.T) {
 			b := &liveBroker{}
-			e := newEnv(t, pubsub.WithBroker(b), pubsub.WithRule("news.>", pubsub.Rule{HistorySize: 10}))
+			g := &gate{}
+			t.Cleanup(g.open)
+			e := newEnvWith(t, envConfig{hub: []pubsub.Option{pubsub.WithBroker(b), pubsub.WithRule("news.>", pubsub.Rule{HistorySize: 10})}, wrap: g.wrap})
 			c := e.dial(codec)
 			ctx := ctxT(t)
 			s, err := c.Subscribe(ctx, "news.eu")
@@ -74,6 +76,19 @@ func TestLiveBrokerTopics(t *testing.T) {
 			}
 			if p := next(t, r); dataInt(t, p) != 1 || !p.Gap {
 				t.Fatalf("%+v: want it flagged as after a gap (nothing recovered)", p)
+			}
+			// After a reconnect, a live topic's next publication is flagged:
+			// what was published meanwhile is lost.
+			old := c.Peer()
+			dropConn(t, e, g)()
+			waitFor(t, "the client to reconnect and resubscribe", func() bool {
+				return c.Peer() != old && e.hub.Stats().Subscriptions == 2
+			})
+			if _, err := e.hub.Publish(ctx, "news.eu", 9); err != nil {
+				t.Fatal(err)
+			}
+			if p := next(t, s); dataInt(t, p) != 9 || !p.Gap || p.Offset != 0 {
+				t.Fatalf("after the reconnect: %+v, want a live publication flagged Gap", p)
 			}
 		})
 	}

@@ -1,0 +1,229 @@
+package natsbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wsrpc/wsrpc/pubsub"
+)
+
+// maxHops is how many publications a history read fetches one by one,
+// following each message's link to the one before it; more are read with a
+// consumer.
+const maxHops = 16
+
+// stored is a message of the stream, decoded.
+type stored struct {
+	seq     uint64
+	prev    uint64 // the sequence of the topic's message before it (0: none)
+	offset  uint64
+	epoch   string
+	history int
+	ttl     time.Duration
+	time    time.Time
+	pub     pubsub.Publication
+}
+
+func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []byte) (*stored, error) {
+	off, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
+	if err != nil || off == 0 {
+		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q has no valid %s header (not written by this broker?)", seq, topic, hdrOffset)
+	}
+	m := &stored{seq: seq, offset: off, epoch: h.Get(hdrEpoch), time: at}
+	m.prev, _ = strconv.ParseUint(h.Get(hdrExpectSeq), 10, 64)
+	m.history, _ = strconv.Atoi(h.Get(hdrHistory))
+	if ms, err := strconv.ParseInt(h.Get(hdrTTL), 10, 64); err == nil && ms > 0 {
+		m.ttl = time.Duration(min(ms, int64(1<<63-1)/int64(time.Millisecond))) * time.Millisecond
+	}
+	m.pub = pubsub.Publication{Topic: topic, Offset: off, Epoch: m.epoch, Data: data, Publisher: h.Get(hdrPublisher)}
+	return m, nil
+}
+
+// last returns topic's last stored message, nil when it has none.
+func (b *Broker) last(ctx context.Context, topic string) (*stored, error) {
+	if b.stream == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	raw, err := b.stream.GetLastMsgForSubject(ctx, b.sPrefix+topic)
+	if streamLost(err) && b.nc.IsConnected() {
+		if err = b.remakeStream(ctx); err == nil {
+			raw, err = b.stream.GetLastMsgForSubject(ctx, b.sPrefix+topic)
+		}
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		if !b.nc.IsConnected() {
+			return nil, fmt.Errorf("%w: reading %q: %v", ErrUnavailable, topic, err)
+		}
+		return nil, fmt.Errorf("wsrpc: natsbroker: reading %q: %w", topic, err)
+	}
+	return decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
+}
+
+// History implements [pubsub.Broker]. A topic without history (or every
+// topic without JetStream) answers Live. Otherwise the top is the topic's
+// last stored message, and the publications after req.Since are read from
+// the stream, at most req.Limit and what the topic's history keeps
+// (HistorySize, HistoryTTL of its publications).
+func (b *Broker) History(ctx context.Context, topic string, req pubsub.HistoryRequest) (pubsub.History, error) {
+	if b.closed.Load() {
+		return pubsub.History{}, pubsub.ErrBrokerClosed
+	}
+	if b.stream == nil || req.HistorySize <= 0 {
+		return pubsub.History{Live: true}, nil
+	}
+	if err := b.usable(); err != nil {
+		return pubsub.History{}, err
+	}
+	top, err := b.last(ctx, topic)
+	if err != nil {
+		return pubsub.History{}, err
+	}
+	if top == nil {
+		return pubsub.History{}, nil // no publication yet (offset 0, epoch to come)
+	}
+	h := pubsub.History{Top: pubsub.Position{Offset: top.offset, Epoch: top.epoch}}
+	since := req.Since
+	if since == nil || since.Epoch != top.epoch || since.Offset >= top.offset {
+		return h, nil
+	}
+	limit := req.Limit
+	if limit <= 0 {
+		limit = b.opts.MaxHistory
+	}
+	keep := uint64(min(limit, top.history, b.opts.MaxHistory))
+	if keep == 0 {
+		return h, nil
+	}
+	want := min(top.offset-since.Offset, keep)
+	pubs, err := b.read(ctx, topic, top.offset-want+1, top)
+	if err != nil {
+		return pubsub.History{}, err
+	}
+	h.Publications = pubs
+	return h, nil
+}
+
+// read returns topic's stored publications from offset from up to top (the
+// topic's last message, already read), oldest first, leaving out those
+// older than their HistoryTTL and those the stream no longer holds.
+func (b *Broker) read(ctx context.Context, topic string, from uint64, top *stored) ([]pubsub.Publication, error) {
+	if from > top.offset {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	var got []*stored
+	var err error
+	if top.offset-from < maxHops {
+		got, err = b.hop(ctx, topic, from, top)
+	} else {
+		got, err = b.consume(ctx, topic, from, top)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
+	}
+	now := time.Now()
+	pubs := make([]pubsub.Publication, 0, len(got))
+	for _, m := range got {
+		if m.ttl > 0 && now.Sub(m.time) > m.ttl {
+			continue
+		}
+		pubs = append(pubs, m.pub)
+	}
+	return pubs, nil
+}
+
+// hop reads back from top to offset from, one message at a time, each
+// naming the sequence of the one before it. It stops early where the
+// stream no longer holds one.
+func (b *Broker) hop(ctx context.Context, topic string, from uint64, top *stored) ([]*stored, error) {
+	got := []*stored{top}
+	for cur := top; cur.offset > from && cur.prev > 0; {
+		raw, err := b.stream.GetMsg(ctx, cur.prev)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // pushed out of the history
+		}
+		if err != nil {
+			return nil, err
+		}
+		m, err := decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
+		if err != nil || raw.Subject != b.sPrefix+topic || m.epoch != top.epoch || m.offset != cur.offset-1 {
+			break // not the topic's message before: stop at what is certain
+		}
+		got = append(got, m)
+		cur = m
+	}
+	// Oldest first.
+	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
+		got[i], got[j] = got[j], got[i]
+	}
+	return got, nil
+}
+
+// consume reads the topic's stored messages with a consumer of its own
+// (deleted after), oldest first, keeping those from offset from to top.
+// It reads at most the messages the stream holds for the topic
+// (MaxHistory).
+func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *stored) ([]*stored, error) {
+	cons, err := b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     b.sPrefix + topic,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 2 * b.opts.Timeout, // removed by NATS if the delete below fails
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+		defer cancel()
+		_ = b.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	pending := int(min(cons.CachedInfo().NumPending, uint64(b.opts.MaxHistory)))
+	var got []*stored
+	for pending > 0 {
+		batch, err := cons.Fetch(pending, jetstream.FetchContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			md, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			m, err := decodeStored(topic, md.Sequence.Stream, md.Timestamp, msg.Headers(), msg.Data())
+			if err != nil || m.epoch != top.epoch || m.offset < from || m.offset > top.offset {
+				if m != nil && m.seq >= top.seq {
+					return got, nil
+				}
+				continue
+			}
+			got = append(got, m)
+			if m.seq >= top.seq {
+				return got, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		pending -= n
+	}
+	return got, nil
+}

@@ -1,0 +1,233 @@
+package natsbroker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/wsrpc/wsrpc/pubsub"
+)
+
+// Publish implements [pubsub.Broker]. A topic with history goes through
+// JetStream (one publish and its acknowledgement, more only when another
+// process published on the topic meanwhile); one without, or every topic
+// without JetStream, is published on core NATS, live only, and gets the
+// zero Position.
+func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) (pubsub.Position, error) {
+	if err := b.usable(); err != nil {
+		return pubsub.Position{}, err
+	}
+	if max := b.nc.MaxPayload(); int64(len(data))+1024 > max {
+		return pubsub.Position{}, fmt.Errorf("wsrpc: natsbroker: %d bytes of data do not fit NATS's max_payload of %d (with the headers)", len(data), max)
+	}
+	if b.stream == nil || opts.HistorySize <= 0 {
+		return b.publishLive(topic, data, opts.Publisher)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	ps := b.pubState(topic)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	// One message id for every attempt: JetStream drops a resend of a
+	// message it already stored (within its duplicate window), so a publish
+	// whose acknowledgement was lost is resent without being stored twice.
+	id := nuid.Next()
+	maybe := false // an attempt may have been stored (its outcome is unknown)
+	for attempt := 0; ; attempt++ {
+		if !ps.known {
+			if err := b.load(ctx, topic, ps); err != nil {
+				return pubsub.Position{}, b.failed(err, maybe)
+			}
+		}
+		h := nats.Header{
+			hdrMsgID:     {id},
+			hdrExpectSeq: {strconv.FormatUint(ps.seq, 10)},
+			hdrOffset:    {strconv.FormatUint(ps.offset+1, 10)},
+			hdrEpoch:     {ps.epoch},
+			hdrHistory:   {strconv.Itoa(opts.HistorySize)},
+		}
+		if opts.Publisher != "" {
+			h[hdrPublisher] = []string{opts.Publisher}
+		}
+		if opts.HistoryTTL > 0 {
+			h[hdrTTL] = []string{strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10)}
+		}
+		// An attempt waits for its acknowledgement a fifth of the Timeout
+		// at most: one lost with the connection is not waited for long
+		// before the resend.
+		actx, acancel := context.WithTimeout(ctx, b.opts.Timeout/5)
+		ack, err := b.js.PublishMsg(actx, &nats.Msg{Subject: b.sPrefix + topic, Data: data, Header: h})
+		acancel()
+		if err == nil {
+			if ack.Duplicate {
+				// An earlier attempt was stored, at the sequence the
+				// acknowledgement gives: its position is in its headers.
+				ps.known = false
+				return b.storedAt(ctx, topic, ack.Sequence)
+			}
+			ps.seq, ps.offset = ack.Sequence, ps.offset+1
+			return pubsub.Position{Offset: ps.offset, Epoch: ps.epoch}, nil
+		}
+		ps.known = false
+		maybe = maybe || !notStored(err)
+		if attempt+1 >= maxAttempts || ctx.Err() != nil {
+			return pubsub.Position{}, b.failed(err, maybe)
+		}
+		switch {
+		case wrongLast(err):
+			// Another process published on the topic first. Back off a
+			// random while, growing, so that contenders spread out.
+			d := time.Duration(rand.Int64N(int64(min(attempt+1, 50)) * int64(100*time.Microsecond)))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return pubsub.Position{}, b.failed(ctx.Err(), maybe)
+			}
+		case streamLost(err) && b.nc.IsConnected():
+			if err := b.remakeStream(ctx); err != nil {
+				return pubsub.Position{}, b.failed(err, maybe)
+			}
+		default:
+			// Lost on the way (the connection dropped, or the
+			// acknowledgement is late): resend once the connection is up,
+			// under the same id.
+			if err := b.awaitConnected(ctx); err != nil {
+				return pubsub.Position{}, b.failed(err, maybe)
+			}
+		}
+	}
+}
+
+// publishLive publishes on the fan-out subject directly: at most once, no
+// position.
+func (b *Broker) publishLive(topic string, data []byte, publisher string) (pubsub.Position, error) {
+	m := &nats.Msg{Subject: b.pPrefix + topic, Data: data, Header: nats.Header{hdrID: {nuid.Next()}}}
+	if publisher != "" {
+		m.Header[hdrPublisher] = []string{publisher}
+	}
+	if err := b.nc.PublishMsg(m); err != nil {
+		return pubsub.Position{}, fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
+	}
+	return pubsub.Position{}, nil
+}
+
+// storedAt returns the position of the message stored at seq (topic's
+// publication, which an earlier attempt stored).
+func (b *Broker) storedAt(ctx context.Context, topic string, seq uint64) (pubsub.Position, error) {
+	raw, err := b.stream.GetMsg(ctx, seq)
+	if err == nil {
+		var m *stored
+		if m, err = decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data); err == nil {
+			return pubsub.Position{Offset: m.offset, Epoch: m.epoch}, nil
+		}
+	}
+	// Published for sure, but its position is not known: not to be made
+	// again.
+	return pubsub.Position{}, fmt.Errorf("%w: natsbroker: stored at sequence %d, but reading its position failed: %w", pubsub.ErrPublishUnknown, seq, err)
+}
+
+// notStored reports whether a failed attempt was certainly not stored:
+// JetStream refused it, or it was never sent.
+func notStored(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) || streamLost(err) ||
+		errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrInvalidConnection)
+}
+
+// failed is Publish's error: ErrUnavailable (or ErrBrokerClosed) when no
+// attempt may have been stored, which a client may make again; one
+// wrapping pubsub.ErrPublishUnknown when one may have been.
+func (b *Broker) failed(err error, maybe bool) error {
+	switch {
+	case maybe:
+		return fmt.Errorf("%w: natsbroker: %w", pubsub.ErrPublishUnknown, err)
+	case errors.Is(err, pubsub.ErrBrokerClosed), errors.Is(err, ErrUnavailable):
+		return err
+	default:
+		return fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
+	}
+}
+
+// awaitConnected waits until the connection to NATS is up again.
+func (b *Broker) awaitConnected(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !b.nc.IsConnected() {
+		if b.closed.Load() || b.nc.IsClosed() {
+			return pubsub.ErrBrokerClosed
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func wrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// pubState returns topic's publishing state, making it if needed.
+func (b *Broker) pubState(topic string) *pubState {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	ps := b.pubs[topic]
+	if ps == nil {
+		if len(b.pubs) >= maxPubCache {
+			for t := range b.pubs {
+				delete(b.pubs, t) // a holder keeps its pointer; the next one loads again
+				break
+			}
+		}
+		ps = &pubState{}
+		b.pubs[topic] = ps
+	}
+	return ps
+}
+
+// load reads topic's last stored message into ps. A topic with none starts
+// a new run of offsets, with an epoch of its own.
+func (b *Broker) load(ctx context.Context, topic string, ps *pubState) error {
+	m, err := b.last(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		ps.seq, ps.offset, ps.epoch = m.seq, m.offset, m.epoch
+		ps.known = true
+		return nil
+	}
+	// The epoch of a run is the stream's identity (its creation time) and
+	// where the stream was when the run started: a recreated stream, or a
+	// topic that starts again after all its messages were dropped, gets a
+	// new one. Two processes that start the same run race on the expected
+	// sequence 0; the loser loads the winner's epoch.
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("wsrpc: natsbroker: stream info: %w", err)
+	}
+	ps.seq, ps.offset, ps.epoch = 0, 0, runEpoch(info.Created, info.State.LastSeq)
+	ps.known = true
+	return nil
+}
+
+func runEpoch(created time.Time, lastSeq uint64) string {
+	var buf [16]byte
+	binary.BigEndian.PutUint64(buf[:8], uint64(created.UnixNano()))
+	binary.BigEndian.PutUint64(buf[8:], lastSeq)
+	sum := sha256.Sum256(buf[:])
+	return hex.EncodeToString(sum[:4])
+}
