@@ -173,6 +173,8 @@ type ledger struct {
 	delivered map[load]int
 	offsets   []uint64
 	gaps      int
+	lastAt    time.Time     // when the last delivery came
+	pause     time.Duration // the longest time between two deliveries
 }
 
 func newLedger() *ledger {
@@ -231,6 +233,12 @@ func (l *ledger) receive(ctx context.Context, s *client.Subscription) {
 			l.mu.Lock()
 			l.delivered[ld]++
 			l.offsets = append(l.offsets, p.Offset)
+			if now := time.Now(); !l.lastAt.IsZero() {
+				l.pause = max(l.pause, now.Sub(l.lastAt))
+				l.lastAt = now
+			} else {
+				l.lastAt = now
+			}
 			if p.Gap {
 				l.gaps++
 			}
@@ -280,8 +288,8 @@ func (l *ledger) report(t *testing.T) (lost, dup int) {
 	if !sort.SliceIsSorted(l.offsets, func(i, j int) bool { return l.offsets[i] < l.offsets[j] }) {
 		t.Errorf("offsets delivered out of order")
 	}
-	t.Logf("confirmed %d, refused and made again %d, outcome unknown %d, delivered %d distinct, lost %d, duplicated %d, deliveries flagged as after a gap %d",
-		len(l.confirmed), l.refused, len(l.unknown), len(l.delivered), lost, dup, l.gaps)
+	t.Logf("confirmed %d, refused and made again %d, outcome unknown %d, delivered %d distinct, lost %d, duplicated %d, deliveries flagged as after a gap %d, longest pause between deliveries %v",
+		len(l.confirmed), l.refused, len(l.unknown), len(l.delivered), lost, dup, l.gaps, l.pause.Round(time.Millisecond))
 	return lost, dup
 }
 
