@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +138,18 @@ type fanPhase struct {
 	AllocsPerDlv float64       `json:"allocs_per_delivery"` // both ends
 	P50          time.Duration `json:"p50_ns,omitempty"`
 	P99          time.Duration `json:"p99_ns,omitempty"`
+	// A target whose servers run in other processes (fanProcs, -nats):
+	// their user+sys time and write system calls over the phase, and
+	// nats-server's time.
+	ServerCPU    time.Duration `json:"server_cpu_ns,omitempty"`
+	ServerWrites int64         `json:"server_write_syscalls,omitempty"`
+	BrokerCPU    time.Duration `json:"broker_cpu_ns,omitempty"`
+}
+
+// fanProcs is implemented by a fanTarget whose servers are other processes
+// of this machine: phase reads their figures from /proc.
+type fanProcs interface {
+	pids() (servers, brokers []int)
 }
 
 // fanResult is one system in one cell.
@@ -185,16 +196,7 @@ func runFanout(ctx context.Context, cfg fanoutConfig, stdout, stderr io.Writer) 
 		return 1
 	}
 	rep := newFanReport(cfg, rows)
-	if cfg.json {
-		err = rep.writeJSON(stdout)
-	} else {
-		err = rep.writeTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
-		return 1
-	}
-	return 0
+	return printReport(stdout, stderr, cfg.json, rep, rep.writeTable)
 }
 
 // startCPUProfile starts the process's CPU profile into the file path;
@@ -225,14 +227,14 @@ func measureFanout(ctx context.Context, cfg fanoutConfig, progress io.Writer) ([
 				res, err := runFanCell(ctx, sys, cfg, n, size, hists[:n])
 				if errors.Is(err, errFanoutUnavailable) {
 					res.Skipped = err.Error()
-					fmt.Fprintf(progress, "%4d subs %6s  %-10s  skipped: %v\n", n, fmtSize(size), sys.name, err)
+					fmt.Fprintf(progress, "%4d subs %6s  %-13s  skipped: %v\n", n, fmtSize(size), sys.name, err)
 					rows = append(rows, res)
 					continue
 				}
 				if err != nil {
 					return rows, fmt.Errorf("%s, %d subscribers, %s: %w", sys.name, n, fmtSize(size), err)
 				}
-				fmt.Fprintf(progress, "%4d subs %6s  %-10s  sat %9.0f dlv/s %6s CPU/dlv lost %d | fixed p50 %-8s p99 %-8s lost %d | fds %d→%d goroutines %d→%d%s\n",
+				fmt.Fprintf(progress, "%4d subs %6s  %-13s  sat %9.0f dlv/s %6s CPU/dlv lost %d | fixed p50 %-8s p99 %-8s lost %d | fds %d→%d goroutines %d→%d%s\n",
 					n, fmtSize(size), sys.name, res.Sat.PerSec, fmtNs(res.Sat.CPUPerDlv), res.Sat.Lost,
 					fmtDur(res.Fixed.P50), fmtDur(res.Fixed.P99), res.Fixed.Lost,
 					res.FDsBefore, res.FDsAfter, res.GsBefore, res.GsAfter, leakNote(res.Leak))
@@ -514,6 +516,11 @@ func (r *fanRun) phase(ctx context.Context, tgt fanTarget, publish func() error)
 	pubs0 := r.pubs
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	pt, _ := tgt.(fanProcs)
+	var servers0, brokers0 procUsage
+	if pt != nil {
+		servers0, brokers0 = readProcs(pt)
+	}
 	cpu0, busy0 := cpuTime(), machineBusy()
 	start := time.Now()
 	err := publish()
@@ -522,6 +529,11 @@ func (r *fanRun) phase(ctx context.Context, tgt fanTarget, publish func() error)
 	}
 	p.Elapsed = time.Since(start)
 	cpu, busy := cpuTime()-cpu0, machineBusy()-busy0
+	if pt != nil {
+		servers, brokers := readProcs(pt)
+		p.ServerCPU, p.ServerWrites = servers.cpu-servers0.cpu, servers.writes-servers0.writes
+		p.BrokerCPU = brokers.cpu - brokers0.cpu
+	}
 	runtime.ReadMemStats(&ms1)
 	if err != nil {
 		return p, err
@@ -810,12 +822,6 @@ func newFanReport(cfg fanoutConfig, rows []fanResult) *fanReport {
 	return r
 }
 
-func (r *fanReport) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
 func (r *fanReport) writeTable(w io.Writer) error {
 	var b strings.Builder
 	m := r.Meta
@@ -848,35 +854,41 @@ func (r *fanReport) writeTable(w io.Writer) error {
 			r1, r2, r3 = fmtRatio(v.PerSec), fmtRatio(v.CPUPerDlv), fmtRatio(v.P99)
 		}
 		row(strconv.Itoa(c.Subs), fmtSize(c.Size), c.System,
-			fmt.Sprintf("%.0f", c.Sat.PerSec), r1, fmtNs(c.Sat.CPUPerDlv), r2, fmt.Sprintf("%.2f", c.Sat.Cores), fmtOther(c.Sat),
+			fmt.Sprintf("%.0f", c.Sat.PerSec), r1, fmtNs(c.Sat.CPUPerDlv), r2, fmt.Sprintf("%.2f", c.Sat.Cores), fmtOther(c.Sat.MachineCores, max(0, c.Sat.MachineCores-c.Sat.Cores)),
 			fmt.Sprintf("%.2f", c.Sat.AllocsPerDlv), fmtLost(c.Sat),
 			fmtDur(c.Fixed.P50), fmtDur(c.Fixed.P99), r3, fmtNs(c.Fixed.CPUPerDlv), fmtLost(c.Fixed))
 	}
+	writeFanFooter(&b, r.Rows, "", "issue 13", r.Targets)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeFanFooter writes, under a fan-out table, the cells that left
+// descriptors or goroutines open (in this process: where) and the targets.
+func writeFanFooter(b *strings.Builder, rows []fanResult, where, issue string, targets []target) {
 	var leaks []string
-	for _, c := range r.Rows {
+	for _, c := range rows {
 		if c.Leak != "" {
 			leaks = append(leaks, fmt.Sprintf("%s %d subs %s: %s", c.System, c.Subs, fmtSize(c.Size), c.Leak))
 		}
 	}
 	if len(leaks) > 0 {
-		b.WriteString("\nLeft open after a cell closed (fds at once, goroutines within 3 s): " + strings.Join(leaks, "; ") + "\n")
+		b.WriteString("\nLeft open" + where + " after a cell closed (fds at once, goroutines within 3 s): " + strings.Join(leaks, "; ") + "\n")
 	}
-	if len(r.Targets) > 0 {
-		b.WriteString("\nTargets (issue 13)\n")
-		writeTargets(&b, r.Targets)
+	if len(targets) > 0 {
+		b.WriteString("\nTargets (" + issue + ")\n")
+		writeTargets(b, targets)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
-// fmtOther prints the busy cores of the machine beyond this process's
-// (other processes, and interrupt time not charged to this one), "-" where
-// /proc/stat could not be read.
-func fmtOther(p fanPhase) string {
-	if p.MachineCores == 0 {
+// fmtOther prints other, the busy cores of the machine beyond the system
+// under test's (other processes, and interrupt time charged to none), "-"
+// where /proc/stat could not be read (machine is 0).
+func fmtOther(machine, other float64) string {
+	if machine == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", max(0, p.MachineCores-p.Cores))
+	return fmt.Sprintf("%.2f", other)
 }
 
 // fmtLost prints the lost publications, and the subscribers that

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,7 +95,7 @@ func parseNATSConfig(fan fanoutConfig, systems string, procs int, wsrpc, profile
 		return cfg, errors.New("-nats-profile runs the serve processes as this program (to profile them): not with -nats-wsrpc")
 	}
 	for _, s := range fan.sizes {
-		if s > natsMaxSize-64 {
+		if s > natsMaxSize {
 			return cfg, fmt.Errorf("-fanout-sizes: %d is too large: serve's chat topics take at most %d bytes of JSON", s, natsMaxSize)
 		}
 	}
@@ -139,16 +138,7 @@ func runNats(ctx context.Context, cfg natsConfig, stdout, stderr io.Writer) int 
 		return 1
 	}
 	rep := newNATSReport(cfg, env, rows)
-	if cfg.fan.json {
-		err = rep.writeJSON(stdout)
-	} else {
-		err = rep.writeTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(progress, "wsrpc-bench: %v\n", err)
-		return 1
-	}
-	return 0
+	return printReport(stdout, progress, cfg.fan.json, rep, rep.writeTable)
 }
 
 // natsEnv is what a -nats run shares between its cells: the temporary
@@ -160,6 +150,7 @@ type natsEnv struct {
 	profile  string
 	procs    int
 	nats     *natstest.Server
+	natsPID  int // 0: not found
 	version  string
 	progress io.Writer
 }
@@ -207,7 +198,79 @@ func newNATSEnv(ctx context.Context, cfg natsConfig, progress io.Writer) (e *nat
 	if e.nats, err = natstest.Launch(true, filepath.Join(dir, "jetstream")); err != nil {
 		return nil, err
 	}
+	e.natsPID = childPID(filepath.Base(natsBin))
 	return e, nil
+}
+
+// procUsage is what /proc says of some processes: user+sys time and write
+// system calls, summed.
+type procUsage struct {
+	cpu    time.Duration
+	writes int64
+}
+
+// readProcs reads the usage of t's server processes and of its brokers'.
+func readProcs(t fanProcs) (servers, brokers procUsage) {
+	s, b := t.pids()
+	return readUsage(s), readUsage(b)
+}
+
+func readUsage(pids []int) procUsage {
+	var u procUsage
+	for _, pid := range pids {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// After the command's closing parenthesis: state is field 3,
+			// utime and stime fields 14 and 15, in clock ticks (USER_HZ 100).
+			if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+				if f := strings.Fields(string(b[i+1:])); len(f) > 12 {
+					ut, _ := strconv.ParseInt(f[11], 10, 64)
+					st, _ := strconv.ParseInt(f[12], 10, 64)
+					u.cpu += time.Duration(ut+st) * (time.Second / 100)
+				}
+			}
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+			for line := range strings.SplitSeq(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					u.writes += n
+				}
+			}
+		}
+	}
+	return u
+}
+
+// childPID finds the child of this process running the command comm
+// (natstest does not give its nats-server's pid), 0 if none.
+func childPID(comm string) int {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i, j := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+		if i < 0 || j < i || string(b[i+1:j]) != comm {
+			continue
+		}
+		if f := strings.Fields(string(b[j+1:])); len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// brokers is nats-server's pid, as fanProcs wants it.
+func (e *natsEnv) brokers() []int {
+	if e.natsPID == 0 {
+		return nil
+	}
+	return []int{e.natsPID}
 }
 
 // close stops nats-server and removes the temporary directory.
@@ -295,8 +358,7 @@ func (e *natsEnv) startServe(ctx context.Context, name, natsURL, profile string)
 		args = append(args, "--nats", natsURL)
 	}
 	cmd := exec.Command(e.bin, args...)
-	// Killed with this process, however it ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	killWithParent(cmd)
 	p := &serveProc{name: name, cmd: cmd, exited: make(chan struct{}),
 		log: &serveLog{name: name, progress: e.progress, url: make(chan string, 1)}}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
@@ -410,13 +472,15 @@ func (l *serveLog) lastLines() string {
 // serveFan is wsrpc-nats or wsrpc-memory: serve processes, subscribers
 // spread over them, the publisher on the first.
 type serveFan struct {
+	env     *natsEnv
+	viaNATS bool
 	procs   []*serveProc
 	pub     *wsPublisher
 	clients []*websocket.Conn
 }
 
 func (e *natsEnv) startServeFan(ctx context.Context, system string, size int, subs []*fanSub, procs int, viaNATS bool) (fanTarget, error) {
-	s := &serveFan{}
+	s := &serveFan{env: e, viaNATS: viaNATS}
 	fail := func(err error) (fanTarget, error) {
 		_ = s.close()
 		return nil, err
@@ -450,6 +514,16 @@ func (e *natsEnv) startServeFan(ctx context.Context, system string, size int, su
 }
 
 func (s *serveFan) publish(p []byte) error { return s.pub.publish(p) }
+
+func (s *serveFan) pids() (servers, brokers []int) {
+	for _, p := range s.procs {
+		servers = append(servers, p.cmd.Process.Pid)
+	}
+	if s.viaNATS {
+		brokers = s.env.brokers()
+	}
+	return servers, brokers
+}
 
 func (s *serveFan) close() error {
 	if s.pub != nil {
@@ -545,12 +619,13 @@ func (p *wsPublisher) close() {
 // subscriber on conns connections (0: one each), and a connection of its
 // own for the publisher.
 type natsDirectFan struct {
+	env   *natsEnv
 	pub   *nats.Conn
 	conns []*nats.Conn
 }
 
 func (e *natsEnv) startDirectFan(ctx context.Context, subs []*fanSub, conns int) (fanTarget, error) {
-	s := &natsDirectFan{}
+	s := &natsDirectFan{env: e}
 	fail := func(err error) (fanTarget, error) {
 		_ = s.close()
 		return nil, err
@@ -633,6 +708,8 @@ func closeNATSConns(conns []*nats.Conn) {
 
 func (s *natsDirectFan) publish(p []byte) error { return s.pub.Publish(natsSubject, p) }
 
+func (s *natsDirectFan) pids() (servers, brokers []int) { return nil, s.env.brokers() }
+
 func (s *natsDirectFan) close() error {
 	if s.pub != nil {
 		s.pub.Close()
@@ -656,14 +733,19 @@ type natsReport struct {
 
 type natsRow struct {
 	fanResult
-	// The machine's busy time over the saturation phase ÷ deliveries: every
-	// process (serve, nats-server, this one) and anything else running.
-	MachineCPUPerDlv float64 `json:"machine_cpu_ns_per_delivery"`
-	// This row ÷ the faster nats.go row of the cell (named by NATSRef), and
-	// ÷ wsrpc-memory's.
-	NATSRef  string      `json:"nats_ref,omitempty"`
-	VsNATS   *natsRatios `json:"vs_nats,omitempty"`
-	VsMemory *natsRatios `json:"vs_memory,omitempty"`
+	// Over the saturation phase: the CPU time of the system's processes
+	// (this one, the serve processes, nats-server where used) ÷ deliveries,
+	// and the machine's other busy cores (other processes, and time charged
+	// to none), which make a row unreliable when well above 0.1.
+	CPUPerDlv  float64 `json:"cpu_ns_per_delivery"`
+	OtherCores float64 `json:"other_cores"`
+	// This row ÷ the best nats.go row of the cell, for each figure: the
+	// highest deliveries/s (the row NATSRef) and the lowest p99 (NATSP99Ref);
+	// and ÷ wsrpc-memory's.
+	NATSRef    string      `json:"nats_ref,omitempty"`
+	NATSP99Ref string      `json:"nats_p99_ref,omitempty"`
+	VsNATS     *natsRatios `json:"vs_nats,omitempty"`
+	VsMemory   *natsRatios `json:"vs_memory,omitempty"`
 }
 
 type natsRatios struct {
@@ -684,33 +766,41 @@ func newNATSReport(cfg natsConfig, e *natsEnv, rows []fanResult) *natsReport {
 		}
 		return a / b
 	}
-	ratios := func(c, ref *fanResult) *natsRatios {
-		if ref == nil || c.Skipped != "" {
+	ratios := func(c, perSec, p99 *fanResult) *natsRatios {
+		if perSec == nil || p99 == nil || c.Skipped != "" {
 			return nil
 		}
-		return &natsRatios{PerSec: div(c.Sat.PerSec, ref.Sat.PerSec), P99: div(float64(c.Fixed.P99), float64(ref.Fixed.P99))}
+		return &natsRatios{PerSec: div(c.Sat.PerSec, perSec.Sat.PerSec), P99: div(float64(c.Fixed.P99), float64(p99.Fixed.P99))}
 	}
-	find := func(c *fanResult, systems ...string) *fanResult {
-		var best *fanResult
+	// best is the row of c's cell among systems that better is true of
+	// against every other.
+	best := func(c *fanResult, better func(a, b *fanResult) bool, systems ...string) *fanResult {
+		var top *fanResult
 		for i := range rows {
 			o := &rows[i]
 			if o.Subs == c.Subs && o.Size == c.Size && o.Skipped == "" && slices.Contains(systems, o.System) &&
-				(best == nil || o.Sat.PerSec > best.Sat.PerSec) {
-				best = o
+				(top == nil || better(o, top)) {
+				top = o
 			}
 		}
-		return best
+		return top
 	}
+	faster := func(a, b *fanResult) bool { return a.Sat.PerSec > b.Sat.PerSec }
+	quicker := func(a, b *fanResult) bool { return a.Fixed.P99 < b.Fixed.P99 }
 	for i := range rows {
 		c := &rows[i]
 		row := natsRow{fanResult: *c}
 		if c.Sat.Deliveries > 0 {
-			row.MachineCPUPerDlv = c.Sat.MachineCores * float64(c.Sat.Elapsed) / float64(c.Sat.Deliveries)
+			own := c.Sat.Cores*float64(c.Sat.Elapsed) + float64(c.Sat.ServerCPU+c.Sat.BrokerCPU)
+			row.CPUPerDlv = own / float64(c.Sat.Deliveries)
+			row.OtherCores = max(0, c.Sat.MachineCores-own/float64(c.Sat.Elapsed))
 		}
-		if ref := find(c, "nats-per-proc", "nats-per-sub"); ref != nil {
-			row.NATSRef, row.VsNATS = ref.System, ratios(c, ref)
+		ref, refP99 := best(c, faster, "nats-per-proc", "nats-per-sub"), best(c, quicker, "nats-per-proc", "nats-per-sub")
+		if row.VsNATS = ratios(c, ref, refP99); row.VsNATS != nil {
+			row.NATSRef, row.NATSP99Ref = ref.System, refP99.System
 		}
-		row.VsMemory = ratios(c, find(c, "wsrpc-memory"))
+		mem := best(c, faster, "wsrpc-memory")
+		row.VsMemory = ratios(c, mem, mem)
 		r.Rows = append(r.Rows, row)
 	}
 	for _, c := range r.Rows {
@@ -732,12 +822,6 @@ func newNATSReport(cfg natsConfig, e *natsEnv, rows []fanResult) *natsReport {
 	return r
 }
 
-func (r *natsReport) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
-}
-
 func (r *natsReport) writeTable(w io.Writer) error {
 	var b strings.Builder
 	m := r.Meta
@@ -746,14 +830,18 @@ func (r *natsReport) writeTable(w io.Writer) error {
 		m.Go, m.OS, m.Arch, m.CPUs, r.NATSServer, r.Procs, m.Warm, m.Duration, r.Window, r.Rate, m.Duration)
 	fmt.Fprintf(&b, "wsrpc-nats: %d serve --nats processes, subscribers spread evenly, publisher ($/publish) on the first; wsrpc-memory: one serve\n"+
 		"process, memory broker; nats-*: nats.go subscriptions, publisher nc.Publish. serve: %s\n", r.Procs, r.Serve)
-	b.WriteString("bench: this process's cores (subscribers, publisher); machine: every busy core (/proc/stat), all processes, ÷ elapsed;\n" +
-		"CPU/dlv: the machine's busy time ÷ deliveries. ÷nats: ÷ the faster nats.go row of the cell; ÷mem: ÷ wsrpc-memory\n" +
-		"(dlv/s: higher is better; p99: lower is better). lost: publications × subscribers − deliveries, after a settle of up to " + fanSettle.String() + ".\n\n")
+	b.WriteString("pub/s: publications a second. Cores (CPU ÷ elapsed): bench, this process (subscribers, publisher); serve, the serve\n" +
+		"processes; nats, nats-server; other, the rest of the machine's busy cores (/proc/stat): a row with other well above 0.1\n" +
+		"was measured beside something else and is not comparable. CPU/dlv: bench + serve + nats CPU time ÷ deliveries;\n" +
+		"wr/dlv: the serve processes' write system calls ÷ deliveries. ÷nats: ÷ the best nats.go row of the cell (dlv/s: the\n" +
+		"highest, higher is better; p99: the lowest, lower is better); ÷mem: ÷ wsrpc-memory. lost: publications ×\n" +
+		"subscribers − deliveries, after a settle of up to " + fanSettle.String() + ".\n\n")
 	row := func(cols ...any) {
-		fmt.Fprintf(&b, "%5s  %-6s  %-13s | %10s  %6s  %6s  %5s  %7s  %8s  %4s | %8s  %8s  %6s  %6s  %4s\n", cols...)
+		fmt.Fprintf(&b, "%5s  %-6s  %-13s | %9s  %6s  %6s  %6s  %5s  %5s  %5s  %5s  %7s  %6s  %4s | %8s  %8s  %6s  %6s  %4s\n", cols...)
 	}
-	row("", "", "", "saturation", "", "", "", "", "", "", "fixed load", "", "", "", "")
-	row("subs", "size", "system", "dlv/s", "÷nats", "÷mem", "bench", "machine", "CPU/dlv", "lost", "p50", "p99", "÷nats", "÷mem", "lost")
+	row("", "", "", "saturation", "", "", "", "", "", "", "", "", "", "", "fixed load", "", "", "", "")
+	row("subs", "size", "system", "dlv/s", "pub/s", "÷nats", "÷mem", "bench", "serve", "nats", "other", "CPU/dlv", "wr/dlv", "lost",
+		"p50", "p99", "÷nats", "÷mem", "lost")
 	var prev string
 	for _, c := range r.Rows {
 		group := fmt.Sprint(c.Size, c.Subs)
@@ -772,24 +860,27 @@ func (r *natsReport) writeTable(w io.Writer) error {
 		if v := c.VsMemory; v != nil {
 			m1, m2 = fmtRatio(v.PerSec), fmtRatio(v.P99)
 		}
+		cores := func(d time.Duration) string {
+			if d == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", float64(d)/float64(c.Sat.Elapsed))
+		}
+		writes := "-"
+		if c.Sat.ServerWrites > 0 {
+			writes = fmt.Sprintf("%.3f", float64(c.Sat.ServerWrites)/float64(c.Sat.Deliveries))
+		}
 		row(strconv.Itoa(c.Subs), fmtSize(c.Size), c.System,
-			fmt.Sprintf("%.0f", c.Sat.PerSec), n1, m1, fmt.Sprintf("%.2f", c.Sat.Cores), fmt.Sprintf("%.2f", c.Sat.MachineCores),
-			fmtNs(c.MachineCPUPerDlv), fmtLost(c.Sat),
+			fmt.Sprintf("%.0f", c.Sat.PerSec), fmt.Sprintf("%.0f", float64(c.Sat.Publications)/c.Sat.Elapsed.Seconds()), n1, m1,
+			fmt.Sprintf("%.2f", c.Sat.Cores), cores(c.Sat.ServerCPU), cores(c.Sat.BrokerCPU), fmtOther(c.Sat.MachineCores, c.OtherCores),
+			fmtNs(c.CPUPerDlv), writes, fmtLost(c.Sat),
 			fmtDur(c.Fixed.P50), fmtDur(c.Fixed.P99), n2, m2, fmtLost(c.Fixed))
 	}
-	var leaks []string
-	for _, c := range r.Rows {
-		if c.Leak != "" {
-			leaks = append(leaks, fmt.Sprintf("%s %d subs %s: %s", c.System, c.Subs, fmtSize(c.Size), c.Leak))
-		}
+	fan := make([]fanResult, len(r.Rows))
+	for i, c := range r.Rows {
+		fan[i] = c.fanResult
 	}
-	if len(leaks) > 0 {
-		b.WriteString("\nLeft open in this process after a cell closed (fds at once, goroutines within 3 s): " + strings.Join(leaks, "; ") + "\n")
-	}
-	if len(r.Targets) > 0 {
-		b.WriteString("\nTargets (issue 14)\n")
-		writeTargets(&b, r.Targets)
-	}
+	writeFanFooter(&b, fan, " in this process", "issue 14", r.Targets)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

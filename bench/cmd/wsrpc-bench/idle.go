@@ -210,18 +210,7 @@ func runIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "wsrpc-bench: idle: %v\n", err)
 		return 1
 	}
-	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(res)
-	} else {
-		err = res.writeTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
-		return 1
-	}
-	return 0
+	return printReport(stdout, stderr, cfg.json, res, res.writeTable)
 }
 
 // selfChild runs this executable with args.

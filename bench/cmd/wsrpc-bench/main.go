@@ -300,16 +300,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	rep := newReport(cfg, cells)
-	if *asJSON {
-		err = rep.writeJSON(stdout)
-	} else {
-		err = rep.writeTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
-		return 1
-	}
-	return 0
+	return printReport(stdout, stderr, *asJSON, rep, rep.writeTable)
 }
 
 // flagGiven reports whether the command line set the flag name.

@@ -13,9 +13,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The idle test re-executes this test binary as the child server, and
-	// the churn and soak tests as the child of killed clients.
-	if len(os.Args) > 1 && (os.Args[1] == "-idle-server" || os.Args[1] == "-killed-clients") {
+	// The idle test re-executes this test binary as the child server, the
+	// churn and soak tests as the child of killed clients, and the -nats
+	// profile test as the serve processes.
+	if len(os.Args) > 1 && (os.Args[1] == "-idle-server" || os.Args[1] == "-killed-clients" || os.Args[1] == natsChildFlag) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	goleak.VerifyTestMain(m)

@@ -129,10 +129,27 @@ func ratiosTo(c, ref *cellResult) *ratios {
 	}
 }
 
-func (r *report) writeJSON(w io.Writer) error {
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(v)
+}
+
+// printReport writes rep to stdout, as JSON when asJSON is set, else with
+// table, and returns the exit status (1 once the error is on stderr).
+func printReport(stdout, stderr io.Writer, asJSON bool, rep any, table func(io.Writer) error) int {
+	var err error
+	if asJSON {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = table(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 func (r *report) writeTable(w io.Writer) error {
