@@ -32,6 +32,7 @@ const (
 	hdrHistory   = "Wsrpc-History" // the topic's HistorySize when it was published
 	hdrTTL       = "Wsrpc-Ttl"     // its HistoryTTL in milliseconds, absent for none
 	hdrID        = "Wsrpc-Id"      // a live publication's id, to drop the copies of overlapping subscriptions
+	hdrCount     = "Wsrpc-Count"   // publications in the message, when more than one
 
 	hdrMsgID     = "Nats-Msg-Id"
 	hdrExpectSeq = "Nats-Expected-Last-Subject-Sequence"
@@ -175,12 +176,16 @@ type natsSub struct {
 }
 
 // pubState is what a publishing process knows of a topic's last stored
-// message; its mutex serialises the process's publications on the topic.
+// message, and the publications waiting to be stored after it. Its mutex
+// guards the queue; the position belongs to the one flusher running.
 type pubState struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
+	queue   []*pendingPub
+	running bool // a flusher is sending the queue
+
 	known  bool
 	seq    uint64 // stream sequence of the topic's last message (0: none)
-	offset uint64
+	offset uint64 // offset of its last publication
 	epoch  string
 }
 

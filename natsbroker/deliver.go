@@ -87,33 +87,43 @@ func (b *Broker) seenRecently(k recentKey) bool {
 	return false
 }
 
-// deliverStored delivers s in order: after what is missing before it, and
-// not twice. It reports false if s was delivered already.
-func (b *Broker) deliverStored(s *stored) bool {
+// deliverStored delivers s's publications in order: after what is missing
+// before them, and not twice. It returns how many of s's it delivered (0:
+// all were delivered already).
+func (b *Broker) deliverStored(s *stored) int {
+	topic := s.pubs[0].Topic
 	b.seenMu.Lock()
-	st := b.seen[s.pub.Topic]
+	st := b.seen[topic]
 	var have seenState
 	if st != nil {
 		have = *st
 	}
 	b.seenMu.Unlock()
+	after := uint64(0) // deliver the publications after this offset
 	if st != nil && have.epoch == s.epoch {
 		if s.offset <= have.offset {
-			return false
+			return 0
 		}
-		if s.offset > have.offset+1 {
-			b.fill(s.pub.Topic, have.offset+1, s)
+		if s.first > have.offset+1 {
+			b.fill(topic, have.offset+1, s)
 		}
+		after = have.offset
 	}
 	b.seenMu.Lock()
-	if st = b.seen[s.pub.Topic]; st == nil {
+	if st = b.seen[topic]; st == nil {
 		st = &seenState{}
-		b.track(s.pub.Topic, st)
+		b.track(topic, st)
 	}
 	st.offset, st.epoch = s.offset, s.epoch
 	b.seenMu.Unlock()
-	b.deliver(s.pub)
-	return true
+	n := 0
+	for _, p := range s.pubs {
+		if p.Offset > after {
+			b.deliver(p)
+			n++
+		}
+	}
+	return n
 }
 
 // fill delivers topic's publications from offset from up to (not
@@ -123,11 +133,11 @@ func (b *Broker) fill(topic string, from uint64, next *stored) {
 	pubs, err := b.read(b.ctx, topic, from, next)
 	if err != nil {
 		b.stats.fillFailed.Add(1)
-		b.opts.Logger.Warn("wsrpc: natsbroker: filling a gap failed; subscribers will recover it", "topic", topic, "from", from, "to", next.offset-1, "err", err)
+		b.opts.Logger.Warn("wsrpc: natsbroker: filling a gap failed; subscribers will recover it", "topic", topic, "from", from, "to", next.first-1, "err", err)
 		return
 	}
 	for _, p := range pubs {
-		if p.Offset >= next.offset {
+		if p.Offset >= next.first {
 			break
 		}
 		b.stats.filled.Add(1)
@@ -198,9 +208,7 @@ func (b *Broker) catchUp() {
 		if st == nil || top.epoch != have.epoch || top.offset <= have.offset {
 			continue
 		}
-		if b.deliverStored(top) { // fills from have.offset+1 first
-			b.stats.filled.Add(1)
-		}
+		b.stats.filled.Add(uint64(b.deliverStored(top))) // fills from have.offset+1 first
 	}
 	if len(failures) > 0 && b.ctx.Err() == nil {
 		b.stats.fillFailed.Add(1)
@@ -268,9 +276,7 @@ func (b *Broker) scan(pattern string, from uint64) error {
 			if err != nil {
 				continue
 			}
-			if b.deliverStored(s) {
-				b.stats.filled.Add(1)
-			}
+			b.stats.filled.Add(uint64(b.deliverStored(s)))
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			return err

@@ -2,8 +2,10 @@ package natsbroker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -18,31 +20,68 @@ import (
 // consumer.
 const maxHops = 16
 
-// stored is a message of the stream, decoded.
+// stored is a message of the stream, decoded: one or more publications of
+// a topic, with consecutive offsets.
 type stored struct {
 	seq     uint64
 	prev    uint64 // the sequence of the topic's message before it (0: none)
-	offset  uint64
+	first   uint64 // the offset of its first publication
+	offset  uint64 // the offset of its last
 	epoch   string
 	history int
 	ttl     time.Duration
 	time    time.Time
-	pub     pubsub.Publication
+	pubs    []pubsub.Publication
 }
 
 func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []byte) (*stored, error) {
-	off, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
-	if err != nil || off == 0 {
+	first, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
+	if err != nil || first == 0 {
 		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q has no valid %s header (not written by this broker?)", seq, topic, hdrOffset)
 	}
-	m := &stored{seq: seq, offset: off, epoch: h.Get(hdrEpoch), time: at}
+	m := &stored{seq: seq, first: first, offset: first, epoch: h.Get(hdrEpoch), time: at}
 	m.prev, _ = strconv.ParseUint(h.Get(hdrExpectSeq), 10, 64)
 	m.history, _ = strconv.Atoi(h.Get(hdrHistory))
 	if ms, err := strconv.ParseInt(h.Get(hdrTTL), 10, 64); err == nil && ms > 0 {
 		m.ttl = time.Duration(min(ms, int64(1<<63-1)/int64(time.Millisecond))) * time.Millisecond
 	}
-	m.pub = pubsub.Publication{Topic: topic, Offset: off, Epoch: m.epoch, Data: data, Publisher: h.Get(hdrPublisher)}
+	count := h.Get(hdrCount)
+	if count == "" {
+		m.pubs = []pubsub.Publication{{Topic: topic, Offset: first, Epoch: m.epoch, Data: data, Publisher: h.Get(hdrPublisher)}}
+		return m, nil
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 2 || n > maxBatch || first > math.MaxUint64-uint64(n) {
+		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q: bad %s %q", seq, topic, hdrCount, count)
+	}
+	m.pubs = make([]pubsub.Publication, 0, n)
+	for i := range n {
+		pub, rest, ok := cutField(data)
+		if ok {
+			var d []byte
+			d, rest, ok = cutField(rest)
+			data = rest
+			if ok {
+				m.pubs = append(m.pubs, pubsub.Publication{Topic: topic, Offset: first + uint64(i), Epoch: m.epoch, Data: d, Publisher: string(pub)})
+				continue
+			}
+		}
+		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q: publication %d of %d is cut short", seq, topic, i+1, n)
+	}
+	if len(data) != 0 {
+		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q: %d bytes after its %d publications", seq, topic, len(data), n)
+	}
+	m.offset = first + uint64(n) - 1
 	return m, nil
+}
+
+// cutField splits a uvarint-length-prefixed field off b.
+func cutField(b []byte) (field, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, false
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
 }
 
 // last returns topic's last stored message, nil when it has none.
@@ -125,7 +164,7 @@ func (b *Broker) read(ctx context.Context, topic string, from uint64, top *store
 	defer cancel()
 	var got []*stored
 	var err error
-	if top.offset-from < maxHops {
+	if top.offset-from < maxHops || top.first <= from {
 		got, err = b.hop(ctx, topic, from, top)
 	} else {
 		got, err = b.consume(ctx, topic, from, top)
@@ -134,22 +173,27 @@ func (b *Broker) read(ctx context.Context, topic string, from uint64, top *store
 		return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
 	}
 	now := time.Now()
-	pubs := make([]pubsub.Publication, 0, len(got))
+	var pubs []pubsub.Publication
 	for _, m := range got {
 		if m.ttl > 0 && now.Sub(m.time) > m.ttl {
 			continue
 		}
-		pubs = append(pubs, m.pub)
+		for _, p := range m.pubs {
+			if p.Offset >= from && p.Offset <= top.offset {
+				pubs = append(pubs, p)
+			}
+		}
 	}
 	return pubs, nil
 }
 
-// hop reads back from top to offset from, one message at a time, each
+// hop reads back from top to offset from, one message (of one or more
+// publications) at a time, each
 // naming the sequence of the one before it. It stops early where the
 // stream no longer holds one.
 func (b *Broker) hop(ctx context.Context, topic string, from uint64, top *stored) ([]*stored, error) {
 	got := []*stored{top}
-	for cur := top; cur.offset > from && cur.prev > 0; {
+	for cur := top; cur.first > from && cur.prev > 0; {
 		raw, err := b.stream.GetMsg(ctx, cur.prev)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // pushed out of the history
@@ -158,7 +202,7 @@ func (b *Broker) hop(ctx context.Context, topic string, from uint64, top *stored
 			return nil, err
 		}
 		m, err := decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
-		if err != nil || raw.Subject != b.sPrefix+topic || m.epoch != top.epoch || m.offset != cur.offset-1 {
+		if err != nil || raw.Subject != b.sPrefix+topic || m.epoch != top.epoch || m.offset != cur.first-1 {
 			break // not the topic's message before: stop at what is certain
 		}
 		got = append(got, m)
@@ -206,7 +250,7 @@ func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *st
 				continue
 			}
 			m, err := decodeStored(topic, md.Sequence.Stream, md.Timestamp, msg.Headers(), msg.Data())
-			if err != nil || m.epoch != top.epoch || m.offset < from || m.offset > top.offset {
+			if err != nil || m.epoch != top.epoch || m.offset < from || m.first > top.offset {
 				if m != nil && m.seq >= top.seq {
 					return got, nil
 				}

@@ -18,35 +18,144 @@ import (
 	"github.com/wsrpc/wsrpc/pubsub"
 )
 
+// Batching of one topic's publications from one process.
+const (
+	maxBatch       = 512       // publications in one JetStream message
+	maxBatchBytes  = 512 << 10 // of data in one JetStream message
+	maxQueuedTopic = 8192      // publications waiting on one topic; beyond, Publish refuses
+)
+
+// pendingPub is a publication waiting for its topic's flusher.
+type pendingPub struct {
+	data      []byte
+	publisher string
+	history   int
+	ttl       time.Duration
+	done      chan pubResult // receives once
+	taken     bool           // in a batch being sent (under the pubState's mu)
+	canceled  bool           // its caller gave up before it was taken
+}
+
+type pubResult struct {
+	pos pubsub.Position
+	err error
+}
+
 // Publish implements [pubsub.Broker]. A topic with history goes through
-// JetStream (one publish and its acknowledgement, more only when another
-// process published on the topic meanwhile); one without, or every topic
-// without JetStream, is published on core NATS, live only, and gets the
-// zero Position.
+// JetStream: one publish and its acknowledgement for what queues on the
+// topic meanwhile, up to 512 publications in one message (more requests
+// only when another process published on the topic first). One without
+// history, or every topic without JetStream, is published on core NATS,
+// live only, and gets the zero Position.
 func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) (pubsub.Position, error) {
 	if err := b.usable(); err != nil {
 		return pubsub.Position{}, err
 	}
-	if max := b.nc.MaxPayload(); int64(len(data))+1024 > max {
-		return pubsub.Position{}, fmt.Errorf("wsrpc: natsbroker: %d bytes of data do not fit NATS's max_payload of %d (with the headers)", len(data), max)
+	if max := b.nc.MaxPayload(); int64(len(data))+1024 > max || len(data) > maxBatchBytes {
+		return pubsub.Position{}, fmt.Errorf("wsrpc: natsbroker: %d bytes of data do not fit a NATS message (max_payload %d, with the headers)", len(data), max)
 	}
 	if b.stream == nil || opts.HistorySize <= 0 {
 		return b.publishLive(topic, data, opts.Publisher)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
+	p := &pendingPub{data: data, publisher: opts.Publisher, history: opts.HistorySize, ttl: opts.HistoryTTL, done: make(chan pubResult, 1)}
 	ps := b.pubState(topic)
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	if len(ps.queue) >= maxQueuedTopic {
+		ps.mu.Unlock()
+		return pubsub.Position{}, fmt.Errorf("%w: %d publications of %q already wait for JetStream", ErrUnavailable, len(ps.queue), topic)
+	}
+	ps.queue = append(ps.queue, p)
+	if !ps.running {
+		b.mu.Lock()
+		if b.closed.Load() {
+			b.mu.Unlock()
+			ps.queue = ps.queue[:len(ps.queue)-1]
+			ps.mu.Unlock()
+			return pubsub.Position{}, pubsub.ErrBrokerClosed
+		}
+		ps.running = true
+		b.wg.Go(func() { b.flush(topic, ps) })
+		b.mu.Unlock()
+	}
+	ps.mu.Unlock()
+	select {
+	case r := <-p.done:
+		return r.pos, r.err
+	case <-ctx.Done():
+	}
+	ps.mu.Lock()
+	taken := p.taken
+	p.canceled = !taken
+	ps.mu.Unlock()
+	if !taken {
+		return pubsub.Position{}, fmt.Errorf("%w: publish: %v", ErrUnavailable, ctx.Err())
+	}
+	select {
+	case r := <-p.done: // it was sent meanwhile
+		return r.pos, r.err
+	default:
+		return pubsub.Position{}, fmt.Errorf("%w: natsbroker: %w", pubsub.ErrPublishUnknown, ctx.Err())
+	}
+}
+
+// flush sends topic's queued publications, a batch at a time, until none
+// wait. One flusher runs per topic at a time (ps.running); only it reads
+// and writes ps's position.
+func (b *Broker) flush(topic string, ps *pubState) {
+	for {
+		ps.mu.Lock()
+		var batch []*pendingPub
+		size, rest := 0, ps.queue[:0]
+		for i, p := range ps.queue {
+			switch {
+			case p.canceled:
+				continue
+			case len(batch) < maxBatch && size+len(p.data) <= maxBatchBytes &&
+				(len(batch) == 0 || p.history == batch[0].history && p.ttl == batch[0].ttl):
+				p.taken = true
+				batch = append(batch, p)
+				size += len(p.data) + len(p.publisher) + 8
+			default:
+				rest = append(rest, ps.queue[i:]...)
+				goto taken
+			}
+		}
+	taken:
+		clear(ps.queue[len(rest):])
+		ps.queue = rest
+		if len(batch) == 0 {
+			ps.running = false
+			ps.mu.Unlock()
+			return
+		}
+		ps.mu.Unlock()
+		first, epoch, err := b.send(topic, ps, batch)
+		for i, p := range batch {
+			if err != nil {
+				p.done <- pubResult{err: err}
+			} else {
+				p.done <- pubResult{pos: pubsub.Position{Offset: first + uint64(i), Epoch: epoch}}
+			}
+		}
+	}
+}
+
+// send stores batch as one message of the stream, after the topic's last
+// one, and returns the offset of its first publication and the epoch.
+func (b *Broker) send(topic string, ps *pubState, batch []*pendingPub) (uint64, string, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.opts.Timeout)
+	defer cancel()
+	body, pubHdr := encodeBatch(batch)
 	// One message id for every attempt: JetStream drops a resend of a
-	// message it already stored (within its duplicate window), so a publish
-	// whose acknowledgement was lost is resent without being stored twice.
+	// message it already stored (within its duplicate window), so a
+	// publish whose acknowledgement was lost is resent without being
+	// stored twice.
 	id := nuid.Next()
 	maybe := false // an attempt may have been stored (its outcome is unknown)
 	for attempt := 0; ; attempt++ {
 		if !ps.known {
 			if err := b.load(ctx, topic, ps); err != nil {
-				return pubsub.Position{}, b.failed(err, maybe)
+				return 0, "", b.failed(err, maybe)
 			}
 		}
 		h := nats.Header{
@@ -54,34 +163,37 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 			hdrExpectSeq: {strconv.FormatUint(ps.seq, 10)},
 			hdrOffset:    {strconv.FormatUint(ps.offset+1, 10)},
 			hdrEpoch:     {ps.epoch},
-			hdrHistory:   {strconv.Itoa(opts.HistorySize)},
+			hdrHistory:   {strconv.Itoa(batch[0].history)},
 		}
-		if opts.Publisher != "" {
-			h[hdrPublisher] = []string{opts.Publisher}
+		if len(batch) > 1 {
+			h[hdrCount] = []string{strconv.Itoa(len(batch))}
+		} else if pubHdr != "" {
+			h[hdrPublisher] = []string{pubHdr}
 		}
-		if opts.HistoryTTL > 0 {
-			h[hdrTTL] = []string{strconv.FormatInt(opts.HistoryTTL.Milliseconds(), 10)}
+		if batch[0].ttl > 0 {
+			h[hdrTTL] = []string{strconv.FormatInt(batch[0].ttl.Milliseconds(), 10)}
 		}
 		// An attempt waits for its acknowledgement a fifth of the Timeout
 		// at most: one lost with the connection is not waited for long
 		// before the resend.
 		actx, acancel := context.WithTimeout(ctx, b.opts.Timeout/5)
-		ack, err := b.js.PublishMsg(actx, &nats.Msg{Subject: b.sPrefix + topic, Data: data, Header: h})
+		ack, err := b.js.PublishMsg(actx, &nats.Msg{Subject: b.sPrefix + topic, Data: body, Header: h})
 		acancel()
 		if err == nil {
 			if ack.Duplicate {
 				// An earlier attempt was stored, at the sequence the
-				// acknowledgement gives: its position is in its headers.
+				// acknowledgement gives: the positions are in its headers.
 				ps.known = false
 				return b.storedAt(ctx, topic, ack.Sequence)
 			}
-			ps.seq, ps.offset = ack.Sequence, ps.offset+1
-			return pubsub.Position{Offset: ps.offset, Epoch: ps.epoch}, nil
+			first := ps.offset + 1
+			ps.seq, ps.offset = ack.Sequence, ps.offset+uint64(len(batch))
+			return first, ps.epoch, nil
 		}
 		ps.known = false
 		maybe = maybe || !notStored(err)
 		if attempt+1 >= maxAttempts || ctx.Err() != nil {
-			return pubsub.Position{}, b.failed(err, maybe)
+			return 0, "", b.failed(err, maybe)
 		}
 		switch {
 		case wrongLast(err):
@@ -91,21 +203,42 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
-				return pubsub.Position{}, b.failed(ctx.Err(), maybe)
+				return 0, "", b.failed(ctx.Err(), maybe)
 			}
 		case streamLost(err) && b.nc.IsConnected():
 			if err := b.remakeStream(ctx); err != nil {
-				return pubsub.Position{}, b.failed(err, maybe)
+				return 0, "", b.failed(err, maybe)
 			}
 		default:
 			// Lost on the way (the connection dropped, or the
 			// acknowledgement is late): resend once the connection is up,
 			// under the same id.
 			if err := b.awaitConnected(ctx); err != nil {
-				return pubsub.Position{}, b.failed(err, maybe)
+				return 0, "", b.failed(err, maybe)
 			}
 		}
 	}
+}
+
+// encodeBatch is a message's data: one publication's data as it is (its
+// publisher then goes in a header, returned), or for several, each as
+// uvarint(len(publisher)) publisher uvarint(len(data)) data.
+func encodeBatch(batch []*pendingPub) (body []byte, publisher string) {
+	if len(batch) == 1 {
+		return batch[0].data, batch[0].publisher
+	}
+	n := 0
+	for _, p := range batch {
+		n += len(p.publisher) + len(p.data) + 2*binary.MaxVarintLen32
+	}
+	body = make([]byte, 0, n)
+	for _, p := range batch {
+		body = binary.AppendUvarint(body, uint64(len(p.publisher)))
+		body = append(body, p.publisher...)
+		body = binary.AppendUvarint(body, uint64(len(p.data)))
+		body = append(body, p.data...)
+	}
+	return body, ""
 }
 
 // publishLive publishes on the fan-out subject directly: at most once, no
@@ -121,19 +254,19 @@ func (b *Broker) publishLive(topic string, data []byte, publisher string) (pubsu
 	return pubsub.Position{}, nil
 }
 
-// storedAt returns the position of the message stored at seq (topic's
-// publication, which an earlier attempt stored).
-func (b *Broker) storedAt(ctx context.Context, topic string, seq uint64) (pubsub.Position, error) {
+// storedAt returns the position of the first publication of the message
+// stored at seq (a batch an earlier attempt stored), and its epoch.
+func (b *Broker) storedAt(ctx context.Context, topic string, seq uint64) (uint64, string, error) {
 	raw, err := b.stream.GetMsg(ctx, seq)
 	if err == nil {
 		var m *stored
 		if m, err = decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data); err == nil {
-			return pubsub.Position{Offset: m.offset, Epoch: m.epoch}, nil
+			return m.first, m.epoch, nil
 		}
 	}
 	// Published for sure, but its position is not known: not to be made
 	// again.
-	return pubsub.Position{}, fmt.Errorf("%w: natsbroker: stored at sequence %d, but reading its position failed: %w", pubsub.ErrPublishUnknown, seq, err)
+	return 0, "", fmt.Errorf("%w: natsbroker: stored at sequence %d, but reading its position failed: %w", pubsub.ErrPublishUnknown, seq, err)
 }
 
 // notStored reports whether a failed attempt was certainly not stored:
