@@ -13,8 +13,9 @@ import (
 )
 
 // BenchmarkPublish measures the cost of one publication through the
-// broker, one at a time, beside what it is made of: a JetStream publish
-// and its acknowledgement (history), a core NATS publish (live only).
+// broker, one at a time and with 64 callers on one topic, beside what it is
+// made of: a JetStream publish and its acknowledgement (history), a core
+// NATS publish (live only).
 //
 //	go test -run - -bench Publish -benchmem ./natsbroker
 func BenchmarkPublish(b *testing.B) {
@@ -36,6 +37,20 @@ func BenchmarkPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	b.Run("broker/history-64-callers", func(b *testing.B) {
+		// 64 callers at once on one topic: what queues while a publish is
+		// in flight goes in the next JetStream message.
+		b.ReportAllocs()
+		b.SetParallelism(32) // × GOMAXPROCS (2 here) goroutines
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := br.Publish(ctx, "bench.p", data, pubsub.PublishOptions{HistorySize: 100}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 	b.Run("broker/live", func(b *testing.B) {
 		b.ReportAllocs()

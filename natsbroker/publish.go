@@ -66,16 +66,24 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 	}
 	ps.queue = append(ps.queue, p)
 	if !ps.running {
-		b.mu.Lock()
-		if b.closed.Load() {
-			b.mu.Unlock()
-			ps.queue = ps.queue[:len(ps.queue)-1]
-			ps.mu.Unlock()
-			return pubsub.Position{}, pubsub.ErrBrokerClosed
-		}
+		// Nothing in flight: this caller sends (itself, a batch of one
+		// unless others queued meanwhile), and hands what queued behind it
+		// to a flusher of its own.
 		ps.running = true
-		b.wg.Go(func() { b.flush(topic, ps) })
-		b.mu.Unlock()
+		batch := takeBatch(ps)
+		ps.mu.Unlock()
+		b.sendBatch(topic, ps, batch)
+		ps.mu.Lock()
+		if len(ps.queue) == 0 {
+			ps.running = false
+		} else if !b.startFlusher(topic, ps) {
+			ps.running = false
+			for _, q := range ps.queue {
+				q.done <- pubResult{err: pubsub.ErrBrokerClosed}
+			}
+			clear(ps.queue)
+			ps.queue = ps.queue[:0]
+		}
 	}
 	ps.mu.Unlock()
 	select {
@@ -98,44 +106,69 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 	}
 }
 
+// startFlusher starts a goroutine sending ps's queue; ps.mu is held. It
+// reports false if the broker is closed.
+func (b *Broker) startFlusher(topic string, ps *pubState) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return false
+	}
+	b.wg.Go(func() { b.flush(topic, ps) })
+	return true
+}
+
 // flush sends topic's queued publications, a batch at a time, until none
-// wait. One flusher runs per topic at a time (ps.running); only it reads
+// wait. One sender runs per topic at a time (ps.running); only it reads
 // and writes ps's position.
 func (b *Broker) flush(topic string, ps *pubState) {
 	for {
 		ps.mu.Lock()
-		var batch []*pendingPub
-		size, rest := 0, ps.queue[:0]
-		for i, p := range ps.queue {
-			switch {
-			case p.canceled:
-				continue
-			case len(batch) < maxBatch && size+len(p.data) <= maxBatchBytes &&
-				(len(batch) == 0 || p.history == batch[0].history && p.ttl == batch[0].ttl):
-				p.taken = true
-				batch = append(batch, p)
-				size += len(p.data) + len(p.publisher) + 8
-			default:
-				rest = append(rest, ps.queue[i:]...)
-				goto taken
-			}
-		}
-	taken:
-		clear(ps.queue[len(rest):])
-		ps.queue = rest
+		batch := takeBatch(ps)
 		if len(batch) == 0 {
 			ps.running = false
 			ps.mu.Unlock()
 			return
 		}
 		ps.mu.Unlock()
-		first, epoch, err := b.send(topic, ps, batch)
-		for i, p := range batch {
-			if err != nil {
-				p.done <- pubResult{err: err}
-			} else {
-				p.done <- pubResult{pos: pubsub.Position{Offset: first + uint64(i), Epoch: epoch}}
-			}
+		b.sendBatch(topic, ps, batch)
+	}
+}
+
+// takeBatch takes the next batch off ps's queue (ps.mu is held): the
+// publications that fit one message, with the same history rule.
+func takeBatch(ps *pubState) []*pendingPub {
+	var batch []*pendingPub
+	size, rest := 0, ps.queue[:0]
+	for i, p := range ps.queue {
+		switch {
+		case p.canceled:
+			continue
+		case len(batch) < maxBatch && size+len(p.data) <= maxBatchBytes &&
+			(len(batch) == 0 || p.history == batch[0].history && p.ttl == batch[0].ttl):
+			p.taken = true
+			batch = append(batch, p)
+			size += len(p.data) + len(p.publisher) + 8
+		default:
+			rest = append(rest, ps.queue[i:]...)
+			clear(ps.queue[len(rest):])
+			ps.queue = rest
+			return batch
+		}
+	}
+	clear(ps.queue)
+	ps.queue = ps.queue[:0]
+	return batch
+}
+
+// sendBatch sends batch and gives each publication its result.
+func (b *Broker) sendBatch(topic string, ps *pubState, batch []*pendingPub) {
+	first, epoch, err := b.send(topic, ps, batch)
+	for i, p := range batch {
+		if err != nil {
+			p.done <- pubResult{err: err}
+		} else {
+			p.done <- pubResult{pos: pubsub.Position{Offset: first + uint64(i), Epoch: epoch}}
 		}
 	}
 }
