@@ -33,6 +33,10 @@ const (
 	hdrTTL       = "Wsrpc-Ttl"     // its HistoryTTL in milliseconds, absent for none
 	hdrID        = "Wsrpc-Id"      // a live publication's id, to drop the copies of overlapping subscriptions
 	hdrCount     = "Wsrpc-Count"   // publications in the message, when more than one
+	// hdrFormat is absent in this format. A later version that changes it
+	// incompatibly sets it, and this one refuses such messages rather than
+	// misread them.
+	hdrFormat = "Wsrpc-Format"
 
 	hdrMsgID     = "Nats-Msg-Id"
 	hdrExpectSeq = "Nats-Expected-Last-Subject-Sequence"

@@ -33,12 +33,17 @@
 //
 // While one publication of a topic is on its way to JetStream, the ones a
 // process is asked for meanwhile queue, and go together in the next
-// message: up to 512 publications or 512 KiB, with consecutive offsets
+// message: up to 512 publications, 512 KiB or NATS's max_payload (less
+// 4 KiB for the headers), with consecutive offsets
 // (Wsrpc-Offset is the first's, Wsrpc-Count says how many; the data holds
 // each publication's publisher and data, each prefixed by its length as a
 // uvarint). One publication alone is a message of its own with its data as
 // it is. The delivery loop and history reads unpack them; MaxHistory counts
 // messages, so the stream keeps at least that many publications per topic.
+// A publication waits in the queue until its caller's deadline at most (or
+// the Timeout); one that waited past it fails as not published. This is
+// format 1: it has no Wsrpc-Format header, and a message that has one (a
+// later, incompatible format) is refused rather than misread.
 //
 // # Offsets and epochs
 //
@@ -97,8 +102,9 @@
 //     error wraps [pubsub.ErrPublishUnknown] (the Hub answers -32603, which
 //     clients do not retry), never CodeUnavailable.
 //   - While NATS is down, Publish, Subscribe and History fail at once with
-//     [ErrUnavailable] (the Hub answers -32000, which clients retry);
-//     nothing waits without bound (Options.Timeout bounds every request).
+//     [ErrUnavailable] (the Hub answers -32000, which clients retry), and so
+//     do publications queued behind one in flight when the connection
+//     drops; nothing waits past its caller's deadline or the Timeout.
 //
 // Without JetStream (a plain NATS, or [Options.LiveOnly]), or for a topic
 // without history, publications are live only: published on core NATS, at
@@ -112,11 +118,13 @@
 // # Reading history
 //
 // History reads the topic's last message (one direct get), then the
-// publications after the client's position: up to 16 by following each
+// messages after the client's position: up to 16 back by following each
 // message's link to the one before it (its
-// Nats-Expected-Last-Subject-Sequence), one direct get each; more with a
-// consumer of the topic's messages (deleted after the read), which reads at
-// most the MaxHistory messages the stream keeps for the topic.
+// Nats-Expected-Last-Subject-Sequence), one direct get each; further back,
+// it finds the first message it needs by a binary search over the stream's
+// sequences (a direct get of the topic's next message per probe) and reads
+// on from there with a consumer deleted after the read, at most MaxHistory
+// messages.
 //
 // # Trust
 //
@@ -133,8 +141,9 @@
 // here against 70–76 µs for a bare JetStream publish (BenchmarkPublish;
 // the difference is nats-server checking the message id and the expected
 // sequence, and the headers: 2.9 KB and 45 allocations against 1.2 KB and
-// 19). With 64 callers on one topic, batching brings it to 3.4–3.7 µs and 4
-// allocations a publication. A live one costs a core NATS publish with its
+// 19). With 64 callers on one topic, batching brings the cost to 3.4–3.7 µs
+// and 4 allocations a publication (throughput: each caller still waits for
+// its message's acknowledgement). A live one costs a core NATS publish with its
 // id header: 0.4 µs and 4 allocations, against 0.1 µs for a bare publish.
 // Contention between processes on one topic adds a read of the topic's last
 // message and a retry for each publish that lost.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,5 +46,13 @@ func TestPublishErrors(t *testing.T) {
 		if notStored(tc.err) != tc.notStored && (tc.notStored || tc.err == context.DeadlineExceeded) {
 			t.Errorf("notStored(%v) = %v", tc.err, !tc.notStored)
 		}
+	}
+}
+
+// A message of a later format is refused, not misread.
+func TestLaterFormatRefused(t *testing.T) {
+	h := nats.Header{hdrOffset: {"3"}, hdrEpoch: {"e"}, hdrFormat: {"2"}}
+	if m, err := decodeStored("t", 1, time.Time{}, h, []byte("1")); err == nil {
+		t.Fatalf("decoded %+v from a message of format 2", m)
 	}
 }

@@ -1,6 +1,8 @@
 package natsbroker
 
 import (
+	"bytes"
+	"strconv"
 	"testing"
 	"time"
 
@@ -29,12 +31,42 @@ func FuzzDecodeStored(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.first == 0 || m.ttl < 0 || len(m.pubs) == 0 || m.offset != m.first+uint64(len(m.pubs))-1 {
+		if m.first == 0 || m.ttl < 0 || m.history < 0 || len(m.pubs) == 0 || m.offset != m.first+uint64(len(m.pubs))-1 {
 			t.Fatalf("decoded %+v from offset %q count %q", m, off, count)
 		}
 		for i, p := range m.pubs {
 			if p.Offset != m.first+uint64(i) || p.Epoch != epoch || p.Topic != "t" {
 				t.Fatalf("publication %d: %+v", i, p)
+			}
+		}
+	})
+}
+
+// FuzzBatchRoundTrip: what encodeBatch frames, decodeStored gives back,
+// publication by publication.
+func FuzzBatchRoundTrip(f *testing.F) {
+	f.Add([]byte(`"a"`), "p1", []byte(`{"b":1}`), "", uint8(3))
+	f.Add([]byte{}, "", []byte{0, 1, 2}, "x", uint8(0))
+	f.Fuzz(func(t *testing.T, d1 []byte, p1 string, d2 []byte, p2 string, extra uint8) {
+		batch := []*pendingPub{{data: d1, publisher: p1}, {data: d2, publisher: p2}}
+		for i := range int(extra % 8) {
+			batch = append(batch, &pendingPub{data: d1[:min(i, len(d1))], publisher: p2})
+		}
+		body, pub := encodeBatch(batch)
+		if pub != "" {
+			t.Fatalf("a batch of %d gave a publisher header %q", len(batch), pub)
+		}
+		h := nats.Header{hdrOffset: {"41"}, hdrEpoch: {"e"}, hdrCount: {strconv.Itoa(len(batch))}}
+		m, err := decodeStored("t", 9, time.Time{}, h, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.pubs) != len(batch) || m.first != 41 || m.offset != 40+uint64(len(batch)) {
+			t.Fatalf("decoded %d publications %d..%d", len(m.pubs), m.first, m.offset)
+		}
+		for i, p := range m.pubs {
+			if !bytes.Equal(p.Data, batch[i].data) || p.Publisher != batch[i].publisher || p.Offset != 41+uint64(i) {
+				t.Fatalf("publication %d: %+v, want %q by %q", i, p, batch[i].data, batch[i].publisher)
 			}
 		}
 	})

@@ -15,9 +15,9 @@ import (
 	"github.com/wsrpc/wsrpc/pubsub"
 )
 
-// maxHops is how many publications a history read fetches one by one,
-// following each message's link to the one before it; more are read with a
-// consumer.
+// maxHops is how many messages a history read fetches one by one,
+// following each message's link to the one before it; further back, it
+// seeks the first message it needs and reads on with a consumer.
 const maxHops = 16
 
 // stored is a message of the stream, decoded: one or more publications of
@@ -35,6 +35,11 @@ type stored struct {
 }
 
 func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []byte) (*stored, error) {
+	if f := h.Get(hdrFormat); f != "" {
+		// A later, incompatible format: not to be misread (offsets would
+		// be given twice in a deployment of mixed versions).
+		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q has format %q, which this version does not read", seq, topic, f)
+	}
 	first, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
 	if err != nil || first == 0 {
 		return nil, fmt.Errorf("wsrpc: natsbroker: message %d of %q has no valid %s header (not written by this broker?)", seq, topic, hdrOffset)
@@ -42,6 +47,7 @@ func decodeStored(topic string, seq uint64, at time.Time, h nats.Header, data []
 	m := &stored{seq: seq, first: first, offset: first, epoch: h.Get(hdrEpoch), time: at}
 	m.prev, _ = strconv.ParseUint(h.Get(hdrExpectSeq), 10, 64)
 	m.history, _ = strconv.Atoi(h.Get(hdrHistory))
+	m.history = max(m.history, 0)
 	if ms, err := strconv.ParseInt(h.Get(hdrTTL), 10, 64); err == nil && ms > 0 {
 		m.ttl = time.Duration(min(ms, int64(1<<63-1)/int64(time.Millisecond))) * time.Millisecond
 	}
@@ -162,12 +168,17 @@ func (b *Broker) read(ctx context.Context, topic string, from uint64, top *store
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
-	var got []*stored
-	var err error
-	if top.offset-from < maxHops || top.first <= from {
-		got, err = b.hop(ctx, topic, from, top)
-	} else {
-		got, err = b.consume(ctx, topic, from, top)
+	got, err := b.hop(ctx, topic, from, top)
+	if err == nil && got[0].first > from && got[0].prev > 0 && len(got) > maxHops {
+		// Further back than the hops go: read the rest with a consumer
+		// from the first message that holds from.
+		var older []*stored
+		if older, err = b.consume(ctx, topic, from, got[0]); err == nil {
+			if n := len(older); n > 0 && older[n-1].seq == got[0].seq {
+				older = older[:n-1] // consume read up to got[0] itself
+			}
+			got = append(older, got...)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("wsrpc: natsbroker: reading the history of %q: %w", topic, err)
@@ -188,12 +199,13 @@ func (b *Broker) read(ctx context.Context, topic string, from uint64, top *store
 }
 
 // hop reads back from top to offset from, one message (of one or more
-// publications) at a time, each
-// naming the sequence of the one before it. It stops early where the
-// stream no longer holds one.
+// publications) at a time, each naming the sequence of the one before it,
+// at most maxHops messages back. It stops early where the stream no longer
+// holds one. The result is oldest first: its first message is where it
+// stopped.
 func (b *Broker) hop(ctx context.Context, topic string, from uint64, top *stored) ([]*stored, error) {
 	got := []*stored{top}
-	for cur := top; cur.first > from && cur.prev > 0; {
+	for cur := top; cur.first > from && cur.prev > 0 && len(got) <= maxHops; {
 		raw, err := b.stream.GetMsg(ctx, cur.prev)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // pushed out of the history
@@ -215,14 +227,18 @@ func (b *Broker) hop(ctx context.Context, topic string, from uint64, top *stored
 	return got, nil
 }
 
-// consume reads the topic's stored messages with a consumer of its own
-// (deleted after), oldest first, keeping those from offset from to top.
-// It reads at most the messages the stream holds for the topic
-// (MaxHistory).
+// consume reads the topic's stored messages from the first that holds
+// offset from up to top, oldest first, with a consumer of its own (deleted
+// after), starting where seek finds that message.
 func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *stored) ([]*stored, error) {
+	start, err := b.seek(ctx, topic, from, top)
+	if err != nil || start == 0 {
+		return nil, err
+	}
 	cons, err := b.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		FilterSubject:     b.sPrefix + topic,
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: 2 * b.opts.Timeout, // removed by NATS if the delete below fails
 		MemoryStorage:     true,
@@ -235,10 +251,9 @@ func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *st
 		defer cancel()
 		_ = b.stream.DeleteConsumer(dctx, cons.CachedInfo().Name)
 	}()
-	pending := int(min(cons.CachedInfo().NumPending, uint64(b.opts.MaxHistory)))
 	var got []*stored
-	for pending > 0 {
-		batch, err := cons.Fetch(pending, jetstream.FetchContext(ctx))
+	for budget := b.opts.MaxHistory; budget > 0; {
+		batch, err := cons.Fetch(min(budget, 64), jetstream.FetchContext(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -250,14 +265,10 @@ func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *st
 				continue
 			}
 			m, err := decodeStored(topic, md.Sequence.Stream, md.Timestamp, msg.Headers(), msg.Data())
-			if err != nil || m.epoch != top.epoch || m.offset < from || m.first > top.offset {
-				if m != nil && m.seq >= top.seq {
-					return got, nil
-				}
-				continue
+			if err == nil && m.epoch == top.epoch && m.offset >= from && m.first <= top.offset {
+				got = append(got, m)
 			}
-			got = append(got, m)
-			if m.seq >= top.seq {
+			if md.Sequence.Stream >= top.seq {
 				return got, nil
 			}
 		}
@@ -265,9 +276,42 @@ func (b *Broker) consume(ctx context.Context, topic string, from uint64, top *st
 			return nil, err
 		}
 		if n == 0 {
-			break
+			break // top is gone meanwhile
 		}
-		pending -= n
+		budget -= n
 	}
 	return got, nil
+}
+
+// seek returns the sequence of the topic's first stored message whose last
+// offset is from or more (0: none before top), by a binary search over the
+// stream's sequences, each probe a direct get of the topic's next message
+// at or after a sequence.
+func (b *Broker) seek(ctx context.Context, topic string, from uint64, top *stored) (uint64, error) {
+	lo, hi := uint64(1), top.seq // the answer is in [lo, hi]
+	found := uint64(0)
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		raw, err := b.stream.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(b.sPrefix+topic))
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, err
+		}
+		var m *stored
+		if err == nil {
+			m, _ = decodeStored(topic, raw.Sequence, raw.Time, raw.Header, raw.Data)
+		}
+		switch {
+		case m == nil || raw.Sequence > top.seq:
+			hi = mid - 1 // nothing of the topic from mid to top: look before
+		case m.epoch != top.epoch || m.offset < from:
+			lo = raw.Sequence + 1
+		default:
+			found = raw.Sequence
+			if raw.Sequence == 0 {
+				return found, nil
+			}
+			hi = min(mid, raw.Sequence) - 1
+		}
+	}
+	return found, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,17 +24,18 @@ const (
 	maxBatch       = 512       // publications in one JetStream message
 	maxBatchBytes  = 512 << 10 // of data in one JetStream message
 	maxQueuedTopic = 8192      // publications waiting on one topic; beyond, Publish refuses
+	headroom       = 4096      // bytes of a NATS message left for its headers
 )
 
-// pendingPub is a publication waiting for its topic's flusher.
+// pendingPub is a publication waiting for its topic's sender.
 type pendingPub struct {
 	data      []byte
 	publisher string
 	history   int
 	ttl       time.Duration
+	deadline  time.Time      // its caller's, or the Timeout from when it was queued
 	done      chan pubResult // receives once
 	taken     bool           // in a batch being sent (under the pubState's mu)
-	canceled  bool           // its caller gave up before it was taken
 }
 
 type pubResult struct {
@@ -42,22 +44,30 @@ type pubResult struct {
 }
 
 // Publish implements [pubsub.Broker]. A topic with history goes through
-// JetStream: one publish and its acknowledgement for what queues on the
-// topic meanwhile, up to 512 publications in one message (more requests
-// only when another process published on the topic first). One without
-// history, or every topic without JetStream, is published on core NATS,
-// live only, and gets the zero Position.
+// JetStream: a publication alone is one publish and its acknowledgement;
+// those that queue on the topic while one is in flight go together in the
+// next message (up to 512 publications, 512 KiB and NATS's max_payload).
+// More requests are made only when another process published on the topic
+// first. One without history, or every topic without JetStream, is
+// published on core NATS, live only, and gets the zero Position.
 func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pubsub.PublishOptions) (pubsub.Position, error) {
 	if err := b.usable(); err != nil {
 		return pubsub.Position{}, err
 	}
-	if max := b.nc.MaxPayload(); int64(len(data))+1024 > max || len(data) > maxBatchBytes {
+	if max := b.nc.MaxPayload(); int64(len(data))+headroom > max {
 		return pubsub.Position{}, fmt.Errorf("wsrpc: natsbroker: %d bytes of data do not fit a NATS message (max_payload %d, with the headers)", len(data), max)
 	}
 	if b.stream == nil || opts.HistorySize <= 0 {
 		return b.publishLive(topic, data, opts.Publisher)
 	}
-	p := &pendingPub{data: data, publisher: opts.Publisher, history: opts.HistorySize, ttl: opts.HistoryTTL, done: make(chan pubResult, 1)}
+	if len(data) > maxBatchBytes {
+		return pubsub.Position{}, fmt.Errorf("wsrpc: natsbroker: %d bytes of data exceed the %d a publication with history may have", len(data), maxBatchBytes)
+	}
+	deadline := time.Now().Add(b.opts.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	p := &pendingPub{data: data, publisher: opts.Publisher, history: opts.HistorySize, ttl: opts.HistoryTTL, deadline: deadline, done: make(chan pubResult, 1)}
 	ps := b.pubState(topic)
 	ps.mu.Lock()
 	if len(ps.queue) >= maxQueuedTopic {
@@ -66,13 +76,15 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 	}
 	ps.queue = append(ps.queue, p)
 	if !ps.running {
-		// Nothing in flight: this caller sends (itself, a batch of one
-		// unless others queued meanwhile), and hands what queued behind it
-		// to a flusher of its own.
+		// Nothing in flight: this caller sends its publication itself (the
+		// queue holds only it), and hands what queued behind it meanwhile
+		// to a flusher.
 		ps.running = true
-		batch := takeBatch(ps)
+		batch := b.takeBatch(ps)
 		ps.mu.Unlock()
-		b.sendBatch(topic, ps, batch)
+		if len(batch) > 0 { // none if its deadline had passed already
+			b.sendBatch(ctx, topic, ps, batch)
+		}
 		ps.mu.Lock()
 		if len(ps.queue) == 0 {
 			ps.running = false
@@ -93,7 +105,11 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte, opts pu
 	}
 	ps.mu.Lock()
 	taken := p.taken
-	p.canceled = !taken
+	if !taken {
+		if i := slices.Index(ps.queue, p); i >= 0 {
+			ps.queue = slices.Delete(ps.queue, i, i+1)
+		}
+	}
 	ps.mu.Unlock()
 	if !taken {
 		return pubsub.Position{}, fmt.Errorf("%w: publish: %v", ErrUnavailable, ctx.Err())
@@ -124,31 +140,34 @@ func (b *Broker) startFlusher(topic string, ps *pubState) bool {
 func (b *Broker) flush(topic string, ps *pubState) {
 	for {
 		ps.mu.Lock()
-		batch := takeBatch(ps)
+		batch := b.takeBatch(ps)
 		if len(batch) == 0 {
 			ps.running = false
 			ps.mu.Unlock()
 			return
 		}
 		ps.mu.Unlock()
-		b.sendBatch(topic, ps, batch)
+		b.sendBatch(b.ctx, topic, ps, batch)
 	}
 }
 
 // takeBatch takes the next batch off ps's queue (ps.mu is held): the
-// publications that fit one message, with the same history rule.
-func takeBatch(ps *pubState) []*pendingPub {
+// publications that fit one message, with the same history rule. Those
+// whose deadline passed while they waited fail, unsent.
+func (b *Broker) takeBatch(ps *pubState) []*pendingPub {
+	limit := min(maxBatchBytes, int(b.nc.MaxPayload())-headroom)
+	now := time.Now()
 	var batch []*pendingPub
 	size, rest := 0, ps.queue[:0]
 	for i, p := range ps.queue {
+		cost := len(p.data) + len(p.publisher) + 2*binary.MaxVarintLen32
 		switch {
-		case p.canceled:
-			continue
-		case len(batch) < maxBatch && size+len(p.data) <= maxBatchBytes &&
-			(len(batch) == 0 || p.history == batch[0].history && p.ttl == batch[0].ttl):
+		case !now.Before(p.deadline):
+			p.done <- pubResult{err: fmt.Errorf("%w: it waited for JetStream past its deadline", ErrUnavailable)}
+		case len(batch) == 0 || len(batch) < maxBatch && size+cost <= limit && p.history == batch[0].history && p.ttl == batch[0].ttl:
 			p.taken = true
 			batch = append(batch, p)
-			size += len(p.data) + len(p.publisher) + 8
+			size += cost
 		default:
 			rest = append(rest, ps.queue[i:]...)
 			clear(ps.queue[len(rest):])
@@ -161,9 +180,19 @@ func takeBatch(ps *pubState) []*pendingPub {
 	return batch
 }
 
-// sendBatch sends batch and gives each publication its result.
-func (b *Broker) sendBatch(topic string, ps *pubState, batch []*pendingPub) {
-	first, epoch, err := b.send(topic, ps, batch)
+// sendBatch sends batch and gives each publication its result. ctx is the
+// sending caller's (or the broker's, for a flusher); the batch's earliest
+// deadline bounds it.
+func (b *Broker) sendBatch(ctx context.Context, topic string, ps *pubState, batch []*pendingPub) {
+	deadline := batch[0].deadline
+	for _, p := range batch[1:] {
+		if p.deadline.Before(deadline) {
+			deadline = p.deadline
+		}
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	first, epoch, err := b.send(ctx, topic, ps, batch)
+	cancel()
 	for i, p := range batch {
 		if err != nil {
 			p.done <- pubResult{err: err}
@@ -175,9 +204,7 @@ func (b *Broker) sendBatch(topic string, ps *pubState, batch []*pendingPub) {
 
 // send stores batch as one message of the stream, after the topic's last
 // one, and returns the offset of its first publication and the epoch.
-func (b *Broker) send(topic string, ps *pubState, batch []*pendingPub) (uint64, string, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, b.opts.Timeout)
-	defer cancel()
+func (b *Broker) send(ctx context.Context, topic string, ps *pubState, batch []*pendingPub) (uint64, string, error) {
 	body, pubHdr := encodeBatch(batch)
 	// One message id for every attempt: JetStream drops a resend of a
 	// message it already stored (within its duplicate window), so a
@@ -225,8 +252,13 @@ func (b *Broker) send(topic string, ps *pubState, batch []*pendingPub) (uint64, 
 		}
 		ps.known = false
 		maybe = maybe || !notStored(err)
-		if attempt+1 >= maxAttempts || ctx.Err() != nil {
+		if attempt+1 >= maxAttempts || ctx.Err() != nil || errors.Is(err, nats.ErrMaxPayload) {
 			return 0, "", b.failed(err, maybe)
+		}
+		if !maybe && !b.nc.IsConnected() {
+			// Nothing of it can have been stored and NATS is down: fail
+			// now (the caller may publish again) rather than wait.
+			return 0, "", b.failed(err, false)
 		}
 		switch {
 		case wrongLast(err):
