@@ -149,8 +149,8 @@
 // message and a retry for each publish that lost.
 //
 // Fanned out to 1,000 subscribers over three processes, one publisher on
-// the first, this delivers 0.58–0.76× what nats.go subscribers on the same
-// NATS receive at 64 B and 1.35–1.40× at 1 KiB, and 1.07–1.27× the memory
+// the first, this delivers 0.58–0.80× what nats.go subscribers on the same
+// NATS receive at 64 B and 1.30–1.40× at 1 KiB, and 1.04–1.32× the memory
 // broker's single process (bench/'s wsrpc-bench -nats; docs/BENCHMARKS.md).
 //
 // Every process must give a topic the same rules (history or not), as the
