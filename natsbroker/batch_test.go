@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/wsrpc/wsrpc/internal/natstest"
 	"github.com/wsrpc/wsrpc/natsbroker"
 	"github.com/wsrpc/wsrpc/pubsub"
@@ -63,24 +60,12 @@ func TestBatchedPublishes(t *testing.T) {
 	}
 	a.quiet(100 * time.Millisecond)
 
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	_, js := rawNATS(t, srv.URL)
+	state := streamState(t, js, "BATCH")
+	if state.Msgs >= total {
+		t.Fatalf("%d messages stored for %d publications: nothing was batched", state.Msgs, total)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	st, err := js.Stream(ctxT(t), "BATCH")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs >= total {
-		t.Fatalf("%d messages stored for %d publications: nothing was batched", info.State.Msgs, total)
-	}
-	t.Logf("%d publications stored in %d messages", total, info.State.Msgs)
+	t.Logf("%d publications stored in %d messages", total, state.Msgs)
 
 	// History from inside batches, by hops and by a consumer.
 	for _, tc := range []struct {

@@ -375,12 +375,8 @@ func TestRecreatedStreamIsNewEpoch(t *testing.T) {
 	srv := natstest.Start(t, true)
 	a := newNode(t, srv.URL, natsbroker.Options{Stream: "EPOCHS"})
 	first := a.publish("news", "1", 10)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := nc.Request("$JS.API.STREAM.DELETE.EPOCHS", nil, 5*time.Second); err != nil {
+	_, js := rawNATS(t, srv.URL)
+	if err := js.DeleteStream(ctxT(t), "EPOCHS"); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.b.Close()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrpc/wsrpc/natsbroker"
 	"github.com/wsrpc/wsrpc/pubsub"
@@ -161,4 +162,33 @@ func (p *proxy) heal() {
 	p.mu.Lock()
 	p.down = false
 	p.mu.Unlock()
+}
+
+// rawNATS connects a plain nats.go client to url, closed when t ends.
+func rawNATS(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// streamState returns the state of the stream name.
+func streamState(t testing.TB, js jetstream.JetStream, name string) jetstream.StreamState {
+	t.Helper()
+	st, err := js.Stream(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State
 }

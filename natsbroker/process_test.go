@@ -293,6 +293,60 @@ func (l *ledger) report(t *testing.T) (lost, dup int) {
 	return lost, dup
 }
 
+// loadRun is one subscriber and its publishers, recording into a ledger.
+type loadRun struct {
+	t        *testing.T
+	l        *ledger
+	wg       sync.WaitGroup
+	pctx     context.Context
+	stopPubs context.CancelFunc
+	stopRecv context.CancelFunc
+	errs     chan error
+	started  int
+	forTopic string
+}
+
+// startLoad subscribes sub to topic and records what it delivers.
+func startLoad(t *testing.T, ctx context.Context, sub *client.Client, topic string) *loadRun {
+	t.Helper()
+	s, err := sub.Subscribe(ctx, topic, client.Buffer(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &loadRun{t: t, l: newLedger(), errs: make(chan error, 16), forTopic: topic}
+	var rctx context.Context
+	rctx, r.stopRecv = context.WithCancel(ctx)
+	r.pctx, r.stopPubs = context.WithCancel(ctx)
+	r.wg.Go(func() { r.l.receive(rctx, s) })
+	return r
+}
+
+// publish starts a publisher of n publications through c, every apart.
+func (r *loadRun) publish(c *client.Client, from string, n int, every time.Duration) {
+	r.started++
+	r.wg.Go(func() { r.errs <- r.l.publisher(r.pctx, c, from, r.forTopic, n, every) })
+}
+
+// finish stops the publishers (at once if stop is set, else when they are
+// done), waits for the subscriber to have every confirmed publication, and
+// reports the counts.
+func (r *loadRun) finish(stop bool) (lost, dup int) {
+	r.t.Helper()
+	if stop {
+		r.stopPubs()
+	}
+	for range r.started {
+		if err := <-r.errs; err != nil && !errors.Is(err, context.Canceled) {
+			r.t.Fatal(err)
+		}
+	}
+	r.stopPubs()
+	r.l.settle(r.t)
+	r.stopRecv()
+	r.wg.Wait()
+	return r.l.report(r.t)
+}
+
 // Three wsrpc serve processes on one NATS: a subscriber on A receives
 // what clients publish on B and C, 10,000 publications in offset order,
 // none lost or duplicated, and what each process's own Go code publishes.
@@ -304,31 +358,14 @@ func TestThreeServeProcesses(t *testing.T) {
 	defer cancel()
 
 	sub := dialClient(t, a.url)
-	s, err := sub.Subscribe(ctx, "chat.load", client.Buffer(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	rctx, rcancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { l.receive(rctx, s) })
-	errs := make(chan error, 4)
+	r := startLoad(t, ctx, sub, "chat.load")
 	for _, p := range []*serveProc{b, c} {
 		for k := range 2 { // two publishing clients per process
-			pc := dialClient(t, p.url)
-			from := fmt.Sprintf("%s/%d", p.addr, k)
-			wg.Go(func() { errs <- l.publisher(ctx, pc, from, "chat.load", 2500, 0) })
+			r.publish(dialClient(t, p.url), fmt.Sprintf("%s/%d", p.addr, k), 2500, 0)
 		}
 	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.settle(t)
-	rcancel()
-	wg.Wait()
-	lost, dup := l.report(t)
+	lost, dup := r.finish(false)
+	l := r.l
 	if len(l.confirmed) != 10_000 || lost != 0 || dup != 0 || len(l.unknown) != 0 {
 		t.Fatalf("%d confirmed (want 10000), %d lost, %d duplicated, %d unknown", len(l.confirmed), lost, dup, len(l.unknown))
 	}
@@ -399,20 +436,9 @@ func restartUnderLoad(t *testing.T, kill bool) {
 			client.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
 		}
 	}
-	sub := dialClient(t, urls[0], opts(0)...)
-	s, err := sub.Subscribe(ctx, "chat.roll", client.Buffer(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	rctx, rcancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { l.receive(rctx, s) })
-	pctx, pcancel := context.WithCancel(ctx)
-	errs := make(chan error, 3)
+	r := startLoad(t, ctx, dialClient(t, urls[0], opts(0)...), "chat.roll")
 	for k := range 3 {
-		pc := dialClient(t, urls[k], opts(k)...)
-		wg.Go(func() { errs <- l.publisher(pctx, pc, fmt.Sprint("p", k), "chat.roll", 1<<30, 2*time.Millisecond) })
+		r.publish(dialClient(t, urls[k], opts(k)...), fmt.Sprint("p", k), 1<<30, 2*time.Millisecond)
 	}
 	start := time.Now()
 	for _, p := range procs {
@@ -425,19 +451,11 @@ func restartUnderLoad(t *testing.T, kill bool) {
 		}
 	}
 	time.Sleep(time.Second)
-	pcancel()
-	for range 3 {
-		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatal(err)
-		}
-	}
 	t.Logf("load for %v with three restarts", time.Since(start).Round(time.Millisecond))
-	l.settle(t)
-	rcancel()
-	wg.Wait()
-	if lost, dup := l.report(t); lost != 0 || dup != 0 {
+	if lost, dup := r.finish(true); lost != 0 || dup != 0 {
 		t.Fatalf("%d lost, %d duplicated", lost, dup)
 	}
+	l := r.l
 	if len(l.confirmed) < 500 {
 		t.Fatalf("only %d publications confirmed: the load did not run", len(l.confirmed))
 	}
@@ -453,21 +471,11 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	a, b := startServe(t, bin, nats.URL), startServe(t, bin, nats.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	sub := dialClient(t, a.url)
-	s, err := sub.Subscribe(ctx, "chat.nats", client.Buffer(1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLedger()
-	rctx, rcancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { l.receive(rctx, s) })
-	pctx, pcancel := context.WithCancel(ctx)
-	errs := make(chan error, 2)
+	r := startLoad(t, ctx, dialClient(t, a.url), "chat.nats")
 	for k, p := range []*serveProc{a, b} {
-		pc := dialClient(t, p.url)
-		wg.Go(func() { errs <- l.publisher(pctx, pc, fmt.Sprint("p", k), "chat.nats", 1<<30, 2*time.Millisecond) })
+		r.publish(dialClient(t, p.url), fmt.Sprint("p", k), 1<<30, 2*time.Millisecond)
 	}
+	l := r.l
 	time.Sleep(time.Second)
 	down := time.Now()
 	nats.Kill() // a crash, with its store left as it was
@@ -492,17 +500,9 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		l.mu.Unlock()
 	}
 	time.Sleep(time.Second)
-	pcancel()
-	for range 2 {
-		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
-			t.Fatal(err)
-		}
-	}
-	l.settle(t)
-	rcancel()
-	wg.Wait()
+	lost, dup := r.finish(true)
 	t.Logf("nats-server was down for %v; deliveries resumed within %v of it being back", back.Sub(down).Round(time.Millisecond), recovered.Round(time.Millisecond))
-	if lost, dup := l.report(t); lost != 0 || dup != 0 {
+	if lost != 0 || dup != 0 {
 		t.Fatalf("%d lost, %d duplicated", lost, dup)
 	}
 }

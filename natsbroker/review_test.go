@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wsrpc/wsrpc/internal/natstest"
 	"github.com/wsrpc/wsrpc/natsbroker"
@@ -73,12 +72,7 @@ func TestStreamDeletedWhileRunning(t *testing.T) {
 	a := newNode(t, srv.URL, natsbroker.Options{Stream: "GONE", Prefix: "gone"})
 	first := a.publish("news", "1", 10)
 	a.publish("news", "2", 10)
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := rawNATS(t, srv.URL)
 	if err := js.DeleteStream(ctxT(t), "GONE"); err != nil {
 		t.Fatal(err)
 	}
@@ -131,19 +125,9 @@ func TestHistoryLeavesNoConsumers(t *testing.T) {
 			t.Fatalf("history: %d publications, %v", len(h.Publications), err)
 		}
 	}
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	st, err := js.Stream(ctxT(t), "CONS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctxT(t))
-	if err != nil || info.State.Consumers != 0 {
-		t.Fatalf("%d consumers left on the stream, %v", info.State.Consumers, err)
+	_, js := rawNATS(t, srv.URL)
+	if n := streamState(t, js, "CONS").Consumers; n != 0 {
+		t.Fatalf("%d consumers left on the stream", n)
 	}
 }
 
@@ -153,11 +137,7 @@ func TestForeignMessages(t *testing.T) {
 	srv := natstest.Start(t, true)
 	a := newNode(t, srv.URL, natsbroker.Options{})
 	a.subscribe("news")
-	nc, err := nats.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := rawNATS(t, srv.URL)
 	forged := &nats.Msg{Subject: "wsrpc.p.news", Data: []byte(`"forged"`), Header: nats.Header{"Wsrpc-Offset": {"7"}, "Wsrpc-Epoch": {"e"}}}
 	if err := nc.PublishMsg(forged); err != nil {
 		t.Fatal(err)
