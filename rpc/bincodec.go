@@ -32,7 +32,10 @@ func binarySize(m *message) int {
 }
 
 // Extension entry tags (docs/PROTOCOL.md, the extension block).
-const extMetadata = 1 // one metadata entry: key (text), then the value to the end of the entry
+const (
+	extMetadata = 1 // one metadata entry: key (text), then the value to the end of the entry
+	extStream   = 2 // a request's stream credit (uvarint, ≥ 1): the caller takes the results as a stream
+)
 
 // appendBinary appends the wsrpc.v1 encoding of m to buf.
 func appendBinary(buf []byte, m *message) []byte {
@@ -60,6 +63,12 @@ func appendBinary(buf []byte, m *message) []byte {
 	case kindShutdown:
 		buf = binary.AppendUvarint(buf, retryMillis(m.retryAfter))
 		buf = append(buf, validText(m.reason)...)
+	case kindStreamItem:
+		buf = binary.AppendUvarint(buf, m.id.n)
+		buf = append(buf, m.result...)
+	case kindStreamCredit:
+		buf = binary.AppendUvarint(buf, m.id.n)
+		buf = binary.AppendUvarint(buf, m.credit)
 	}
 	return buf
 }
@@ -67,7 +76,8 @@ func appendBinary(buf []byte, m *message) []byte {
 // appendExt appends the extension block: its length, then one entry per
 // metadata pair, in key order (0 alone when there is none).
 func appendExt(buf []byte, m *message) []byte {
-	if len(m.meta) == 0 || m.kind != kindRequest && m.kind != kindNotification {
+	stream := m.kind == kindRequest && m.credit > 0
+	if (len(m.meta) == 0 || m.kind != kindRequest && m.kind != kindNotification) && !stream {
 		return append(buf, 0)
 	}
 	keys := sortedKeys(m.meta)
@@ -76,7 +86,15 @@ func appendExt(buf []byte, m *message) []byte {
 		n := metaEntryLen(k, m.meta[k])
 		total += uvarintLen(extMetadata) + uvarintLen(uint64(n)) + n
 	}
+	if stream {
+		total += uvarintLen(extStream) + 1 + uvarintLen(m.credit)
+	}
 	buf = binary.AppendUvarint(buf, uint64(total))
+	if stream {
+		buf = binary.AppendUvarint(buf, extStream)
+		buf = binary.AppendUvarint(buf, uint64(uvarintLen(m.credit)))
+		buf = binary.AppendUvarint(buf, m.credit)
+	}
 	for _, k := range keys {
 		k, v := validText(k), validText(m.meta[k])
 		buf = binary.AppendUvarint(buf, extMetadata)
@@ -218,6 +236,7 @@ func decodeBinary(data []byte, m *message, in *interner, lim metaLimits) error {
 		mb.lim = lim
 		d.metadata(ext, &mb)
 	}
+	credit := mb.credit
 	switch m.kind {
 	case kindRequest:
 		m.id.n = d.uvarint("id")
@@ -250,6 +269,18 @@ func decodeBinary(data []byte, m *message, in *interner, lim metaLimits) error {
 		if len(d.data) != 0 && d.err == nil {
 			d.fail("trailing bytes after cancel")
 		}
+	case kindStreamItem:
+		m.id.n = d.uvarint("id")
+		m.result = d.rest()
+	case kindStreamCredit:
+		m.id.n = d.uvarint("id")
+		m.credit = d.uvarint("credit")
+		if d.err == nil && m.credit == 0 {
+			d.fail("stream credit of 0")
+		}
+		if len(d.data) != 0 && d.err == nil {
+			d.fail("trailing bytes after stream credit")
+		}
 	case kindShutdown:
 		ms := d.uvarint("retry-after")
 		if ms > uint64(maxWireTimeout/time.Millisecond) {
@@ -276,6 +307,9 @@ func decodeBinary(data []byte, m *message, in *interner, lim metaLimits) error {
 		*m = message{kind: kindInvalid, unanswerable: true, err: NewError(CodeInvalidRequest, mb.over)}
 	default:
 		m.meta = mb.md
+		if m.kind == kindRequest {
+			m.credit = credit
+		}
 	}
 	return nil
 }
@@ -312,6 +346,16 @@ func (d *binDecoder) metadata(ext []byte, mb *metaBuilder) {
 		}
 		val := e.data[:n]
 		e.data = e.data[n:]
+		if tag == extStream {
+			// A stream credit: a uvarint filling the entry. One that is not
+			// (or is 0) is skipped like an entry of an unknown tag: the call
+			// is then answered without a stream, which every caller copes
+			// with.
+			if c, k := binary.Uvarint(val); k == len(val) && k > 0 && c > 0 {
+				mb.credit = c
+			}
+			continue
+		}
 		if tag != extMetadata {
 			continue
 		}

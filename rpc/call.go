@@ -359,6 +359,13 @@ func (p *Peer) refusalLocked() error {
 // start registers and sends a call. With watch, ctx is watched so that an
 // asynchronous call is abandoned when ctx ends.
 func (p *Peer) start(ctx context.Context, method string, params []byte, md Metadata, reply chan *Response, slot *callSlot, watch bool, hook func(*Response)) (uint64, error) {
+	return p.startCall(ctx, message{kind: kindRequest, method: method, params: params, meta: md}, reply, slot, watch, hook, nil)
+}
+
+// startCall is start for the request m (its kind, method, params, metadata
+// and stream credit set), with stream the caller's side of a stream it
+// opens, or nil.
+func (p *Peer) startCall(ctx context.Context, m message, reply chan *Response, slot *callSlot, watch bool, hook func(*Response), stream *Stream) (uint64, error) {
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -375,10 +382,10 @@ func (p *Peer) start(ctx context.Context, method string, params []byte, md Metad
 		p.mu.Unlock()
 		return 0, err
 	}
-	p.pending[id] = pendingCall{reply: reply, slot: slot, hook: hook}
+	p.pending[id] = pendingCall{reply: reply, slot: slot, hook: hook, stream: stream}
 	p.mu.Unlock()
 
-	m := message{kind: kindRequest, id: wireID{n: id}, method: method, params: params, timeout: timeout, meta: md}
+	m.id, m.timeout = wireID{n: id}, timeout
 	if err := p.sendCtx(ctx, &m); err != nil {
 		if _, still := p.takePending(id); !still {
 			// The connection ended while sending, and ended() has taken the

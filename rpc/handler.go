@@ -92,6 +92,7 @@ type Request struct {
 	notification bool
 	outgoing     bool
 	onReplied    func(sent bool) // see OnReplied
+	stream       *StreamWriter   // incoming: the caller asked for a stream
 
 	// Outgoing, through the middleware chain: what roundTrip reports back.
 	sent    chan uint64        // an asynchronous Send waits on it for the request to be queued

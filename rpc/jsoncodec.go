@@ -24,8 +24,11 @@ const jsonMaxDepth = 64
 // Extension method names, and the member that carries a call's metadata.
 const (
 	jsonMetaMember     = "$meta"
+	jsonStreamMember   = "$stream" // a request's stream credit
 	jsonCancelMethod   = "$/cancelRequest"
 	jsonShutdownMethod = "$/shutdown"
+	jsonItemMethod     = "$/stream.item"   // one result of a stream: {"id", "item"}
+	jsonCreditMethod   = "$/stream.credit" // more credit for a stream: {"id", "credit"}
 )
 
 // decodeJSON decodes one WebSocket text message holding JSON-RPC 2.0: a
@@ -436,6 +439,9 @@ const (
 	jfRetryAfter
 	jfReason
 	jfMeta
+	jfStream
+	jfItem
+	jfCredit
 	jfCount
 )
 
@@ -469,6 +475,12 @@ func jsonFieldIndex(name []byte) int {
 		return jfReason
 	case jsonMetaMember:
 		return jfMeta
+	case jsonStreamMember:
+		return jfStream
+	case "item":
+		return jfItem
+	case "credit":
+		return jfCredit
 	}
 	return -1
 }
@@ -632,6 +644,14 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner, lim meta
 			}
 		}
 		*m = message{kind: kindRequest, id: id, method: method, params: params, timeout: timeout, meta: meta}
+		if f[jfStream].end != 0 {
+			// A stream credit that is not a positive integer is ignored, as
+			// an unknown member would be: the call is answered without a
+			// stream.
+			if c, ok := jsonParseID(val(jfStream)); ok && c.raw == "" && c.n > 0 {
+				m.credit = c.n
+			}
+		}
 		return
 	}
 
@@ -655,6 +675,8 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner, lim meta
 			return
 		}
 		*m = message{kind: kindCancel, id: cid, method: jsonCancelMethod}
+	case jsonItemMethod, jsonCreditMethod:
+		jsonStreamFrame(m, method, params)
 	case jsonShutdownMethod:
 		*m = message{kind: kindShutdown, id: nullID, method: jsonShutdownMethod}
 		if params == nil {
@@ -686,6 +708,52 @@ func jsonClassify(data []byte, f *jsonFields, m *message, in *interner, lim meta
 	default:
 		*m = message{kind: kindNotification, id: nullID, method: method, params: params, meta: meta}
 	}
+}
+
+// jsonStreamFrame decodes a $/stream.item or $/stream.credit notification.
+// One that is malformed is an unanswerable invalid notification (dropped
+// and counted): a stream frame is never answered.
+func jsonStreamFrame(m *message, method string, params []byte) {
+	bad := func(why string) {
+		*m = message{kind: kindInvalid, id: nullID, unanswerable: true, err: NewError(CodeInvalidRequest, `"`+method+`" `+why)}
+	}
+	if params == nil || params[0] != '{' {
+		bad(`needs params {"id": ..., ...}`)
+		return
+	}
+	var pf jsonFields
+	sub := jsonScanner{data: params}
+	sub.object(&pf)
+	sp := pf[jfID]
+	if sp.end == 0 {
+		bad(`needs an "id"`)
+		return
+	}
+	id, ok := jsonParseID(params[sp.start:sp.end])
+	if !ok {
+		bad(`"id" must be a string, a number or null`)
+		return
+	}
+	if method == jsonItemMethod {
+		it := pf[jfItem]
+		if it.end == 0 {
+			bad(`needs an "item"`)
+			return
+		}
+		*m = message{kind: kindStreamItem, id: id, method: method, result: params[it.start:it.end]}
+		return
+	}
+	cr := pf[jfCredit]
+	if cr.end == 0 {
+		bad(`needs a "credit"`)
+		return
+	}
+	c, ok := jsonParseID(params[cr.start:cr.end])
+	if !ok || c.raw != "" || c.n == 0 {
+		bad(`"credit" must be a positive integer`)
+		return
+	}
+	*m = message{kind: kindStreamCredit, id: id, method: method, credit: c.n}
 }
 
 // jsonMetadata reads the "$meta" member (a valid JSON value): an object
@@ -1037,6 +1105,10 @@ func appendJSON(buf []byte, m *message) []byte {
 			buf = append(buf, `,"$timeout":`...)
 			buf = strconv.AppendInt(buf, jsonCeilMillis(m.timeout), 10)
 		}
+		if m.kind == kindRequest && m.credit > 0 {
+			buf = append(buf, `,"`+jsonStreamMember+`":`...)
+			buf = strconv.AppendUint(buf, m.credit, 10)
+		}
 		if len(m.meta) > 0 {
 			buf = append(buf, `,"`+jsonMetaMember+`":`...)
 			for i, k := range sortedKeys(m.meta) {
@@ -1079,6 +1151,22 @@ func appendJSON(buf []byte, m *message) []byte {
 	case kindCancel:
 		buf = append(buf, `,"method":"`+jsonCancelMethod+`","params":{"id":`...)
 		buf = jsonAppendID(buf, m.id)
+		buf = append(buf, '}')
+	case kindStreamItem:
+		buf = append(buf, `,"method":"`+jsonItemMethod+`","params":{"id":`...)
+		buf = jsonAppendID(buf, m.id)
+		buf = append(buf, `,"item":`...)
+		if m.result == nil {
+			buf = append(buf, "null"...)
+		} else {
+			buf = append(buf, m.result...)
+		}
+		buf = append(buf, '}')
+	case kindStreamCredit:
+		buf = append(buf, `,"method":"`+jsonCreditMethod+`","params":{"id":`...)
+		buf = jsonAppendID(buf, m.id)
+		buf = append(buf, `,"credit":`...)
+		buf = strconv.AppendUint(buf, m.credit, 10)
 		buf = append(buf, '}')
 	case kindShutdown:
 		buf = append(buf, `,"method":"`+jsonShutdownMethod+`","params":{"retryAfterMs":`...)

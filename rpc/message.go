@@ -18,6 +18,13 @@ const (
 	// (docs/PROTOCOL.md); the binary codec unpacks it, so the Peer never
 	// sees this kind.
 	kindPacked kind = 7
+	// kindStreamItem is one result of a stream (docs/PROTOCOL.md, streams):
+	// sent by the side serving request id, only when the request asked for
+	// a stream (credit > 0).
+	kindStreamItem kind = 8
+	// kindStreamCredit lets the side serving request id send credit more
+	// items; sent by the caller, only after a first item arrived.
+	kindStreamCredit kind = 9
 
 	// kindIgnored is a received binary message of a kind this runtime does
 	// not know from the range a receiver ignores (0x40 and up; see
@@ -58,6 +65,12 @@ type message struct {
 
 	retryAfter time.Duration // kindShutdown: hint for when to reconnect
 	reason     string        // kindShutdown
+
+	// credit is, on kindRequest, the items the caller accepts as a stream
+	// before it grants more (0: the caller takes no stream); on
+	// kindStreamCredit, the items it grants. kindStreamItem's item is in
+	// result.
+	credit uint64
 }
 
 // interner returns a shared string for byte slices seen before, so that

@@ -81,10 +81,11 @@ type metaLimits struct{ entries, bytes int }
 // metaBuilder gathers the metadata entries of one message as it is
 // decoded, within limits; over returns why it was refused.
 type metaBuilder struct {
-	lim  metaLimits
-	md   Metadata
-	n    int
-	over string
+	lim    metaLimits
+	md     Metadata
+	n      int
+	over   string
+	credit uint64 // a request's stream credit, met in the same extension block (binary codec)
 }
 
 func (b *metaBuilder) add(k, v []byte) {

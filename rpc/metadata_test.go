@@ -454,7 +454,7 @@ func TestBinaryIgnorableKinds(t *testing.T) {
 // TestBinaryUnknownKindCloses: an unknown kind below 0x40 is a protocol
 // error: the connection is closed with 1002.
 func TestBinaryUnknownKindCloses(t *testing.T) {
-	for _, kind := range []byte{0x00, 0x08, 0x3f} {
+	for _, kind := range []byte{0x00, 0x0a, 0x3f} {
 		t.Run(fmt.Sprintf("%#02x", kind), func(t *testing.T) {
 			c := newRawClient(t, rpc.SubprotocolBinary, rpc.WithHandler(services(t)))
 			c.send(transport.Binary, string([]byte{kind, 0}))

@@ -93,6 +93,9 @@ type pendingCall struct {
 	slot  *callSlot       // set for a blocking Call: the Response to fill
 	stop  func() bool     // stops the ctx watcher of an asynchronous call
 	hook  func(*Response) // Request.OnReply
+	// stream is the caller's side of a stream the call opened: results
+	// arriving before the reply go to it.
+	stream *Stream
 }
 
 // New starts a peer on conn, choosing the wire codec from the negotiated

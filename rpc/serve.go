@@ -34,6 +34,10 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 		p.handleCall(m, b)
 	case kindResult, kindError:
 		p.handleReply(m)
+	case kindStreamItem:
+		p.handleStreamItem(m)
+	case kindStreamCredit:
+		p.handleCredit(m)
 	case kindCancel:
 		p.inMu.Lock()
 		c, ok := p.incoming[m.id]
@@ -121,6 +125,9 @@ func (p *Peer) handleCall(m *message, b *batchReply) {
 	}
 	c := &inCall{batch: b}
 	c.req = Request{Method: m.method, Params: m.params, Metadata: m.meta, peer: p, wid: m.id, notification: !isReq}
+	if isReq && m.credit > 0 {
+		c.req.stream = newStreamWriter(&c.req, m.credit)
+	}
 	if wait && p.rx.shared && m.params != nil {
 		c.req.Params = bytes.Clone(m.params)
 	} else if m.params != nil {
@@ -267,6 +274,9 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 	if !skip {
 		result, err = p.callHandler(c)
 	}
+	if c.req.stream != nil {
+		c.req.stream.end()
+	}
 	c.ctx.cancel(context.Canceled)
 	p.inMu.Lock()
 	if !c.req.notification {
@@ -311,7 +321,13 @@ func (p *Peer) serve(c *inCall) (next *inCall) {
 		c.batch.skipCall(c) // the caller gave up and dropped its pending entry
 		return
 	case err != nil:
-		sent = p.replyCall(c, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(handlerError(err))})
+		e := handlerError(err)
+		if e.Code == CodeUnavailable && c.req.stream != nil && c.req.stream.Sent() > 0 {
+			// Results went out: the call was started, whatever the handler
+			// says; the caller must not retry it as unstarted.
+			e = &Error{Code: CodeInternalError, Message: e.Message, Data: e.Data}
+		}
+		sent = p.replyCall(c, &message{kind: kindError, id: c.req.wid, err: p.wire.errorData(e)})
 	default:
 		result, bad := p.wire.result(result)
 		if bad != nil {

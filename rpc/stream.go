@@ -1,0 +1,356 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"maps"
+	"sync"
+
+	"github.com/wsrpc/wsrpc/internal/bufpool"
+	"github.com/wsrpc/wsrpc/transport"
+)
+
+// Streams: a call whose handler sends many results before it ends
+// (docs/PROTOCOL.md, section 14). The caller asks for one with
+// [Peer.Stream], granting credit: how many results the handler may send
+// before the caller grants more, which it does as its reader consumes them.
+// The handler sends them with [Request.Stream]'s [StreamWriter.Send], which
+// blocks while the credit is used up, and ends the stream by returning, with
+// a final result or an error, as any call ends.
+
+// DefaultStreamWindow is the credit a stream starts with (and the bound of
+// the results received but not yet read) unless [WithWindow] says
+// otherwise.
+const DefaultStreamWindow = 64
+
+// MaxStreamWindow bounds a stream's window.
+const MaxStreamWindow = 1 << 16
+
+// StreamOption configures [Peer.Stream].
+type StreamOption func(*streamOptions)
+
+type streamOptions struct {
+	window int
+	md     Metadata
+}
+
+// WithWindow sets the stream's window: the results the handler may send
+// before the caller has read any, and the most that wait unread (1 to
+// [MaxStreamWindow]; out of range is clamped). The caller grants more
+// credit each time its reader has consumed half the window.
+func WithWindow(n int) StreamOption {
+	return func(o *streamOptions) { o.window = min(max(n, 1), MaxStreamWindow) }
+}
+
+// WithStreamMetadata sends md with the call that opens the stream (added to
+// what the context carries, see [ContextWithMetadata]).
+func WithStreamMetadata(md Metadata) StreamOption {
+	return func(o *streamOptions) { o.md = md }
+}
+
+// ErrStreamEnded is returned by [StreamWriter.Send] after the call ended
+// (its handler returned) and by [Stream.Recv] once every result was read;
+// [Stream.Recv] returns io.EOF then, which wraps it.
+var ErrStreamEnded = errors.New("wsrpc: stream ended")
+
+// Stream is the caller's side of a stream: the results, in the order the
+// handler sent them, then how the call ended. One goroutine reads it.
+type Stream struct {
+	p      *Peer
+	id     uint64
+	method string
+	window uint64
+	items  chan Raw       // received, not yet read: at most window
+	reply  chan *Response // the final reply, once
+	final  *Response      // the final reply, once read from reply
+	read   uint64         // results read
+	unsent uint64         // results read since the last credit sent
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// Stream calls method with params as a stream: the handler may send many
+// results, which [Stream.Recv] returns in order, before the call ends. ctx
+// bounds the whole call, as it bounds Call (its deadline travels); when it
+// ends, the call is cancelled on the other side. A handler that sends no
+// stream (one that does not know streams, or a peer that does not) simply
+// answers: Recv then returns io.EOF at once and [Stream.Result] has the
+// answer.
+func (p *Peer) Stream(ctx context.Context, method string, params any, opts ...StreamOption) (*Stream, error) {
+	o := streamOptions{window: DefaultStreamWindow}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	raw, md, err := p.prepare(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.md) > 0 {
+		md = md.Clone()
+		if md == nil {
+			md = Metadata{}
+		}
+		maps.Copy(md, o.md)
+		if err := p.opts.checkMetadata(md); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Stream{p: p, method: method, window: uint64(o.window), cancel: cancel,
+		items: make(chan Raw, o.window), reply: make(chan *Response, 1)}
+	id, err := p.startStream(ctx, method, raw, md, s)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.id = id
+	return s, nil
+}
+
+// startStream registers and sends the call that opens s, watching ctx.
+func (p *Peer) startStream(ctx context.Context, method string, params []byte, md Metadata, s *Stream) (uint64, error) {
+	if err := p.checkParams(params); err != nil {
+		return 0, err
+	}
+	return p.startCall(ctx, message{kind: kindRequest, method: method, params: params, meta: md, credit: s.window}, s.reply, nil, true, nil, s)
+}
+
+// Recv returns the next result of the stream. Once every result was read
+// it returns io.EOF if the call ended with a result (see [Stream.Result]),
+// or the call's error: the handler's, a cancellation, a deadline, or a
+// lost connection (an *Error of CodeConnectionLost: the stream was cut
+// before it ended, after the results read so far).
+func (s *Stream) Recv() (Raw, error) {
+	if s.final == nil {
+		select {
+		case it := <-s.items:
+			s.consumed()
+			return it, nil
+		default:
+		}
+		select {
+		case it := <-s.items:
+			s.consumed()
+			return it, nil
+		case r := <-s.reply:
+			s.final = r
+			s.cancel()
+		}
+	}
+	// Ended: what arrived before the reply is still to be read (the reader
+	// queued it first).
+	select {
+	case it := <-s.items:
+		return it, nil
+	default:
+	}
+	if s.final.Err != nil {
+		if CodeOf(s.final.Err) == CodeConnectionLost {
+			return nil, fmt.Errorf("wsrpc: stream %s: cut after %d results, before it ended: %w", s.method, s.read, s.final.Err)
+		}
+		return nil, s.final.Err
+	}
+	return nil, fmt.Errorf("%w (%w)", io.EOF, ErrStreamEnded)
+}
+
+// RecvValue is Recv, decoding the result into v with the peer's codec.
+func (s *Stream) RecvValue(v any) error {
+	it, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	return s.p.unmarshal(it, v)
+}
+
+// All returns the results in order; the last pair has a nil Raw and the
+// error Recv ended with, unless that is io.EOF (a stream that ended with a
+// result), which ends the sequence quietly. Breaking out of the loop closes
+// the stream.
+func (s *Stream) All() iter.Seq2[Raw, error] {
+	return func(yield func(Raw, error) bool) {
+		defer s.Close()
+		for {
+			it, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(it, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Result decodes the call's final result into v (nil: discarded), once
+// Recv has returned io.EOF. Before that, it returns an error.
+func (s *Stream) Result(v any) error {
+	if s.final == nil {
+		return errors.New("wsrpc: Stream.Result before the stream ended (Recv has not returned io.EOF)")
+	}
+	if s.final.Err != nil {
+		return s.final.Err
+	}
+	if v == nil {
+		return nil
+	}
+	return s.p.unmarshal(s.final.Result, v)
+}
+
+// Close ends the stream: a call still running is cancelled on the other
+// side. It is safe to call more than once, and after the stream ended.
+func (s *Stream) Close() {
+	s.once.Do(func() {
+		if s.final == nil && s.p.abandon(s.id) {
+			s.final = &Response{ID: s.id, Err: context.Canceled}
+		}
+		s.cancel()
+	})
+}
+
+// consumed counts a result read, and grants the credit of half a window
+// once that many were read since the last grant. The credit goes as a
+// best effort, without waiting: a stream whose credit could not be sent
+// waits for the next.
+func (s *Stream) consumed() {
+	s.read++
+	s.unsent++
+	if s.unsent*2 < s.window {
+		return
+	}
+	data := s.p.wire.encode(message{kind: kindStreamCredit, id: wireID{n: s.id}, credit: s.unsent})
+	if err := s.p.conn.Send(context.Background(), transport.Message{Type: s.p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}}); err != nil {
+		bufpool.Put(data)
+		return
+	}
+	s.unsent = 0
+}
+
+// handleStreamItem hands a received result to its stream. One beyond the
+// credit granted (the items channel is full) is the other side breaking
+// the protocol: the call fails, and is cancelled there.
+func (p *Peer) handleStreamItem(m *message) {
+	if m.id.raw != "" {
+		p.unknownReplies.Add(1)
+		return
+	}
+	p.mu.Lock()
+	pc, ok := p.pending[m.id.n]
+	p.mu.Unlock()
+	if !ok || pc.stream == nil {
+		p.unknownReplies.Add(1)
+		return
+	}
+	p.rx.kept = true // the item aliases the received buffer
+	select {
+	case pc.stream.items <- Raw(m.result):
+	default:
+		if p.abandon(m.id.n) {
+			p.deliver(pc.reply, &Response{ID: m.id.n, Err: &Error{Code: CodeInternalError,
+				Message: fmt.Sprintf("stream: the peer sent more results than the %d of credit granted", pc.stream.window)}})
+		}
+	}
+}
+
+// StreamWriter is the handler's side of a stream: what [Request.Stream]
+// returns when the caller asked for one.
+type StreamWriter struct {
+	req  *Request
+	mu   sync.Mutex
+	left uint64        // credit not yet used
+	wake chan struct{} // closed and replaced when credit arrives
+	sent uint64
+	done bool // the handler returned: no more sends
+}
+
+// Stream returns the request's stream writer, or nil when the caller did
+// not ask for a stream (a plain call, a notification, a caller that does not
+// know streams): the handler then answers with one result, as always.
+func (r *Request) Stream() *StreamWriter { return r.stream }
+
+// Send sends v (encoded with the peer's codec; a Raw is sent as it is) as
+// the stream's next result. It blocks while the caller's credit is used
+// up, until the caller grants more or ctx ends (the call's context ends
+// when the caller cancels, its deadline passes, or the connection closes).
+// It must not be called after the handler returned.
+func (w *StreamWriter) Send(ctx context.Context, v any) error {
+	p := w.req.peer
+	var raw []byte
+	switch v := v.(type) {
+	case Raw:
+		raw = v
+	default:
+		b, err := p.marshal(v)
+		if err != nil {
+			return err
+		}
+		raw = b
+	}
+	if r, e := p.wire.result(raw); e != nil {
+		return e
+	} else {
+		raw = r
+	}
+	for {
+		w.mu.Lock()
+		if w.done {
+			w.mu.Unlock()
+			return ErrStreamEnded
+		}
+		if w.left > 0 {
+			w.left--
+			w.sent++
+			w.mu.Unlock()
+			break
+		}
+		wake := w.wake
+		w.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return p.sendCtx(ctx, &message{kind: kindStreamItem, id: w.req.wid, result: raw})
+}
+
+// Sent returns how many results were sent.
+func (w *StreamWriter) Sent() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sent
+}
+
+// grant adds credit the caller sent, capped so that it cannot overflow.
+func (w *StreamWriter) grant(n uint64) {
+	w.mu.Lock()
+	w.left = min(w.left+min(n, MaxStreamWindow), 1<<32)
+	close(w.wake)
+	w.wake = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// end marks the handler returned.
+func (w *StreamWriter) end() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+func newStreamWriter(req *Request, credit uint64) *StreamWriter {
+	return &StreamWriter{req: req, left: min(credit, MaxStreamWindow), wake: make(chan struct{})}
+}
+
+// handleCredit adds credit to the stream of an incoming call.
+func (p *Peer) handleCredit(m *message) {
+	p.inMu.Lock()
+	c, ok := p.incoming[m.id]
+	p.inMu.Unlock()
+	if ok && c.req.stream != nil {
+		c.req.stream.grant(m.credit)
+	}
+}

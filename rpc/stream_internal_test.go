@@ -1,0 +1,63 @@
+package rpc
+
+import (
+	"testing"
+)
+
+// The stream's messages round-trip through both codecs: a request's credit,
+// a result of a stream (with a JSON-RPC string id too), more credit.
+func TestStreamMessagesRoundTrip(t *testing.T) {
+	msgs := []message{
+		{kind: kindRequest, id: wireID{n: 7}, method: "tail", params: []byte(`["x"]`), credit: 64},
+		{kind: kindRequest, id: wireID{n: 8}, method: "plain", params: []byte(`[]`)},
+		{kind: kindStreamItem, id: wireID{n: 7}, result: []byte(`{"line":"a"}`)},
+		{kind: kindStreamCredit, id: wireID{n: 7}, credit: 32},
+	}
+	for _, m := range msgs {
+		var got message
+		if err := decodeBinary(appendBinary(nil, &m), &got, nil, testMeta); err != nil {
+			t.Fatalf("binary %+v: %v", m, err)
+		}
+		if got.kind != m.kind || got.id != m.id || got.credit != m.credit || string(got.result) != string(m.result) || got.method != m.method {
+			t.Fatalf("binary: %+v arrived as %+v", m, got)
+		}
+		js, _, fatal := decodeJSON(appendJSON(nil, &m), nil, nil, 0, testMeta)
+		if fatal != nil || len(js) != 1 {
+			t.Fatalf("json %+v: %v", m, fatal)
+		}
+		g := js[0]
+		if g.kind != m.kind || g.id != m.id || g.credit != m.credit || string(g.result) != string(m.result) {
+			t.Fatalf("json: %s arrived as %+v", appendJSON(nil, &m), g)
+		}
+	}
+	// A JSON-RPC string id is echoed on the results as it came.
+	item := message{kind: kindStreamItem, id: wireID{raw: `"a-1"`}, result: []byte(`1`)}
+	if got := string(appendJSON(nil, &item)); got != `{"jsonrpc":"2.0","method":"$/stream.item","params":{"id":"a-1","item":1}}` {
+		t.Fatalf("item with a string id: %s", got)
+	}
+	// Bad frames: a credit of 0, trailing bytes, a JSON credit that is not a
+	// positive integer.
+	if err := decodeBinary([]byte{byte(kindStreamCredit), 0, 7, 0}, &message{}, nil, testMeta); err == nil {
+		t.Fatal("binary credit of 0 accepted")
+	}
+	if err := decodeBinary([]byte{byte(kindStreamCredit), 0, 7, 1, 9}, &message{}, nil, testMeta); err == nil {
+		t.Fatal("binary credit with trailing bytes accepted")
+	}
+	for _, in := range []string{
+		`{"jsonrpc":"2.0","method":"$/stream.credit","params":{"id":7,"credit":0}}`,
+		`{"jsonrpc":"2.0","method":"$/stream.credit","params":{"id":7,"credit":-1}}`,
+		`{"jsonrpc":"2.0","method":"$/stream.credit","params":{"id":7}}`,
+		`{"jsonrpc":"2.0","method":"$/stream.item","params":{"id":7}}`,
+		`{"jsonrpc":"2.0","method":"$/stream.item","params":[7]}`,
+	} {
+		js, _, fatal := decodeJSON([]byte(in), nil, nil, 0, testMeta)
+		if fatal != nil || len(js) != 1 || js[0].kind != kindInvalid || !js[0].unanswerable {
+			t.Fatalf("%s decoded as %+v (%v)", in, js, fatal)
+		}
+	}
+	// A request credit that is not a positive integer is ignored: no stream.
+	js, _, _ := decodeJSON([]byte(`{"jsonrpc":"2.0","id":1,"method":"m","$stream":"x"}`), nil, nil, 0, testMeta)
+	if len(js) != 1 || js[0].kind != kindRequest || js[0].credit != 0 {
+		t.Fatalf("bad $stream: %+v", js)
+	}
+}

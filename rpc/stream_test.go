@@ -1,0 +1,247 @@
+package rpc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// countdown streams n, n-1, ..., 1 and ends with "liftoff"; "fail" sends
+// two and fails; "wait" sends one and waits for ctx.
+func streamer(t *testing.T, sent *atomic.Int64, ended chan error) rpc.Handler {
+	return rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+		w := req.Stream()
+		var args []int
+		_ = json.Unmarshal(req.Params, &args)
+		n := 0
+		if len(args) > 0 {
+			n = args[0]
+		}
+		switch req.Method {
+		case "countdown":
+			if w == nil {
+				return []byte(`"no stream"`), nil
+			}
+			for i := n; i > 0; i-- {
+				if err := w.Send(ctx, i); err != nil {
+					if ended != nil {
+						ended <- err
+					}
+					return nil, err
+				}
+				if sent != nil {
+					sent.Add(1)
+				}
+			}
+			return []byte(`"liftoff"`), nil
+		case "fail":
+			_ = w.Send(ctx, 1)
+			_ = w.Send(ctx, 2)
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "two is enough")
+		case "wait":
+			_ = w.Send(ctx, "first")
+			<-ctx.Done()
+			if ended != nil {
+				ended <- ctx.Err()
+			}
+			return nil, ctx.Err()
+		}
+		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "no %s", req.Method)
+	})
+}
+
+func TestStreamOrderAndEnd(t *testing.T) {
+	for _, cd := range codecs {
+		t.Run(cd.name, func(t *testing.T) {
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(streamer(t, nil, nil))}, nil)
+			s, err := c.Stream(ctxT(t), "countdown", []int{1000}, rpc.WithWindow(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for want := 1000; want > 0; want-- {
+				var got int
+				if err := s.RecvValue(&got); err != nil || got != want {
+					t.Fatalf("result %d: %d, %v", want, got, err)
+				}
+			}
+			if _, err := s.Recv(); !errors.Is(err, io.EOF) || !errors.Is(err, rpc.ErrStreamEnded) {
+				t.Fatalf("after the last: %v, want io.EOF", err)
+			}
+			var final string
+			if err := s.Result(&final); err != nil || final != "liftoff" {
+				t.Fatalf("final result %q, %v", final, err)
+			}
+			// A plain call of the same method gets the handler's plain answer.
+			var plain string
+			if err := c.Call(ctxT(t), "countdown", []int{3}, &plain); err != nil || plain != "no stream" {
+				t.Fatalf("plain call: %q, %v", plain, err)
+			}
+		})
+	}
+}
+
+// A consumer that stops reading holds the handler at the window: it sends
+// no more than the credit granted, and goes on when the consumer reads.
+func TestStreamCreditBlocksAndRefills(t *testing.T) {
+	for _, cd := range codecs {
+		t.Run(cd.name, func(t *testing.T) {
+			var sent atomic.Int64
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(streamer(t, &sent, nil))}, nil)
+			s, err := c.Stream(ctxT(t), "countdown", []int{100}, rpc.WithWindow(10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			time.Sleep(200 * time.Millisecond) // the handler runs ahead as far as it may
+			if n := sent.Load(); n != 10 {
+				t.Fatalf("%d results sent with nothing read and a window of 10", n)
+			}
+			for range 5 { // half the window read: 5 more credit
+				if _, err := s.Recv(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for sent.Load() != 15 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if n := sent.Load(); n != 15 {
+				t.Fatalf("%d sent after reading 5, want 15", n)
+			}
+			for i := range 95 {
+				if _, err := s.Recv(); err != nil {
+					t.Fatalf("result %d: %v", i+6, err)
+				}
+			}
+			if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+				t.Fatalf("end: %v", err)
+			}
+		})
+	}
+}
+
+// Cancelling mid-stream from the caller ends the handler's ctx; the
+// handler failing mid-stream ends the caller's stream with its error after
+// the results it sent; a deadline mid-stream ends both.
+func TestStreamCancelErrorDeadline(t *testing.T) {
+	for _, cd := range codecs {
+		t.Run(cd.name, func(t *testing.T) {
+			ended := make(chan error, 4)
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(streamer(t, nil, ended))}, nil)
+
+			s, err := c.Stream(ctxT(t), "wait", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it, err := s.Recv(); err != nil || string(it) != `"first"` {
+				t.Fatalf("first: %s, %v", it, err)
+			}
+			s.Close()
+			select {
+			case err := <-ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("the handler's ctx ended with %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler was not cancelled")
+			}
+			if _, err := s.Recv(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Recv after Close: %v", err)
+			}
+
+			s, err = c.Stream(ctxT(t), "fail", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for want := 1; want <= 2; want++ {
+				var got int
+				if err := s.RecvValue(&got); err != nil || got != want {
+					t.Fatalf("result %d: %d, %v", want, got, err)
+				}
+			}
+			if _, err := s.Recv(); rpc.CodeOf(err) != rpc.CodeInvalidParams {
+				t.Fatalf("end: %v, want the handler's error", err)
+			}
+
+			ctx, cancel := context.WithTimeout(ctxT(t), 200*time.Millisecond)
+			defer cancel()
+			s, err = c.Stream(ctx, "wait", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Recv(); !errors.Is(err, context.DeadlineExceeded) && rpc.CodeOf(err) != rpc.CodeDeadlineExceeded {
+				t.Fatalf("after the deadline: %v", err)
+			}
+			select {
+			case err := <-ended:
+				// Its own deadline (which travelled), or the caller's cancel
+				// when the caller's deadline passed first.
+				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+					t.Fatalf("the handler's ctx ended with %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler's deadline did not pass")
+			}
+		})
+	}
+}
+
+// A connection lost mid-stream fails the stream with CodeConnectionLost,
+// saying it had not ended, after the results that arrived.
+func TestStreamConnectionLost(t *testing.T) {
+	for _, cd := range codecs {
+		t.Run(cd.name, func(t *testing.T) {
+			c, srv := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(streamer(t, nil, nil))}, nil)
+			s, err := c.Stream(ctxT(t), "wait", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			srv.CloseNow()
+			_, err = s.Recv()
+			if rpc.CodeOf(err) != rpc.CodeConnectionLost || !contains(err.Error(), "before it ended") {
+				t.Fatalf("after the connection was lost: %v", err)
+			}
+		})
+	}
+}
+
+// All iterates the results; breaking out closes the stream.
+func TestStreamAll(t *testing.T) {
+	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(streamer(t, nil, nil))}, nil)
+	s, err := c.Stream(ctxT(t), "countdown", []int{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for it, err := range s.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(it))
+	}
+	if len(got) != 5 || got[0] != "5" || got[4] != "1" {
+		t.Fatalf("All gave %v", got)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
