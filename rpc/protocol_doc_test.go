@@ -102,6 +102,8 @@ var protocolKindNames = map[kind]string{
 	kindCancel:       "cancel",
 	kindShutdown:     "shutdown",
 	kindPacked:       "packed",
+	kindStreamItem:   "stream result",
+	kindStreamCredit: "stream credit",
 }
 
 func protocolKindByName(name string) (kind, bool) {
