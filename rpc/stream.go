@@ -8,6 +8,7 @@ import (
 	"iter"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wsrpc/wsrpc/internal/bufpool"
 	"github.com/wsrpc/wsrpc/transport"
@@ -68,8 +69,12 @@ type Stream struct {
 	final  *Response      // the final reply, once read from reply
 	read   uint64         // results read
 	unsent uint64         // results read since the last credit sent
-	cancel context.CancelFunc
-	once   sync.Once
+	// granted is the credit given so far and received the results that
+	// arrived (by the peer's reader): more received than granted is the
+	// other side breaking the protocol.
+	granted, received atomic.Uint64
+	cancel            context.CancelFunc
+	once              sync.Once
 }
 
 // Stream calls method with params as a stream: the handler may send many
@@ -103,6 +108,7 @@ func (p *Peer) Stream(ctx context.Context, method string, params any, opts ...St
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{p: p, method: method, window: uint64(o.window), cancel: cancel,
 		items: make(chan Raw, o.window), reply: make(chan *Response, 1)}
+	s.granted.Store(uint64(o.window))
 	id, err := p.startStream(ctx, method, raw, md, s)
 	if err != nil {
 		cancel()
@@ -222,9 +228,13 @@ func (s *Stream) consumed() {
 	if s.unsent*2 < s.window {
 		return
 	}
+	// Counted as granted before it is sent: results it allows may arrive
+	// before Send returns.
+	s.granted.Add(s.unsent)
 	data := s.p.wire.encode(message{kind: kindStreamCredit, id: wireID{n: s.id}, credit: s.unsent})
 	if err := s.p.conn.Send(context.Background(), transport.Message{Type: s.p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}}); err != nil {
 		bufpool.Put(data)
+		s.granted.Add(-s.unsent)
 		return
 	}
 	s.unsent = 0
@@ -245,14 +255,18 @@ func (p *Peer) handleStreamItem(m *message) {
 		p.unknownReplies.Add(1)
 		return
 	}
-	p.rx.kept = true // the item aliases the received buffer
-	select {
-	case pc.stream.items <- Raw(m.result):
-	default:
-		if p.abandon(m.id.n) {
-			p.deliver(pc.reply, &Response{ID: m.id.n, Err: &Error{Code: CodeInternalError,
-				Message: fmt.Sprintf("stream: the peer sent more results than the %d of credit granted", pc.stream.window)}})
+	st := pc.stream
+	if st.received.Add(1) <= st.granted.Load() {
+		p.rx.kept = true // the item aliases the received buffer
+		select {
+		case st.items <- Raw(m.result):
+			return
+		default: // cannot be: at most window results are unread
 		}
+	}
+	if p.abandon(m.id.n) {
+		p.deliver(pc.reply, &Response{ID: m.id.n, Err: &Error{Code: CodeInternalError,
+			Message: fmt.Sprintf("stream: the peer sent more results than the %d of credit granted", st.granted.Load())}})
 	}
 }
 
