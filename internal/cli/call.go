@@ -28,13 +28,25 @@ before anything is dialed.
 
 The server may call back while the call is in flight: --answer names a JSON
 file mapping method names to the results to answer with; other methods are
-answered with method-not-found (-32601).`,
+answered with method-not-found (-32601).
+
+With --stream, METHOD is called as a stream (serve's countdown and tail are
+streams): each result is printed on stdout as it arrives, as compact JSON on
+a line of its own (JSON Lines, for jq), and the final result, unless null,
+goes to stderr as "end: RESULT". An error ends a stream as it ends a call,
+after the results it sent. SIGINT cancels the stream on the server too and
+exits with 1 ("interrupted after N results"). --window is the credit: how
+many results the server may send ahead of those printed; it is held back
+beyond. --timeout bounds the dial only, unless given: then the whole stream
+too. A method that does not stream just answers: that is the final result.`,
 	examples: `
 wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'
 wsrpc call ws://127.0.0.1:8080/rpc sleep '{"ms":500}' --timeout 2s
 echo '{"hello":"world"}' | wsrpc call ws://127.0.0.1:8080/rpc echo -
 wsrpc call -H 'Authorization: Bearer xyz' wss://api.example.com/rpc whoami
-wsrpc call --answer answers.json ws://127.0.0.1:8080/rpc callback '{"method":"ping"}'`,
+wsrpc call --answer answers.json ws://127.0.0.1:8080/rpc callback '{"method":"ping"}'
+wsrpc call --stream ws://127.0.0.1:8080/rpc countdown '{"from":5}'
+wsrpc call --stream --window 8 ws://127.0.0.1:8080/rpc tail '{"topic":"time"}' | jq -r .data`,
 }
 
 // rpcFlags are the flags call and notify share.
@@ -138,9 +150,19 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	var f rpcFlags
 	f.register(fs)
 	answerFile := fs.String("answer", "", "answer the server's callbacks from this JSON `file`: {\"method\": result, ...}")
+	stream := fs.Bool("stream", false, "call METHOD as a stream: print each result as it arrives, one JSON value a line (see above)")
+	window := fs.Int("window", rpc.DefaultStreamWindow, fmt.Sprintf("with --stream, the credit window: the `n` results (1 to %d) the server may send ahead of those printed", rpc.MaxStreamWindow))
 	pos, err := parseArgs(fs, args, e, &callHelp)
 	if err != nil {
 		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	if given["window"] && !*stream {
+		return usagef("--window needs --stream")
+	}
+	if *window < 1 || *window > rpc.MaxStreamWindow {
+		return usagef("--window must be between 1 and %d, not %d", rpc.MaxStreamWindow, *window)
 	}
 	t, err := parseTarget(e, pos, &f.codec)
 	if err != nil {
@@ -158,12 +180,78 @@ func runCall(ctx context.Context, e *env, args []string) error {
 		return timeoutError(ctx, err, f.timeout)
 	}
 	defer c.Close()
+	if *stream {
+		if !given["timeout"] {
+			// A stream may run for long (a tail until SIGINT): the default
+			// timeout bounds the dial only.
+			cancel()
+			callCtx, cancel = context.WithCancel(ctx)
+			defer cancel()
+		}
+		return callStream(ctx, callCtx, e, c, t, *window, f.timeout)
+	}
 	var out rpc.Raw
 	if err := c.Call(callCtx, t.method, t.params, &out); err != nil {
 		return rpcFailure(ctx, e, err, f.timeout)
 	}
 	printJSON(e.stdout, out)
 	return nil
+}
+
+// callStream calls t as a stream on c and prints its results as they
+// arrive, one compact JSON value a line on stdout, then the final result
+// (unless null) on stderr as "end: RESULT". parent is the command's
+// context (it ends on SIGINT), ctx the stream's.
+func callStream(parent, ctx context.Context, e *env, c *client.Client, t *rpcTarget, window int, timeout time.Duration) error {
+	s, err := c.Stream(ctx, t.method, t.params, rpc.WithWindow(window))
+	if err != nil {
+		return rpcFailure(parent, e, err, timeout)
+	}
+	defer s.Close()
+	n := 0
+	for {
+		it, err := s.Recv()
+		switch {
+		case err == nil:
+			n++
+			printLine(e.stdout, it)
+			continue
+		case errors.Is(err, io.EOF):
+			var final rpc.Raw
+			if err := s.Result(&final); err != nil {
+				return rpcFailure(parent, e, err, timeout)
+			}
+			if len(final) > 0 && !bytes.Equal(bytes.TrimSpace(final), []byte("null")) {
+				fmt.Fprintf(e.stderr, "end: %s\n", oneLineJSON(final))
+			}
+			return nil
+		case parent.Err() != nil:
+			if n == 1 {
+				return errors.New("interrupted after 1 result")
+			}
+			return fmt.Errorf("interrupted after %d results", n)
+		default:
+			return rpcFailure(parent, e, err, timeout)
+		}
+	}
+}
+
+// printLine prints a result as compact JSON on one line.
+func printLine(w io.Writer, b []byte) {
+	fmt.Fprintf(w, "%s\n", oneLineJSON(b))
+}
+
+// oneLineJSON returns a result as compact JSON ("null" for none), or as it
+// came when it is not JSON (a binary value codec).
+func oneLineJSON(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("null")
+	}
+	c, err := compactJSON(b)
+	if err != nil {
+		return b
+	}
+	return c
 }
 
 // withTimeout is context.WithTimeout, with 0 meaning no timeout.

@@ -27,9 +27,10 @@ var demoHelp = help{
 Starts a server with the demo services on a free loopback port and runs
 a scripted session of the wsrpc client against it, printing what happens:
 calls (blocking and asynchronous), metadata, a notification, a server→client
-call, a cancelled call, errors, a JSON-RPC 2.0 batch, a short load test,
-publish/subscribe with a recovery after a dropped connection, and a graceful
-restart with a call in flight, which the client rides out.
+call, a cancelled call, a stream of results (and one cancelled part way),
+errors, a JSON-RPC 2.0 batch, a short load test, publish/subscribe with a
+recovery after a dropped connection, and a graceful restart with a call in
+flight, which the client rides out.
 Everything runs in this process and takes a few seconds.`,
 	examples: `
 wsrpc demo
@@ -76,12 +77,13 @@ type demo struct {
 	callbacks    chan string        // server→client calls the client answered
 	statuses     chan client.Status // the client's changes of status
 
-	r      *running    // the server; nil once a step owns its shutdown
-	hub    *pubsub.Hub // every instance of the server mounts it
-	addr   string      // host:port it listens on
-	url    string
-	c      *client.Client
-	connID string // the server's id of the client's first connection
+	r       *running    // the server; nil once a step owns its shutdown
+	hub     *pubsub.Hub // every instance of the server mounts it
+	streams *streaming  // the streaming services of every instance
+	addr    string      // host:port it listens on
+	url     string
+	c       *client.Client
+	connID  string // the server's id of the client's first connection
 
 	// away, while set, turns the handshakes away with 503: the client
 	// cannot reconnect.
@@ -94,10 +96,13 @@ func (d *demo) section(title string) { d.printf("\n# %s\n", title) }
 
 func (d *demo) run(ctx context.Context) (err error) {
 	d.printf("wsrpc demo: a server and a client in one process, talking over a real WebSocket.\n")
-	if d.hub, err = demoHub(nil); err != nil {
+	var tap *brokerTap
+	if d.hub, tap, err = demoHub(nil, nil); err != nil {
 		return err
 	}
 	defer d.hub.Close() // after the server's shutdown below
+	d.streams = newStreaming(tap)
+	defer d.streams.Stop()
 	if err := d.startServer(); err != nil {
 		return fmt.Errorf("start the server: %w", err)
 	}
@@ -123,6 +128,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		{"notification", d.notification},
 		{"callback", d.callback},
 		{"cancellation", d.cancellation},
+		{"stream", d.stream},
 		{"errors", d.errors},
 		{"batch", d.batch},
 		{"bench", d.bench},
@@ -139,6 +145,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 	}
 	d.printf("\nThat was wsrpc. Next: 'wsrpc serve' in one terminal, then\n")
 	d.printf("  wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'\n")
+	d.printf("  wsrpc call --stream ws://127.0.0.1:8080/rpc countdown '{\"from\":5}'\n")
 	d.printf("  wsrpc subscribe ws://127.0.0.1:8080/rpc time 'chat.>'\n")
 	d.printf("  wsrpc publish ws://127.0.0.1:8080/rpc chat.room '{\"text\":\"hello\"}'\n")
 	d.printf("  wsrpc connect ws://127.0.0.1:8080/rpc\n")
@@ -203,7 +210,7 @@ func (d *demo) waitStatus(ctx context.Context, want client.Status) error {
 
 // newServer starts a server with the demo services on addr.
 func (d *demo) newServer(addr string) (*running, error) {
-	mux := services(true, nil)
+	mux := services(true, nil, d.streams)
 	mux.Use(
 		handler.Before(func(_ context.Context, req *rpc.Request) error {
 			if req.Method == "sleep" {
@@ -212,8 +219,8 @@ func (d *demo) newServer(addr string) (*running, error) {
 			return nil
 		}),
 		handler.AfterError(func(_ context.Context, req *rpc.Request, err error) {
-			if req.Method == "sleep" {
-				d.event("sleep stopped: " + err.Error())
+			if req.Method == "sleep" || req.Method == "countdown" {
+				d.event(req.Method + " stopped: " + err.Error())
 			}
 		}),
 	)
@@ -463,8 +470,66 @@ func (d *demo) cancellation(ctx context.Context) error {
 	return nil
 }
 
+func (d *demo) stream(ctx context.Context) error {
+	d.section("8. Streams: one call, many results, paced by the caller's credit")
+	drain(d.serverEvents)
+	cctx, cancel := context.WithTimeout(ctx, demoStepTimeout)
+	defer cancel()
+	params := rpc.Raw(`{"from":3,"interval_ms":20}`)
+	start := time.Now()
+	s, err := d.c.Stream(cctx, "countdown", params, rpc.WithWindow(2))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d.printf("client.Stream countdown %s, rpc.WithWindow(2): the handler may send 2 results ahead of those read\n", params)
+	for {
+		it, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		d.printf("← s.Recv(): %s  (after %s)\n", it, fmtMS(time.Since(start)))
+	}
+	var final rpc.Raw
+	if err := s.Result(&final); err != nil {
+		return err
+	}
+	d.printf("→ s.Recv(): io.EOF, the stream ended; s.Result: %s  (after %s)\n", final, fmtMS(time.Since(start)))
+
+	params = rpc.Raw(`{"from":10000,"interval_ms":0}`)
+	s2, err := d.c.Stream(cctx, "countdown", params, rpc.WithWindow(4))
+	if err != nil {
+		return err
+	}
+	defer s2.Close()
+	d.printf("client.Stream countdown %s, rpc.WithWindow(4): no pause, only the credit holds it back\n", params)
+	var got []string
+	for range 3 {
+		it, err := s2.Recv()
+		if err != nil {
+			return err
+		}
+		got = append(got, string(it))
+	}
+	d.printf("← s.Recv() ×3: %s\n", strings.Join(got, ", "))
+	s2.Close()
+	d.printf("s.Close(): the call is cancelled on the server, mid-stream\n")
+	ev, err := wait(ctx, d.serverEvents, "server report")
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(ev, "countdown stopped: ") {
+		return fmt.Errorf("the server reported %q, want the countdown stopped", ev)
+	}
+	d.printf("server: the countdown handler returned: %s\n", strings.TrimPrefix(ev, "countdown stopped: "))
+	return nil
+}
+
 func (d *demo) errors(ctx context.Context) error {
-	d.section("8. Errors carry codes (JSON-RPC's, and the runtime's own)")
+	d.section("9. Errors carry codes (JSON-RPC's, and the runtime's own)")
 	if _, err := d.show(ctx, "add", rpc.Raw(`{"a":1}`)); err != nil {
 		return err
 	}
@@ -473,7 +538,7 @@ func (d *demo) errors(ctx context.Context) error {
 }
 
 func (d *demo) batch(ctx context.Context) error {
-	d.section("9. JSON-RPC 2.0 in text frames: a batch on a second, raw connection")
+	d.section("10. JSON-RPC 2.0 in text frames: a batch on a second, raw connection")
 	// This step stays on package transport: it shows the JSON-RPC text on
 	// the wire, and a batch, which a client (ours or any JSON-RPC one) sends
 	// as one message of several calls; client.Client makes one call at a
@@ -536,7 +601,7 @@ func (d *demo) bench(ctx context.Context) error {
 	if d.benchCalls == 0 {
 		return nil
 	}
-	d.section("10. A short load test on one connection")
+	d.section("11. A short load test on one connection")
 	cfg := &benchConfig{
 		url:         d.url,
 		method:      "echo",
@@ -562,7 +627,7 @@ func (d *demo) bench(ctx context.Context) error {
 }
 
 func (d *demo) pubsub(ctx context.Context) error {
-	d.section("11. Publish/subscribe: a topic, its history, and recovery after a dropped connection")
+	d.section("12. Publish/subscribe: a topic, its history, and recovery after a dropped connection")
 	d.printf("server: the hub keeps the last %d publications of each topic under %s, where clients may publish\n", chatHistory, chatTopics)
 	cctx, cancel := context.WithTimeout(ctx, 2*demoStepTimeout)
 	defer cancel()
@@ -655,7 +720,7 @@ func (d *demo) receive(ctx context.Context, sub *client.Subscription, note strin
 }
 
 func (d *demo) restart(ctx context.Context) error {
-	d.section("12. Graceful restart with a call in flight: the client rides it out")
+	d.section("13. Graceful restart with a call in flight: the client rides it out")
 	drain(d.serverEvents)
 	drain(d.statuses)
 	old := d.c.Peer()

@@ -16,7 +16,7 @@ func TestDemo(t *testing.T) {
 		`^wsrpc demo: `,
 		`^# 1\. Server$`,
 		`^listening on ws://127\.0\.0\.1:\d+/rpc$`,
-		`^services: add, broadcast, callback, echo, sleep, time, whoami$`,
+		`^services: add, broadcast, callback, countdown, echo, sleep, tail, time, whoami$`,
 		`^# 2\. A client connects$`,
 		`^client connected; subprotocol wsrpc\.v1 `,
 		`^whoami → \{"conn_id":"[0-9a-f]+","remote_addr":"127\.0\.0\.1:\d+","subprotocol":"wsrpc\.v1","principal":null\}  \([\d.]+ms\)$`,
@@ -39,18 +39,28 @@ func TestDemo(t *testing.T) {
 		`^# 7\. Cancellation`,
 		`^→ error -32001 \(canceled\) after [\d.]+ms$`,
 		`^server: the sleep handler returned: context canceled$`,
-		`^# 8\. Errors`,
+		`^# 8\. Streams`,
+		`^client\.Stream countdown \{"from":3,"interval_ms":20\}, rpc\.WithWindow\(2\)`,
+		`^← s\.Recv\(\): 3  \(after [\d.]+ms\)$`,
+		`^← s\.Recv\(\): 2  \(after [\d.]+ms\)$`,
+		`^← s\.Recv\(\): 1  \(after [\d.]+ms\)$`,
+		`^→ s\.Recv\(\): io\.EOF, the stream ended; s\.Result: "liftoff"  \(after [\d.]+ms\)$`,
+		`^client\.Stream countdown \{"from":10000,"interval_ms":0\}, rpc\.WithWindow\(4\)`,
+		`^← s\.Recv\(\) ×3: 10000, 9999, 9998$`,
+		`^s\.Close\(\): the call is cancelled on the server, mid-stream$`,
+		`^server: the countdown handler returned: context canceled$`,
+		`^# 9\. Errors`,
 		`^add \{"a":1\} → error -32602 \(invalid params\): `,
 		`^nope → error -32601 \(method not found\): `,
-		`^# 9\. JSON-RPC 2\.0`,
+		`^# 10\. JSON-RPC 2\.0`,
 		`^subprotocol jsonrpc2\.0$`,
 		`^← \[ \(3 replies`,
 		`^    \{"jsonrpc":"2\.0","id":1,"result":3\},$`,
 		`^    \{"jsonrpc":"2\.0","id":2,"result":\["hi"\]\},$`,
 		`^    \{"jsonrpc":"2\.0","id":3,"error":\{"code":-32601,`,
-		`^# 10\. A short load test`,
+		`^# 11\. A short load test`,
 		`^200 calls, 0 errors in \S+: \d+ calls/s; latency p50 [\d.]+ms, p99 [\d.]+ms, max [\d.]+ms$`,
-		`^# 11\. Publish/subscribe`,
+		`^# 12\. Publish/subscribe`,
 		`^client\.Subscribe chat\.demo, with client\.Echo\(\)`,
 		`^client\.Publish chat\.demo \{"text":"hello"\} → position 1:([0-9a-f]+) \(offset:epoch\)$`,
 		`^← sub\.C\(\): chat\.demo 1:([0-9a-f]+) \{"text":"hello"\}$`,
@@ -65,7 +75,7 @@ func TestDemo(t *testing.T) {
 		`^← sub\.C\(\): chat\.demo 2:([0-9a-f]+) \{"text":"missed 1"\}  \(recovered from the topic's history\)$`,
 		`^← sub\.C\(\): chat\.demo 3:([0-9a-f]+) \{"text":"missed 2"\}  \(recovered from the topic's history\)$`,
 		`^the last position seen, 3:([0-9a-f]+), is what client\.Since `,
-		`^# 12\. Graceful restart`,
+		`^# 13\. Graceful restart`,
 		`^client\.Go: a call to sleep \{"ms":200\} is in flight`,
 		`^client: the server announced it is going away; status reconnecting`,
 		`^client\.Go: add \[4,5\], queued$`,
@@ -98,7 +108,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// One epoch throughout the pub/sub step: the topic's stream went on.
-	positions := regexp.MustCompile(`\b\d+:([0-9a-f]{8})\b`).FindAllStringSubmatch(section(r.stdout, "# 11.", "# 12."), -1)
+	positions := regexp.MustCompile(`\b\d+:([0-9a-f]{8})\b`).FindAllStringSubmatch(section(r.stdout, "# 12.", "# 13."), -1)
 	if len(positions) != 8 {
 		t.Errorf("%d positions in the pub/sub step, want 8", len(positions))
 	}

@@ -32,16 +32,18 @@
 // A build's main.go only calls Main, which wires the process to run (run.go),
 // so that every command is tested in-process with its own streams; what a
 // build adds (Extensions) reaches the commands in env. There is one file per
-// command, services.go holds the demo services and topics.go the demo
-// topics that serve and demo share, flags.go the flag helpers and dial.go
-// what the client commands share.
+// command, services.go holds the demo services, streams.go the demo
+// streaming services (countdown, and tail, which reads the hub's broker
+// through a tap) and topics.go the demo topics that serve and demo share,
+// flags.go the flag helpers and dial.go what the client commands share.
 //
 // # Goroutines and ownership
 //
 // Every goroutine a command starts is waited for before the command returns:
 // serve's HTTP server goroutine (by the shutdown) and the clock publishing
-// the time topic (stopped before the shutdown), bench's workers and progress
-// line, connect's pings, subscribe's subscriber (which makes the subscribes
+// the time topic (stopped before the shutdown, and so are the handlers of
+// the streams countdown and tail, which would hold the drain up), bench's
+// workers and progress line, connect's pings, subscribe's subscriber (which makes the subscribes
 // while the command prints), demo's shutdown. The one exception is the
 // stdin reader of connect and publish when stdin is the process's own: a
 // read from a terminal cannot be interrupted, so the command closes stdin

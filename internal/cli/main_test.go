@@ -182,7 +182,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T, opts ...server.Option) *testServer {
 	t.Helper()
-	srv, err := server.New(services(true, nil), opts...)
+	srv, err := server.New(services(true, nil, nil), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +309,10 @@ func TestUsageErrors(t *testing.T) {
 		{"call bad timeout", []string{"call", "--timeout", "soon", "ws://127.0.0.1:1/rpc", "add"}, `invalid value "soon" for flag -timeout`},
 		{"call missing answer file", []string{"call", "--answer", "testdata/nonexistent.json", "ws://127.0.0.1:1/rpc", "add"}, "--answer"},
 		{"call malformed answer file", []string{"call", "--answer", "testdata/not-an-object.json", "ws://127.0.0.1:1/rpc", "add"}, "want a JSON object"},
+		{"call window without stream", []string{"call", "--window", "8", "ws://127.0.0.1:1/rpc", "countdown"}, "--window needs --stream"},
+		{"call zero window", []string{"call", "--stream", "--window", "0", "ws://127.0.0.1:1/rpc", "countdown"}, "--window must be between 1 and 65536, not 0"},
+		{"call huge window", []string{"call", "--stream", "--window", "65537", "ws://127.0.0.1:1/rpc", "countdown"}, "--window must be between 1 and 65536, not 65537"},
+		{"call bad window", []string{"call", "--stream", "--window", "many", "ws://127.0.0.1:1/rpc", "countdown"}, `invalid value "many" for flag -window`},
 		{"notify without args", []string{"notify"}, "want URL METHOD [PARAMS]"},
 		{"notify malformed params", []string{"notify", "ws://127.0.0.1:1/rpc", "m", "{"}, "PARAMS is not valid JSON"},
 		{"connect without URL", []string{"connect"}, "want one URL, got 0 arguments"},

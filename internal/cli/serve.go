@@ -26,8 +26,9 @@ var serveHelp = help{
 	about: `
 Runs a wsrpc server with the demo services until SIGINT or SIGTERM, then shuts
 down gracefully: new connections are refused, clients are told to go elsewhere,
-calls in flight finish (for up to --drain-timeout), and the connections close
-with 1012. The exit status is 0 when nothing was cut short, 1 otherwise.
+calls in flight finish (for up to --drain-timeout; the streams countdown and
+tail end at once, saying so), and the connections close with 1012. The exit
+status is 0 when nothing was cut short, 1 otherwise.
 
 The RPC endpoint speaks both wire codecs (wsrpc.v1 and jsonrpc2.0; JSON-RPC 2.0
 also without a subprotocol). Services:
@@ -39,6 +40,16 @@ also without a subprotocol). Services:
              the call's metadata
   callback   {"method": M, "params": P} calls M on the calling client and
              returns its answer (a server→client call)
+  countdown  a stream: {"from": N, "interval_ms": M} sends N, N-1, ..., 1,
+             one every M ms (default 1000), then ends with "liftoff" one
+             interval after 1 (N ≤ 10000, M ≤ 10000); a plain call waits
+             it out and gets "liftoff" alone. See 'wsrpc call --help'
+  tail       a stream: {"topic": T, "max": N} sends the publications on
+             topic or pattern T as they come (as 'wsrpc subscribe --format
+             json' prints them), until cancelled or N of them (a plain call
+             must give max, and gets one array). It holds 64 for a caller
+             that reads slowly and drops the rest, giving the count in
+             "dropped" of the next one. Only with pub/sub (see below)
   broadcast  only with --demo-broadcast: sends the notification "broadcast"
              with the params (an array or an object) to every connection;
              returns how many got it. Off by default, because it lets any
@@ -182,7 +193,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// for it to learn the address.
 	announce := newLogger(e.stderr, logFormat, slog.LevelInfo)
 
-	mux := services(demoBroadcast, cfg.logger)
 	opts := []server.Option{
 		rpc.WithLogger(cfg.logger),
 		server.WithMaxConns(maxConns),
@@ -198,9 +208,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if len(origins) > 0 {
 		opts = append(opts, server.WithOriginPatterns(origins...))
 	}
-	var hub *pubsub.Hub
+	var (
+		hub *pubsub.Hub
+		tap *brokerTap
+	)
 	if demoTopics || nats {
-		if hub, err = serveHub(ctx, e.ext, natsURL, demoTopics, cfg.logger); err != nil {
+		if hub, tap, err = serveHub(ctx, e.ext, natsURL, demoTopics, cfg.logger); err != nil {
 			return err
 		}
 		// Closed, with its broker, once the server has shut down (the
@@ -208,7 +221,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		defer hub.Close()
 		opts = append(opts, server.WithHub(hub))
 	}
-	srv, err := server.New(mux, opts...)
+	// The streams end before the graceful shutdown below: a tail never
+	// ends by itself, and would hold the drain up.
+	streams := newStreaming(tap)
+	defer streams.Stop()
+	srv, err := server.New(services(demoBroadcast, cfg.logger, streams), opts...)
 	if err != nil { // a bad flag value: New checks --allowed-hosts and --trusted-proxies
 		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}
@@ -244,6 +261,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if clk != nil {
 		clk.Stop()
 	}
+	streams.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	if err := r.shutdown(sctx); err != nil {
@@ -262,14 +280,15 @@ const brokerTimeout = 10 * time.Second
 
 // serveHub returns serve's pub/sub hub: with the demo topics if demo (with
 // no rules otherwise: clients subscribe, only Go code publishes), and with
-// the broker ext.Broker makes for natsURL when natsURL is set. The hub owns
-// the broker: its Close closes it.
-func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, logger *slog.Logger) (*pubsub.Hub, error) {
+// the broker ext.Broker makes for natsURL when natsURL is set, with the
+// tap the tail service reads through. The hub owns the broker: its Close
+// closes it.
+func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, logger *slog.Logger) (*pubsub.Hub, *brokerTap, error) {
 	if natsURL == "" {
 		if !demo {
-			return pubsub.New(pubsub.WithLogger(logger))
+			return newHub(logger, nil)
 		}
-		return demoHub(logger)
+		return demoHub(logger, nil)
 	}
 	shown := redactURL(natsURL)
 	bctx, cancel := context.WithTimeout(ctx, brokerTimeout)
@@ -277,23 +296,26 @@ func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, lo
 	cancel()
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return nil, fmt.Errorf("--nats %s: no broker within %s: %w", shown, brokerTimeout, err)
+		return nil, nil, fmt.Errorf("--nats %s: no broker within %s: %w", shown, brokerTimeout, err)
 	case err != nil:
-		return nil, fmt.Errorf("--nats %s: %w", shown, err)
+		return nil, nil, fmt.Errorf("--nats %s: %w", shown, err)
 	case b == nil:
-		return nil, fmt.Errorf("--nats %s: the broker func returned no broker", shown)
+		return nil, nil, fmt.Errorf("--nats %s: the broker func returned no broker", shown)
 	}
-	var hub *pubsub.Hub
+	var (
+		hub *pubsub.Hub
+		tap *brokerTap
+	)
 	if demo {
-		hub, err = demoHub(logger, pubsub.WithBroker(b))
+		hub, tap, err = demoHub(logger, b)
 	} else {
-		hub, err = pubsub.New(pubsub.WithLogger(logger), pubsub.WithBroker(b))
+		hub, tap, err = newHub(logger, b)
 	}
 	if err != nil {
 		b.Close() // the hub did not take it
-		return nil, fmt.Errorf("--nats %s: %s", shown, strings.TrimPrefix(err.Error(), "wsrpc: "))
+		return nil, nil, fmt.Errorf("--nats %s: %s", shown, strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}
-	return hub, nil
+	return hub, tap, nil
 }
 
 // redactURL is the comma-separated list of URLs s (a NATS URL may name

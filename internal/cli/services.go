@@ -23,15 +23,17 @@ const broadcastTimeout = 5 * time.Second
 
 // serviceNames lists the demo services with broadcast, for the
 // documentation and the demo.
-var serviceNames = []string{"add", "broadcast", "callback", "echo", "sleep", "time", "whoami"}
+var serviceNames = []string{"add", "broadcast", "callback", "countdown", "echo", "sleep", "tail", "time", "whoami"}
 
 // services returns the demo services behind Recover and Logging (with a nil
 // logger, nothing is logged). With withBroadcast false there is no broadcast
 // service: it lets any client make the server send a message to every
 // connection, so `wsrpc serve` offers it only with --demo-broadcast; the demo
 // offers it on its own loopback server. The services reach the server they
-// run in with server.FromContext.
-func services(withBroadcast bool, logger *slog.Logger) *handler.Mux {
+// run in with server.FromContext. st serves the streaming services
+// countdown and tail (nil: countdown only ends with its call, and tail is
+// unavailable).
+func services(withBroadcast bool, logger *slog.Logger, st *streaming) *handler.Mux {
 	m := handler.NewMux()
 	m.Use(handler.Recover(logger), handler.Logging(logger))
 	must := func(err error) {
@@ -45,6 +47,8 @@ func services(withBroadcast bool, logger *slog.Logger) *handler.Mux {
 	must(m.Handle("time", handler.NoParams(now)))
 	must(m.Handle("whoami", handler.NoParams(whoami)))
 	must(m.Handle("callback", handler.Func(callback)))
+	must(m.Handle("countdown", handler.Func(st.countdown)))
+	must(m.Handle("tail", handler.Stream(st.tail)))
 	if withBroadcast {
 		must(m.Handle("broadcast", handler.Func(broadcast)))
 	}

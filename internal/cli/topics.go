@@ -23,13 +23,27 @@ const (
 // publish on (at most maxChatBytes a publication). Both keep history, so
 // that a subscriber that reconnects recovers what it missed. Other topics
 // may be subscribed to (nothing publishes there) but not published on.
-// opts are added to these (serve's --nats broker).
-func demoHub(logger *slog.Logger, opts ...pubsub.Option) (*pubsub.Hub, error) {
-	return pubsub.New(append([]pubsub.Option{
+// See newHub for b and the tap.
+func demoHub(logger *slog.Logger, b pubsub.Broker) (*pubsub.Hub, *brokerTap, error) {
+	return newHub(logger, b,
 		pubsub.WithRule(timeTopic, pubsub.Rule{HistorySize: timeHistory}),
-		pubsub.WithRule(chatTopics, pubsub.Rule{HistorySize: chatHistory, Publish: chatPublish}),
-		pubsub.WithLogger(logger),
-	}, opts...)...)
+		pubsub.WithRule(chatTopics, pubsub.Rule{HistorySize: chatHistory, Publish: chatPublish}))
+}
+
+// newHub returns a hub with opts over broker b (nil: an in-process
+// MemoryBroker; serve's --nats broker otherwise), and the tap on b through
+// which the tail service reads its publications. The hub owns b: its Close
+// closes it (when New fails, b is not closed).
+func newHub(logger *slog.Logger, b pubsub.Broker, opts ...pubsub.Option) (*pubsub.Hub, *brokerTap, error) {
+	if b == nil {
+		b = pubsub.NewMemoryBroker(0)
+	}
+	tap := newBrokerTap(b)
+	hub, err := pubsub.New(append([]pubsub.Option{pubsub.WithLogger(logger), pubsub.WithBroker(tap)}, opts...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return hub, tap, nil
 }
 
 // chatPublish lets every client publish on chat.>, up to maxChatBytes.
