@@ -245,3 +245,22 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// Either side serves streams: the server peer streams from the client's
+// handler.
+func TestStreamServerToClient(t *testing.T) {
+	_, srv := peers(t, rpc.SubprotocolBinary, nil, []rpc.Option{rpc.WithHandler(streamer(t, nil, nil))})
+	s, err := srv.Stream(ctxT(t), "countdown", []int{3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want := 3; want > 0; want-- {
+		var got int
+		if err := s.RecvValue(&got); err != nil || got != want {
+			t.Fatalf("result %d: %d, %v", want, got, err)
+		}
+	}
+	if _, err := s.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
+	}
+}
