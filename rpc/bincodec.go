@@ -187,8 +187,8 @@ func decodePacked(data []byte, dst []message, in *interner, lim metaLimits) ([]m
 		}
 		sub := d.data[:n]
 		d.data = d.data[n:]
-		if kind(sub[0]) != kindNotification {
-			d.fail(fmt.Sprintf("kind %d inside a packed message (only notifications may be packed)", sub[0]))
+		if kind(sub[0]) != kindNotification && kind(sub[0]) != kindStreamItem {
+			d.fail(fmt.Sprintf("kind %d inside a packed message (only notifications and stream results may be packed)", sub[0]))
 			break
 		}
 		if len(msgs) == transport.MaxPack {

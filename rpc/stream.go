@@ -22,13 +22,22 @@ import (
 // blocks while the credit is used up, and ends the stream by returning, with
 // a final result or an error, as any call ends.
 
-// DefaultStreamWindow is the credit a stream starts with (and the bound of
-// the results received but not yet read) unless [WithWindow] says
-// otherwise.
+// DefaultStreamWindow is the credit a stream starts with unless
+// [WithWindow] says otherwise.
 const DefaultStreamWindow = 64
 
 // MaxStreamWindow bounds a stream's window.
 const MaxStreamWindow = 1 << 16
+
+// StreamWindowBytes is what a stream's window grows to hold: the caller
+// grants enough credit for about this many bytes of results in flight and
+// unread, as their sizes so far say (never less than the window it was
+// opened with, never more than 4096 results). Small results so flow with a
+// window of thousands, large ones with a few.
+const StreamWindowBytes = 1 << 20
+
+// maxAutoWindow bounds the window grown for small results.
+const maxAutoWindow = 4096
 
 // StreamOption configures [Peer.Stream].
 type StreamOption func(*streamOptions)
@@ -38,10 +47,11 @@ type streamOptions struct {
 	md     Metadata
 }
 
-// WithWindow sets the stream's window: the results the handler may send
-// before the caller has read any, and the most that wait unread (1 to
-// [MaxStreamWindow]; out of range is clamped). The caller grants more
-// credit each time its reader has consumed half the window.
+// WithWindow sets the stream's initial window: the results the handler may
+// send before the caller has read any (1 to [MaxStreamWindow]; out of range
+// is clamped). As its reader consumes them, the caller grants more credit,
+// keeping at least this many results in flight and unread, or more when
+// they are small (see [StreamWindowBytes]).
 func WithWindow(n int) StreamOption {
 	return func(o *streamOptions) { o.window = min(max(n, 1), MaxStreamWindow) }
 }
@@ -63,12 +73,17 @@ type Stream struct {
 	p      *Peer
 	id     uint64
 	method string
-	window uint64
-	items  chan Raw       // received, not yet read: at most window
+	window uint64         // the initial credit, and the least the window keeps
 	reply  chan *Response // the final reply, once
-	final  *Response      // the final reply, once read from reply
-	read   uint64         // results read
-	unsent uint64         // results read since the last credit sent
+	// The results received and not yet read, appended by the peer's reader;
+	// at most the credit granted.
+	qmu    sync.Mutex
+	queue  []Raw
+	head   int
+	notify chan struct{} // a result was queued (capacity 1)
+	bytes  uint64        // of the results read
+	final  *Response     // the final reply, once read from reply
+	read   uint64        // results read
 	// granted is the credit given so far and received the results that
 	// arrived (by the peer's reader): more received than granted is the
 	// other side breaking the protocol.
@@ -107,7 +122,7 @@ func (p *Peer) Stream(ctx context.Context, method string, params any, opts ...St
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{p: p, method: method, window: uint64(o.window), cancel: cancel,
-		items: make(chan Raw, o.window), reply: make(chan *Response, 1)}
+		reply: make(chan *Response, 1), notify: make(chan struct{}, 1)}
 	s.granted.Store(uint64(o.window))
 	id, err := p.startStream(ctx, method, raw, md, s)
 	if err != nil {
@@ -132,17 +147,13 @@ func (p *Peer) startStream(ctx context.Context, method string, params []byte, md
 // lost connection (an *Error of CodeConnectionLost: the stream was cut
 // before it ended, after the results read so far).
 func (s *Stream) Recv() (Raw, error) {
-	if s.final == nil {
-		select {
-		case it := <-s.items:
-			s.consumed()
+	for s.final == nil {
+		if it, ok := s.pop(); ok {
+			s.consumed(len(it))
 			return it, nil
-		default:
 		}
 		select {
-		case it := <-s.items:
-			s.consumed()
-			return it, nil
+		case <-s.notify:
 		case r := <-s.reply:
 			s.final = r
 			s.cancel()
@@ -150,10 +161,8 @@ func (s *Stream) Recv() (Raw, error) {
 	}
 	// Ended: what arrived before the reply is still to be read (the reader
 	// queued it first).
-	select {
-	case it := <-s.items:
+	if it, ok := s.pop(); ok {
 		return it, nil
-	default:
 	}
 	if s.final.Err != nil {
 		if CodeOf(s.final.Err) == CodeConnectionLost {
@@ -162,6 +171,37 @@ func (s *Stream) Recv() (Raw, error) {
 		return nil, s.final.Err
 	}
 	return nil, fmt.Errorf("%w (%w)", io.EOF, ErrStreamEnded)
+}
+
+// push queues a received result (the peer's reader).
+func (s *Stream) push(it Raw) {
+	s.qmu.Lock()
+	s.queue = append(s.queue, it)
+	s.qmu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the oldest queued result.
+func (s *Stream) pop() (Raw, bool) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.head == len(s.queue) {
+		return nil, false
+	}
+	it := s.queue[s.head]
+	s.queue[s.head] = nil
+	s.head++
+	if s.head == len(s.queue) { // empty: start again at the front
+		s.queue, s.head = s.queue[:0], 0
+	} else if s.head > 1024 && s.head*2 > len(s.queue) {
+		n := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[n:])
+		s.queue, s.head = s.queue[:n], 0
+	}
+	return it, true
 }
 
 // RecvValue is Recv, decoding the result into v with the peer's codec.
@@ -218,31 +258,39 @@ func (s *Stream) Close() {
 	})
 }
 
-// consumed counts a result read, and grants the credit of half a window
-// once that many were read since the last grant. The credit goes as a
-// best effort, without waiting: a stream whose credit could not be sent
-// waits for the next.
-func (s *Stream) consumed() {
+// consumed counts a result of size bytes read, and grants more credit
+// once the credit still out (granted, not yet read) has fallen to half the
+// window: enough to bring it back to the window, which is the initial one,
+// or as many results as StreamWindowBytes holds at their average size so
+// far, whichever is more (at most maxAutoWindow). The credit goes as a best
+// effort: a stream whose credit could not be sent waits for the next.
+func (s *Stream) consumed(size int) {
 	s.read++
-	s.unsent++
-	if s.unsent*2 < s.window {
+	s.bytes += uint64(size)
+	window := s.window
+	if avg := s.bytes / s.read; avg > 0 {
+		window = max(window, min(StreamWindowBytes/avg, maxAutoWindow))
+	} else {
+		window = max(window, maxAutoWindow)
+	}
+	out := s.granted.Load() - s.read
+	if out*2 > window {
 		return
 	}
+	n := window - out
 	// Counted as granted before it is sent: results it allows may arrive
 	// before Send returns.
-	s.granted.Add(s.unsent)
-	data := s.p.wire.encode(message{kind: kindStreamCredit, id: wireID{n: s.id}, credit: s.unsent})
+	s.granted.Add(n)
+	data := s.p.wire.encode(message{kind: kindStreamCredit, id: wireID{n: s.id}, credit: n})
 	if err := s.p.conn.Send(context.Background(), transport.Message{Type: s.p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}}); err != nil {
 		bufpool.Put(data)
-		s.granted.Add(-s.unsent)
-		return
+		s.granted.Add(-n)
 	}
-	s.unsent = 0
 }
 
 // handleStreamItem hands a received result to its stream. One beyond the
-// credit granted (the items channel is full) is the other side breaking
-// the protocol: the call fails, and is cancelled there.
+// credit granted is the other side breaking the protocol: the call fails,
+// and is cancelled there.
 func (p *Peer) handleStreamItem(m *message) {
 	if m.id.raw != "" {
 		p.unknownReplies.Add(1)
@@ -258,11 +306,8 @@ func (p *Peer) handleStreamItem(m *message) {
 	st := pc.stream
 	if st.received.Add(1) <= st.granted.Load() {
 		p.rx.kept = true // the item aliases the received buffer
-		select {
-		case st.items <- Raw(m.result):
-			return
-		default: // cannot be: at most window results are unread
-		}
+		st.push(Raw(m.result))
+		return
 	}
 	if p.abandon(m.id.n) {
 		p.deliver(pc.reply, &Response{ID: m.id.n, Err: &Error{Code: CodeInternalError,
@@ -329,7 +374,18 @@ func (w *StreamWriter) Send(ctx context.Context, v any) error {
 			return ctx.Err()
 		}
 	}
-	return p.sendCtx(ctx, &message{kind: kindStreamItem, id: w.req.wid, result: raw})
+	// Packable: results queued together go out as one WebSocket message (a
+	// packed message, a JSON-RPC batch), as publications do.
+	data := p.wire.encode(message{kind: kindStreamItem, id: w.req.wid, result: raw})
+	err := p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}, Pack: p.wire.packer()})
+	if err == nil {
+		return nil
+	}
+	bufpool.Put(data)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &Error{Code: CodeUnavailable, Message: "connection closed; the result was not sent: " + err.Error()}
 }
 
 // Sent returns how many results were sent.

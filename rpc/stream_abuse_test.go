@@ -44,6 +44,9 @@ func TestStreamOverCreditFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Read nothing until all five have arrived: no credit was granted past
+	// the first two.
+	time.Sleep(200 * time.Millisecond)
 	got := 0
 	for {
 		_, err := s.Recv()

@@ -61,3 +61,20 @@ func TestStreamMessagesRoundTrip(t *testing.T) {
 		t.Fatalf("bad $stream: %+v", js)
 	}
 }
+
+// Stream results may be packed, as notifications are; nothing else may.
+func TestPackedStreamResults(t *testing.T) {
+	a := appendBinary(nil, &message{kind: kindStreamItem, id: wireID{n: 3}, result: []byte(`1`)})
+	b := appendBinary(nil, &message{kind: kindStreamItem, id: wireID{n: 3}, result: []byte(`2`)})
+	packed := []byte{byte(kindPacked), 0, byte(len(a))}
+	packed = append(append(append(packed, a...), byte(len(b))), b...)
+	msgs, err := decodePacked(packed, nil, nil, testMeta)
+	if err != nil || len(msgs) != 2 || msgs[0].kind != kindStreamItem || string(msgs[1].result) != "2" {
+		t.Fatalf("packed results: %+v, %v", msgs, err)
+	}
+	r := appendBinary(nil, &message{kind: kindResult, id: wireID{n: 3}, result: []byte(`1`)})
+	bad := append([]byte{byte(kindPacked), 0, byte(len(r))}, r...)
+	if _, err := decodePacked(bad, nil, nil, testMeta); err == nil {
+		t.Fatal("a packed result (kind 3) was accepted")
+	}
+}

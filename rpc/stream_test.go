@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,33 +89,50 @@ func TestStreamOrderAndEnd(t *testing.T) {
 
 // A consumer that stops reading holds the handler at the window: it sends
 // no more than the credit granted, and goes on when the consumer reads.
+// Results of 128 KiB keep the window at the 10 it was opened with (1 MiB of
+// them is 8); small results let it grow (TestStreamWindowGrows).
 func TestStreamCreditBlocksAndRefills(t *testing.T) {
+	big := rpc.Raw(`"` + strings.Repeat("x", 128<<10) + `"`)
 	for _, cd := range codecs {
 		t.Run(cd.name, func(t *testing.T) {
 			var sent atomic.Int64
-			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(streamer(t, &sent, nil))}, nil)
-			s, err := c.Stream(ctxT(t), "countdown", []int{100}, rpc.WithWindow(10))
+			h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				for range 100 {
+					if err := req.Stream().Send(ctx, big); err != nil {
+						return nil, err
+					}
+					sent.Add(1)
+				}
+				return nil, nil
+			})
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h)}, nil)
+			s, err := c.Stream(ctxT(t), "big", nil, rpc.WithWindow(10))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			time.Sleep(200 * time.Millisecond) // the handler runs ahead as far as it may
-			if n := sent.Load(); n != 10 {
-				t.Fatalf("%d results sent with nothing read and a window of 10", n)
+			waitSent := func(want int64) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for sent.Load() < want && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				time.Sleep(100 * time.Millisecond) // and no more after that
+				if n := sent.Load(); n != want {
+					t.Fatalf("%d results sent, want %d", n, want)
+				}
 			}
-			for range 5 { // half the window read: 5 more credit
+			waitSent(10) // nothing read: the initial credit only
+			for range 4 {
 				if _, err := s.Recv(); err != nil {
 					t.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for sent.Load() != 15 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
+			waitSent(10) // 6 still out: more than half the window, no credit yet
+			if _, err := s.Recv(); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
-			if n := sent.Load(); n != 15 {
-				t.Fatalf("%d sent after reading 5, want 15", n)
-			}
+			waitSent(15) // 5 out: credit for 5 more, back to 10
 			for i := range 95 {
 				if _, err := s.Recv(); err != nil {
 					t.Fatalf("result %d: %v", i+6, err)
@@ -124,6 +142,30 @@ func TestStreamCreditBlocksAndRefills(t *testing.T) {
 				t.Fatalf("end: %v", err)
 			}
 		})
+	}
+}
+
+// Small results let the window grow past the one the stream was opened
+// with, up to what StreamWindowBytes holds.
+func TestStreamWindowGrows(t *testing.T) {
+	var sent atomic.Int64
+	c, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(streamer(t, &sent, nil))}, nil)
+	s, err := c.Stream(ctxT(t), "countdown", []int{3000}, rpc.WithWindow(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 8 {
+		if _, err := s.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for sent.Load() < 1000 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := sent.Load(); n < 1000 || n > 8+4096 {
+		t.Fatalf("%d sent after 8 small results were read: want the window grown to thousands, within 4096", n)
 	}
 }
 

@@ -35,9 +35,10 @@ streams): each result is printed on stdout as it arrives, as compact JSON on
 a line of its own (JSON Lines, for jq), and the final result, unless null,
 goes to stderr as "end: RESULT". An error ends a stream as it ends a call,
 after the results it sent. SIGINT cancels the stream on the server too and
-exits with 1 ("interrupted after N results"). --window is the credit: how
-many results the server may send ahead of those printed; it is held back
-beyond. --timeout bounds the dial only, unless given: then the whole stream
+exits with 1 ("interrupted after N results"). --window is the initial
+credit: how many results the server may send ahead of those printed; it is
+held back beyond (the window grows for small results, up to about 1 MiB of
+them). --timeout bounds the dial only, unless given: then the whole stream
 too. A method that does not stream just answers: that is the final result.`,
 	examples: `
 wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'
@@ -151,7 +152,7 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	f.register(fs)
 	answerFile := fs.String("answer", "", "answer the server's callbacks from this JSON `file`: {\"method\": result, ...}")
 	stream := fs.Bool("stream", false, "call METHOD as a stream: print each result as it arrives, one JSON value a line (see above)")
-	window := fs.Int("window", rpc.DefaultStreamWindow, fmt.Sprintf("with --stream, the credit window: the `n` results (1 to %d) the server may send ahead of those printed", rpc.MaxStreamWindow))
+	window := fs.Int("window", rpc.DefaultStreamWindow, fmt.Sprintf("with --stream, the initial credit window: the `n` results (1 to %d) the server may send ahead of those printed (it grows for small results)", rpc.MaxStreamWindow))
 	pos, err := parseArgs(fs, args, e, &callHelp)
 	if err != nil {
 		return err
