@@ -100,32 +100,15 @@ func runCell(ctx context.Context, im impl, size int, m mode, window int, warm, d
 	if window <= 0 {
 		window = m.callers
 	}
-	ep, err := im.listen(ctx, size)
+	clients, closeCell, err := startCell(ctx, im, size, m.conns)
 	if err != nil {
-		return res, fmt.Errorf("%s: listen: %w", im.name, err)
+		return res, err
 	}
-	var clients []*onceClient
-	defer func() {
-		for _, c := range clients {
-			if cerr := c.close(); cerr != nil && err == nil {
-				err = fmt.Errorf("%s: close client: %w", im.name, cerr)
-			}
-		}
-		if cerr := ep.close(); cerr != nil && err == nil {
-			err = fmt.Errorf("%s: close server: %w", im.name, cerr)
-		}
-	}()
-	for range m.conns {
-		c, err := ep.dial(ctx)
-		if err != nil {
-			return res, fmt.Errorf("%s: dial: %w", im.name, err)
-		}
-		clients = append(clients, &onceClient{client: c})
-	}
+	defer closeCell(&err)
 
 	// One worker per caller; a pipeliner with many callers is one worker
 	// that keeps that many messages in flight.
-	var workers []func(stop *atomic.Bool, h *hist) (int64, error)
+	var workers []worker
 	for _, c := range clients {
 		if p, ok := c.client.(pipeliner); ok && m.callers > 1 {
 			res.Pipelined = true
@@ -152,43 +135,104 @@ func runCell(ctx context.Context, im impl, size int, m mode, window int, warm, d
 		}
 	}
 	hists := make([]hist, len(workers))
-
-	if _, _, err := phase(ctx, workers, hists, clients, warm); err != nil {
-		return res, fmt.Errorf("%s: warm-up: %w", im.name, err)
-	}
-	for i := range hists {
-		hists[i] = hist{}
-	}
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	n, elapsed, err := phase(ctx, workers, hists, clients, d)
-	runtime.ReadMemStats(&after)
+	ms, err := measurePhases(ctx, workers, hists, clients, warm, d)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", im.name, err)
 	}
-	if n == 0 {
+	if ms.n == 0 {
 		return res, fmt.Errorf("%s: no call completed", im.name)
 	}
 	var all hist
 	for i := range hists {
 		all.merge(&hists[i])
 	}
-	res.Calls = n
-	res.Elapsed = elapsed
-	res.ReqPerSec = float64(n) / elapsed.Seconds()
+	res.Calls = ms.n
+	res.Elapsed = ms.elapsed
+	res.ReqPerSec = float64(ms.n) / ms.elapsed.Seconds()
 	res.P50 = all.quantile(0.50)
 	res.P99 = all.quantile(0.99)
-	res.AllocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(n)
-	res.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
+	res.AllocsPerCall = float64(ms.mallocs) / float64(ms.n)
+	res.BytesPerCall = float64(ms.bytes) / float64(ms.n)
 	return res, nil
+}
+
+// startCell starts im's server for payloads of size bytes and dials conns
+// connections to it. closeCell closes the connections, then the server,
+// and sets *err to the first failure unless it holds one already.
+func startCell(ctx context.Context, im impl, size, conns int) (clients []*onceClient, closeCell func(err *error), err error) {
+	ep, err := im.listen(ctx, size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: listen: %w", im.name, err)
+	}
+	closeCell = func(err *error) {
+		for _, c := range clients {
+			if cerr := c.close(); cerr != nil && *err == nil {
+				*err = fmt.Errorf("%s: close client: %w", im.name, cerr)
+			}
+		}
+		if cerr := ep.close(); cerr != nil && *err == nil {
+			*err = fmt.Errorf("%s: close server: %w", im.name, cerr)
+		}
+	}
+	for range conns {
+		c, derr := ep.dial(ctx)
+		if derr != nil {
+			err = fmt.Errorf("%s: dial: %w", im.name, derr)
+			closeCell(&err)
+			return nil, nil, err
+		}
+		clients = append(clients, &onceClient{client: c})
+	}
+	return clients, closeCell, nil
+}
+
+// A worker runs until stop is set, recording latencies in h (nil when the
+// cell records none), and returns what it completed.
+type worker func(stop *atomic.Bool, h *hist) (int64, error)
+
+// measured is what the measured phase of a cell did.
+type measured struct {
+	n              int64         // operations the workers completed
+	elapsed        time.Duration // from the start until the last worker stopped
+	mallocs, bytes uint64        // heap allocations of the whole process meanwhile
+	cpu            time.Duration // this process's user + system time meanwhile
+	busy           time.Duration // the whole machine's busy time meanwhile
+	reads, writes  int64         // this process's read and write system calls meanwhile
+}
+
+// measurePhases runs the workers for warm, unmeasured, then (after a GC and
+// with the histograms reset) for d, and returns what they did in the
+// second phase. hists is nil or has one histogram per worker.
+func measurePhases(ctx context.Context, workers []worker, hists []hist, clients []*onceClient, warm, d time.Duration) (measured, error) {
+	if _, _, err := phase(ctx, workers, hists, clients, warm); err != nil {
+		return measured{}, fmt.Errorf("warm-up: %w", err)
+	}
+	for i := range hists {
+		hists[i] = hist{}
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	// Outside the MemStats: reading /proc allocates.
+	cpu0, busy0 := cpuTime(), machineBusy()
+	r0, w0 := ioSyscalls("self")
+	runtime.ReadMemStats(&before)
+	n, elapsed, err := phase(ctx, workers, hists, clients, d)
+	runtime.ReadMemStats(&after)
+	r1, w1 := ioSyscalls("self")
+	cpu1, busy1 := cpuTime(), machineBusy()
+	if err != nil {
+		return measured{}, err
+	}
+	return measured{n: n, elapsed: elapsed, mallocs: after.Mallocs - before.Mallocs, bytes: after.TotalAlloc - before.TotalAlloc,
+		cpu: cpu1 - cpu0, busy: busy1 - busy0, reads: r1 - r0, writes: w1 - w0}, nil
 }
 
 // phase runs every worker for d and returns the calls they completed and the
 // time from the start until the last worker stopped (calls in flight when
 // the time is up finish and count). If the workers do not stop within
-// stuckAfter of the deadline, the clients are closed to unblock them.
-func phase(ctx context.Context, workers []func(*atomic.Bool, *hist) (int64, error), hists []hist, clients []*onceClient, d time.Duration) (int64, time.Duration, error) {
+// stuckAfter of the deadline, the clients are closed to unblock them. hists
+// is nil (the workers get a nil *hist) or has one histogram per worker.
+func phase(ctx context.Context, workers []worker, hists []hist, clients []*onceClient, d time.Duration) (int64, time.Duration, error) {
 	var stop atomic.Bool
 	var total atomic.Int64
 	errs := make(chan error, len(workers))
@@ -196,7 +240,11 @@ func phase(ctx context.Context, workers []func(*atomic.Bool, *hist) (int64, erro
 	start := time.Now()
 	for i, w := range workers {
 		wg.Go(func() {
-			n, err := w(&stop, &hists[i])
+			var h *hist
+			if hists != nil {
+				h = &hists[i]
+			}
+			n, err := w(&stop, h)
 			total.Add(n)
 			if err != nil {
 				errs <- err

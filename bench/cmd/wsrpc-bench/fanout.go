@@ -182,21 +182,29 @@ func runFanout(ctx context.Context, cfg fanoutConfig, stdout, stderr io.Writer) 
 	if _, err := raiseNoFile(); err != nil {
 		fmt.Fprintf(stderr, "wsrpc-bench: -fanout: raising the fd limit: %v\n", err)
 	}
-	if cfg.profile != "" {
-		stop, err := startCPUProfile(cfg.profile)
+	return profiled(cfg.profile, stderr, func() int {
+		rows, err := measureFanout(ctx, cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -fanout: %v\n", err)
+			return 1
+		}
+		rep := newFanReport(cfg, rows)
+		return printReport(stdout, stderr, cfg.json, rep, rep.writeTable)
+	})
+}
+
+// profiled runs f and returns its exit status, with the process's CPU
+// profile written to path meanwhile when path is set.
+func profiled(path string, stderr io.Writer, f func() int) int {
+	if path != "" {
+		stop, err := startCPUProfile(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "wsrpc-bench: %v\n", err)
 			return 1
 		}
 		defer stop()
 	}
-	rows, err := measureFanout(ctx, cfg, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "wsrpc-bench: -fanout: %v\n", err)
-		return 1
-	}
-	rep := newFanReport(cfg, rows)
-	return printReport(stdout, stderr, cfg.json, rep, rep.writeTable)
+	return f()
 }
 
 // startCPUProfile starts the process's CPU profile into the file path;

@@ -15,18 +15,12 @@ import (
 func TestFanout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
 	args := []string{"-fanout", "-fanout-subs", "2", "-fanout-sizes", "64", "-d", "200ms", "-warm", "20ms",
 		"-fanout-rate", "2000", "-json"}
-	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var rep fanReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("%v in %s", err, stdout.String())
-	}
+	out := runJSON(t, ctx, args, &rep)
 	if len(rep.Rows) != len(fanSystems) {
-		t.Fatalf("%d rows, want %d: %s", len(rep.Rows), len(fanSystems), stdout.String())
+		t.Fatalf("%d rows, want %d: %s", len(rep.Rows), len(fanSystems), out)
 	}
 	for _, r := range rep.Rows {
 		if r.Skipped != "" {

@@ -229,14 +229,8 @@ func readUsage(pids []int) procUsage {
 				}
 			}
 		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
-			for line := range strings.SplitSeq(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-					n, _ := strconv.ParseInt(v, 10, 64)
-					u.writes += n
-				}
-			}
-		}
+		_, w := ioSyscalls(strconv.Itoa(pid))
+		u.writes += w
 	}
 	return u
 }

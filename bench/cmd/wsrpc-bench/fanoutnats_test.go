@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,15 +30,9 @@ func runNatsMode(t *testing.T, args ...string) *natsReport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
 	args = append([]string{"-nats", "-fanout-sizes", "64", "-d", "200ms", "-warm", "20ms", "-fanout-rate", "3000", "-json"}, args...)
-	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var rep natsReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("%v in %s", err, stdout.String())
-	}
+	runJSON(t, ctx, args, &rep)
 	checkNothingLeft(t, &rep)
 	return &rep
 }

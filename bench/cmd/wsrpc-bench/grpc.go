@@ -11,8 +11,9 @@ import (
 )
 
 // grpcEcho is gRPC-go unary over loopback TCP without TLS: a service
-// registered by hand (no protoc) whose one method echoes opaque bytes, with a
-// codec that passes []byte through, so no protobuf work is measured.
+// registered by hand (no protoc) whose unary method echoes opaque bytes (and
+// whose server stream sends them, for -stream), with a codec that passes
+// []byte through, so no protobuf work is measured.
 var grpcEcho = impl{name: "grpc", listen: listenGRPC}
 
 // bytesCodec passes a *[]byte through unchanged. Unmarshal copies, because
@@ -42,13 +43,17 @@ func (bytesCodec) Unmarshal(data []byte, v any) error {
 
 func init() { encoding.RegisterCodec(bytesCodec{}) }
 
-// echoService is the service's handler type; it needs no method, the one
-// unary method is the function below.
+// echoService is the service's handler type; it needs no method, the
+// unary method and the stream are the functions below.
 type echoService interface{}
 
-type echoServer struct{}
+// echoServer holds what the stream sends: one payload of the cell's size.
+type echoServer struct{ payload []byte }
 
-const grpcEchoMethod = "/wsrpcbench.Echo/Echo"
+const (
+	grpcEchoMethod   = "/wsrpcbench.Echo/Echo"
+	grpcStreamMethod = "/wsrpcbench.Echo/Stream"
+)
 
 var echoServiceDesc = grpc.ServiceDesc{
 	ServiceName: "wsrpcbench.Echo",
@@ -67,6 +72,24 @@ var echoServiceDesc = grpc.ServiceDesc{
 			return interceptor(ctx, in, info, func(_ context.Context, req any) (any, error) { return req, nil })
 		},
 	}},
+	// Stream is server streaming: after the (empty) request it sends the
+	// payload again and again until the caller cancels.
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Stream",
+		ServerStreams: true,
+		Handler: func(srv any, ss grpc.ServerStream) error {
+			var in []byte
+			if err := ss.RecvMsg(&in); err != nil {
+				return err
+			}
+			out := srv.(*echoServer).payload
+			for {
+				if err := ss.SendMsg(&out); err != nil {
+					return err
+				}
+			}
+		},
+	}},
 	Metadata: "wsrpcbench.proto",
 }
 
@@ -83,7 +106,7 @@ func listenGRPC(_ context.Context, size int) (endpoint, error) {
 		return nil, err
 	}
 	srv := grpc.NewServer()
-	srv.RegisterService(&echoServiceDesc, echoServer{})
+	srv.RegisterService(&echoServiceDesc, &echoServer{payload: make([]byte, size)})
 	s := &grpcServer{srv: srv, addr: ln.Addr().String(), serve: make(chan error, 1), size: size}
 	go func() { s.serve <- srv.Serve(ln) }() // owned: waited for in close
 	return s, nil
@@ -124,6 +147,34 @@ func (c *grpcClient) caller() func() error {
 		}
 		return nil
 	}
+}
+
+// openStream opens the server stream and receives its results: the window
+// is wsrpc's, gRPC keeps its own flow control (HTTP/2 windows).
+func (c *grpcClient) openStream(ctx context.Context, _ int) (recv func() error, end func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cs, err := c.cc.NewStream(ctx, &echoServiceDesc.Streams[0], grpcStreamMethod)
+	if err == nil {
+		in := []byte{}
+		if err = cs.SendMsg(&in); err == nil {
+			err = cs.CloseSend()
+		}
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	var out []byte
+	recv = func() error {
+		if err := cs.RecvMsg(&out); err != nil {
+			return err
+		}
+		if len(out) != c.size {
+			return errShortReply
+		}
+		return nil
+	}
+	return recv, cancel, nil
 }
 
 func (c *grpcClient) close() error { return c.cc.Close() }

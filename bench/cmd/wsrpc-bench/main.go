@@ -6,7 +6,8 @@
 // descriptors and goroutines; with -soak, that the server's resources stay
 // flat under a mixed load for a while; with -attack, that the server bounds
 // each attack of the reliability issue; with -fanout, pub/sub fan-out in one
-// process; with -nats, fan-out across processes on NATS.
+// process; with -nats, fan-out across processes on NATS; with -stream, RPC
+// streams beside gRPC-go server streaming.
 //
 //	go run ./cmd/wsrpc-bench            # every cell, 2 s each
 //	go run ./cmd/wsrpc-bench -quick     # CI-sized
@@ -18,6 +19,7 @@
 //	go run ./cmd/wsrpc-bench -attack=slow,fanout
 //	go run ./cmd/wsrpc-bench -fanout
 //	go run ./cmd/wsrpc-bench -nats
+//	go run ./cmd/wsrpc-bench -stream
 //
 // See bench/README.md for what each column means.
 package main
@@ -148,6 +150,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		natsProfile = fs.String("nats-profile", "", "with -nats: write CPU profiles into this directory: each serve process's (run as this program, the same code) and this process's")
 		natsSystems = fs.String("nats-systems", "", "with -nats: run only these systems, comma-separated: wsrpc-nats, wsrpc-memory, nats-per-proc, nats-per-sub (default all)")
 
+		streamMode    = fs.Bool("stream", false, "measure RPC streams instead: results/s of wsrpc's Client.Stream (binary and JSON-RPC) beside gRPC-go server streaming (-sizes, -d, -warm)")
+		streams       = fs.String("streams", "1,16", "with -stream: concurrent streams on the one connection, comma-separated (a cell each)")
+		streamWindow  = fs.Int("stream-window", 0, "with -stream: wsrpc's stream window, rpc.WithWindow (0: rpc.DefaultStreamWindow)")
+		streamSystems = fs.String("stream-systems", "", "with -stream: run only these systems, comma-separated: wsrpc-binary, wsrpc-json, grpc (default all)")
+		streamProfile = fs.String("stream-profile", "", "with -stream: write a CPU profile of the run here (cells labelled system, size, streams)")
+
 		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
 		killedURL = fs.String("killed-url", "", "internal: the server the killed clients dial")
 	)
@@ -193,8 +201,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if *killedN > 0 {
 		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
 	}
-	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on, *fanout, *natsMode); n > 1 {
-		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak, -attack, -fanout and -nats are separate runs: give one")
+	if n := countTrue(idle.n > 0, churn.n > 0, *soak > 0, attack.on, *fanout, *natsMode, *streamMode); n > 1 {
+		fmt.Fprintln(stderr, "wsrpc-bench: -idle, -churn, -soak, -attack, -fanout, -nats and -stream are separate runs: give one")
 		return 2
 	}
 	if *asJSON && (churn.n > 0 || *soak > 0 || attack.on) {
@@ -262,6 +270,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 2
 		}
 		return runNats(ctx, cfg, stdout, stderr)
+	}
+	if *streamMode {
+		cfg, err := parseStreamConfig(*sizes, *streams, *streamSystems, *streamWindow)
+		if err != nil {
+			fmt.Fprintf(stderr, "wsrpc-bench: -stream: %v\n", err)
+			return 2
+		}
+		cfg.d, cfg.warm, cfg.profile, cfg.json = *d, *warm, *streamProfile, *asJSON
+		return runStream(ctx, cfg, stdout, stderr)
 	}
 	if *fanout {
 		cfg, err := parseFanoutConfig(*fanoutSubs, *fanoutSizes, *fanoutSystems, *fanoutRate, *fanoutWindow)

@@ -22,6 +22,20 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// runJSON runs the program with args, which ask for -json, and decodes
+// what it prints into rep; it returns the output, for messages.
+func runJSON(t *testing.T, ctx context.Context, args []string, rep any) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), rep); err != nil {
+		t.Fatalf("%v in %s", err, stdout.String())
+	}
+	return stdout.String()
+}
+
 // TestMeasureEachImpl runs one quick cell of every implementation, each in
 // another mode, so every implementation and every mode is exercised.
 func TestMeasureEachImpl(t *testing.T) {
@@ -55,15 +69,9 @@ func TestMeasureEachImpl(t *testing.T) {
 func TestRunQuick(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
 	args := []string{"-quick", "-d", "50ms", "-json", "-sizes", "64", "-modes", "seq", "-impls", "raw-echo,wsrpc-binary"}
-	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	var rep report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("%v in %s", err, stdout.String())
-	}
+	runJSON(t, ctx, args, &rep)
 	if len(rep.Cells) != 2 || rep.Cells[1].VsRaw == nil || rep.Cells[1].VsRaw.P50 <= 0 {
 		t.Fatalf("cells: %+v", rep.Cells)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 )
 
 // The churn and soak modes run the server in this process and watch what
@@ -64,6 +65,24 @@ func rssKiB() (int64, error) {
 		return 0, err
 	}
 	return pages * int64(os.Getpagesize()) / 1024, nil
+}
+
+// ioSyscalls reads the read and write system calls a process made so far
+// (syscr and syscw of /proc/PID/io, its threads together; pid "self" for
+// this one), 0 where it cannot be read.
+func ioSyscalls(pid string) (reads, writes int64) {
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return 0, 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			reads, _ = strconv.ParseInt(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			writes, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return reads, writes
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }

@@ -19,24 +19,44 @@ import (
 // transport.Dial plus rpc.New (the core); the wsrpc-client ones are
 // client.Dial and Client.Call, the front door users call, with its defaults.
 var (
-	wsrpcBinary = impl{name: "wsrpc-binary", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolBinary, size, false)
-	}}
-	wsrpcJSON = impl{name: "wsrpc-json", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolJSON, size, false)
-	}}
-	wsrpcClientBinary = impl{name: "wsrpc-client-binary", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolBinary, size, true)
-	}}
-	wsrpcClientJSON = impl{name: "wsrpc-client-json", listen: func(ctx context.Context, size int) (endpoint, error) {
-		return listenWSRPC(ctx, rpc.SubprotocolJSON, size, true)
-	}}
+	wsrpcBinary       = wsrpcImpl("wsrpc-binary", rpc.SubprotocolBinary, false, echo)
+	wsrpcJSON         = wsrpcImpl("wsrpc-json", rpc.SubprotocolJSON, false, echo)
+	wsrpcClientBinary = wsrpcImpl("wsrpc-client-binary", rpc.SubprotocolBinary, true, echo)
+	wsrpcClientJSON   = wsrpcImpl("wsrpc-client-json", rpc.SubprotocolJSON, true, echo)
 )
+
+// wsrpcImpl is a wsrpc implementation: server.New serving the handler made
+// by newHandler for the cell's subprotocol and size, dialed with client.Dial
+// (viaClient) or transport.Dial + rpc.New.
+func wsrpcImpl(name, subprotocol string, viaClient bool, newHandler func(subprotocol string, size int) handler.Handler) impl {
+	return impl{name: name, listen: func(ctx context.Context, size int) (endpoint, error) {
+		return listenWSRPC(ctx, subprotocol, size, viaClient, newHandler(subprotocol, size))
+	}}
+}
+
+// echo makes echoHandler, whatever the cell.
+func echo(string, int) handler.Handler { return echoHandler }
 
 // echoHandler answers every call with its params.
 var echoHandler = handler.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 	return req.Params, nil
 })
+
+// streamHandler makes the handler of -stream: every call is a stream that sends
+// a payload of size bytes (wsrpcParams: opaque bytes, or valid JSON) again
+// and again, with handler.Stream, until the caller closes it. A caller that
+// did not ask for a stream gets handler.Stream's refusal once it sent too
+// many.
+func streamHandler(subprotocol string, size int) handler.Handler {
+	payload := wsrpcParams(subprotocol, size)
+	return handler.Stream(func(_ context.Context, _ struct{}, send func(rpc.Raw) error) error {
+		for {
+			if err := send(payload); err != nil {
+				return err
+			}
+		}
+	})
+}
 
 type wsrpcServer struct {
 	srv         *server.Server
@@ -47,8 +67,8 @@ type wsrpcServer struct {
 	viaClient   bool // dial with client.Dial
 }
 
-func listenWSRPC(_ context.Context, subprotocol string, size int, viaClient bool) (endpoint, error) {
-	srv, err := server.New(echoHandler)
+func listenWSRPC(_ context.Context, subprotocol string, size int, viaClient bool, h handler.Handler) (endpoint, error) {
+	srv, err := server.New(h)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +91,7 @@ func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 		call := func(ctx context.Context, method string, params, result any) error {
 			return c.Call(ctx, method, params, result)
 		}
-		return &wsrpcClient{call: call, closeFn: c.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+		return &wsrpcClient{call: call, stream: c.Stream, closeFn: c.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
 	}
 	tc, err := transport.Dial(ctx, s.url, &transport.DialOptions{Subprotocols: []string{s.subprotocol}})
 	if err != nil {
@@ -86,7 +106,7 @@ func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 		tc.CloseNow()
 		return nil, err
 	}
-	return &wsrpcClient{call: p.Call, closeFn: p.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+	return &wsrpcClient{call: p.Call, stream: p.Stream, closeFn: p.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
 }
 
 func (s *wsrpcServer) close() error {
@@ -106,9 +126,11 @@ func wsrpcParams(subprotocol string, size int) rpc.Raw {
 	return rpc.Raw(`["` + strings.Repeat("x", size-4) + `"]`)
 }
 
-// wsrpcClient makes echo calls with call: rpc.Peer.Call, or Client.Call.
+// wsrpcClient makes echo calls with call: rpc.Peer.Call, or Client.Call;
+// and opens streams with stream: rpc.Peer.Stream, or Client.Stream.
 type wsrpcClient struct {
 	call    func(ctx context.Context, method string, params, result any) error
+	stream  func(ctx context.Context, method string, params any, opts ...rpc.StreamOption) (*rpc.Stream, error)
 	closeFn func() error
 	params  rpc.Raw
 	size    int
@@ -131,3 +153,27 @@ func (c *wsrpcClient) caller() func() error {
 }
 
 func (c *wsrpcClient) close() error { return c.closeFn() }
+
+// openStream opens a stream with the given window (0: the default) and
+// receives its results, each of which must be the payload's size.
+func (c *wsrpcClient) openStream(ctx context.Context, window int) (recv func() error, end func(), err error) {
+	var opts []rpc.StreamOption
+	if window > 0 {
+		opts = append(opts, rpc.WithWindow(window))
+	}
+	s, err := c.stream(ctx, "stream", nil, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	recv = func() error {
+		r, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		if len(r) != c.size {
+			return errShortReply
+		}
+		return nil
+	}
+	return recv, s.Close, nil
+}
