@@ -45,11 +45,16 @@ type AcceptOptions struct {
 
 // Accept upgrades an HTTP request to a WebSocket connection. On failure it has
 // already written an HTTP error response (403 for a refused origin, 400 or 426
-// for a bad handshake) and returns the error.
+// for a bad handshake, 500 for options out of their bounds) and returns the
+// error.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	var o AcceptOptions
 	if opts != nil {
 		o = *opts
+	}
+	if err := o.validate(); err != nil {
+		http.Error(w, "server misconfigured", http.StatusInternalServerError)
+		return nil, fmt.Errorf("wsrpc: accept: %w", err)
 	}
 	protos := o.Subprotocols
 	if o.SelectSubprotocol != nil {
@@ -95,7 +100,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if cw.cork != nil {
 		sock = cw.cork.Conn
 	}
-	return newConn(ws, o.ConnOptions, cw.cork, sock, broken, r.Header, local, remote), nil
+	return newConn(ws, false, o.ConnOptions, cw.cork, sock, broken, r.Header, local, remote), nil
 }
 
 func offeredSubprotocols(r *http.Request) []string {

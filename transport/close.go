@@ -45,6 +45,11 @@ var (
 	// ErrMessageTimeout: the peer started a message and did not finish it
 	// within MessageTimeout (close code 1008).
 	ErrMessageTimeout = errors.New("wsrpc: message not finished in time")
+	// ErrMessageAbandoned: a message sent by [Conn.SendReader] could not be
+	// finished once its first frame had gone out (its ctx ended, or its
+	// reader failed), and since a half-sent message cannot be taken back
+	// the connection was closed (close code 1011).
+	ErrMessageAbandoned = errors.New("wsrpc: message abandoned part-way")
 )
 
 // CloseError says why a connection ended. [Conn.Err] returns one once the

@@ -23,6 +23,11 @@ import (
 type Conn struct {
 	ws   *websocket.Conn
 	cork *corkConn // nil when the connection cannot be corked
+	// corkFrames: SendReader corks each frame it writes. Only a client's
+	// frames gain from it: coder/websocket masks them through its 4 KiB
+	// buffer, a system call each, while it writes a server's unmasked
+	// payload straight through.
+	corkFrames bool
 	// sock is what coder/websocket reads and writes beneath it (the socket,
 	// or a dialed 101 response's body), for cutting a closing handshake
 	// short; nil when unknown.
@@ -30,8 +35,9 @@ type Conn struct {
 	// broken is set when a read beneath coder/websocket failed (see
 	// readWatch); nil when there is no such watch.
 	broken      *atomic.Bool
-	lastSize    int     // of the last message read; the reader's own
-	probe       [1]byte // the reader's own; see readMessage
+	lastSize    int       // of the last message read; the reader's own
+	probe       [1]byte   // the reader's own; see readMessage
+	part        partState // the reader's own; see readPart
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -116,12 +122,13 @@ type Conn struct {
 	msgTimer *time.Timer
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
+func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
 	opts = opts.withDefaults()
-	ws.SetReadLimit(opts.ReadLimit)
+	ws.SetReadLimit(opts.readLimit())
 	c := &Conn{
 		ws:          ws,
 		cork:        cork,
+		corkFrames:  client && cork != nil,
 		sock:        sock,
 		broken:      broken,
 		opts:        opts,
@@ -636,11 +643,23 @@ func (c *Conn) admit() bool {
 
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
+	parts := c.opts.PartsAbove > 0
+	cut := false // a part was dropped while closing: drop the rest of its message
 	for {
-		m, err := c.readMessage()
+		var m Message
+		var err error
+		if parts {
+			m, err = c.readPart()
+		} else {
+			m, err = c.readMessage()
+		}
 		if err != nil {
 			c.setErr(c.readError(err))
 			break
+		}
+		if cut {
+			cut = m.Partial // until its last part
+			continue
 		}
 		select {
 		case c.recv <- m:
@@ -665,6 +684,9 @@ func (c *Conn) readLoop() {
 			select {
 			case c.recv <- m:
 			default:
+				// A part dropped: deliver none of the rest of its message,
+				// so that the parts delivered never have a hole.
+				cut = m.Partial
 			}
 		}
 		c.delivering.Store(false)
@@ -787,7 +809,7 @@ func (c *Conn) readError(err error) error {
 	switch {
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		return &CloseError{Code: StatusMessageTooBig, Reason: "message too big",
-			Err: fmt.Errorf("%w (limit %d bytes)", ErrMessageTooBig, c.opts.ReadLimit)}
+			Err: fmt.Errorf("%w (limit %d bytes)", ErrMessageTooBig, c.opts.readLimit())}
 	case errors.As(err, &ce):
 		return &CloseError{Code: ce.Code, Reason: ce.Reason, Remote: true}
 	case isNetworkError(err):
@@ -892,10 +914,15 @@ func (c *Conn) writeQueued(last bool) bool {
 	}
 }
 
+// maxSpare is the largest batch array kept for the next batch: room for a
+// queue of DefaultSendQueue messages as append grows it (to 1137 for
+// 72-byte Messages), and no more.
+const maxSpare = DefaultSendQueue + DefaultSendQueue/4
+
 // giveBack keeps the array of a written batch for the next one, unless it
 // has grown large.
 func (c *Conn) giveBack(batch []Message) {
-	if cap(batch) > 1024 {
+	if cap(batch) > maxSpare {
 		return
 	}
 	clear(batch)
@@ -913,6 +940,12 @@ func (c *Conn) writeBatch(batch []Message) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	defer c.disarmWatchdog()
+	if c.discard.Load() {
+		// A message sent by SendReader was cut short, or the peer is a
+		// slow reader: nothing more may be written.
+		c.discardMessages(batch)
+		return false
+	}
 	corked := c.cork != nil
 	burst := maxBatch
 	if fannedOut(batch) {
@@ -979,6 +1012,17 @@ func fannedOut(batch []Message) bool {
 // discards the rest. The caller holds wmu.
 func (c *Conn) writeAll(ms []Message) bool {
 	for len(ms) > 0 {
+		if ms[0].Type == turnType {
+			ok := c.giveTurn(ms[0].Recycle.(*turn))
+			c.pending.Add(-1)
+			c.unreserve(msgOverhead)
+			ms = ms[1:]
+			if !ok {
+				c.discardMessages(ms)
+				return false
+			}
+			continue
+		}
 		n := packRun(ms)
 		var ok bool
 		if n == 1 {

@@ -59,6 +59,9 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	if opts != nil {
 		o = *opts
 	}
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("wsrpc: dial: %w", err)
+	}
 	if o.HTTPClient != nil && o.HTTPClient.Timeout != 0 {
 		return nil, errors.New("wsrpc: dial: HTTPClient.Timeout must be zero; use HandshakeTimeout")
 	}
@@ -107,7 +110,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	} else if cork != nil {
 		broken = &cork.watch.broken
 	}
-	return newConn(ws, o.ConnOptions, cork, sock, broken, resp.Header, local, remote), nil
+	return newConn(ws, true, o.ConnOptions, cork, sock, broken, resp.Header, local, remote), nil
 }
 
 // redact drops user information from a URL before it goes into an error.

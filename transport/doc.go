@@ -30,10 +30,33 @@
 //
 // # Concurrency
 //
-// Send, Close, CloseNow, Ping, Err, Done, State, Subprotocol and the address
-// accessors are safe to call from any goroutine. Recv returns one channel that
-// any number of goroutines may receive from, though a single consumer keeps
-// messages in order.
+// Send, SendReader, Close, CloseNow, Ping, Err, Done, State, Subprotocol and
+// the address accessors are safe to call from any goroutine. Recv returns one
+// channel that any number of goroutines may receive from, though a single
+// consumer keeps messages in order (and the parts of a message together).
+//
+// # Messages in parts
+//
+// A message need not be held in memory whole. [Conn.SendReader] sends one
+// from an io.Reader, of any size, in frames of [ConnOptions.MaxFrameSize]
+// bytes, holding one frame at a time. It runs on the caller's goroutine: it
+// takes its place in the send queue like any message, and when the writer
+// reaches that place, the writer hands the write side over and waits until
+// the message's last frame is out (WebSocket cannot interleave the frames
+// of two messages; control frames still go between them). Messages sent
+// meanwhile wait in the queue, under its usual bounds. A ctx that ends, or
+// a reader that fails, after the first frame closes the connection with
+// 1011: a half-sent message cannot be taken back.
+//
+// On the receiving side, [ConnOptions.PartsAbove] has a message larger than
+// that delivered on Recv as parts of at most PartsAbove bytes, each a
+// [Message] with Partial set but the last, in order and with nothing
+// between them; [ConnOptions.MaxPartsSize] bounds the whole (1009 over it),
+// MessageTimeout applies to each part, and text is checked as UTF-8 part by
+// part: no part ends inside a rune, and a part holding an invalid sequence
+// (one cut by the end of the part before included) is never delivered, the
+// connection is closed with 1007 instead. Memory stays bounded by the part
+// size and RecvQueue, whatever the message's size.
 //
 // # Ending
 //

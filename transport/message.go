@@ -11,7 +11,8 @@ const (
 	Binary = websocket.MessageBinary
 )
 
-// Message is one complete WebSocket data message.
+// Message is one complete WebSocket data message, or one part of a large
+// one (see Partial).
 //
 // A Message received from [Conn.Recv] belongs to the receiver. A Message given
 // to [Conn.Send] belongs to the Conn until it has been written: the caller must
@@ -45,6 +46,16 @@ type Message struct {
 	// bytes (counting 4 bytes of framing per message and 8 for the whole)
 	// are packed together, so a receiver must accept that much.
 	Pack Packer
+	// Partial is set on a received Message that is one part of a larger
+	// message, and is not its last part: a connection with
+	// [ConnOptions.PartsAbove] delivers a message larger than that in
+	// parts, in order, with nothing of another message between them; the
+	// last part has Partial unset (and so has a message that arrives whole).
+	// If the connection ends before the last part, Recv is closed after the
+	// parts delivered so far and Err says why. Partial is ignored on a
+	// Message given to Send (a part forwarded goes out as a message of its
+	// own): send a large message with [Conn.SendReader].
+	Partial bool
 }
 
 // Bounds of one packed message (see [Message.Pack]).

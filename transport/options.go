@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/coder/websocket"
@@ -17,6 +18,16 @@ const (
 	DefaultRecvQueue         = 16
 	DefaultMaxQueuedBytes    = 2 << 20 // 2 MiB
 	DefaultMessageTimeout    = 30 * time.Second
+	DefaultMaxFrameSize      = 64<<10 - 14 // a frame and its largest header fill one 64 KiB write
+	DefaultMaxPartsSize      = 1 << 30     // 1 GiB
+)
+
+// Bounds of [ConnOptions.MaxFrameSize] and [ConnOptions.PartsAbove]: [Dial]
+// and [Accept] refuse values outside them.
+const (
+	MinFrameSize      = 64
+	MaxFrameSizeLimit = 16 << 20 // 16 MiB
+	MinPartSize       = 64
 )
 
 // CompressionMode selects permessage-deflate (RFC 7692). Compression is off
@@ -38,11 +49,13 @@ type ConnOptions struct {
 	// ReadLimit is the largest message accepted from the peer, in bytes
 	// (decompressed bytes when compression is on). A larger message closes the
 	// connection with 1009. Zero means DefaultReadLimit; negative means no limit.
+	// It does not apply when PartsAbove is set: MaxPartsSize does instead.
 	ReadLimit int64
 
-	// WriteTimeout bounds the writing of one message. When it passes, the
-	// connection is dropped and Err wraps ErrWriteTimeout. Zero means
-	// DefaultWriteTimeout; negative means no timeout.
+	// WriteTimeout bounds the writing of one message, or of one frame of a
+	// message sent by [Conn.SendReader]. When it passes, the connection is
+	// dropped and Err wraps ErrWriteTimeout. Zero means DefaultWriteTimeout;
+	// negative means no timeout.
 	WriteTimeout time.Duration
 
 	// HeartbeatInterval is how often a ping is sent. Zero means
@@ -86,7 +99,40 @@ type ConnOptions struct {
 	// it in time (a fragmented message trickled, or never ended) has the
 	// connection closed with 1008 and Err wraps [ErrMessageTimeout]. Zero
 	// means DefaultMessageTimeout; negative means no bound.
+	//
+	// For a message received in parts (PartsAbove), the bound applies to
+	// each part: the time the consumer takes between parts does not count.
 	MessageTimeout time.Duration
+
+	// MaxFrameSize is the largest frame payload, in bytes, that
+	// [Conn.SendReader] writes: a longer message goes out in frames of
+	// MaxFrameSize bytes, and SendReader holds one frame's worth of it at a
+	// time. Zero means DefaultMaxFrameSize; otherwise it must be between
+	// MinFrameSize and MaxFrameSizeLimit (a negative value is refused, not
+	// taken for "off"). Messages given to Send, Push,
+	// TrySend and Offer are written in one frame whatever their size.
+	MaxFrameSize int
+
+	// PartsAbove, when positive, has a message larger than PartsAbove bytes
+	// delivered on Recv in parts instead of in one buffer: each part is a
+	// [Message] of at most PartsAbove bytes with Partial set, and the last
+	// part has Partial unset; the parts of one message come in order, with
+	// nothing between them. A message of up to PartsAbove bytes arrives
+	// whole, as without the option. The parts of a text message are each
+	// valid UTF-8 (a rune is never split between two parts). With the
+	// option, ReadLimit does not apply and MaxPartsSize bounds a message
+	// instead; memory stays bounded by about (RecvQueue+2) x PartsAbove
+	// however large the message. Zero or negative: every message arrives
+	// whole (the default). When positive it must be at least MinPartSize.
+	PartsAbove int
+
+	// MaxPartsSize bounds the total size of a message received in parts
+	// (PartsAbove): a larger one closes the connection with 1009 (Err wraps
+	// ErrMessageTooBig), its last part never delivered, and no more than
+	// MaxPartsSize of its bytes in the parts before. Zero means
+	// DefaultMaxPartsSize; negative means no bound. Unused without
+	// PartsAbove.
+	MaxPartsSize int64
 }
 
 func (o ConnOptions) withDefaults() ConnOptions {
@@ -108,9 +154,38 @@ func (o ConnOptions) withDefaults() ConnOptions {
 	if o.MessageTimeout == 0 {
 		o.MessageTimeout = DefaultMessageTimeout
 	}
+	if o.MaxFrameSize == 0 {
+		o.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if o.PartsAbove < 0 {
+		o.PartsAbove = 0
+	}
+	if o.MaxPartsSize == 0 {
+		o.MaxPartsSize = DefaultMaxPartsSize
+	}
 	o.SendQueue = queueSize(o.SendQueue, DefaultSendQueue)
 	o.RecvQueue = queueSize(o.RecvQueue, DefaultRecvQueue)
 	return o
+}
+
+// readLimit is the limit on a message that coder/websocket enforces (the
+// options have their defaults).
+func (o ConnOptions) readLimit() int64 {
+	if o.PartsAbove > 0 {
+		return o.MaxPartsSize
+	}
+	return o.ReadLimit
+}
+
+// validate reports the settings that Dial and Accept refuse.
+func (o ConnOptions) validate() error {
+	if n := o.MaxFrameSize; n != 0 && (n < MinFrameSize || n > MaxFrameSizeLimit) {
+		return fmt.Errorf("MaxFrameSize %d is outside [%d, %d]", n, MinFrameSize, MaxFrameSizeLimit)
+	}
+	if n := o.PartsAbove; n > 0 && n < MinPartSize {
+		return fmt.Errorf("PartsAbove %d is below %d", n, MinPartSize)
+	}
+	return nil
 }
 
 func queueSize(n, def int) int {
