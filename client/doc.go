@@ -90,6 +90,14 @@
 // delivered has Gap set. [Client.Publish] publishes where the server allows
 // clients to.
 //
+// # Streams
+//
+// [Client.Stream] calls a method as a stream ([rpc.Peer.Stream]): many
+// results, read in order under credit-based flow control. It waits for a
+// connection and is sent again if it could not be sent, as Call is; once
+// sent, a lost connection ends it (the caller decides whether to call
+// again).
+//
 // # Goroutines and ownership
 //
 // The Client owns, and [Client.Close] waits for:

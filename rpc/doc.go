@@ -21,6 +21,16 @@
 // Errors crossing the wire are *[Error] values with a [Code]; errors.Is and
 // [CodeOf] work on them through wrapping.
 //
+// # Streams
+//
+// [Peer.Stream] calls a method whose handler sends many results before the
+// call ends (docs/PROTOCOL.md, section 14): [Stream.Recv] returns them in
+// order, then io.EOF or the call's error. The handler sends them with
+// [Request.Stream]'s [StreamWriter.Send], which blocks while the caller's
+// credit is used up: the caller grants more as its reader consumes results
+// (see [WithWindow] and [StreamWindowBytes]), so a slow reader holds the
+// handler back instead of growing either side's memory.
+//
 // # Goroutines and ownership
 //
 // A Peer owns one reader goroutine, which decodes messages from the
