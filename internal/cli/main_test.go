@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/server"
 )
 
@@ -182,7 +183,14 @@ type testServer struct {
 
 func newTestServer(t *testing.T, opts ...server.Option) *testServer {
 	t.Helper()
-	srv, err := server.New(services(true, nil, nil), opts...)
+	return mountTestServer(t, services(true, nil, nil), opts...)
+}
+
+// mountTestServer serves h on /rpc of an httptest server, closed (server
+// first) when t ends.
+func mountTestServer(t *testing.T, h handler.Handler, opts ...server.Option) *testServer {
+	t.Helper()
+	srv, err := server.New(h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,20 +48,11 @@ func newStreamServer(t *testing.T) *streamServer {
 			return result, err
 		})
 	})
-	srv, err := server.New(mux, server.WithHub(hub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hm := http.NewServeMux()
-	hm.Handle("/rpc", srv)
-	ts := httptest.NewServer(hm)
-	t.Cleanup(func() {
-		st.Stop()
-		srv.Close()
-		ts.Close()
-		hub.Close()
-	})
-	ss.url = "ws" + strings.TrimPrefix(ts.URL, "http") + "/rpc"
+	// Cleanups run last first: the streams end, then the server closes,
+	// then the hub.
+	t.Cleanup(func() { hub.Close() })
+	ss.url = mountTestServer(t, mux, server.WithHub(hub)).url
+	t.Cleanup(st.Stop)
 	return ss
 }
 
