@@ -217,23 +217,34 @@ var errNotSentByMiddleware = errors.New("wsrpc: an outgoing middleware returned 
 // goroutine of the peer's, and Send waits until the request is queued, or
 // the chain has returned without sending it.
 func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) error {
-	notify := req.Reply == nil
-	r := p.outgoingRequest(req.Method, req.Params, md, notify)
+	r := p.outgoingRequest(req.Method, req.Params, md, req.Reply == nil)
+	id, err := p.runChainAsync(ctx, r, req.Reply) // the caller may reuse req once Send has returned
+	if err == nil {
+		req.ID = id
+	}
+	return err
+}
+
+// runChainAsync runs the outgoing chain for r on a goroutine of the
+// peer's and waits until the innermost handler has queued the request
+// (returning its id), or the chain has returned without queueing it. The
+// chain's outcome is then delivered on reply (unless r is a
+// notification).
+func (p *Peer) runChainAsync(ctx context.Context, r *Request, reply chan *Response) (uint64, error) {
 	r.sent = make(chan uint64, 1)
 	done := make(chan error, 1)
 	p.mu.Lock()
 	if err := p.refusalLocked(); err != nil {
 		p.mu.Unlock()
-		return err
+		return 0, err
 	}
 	p.sends.Add(1) // under mu, before the connection's end: Wait comes after it
 	p.mu.Unlock()
-	reply := req.Reply // the caller may reuse req once Send has returned
 	go func() {
 		defer p.sends.Done()
 		res, err := p.out.ServeRPC(ctx, r)
 		done <- err
-		if notify || !r.sentOK {
+		if r.notification || !r.sentOK {
 			return
 		}
 		// The result belongs to the receiver of the Response: it is not
@@ -242,19 +253,17 @@ func (p *Peer) sendThroughChain(ctx context.Context, req *Request, md Metadata) 
 	}()
 	select {
 	case id := <-r.sent:
-		req.ID = id
-		return nil
+		return id, nil
 	case err := <-done:
 		select {
 		case id := <-r.sent: // sent, and answered before Send looked
-			req.ID = id
-			return nil
+			return id, nil
 		default:
 		}
 		if err == nil {
 			err = errNotSentByMiddleware
 		}
-		return err // no attempt was queued: nothing was sent
+		return 0, err // no attempt was queued: nothing was sent
 	}
 }
 
@@ -274,6 +283,9 @@ func (p *Peer) roundTrip(ctx context.Context, req *Request) ([]byte, error) {
 		err := p.notify(ctx, req.Method, req.Params, req.Metadata)
 		req.reached(0, err)
 		return nil, err
+	}
+	if req.opening != nil {
+		return p.streamRoundTrip(ctx, req)
 	}
 	r, err := p.callRaw(ctx, req.Method, req.Params, req.Metadata, req)
 	// A middleware that calls next again may still hold the first result:

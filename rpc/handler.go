@@ -93,6 +93,7 @@ type Request struct {
 	outgoing     bool
 	onReplied    func(sent bool) // see OnReplied
 	stream       *StreamWriter   // incoming: the caller asked for a stream
+	opening      *Stream         // outgoing: the caller's side of the stream this call opens
 
 	// Outgoing, through the middleware chain: what roundTrip reports back.
 	sent    chan uint64        // an asynchronous Send waits on it for the request to be queued

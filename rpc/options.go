@@ -302,8 +302,13 @@ func WithOwnedParams() Option {
 // interceptor may add entries); [Request.Outgoing] is true and
 // [Request.Peer] is the peer making the call. The innermost handler sends
 // the request and returns the encoded result, valid until the outermost
-// middleware returns (copy it to keep it). Given several times, the lists
-// are joined in order.
+// middleware returns (copy it to keep it). A stream ([Peer.Stream],
+// client.Stream) passes through the chain as the call that opens it
+// ([Request.OpensStream] is true): the innermost handler returns when the
+// stream ends, with its final result or error, and the chain runs on a
+// goroutine of the peer's, so Stream returns once the call is sent; the
+// results themselves do not pass through middleware. Given several times,
+// the lists are joined in order.
 func WithOutgoingMiddleware(mws ...Middleware) Option {
 	return option("rpc.WithOutgoingMiddleware", scopeAll, func(c *Config) error {
 		for _, mw := range mws {

@@ -124,7 +124,14 @@ func (p *Peer) Stream(ctx context.Context, method string, params any, opts ...St
 	s := &Stream{p: p, method: method, window: uint64(o.window), cancel: cancel,
 		reply: make(chan *Response, 1), notify: make(chan struct{}, 1)}
 	s.granted.Store(uint64(o.window))
-	id, err := p.startStream(ctx, method, raw, md, s)
+	var id uint64
+	if p.out != nil {
+		r := p.outgoingRequest(method, raw, md, false)
+		r.opening = s
+		id, err = p.runChainAsync(ctx, r, s.reply)
+	} else {
+		id, err = p.startStream(ctx, method, raw, md, s)
+	}
 	if err != nil {
 		cancel()
 		return nil, err
@@ -325,6 +332,43 @@ type StreamWriter struct {
 	sent uint64
 	done bool // the handler returned: no more sends
 }
+
+// streamRoundTrip is roundTrip for a call that opens a stream: it sends the
+// request, registering the caller's side so that results reach it, and
+// waits until the call ends, so that the outgoing middleware around it
+// sees the whole stream (its duration and how it ended). The results do not
+// pass through the chain; the final reply the chain returns is the one the
+// stream's reader gets.
+func (p *Peer) streamRoundTrip(ctx context.Context, req *Request) ([]byte, error) {
+	s := req.opening
+	end := make(chan *Response, 1)
+	id, err := p.startCall(ctx, message{kind: kindRequest, method: req.Method, params: req.Params, meta: req.Metadata, credit: s.window}, end, nil, true, req.OnReply, s)
+	req.reached(id, err)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-end:
+		return r.Result, r.Err
+	case <-ctx.Done():
+		// Closed by its reader (which abandons the call first), or ctx
+		// ended: a reply that won the race is still the outcome.
+		p.abandon(id)
+		select {
+		case r := <-end:
+			return r.Result, r.Err
+		default:
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// OpensStream reports whether the call asks for a stream: for an incoming
+// call, that its caller asked for one ([Request.Stream] is not nil); for an
+// outgoing call seen by middleware, that it was made by [Peer.Stream]. The
+// results of a stream do not pass through middleware: it sees the call
+// that opens the stream, and its end (the final result or the error).
+func (r *Request) OpensStream() bool { return r.stream != nil || r.opening != nil }
 
 // Stream returns the request's stream writer, or nil when the caller did
 // not ask for a stream (a plain call, a notification, a caller that does not
