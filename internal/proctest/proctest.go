@@ -54,12 +54,16 @@ func Start(t testing.TB, test string, env ...string) *Child {
 // key and a space, passing over the others.
 func (c *Child) Line(t testing.TB, key string) string {
 	t.Helper()
+	var passed []string // the last lines passed over, to show if it fails
 	for c.out.Scan() {
 		if rest, ok := strings.CutPrefix(c.out.Text(), key+" "); ok {
 			return rest
 		}
+		if passed = append(passed, c.out.Text()); len(passed) > 40 {
+			passed = passed[1:]
+		}
 	}
-	t.Fatalf("the helper %s ended without a %s line: %v", c.name, key, c.cmd.Wait())
+	t.Fatalf("the helper %s ended without a %s line: %v; its last lines:\n%s", c.name, key, c.cmd.Wait(), strings.Join(passed, "\n"))
 	return ""
 }
 
