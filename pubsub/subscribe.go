@@ -287,6 +287,18 @@ func (h *Hub) serveUnsubscribe(_ context.Context, req *rpc.Request) ([]byte, err
 	return []byte("true"), nil
 }
 
+// AllowSubscribe reports whether p may subscribe to pattern (a topic or a
+// pattern): nil, or the error a $/subscribe of it would be answered with (an
+// invalid pattern, or the refusal of a rule's Subscribe hook). A service
+// that reads topics for its callers by other means (one that streams them,
+// say) asks it, so that it keeps the hub's rules.
+func (h *Hub) AllowSubscribe(ctx context.Context, p *rpc.Peer, pattern string) error {
+	if err := h.cfg.limits.topic().Pattern(pattern); err != nil {
+		return rpc.Errorf(rpc.CodeInvalidParams, "%v", err)
+	}
+	return h.allowSubscribe(ctx, p, pattern)
+}
+
 // allowSubscribe asks every rule overlapping pattern.
 func (h *Hub) allowSubscribe(ctx context.Context, p *rpc.Peer, pattern string) error {
 	for i := range h.cfg.rules {

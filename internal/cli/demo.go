@@ -101,7 +101,7 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer d.hub.Close() // after the server's shutdown below
-	d.streams = newStreaming(tap)
+	d.streams = newStreaming(d.hub, tap)
 	defer d.streams.Stop()
 	if err := d.startServer(); err != nil {
 		return fmt.Errorf("start the server: %w", err)

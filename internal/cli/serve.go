@@ -223,7 +223,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	// The streams end before the graceful shutdown below: a tail never
 	// ends by itself, and would hold the drain up.
-	streams := newStreaming(tap)
+	streams := newStreaming(hub, tap)
 	defer streams.Stop()
 	srv, err := server.New(services(demoBroadcast, cfg.logger, streams), opts...)
 	if err != nil { // a bad flag value: New checks --allowed-hosts and --trusted-proxies

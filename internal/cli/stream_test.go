@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -32,7 +33,7 @@ func newStreamServer(t *testing.T) *streamServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStreaming(tap)
+	st := newStreaming(hub, tap)
 	ss := &streamServer{tap: tap, hub: hub, ended: make(chan string, 16)}
 	mux := services(true, nil, st)
 	mux.Use(func(next handler.Handler) handler.Handler {
@@ -427,5 +428,30 @@ func TestTailWithoutPubSub(t *testing.T) {
 	r = runCmd(t, "", "call", "--stream", ts.url, "countdown", `{"from":2,"interval_ms":0}`)
 	if r.code != exitOK || r.stdout != "2\n1\n" {
 		t.Errorf("countdown: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// tail keeps the hub's subscribe rules: a topic the caller may not
+// subscribe to is not tailed either, with the refusal a $/subscribe gets.
+func TestTailKeepsSubscribeRules(t *testing.T) {
+	hub, tap, err := newHub(nil, nil, pubsub.WithRule("secret.>", pubsub.Rule{
+		Subscribe: func(context.Context, *rpc.Peer, string) error { return errors.New("staff only") },
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newStreaming(hub, tap)
+	t.Cleanup(func() { hub.Close() })
+	url := mountTestServer(t, services(false, nil, st), server.WithHub(hub)).url
+	t.Cleanup(st.Stop)
+	for _, topic := range []string{"secret.plans", "secret.>", ">"} {
+		r := runCmd(t, "", "call", "--stream", url, "tail", `{"topic":"`+topic+`"}`)
+		if got := oneLine(t, r); r.code != exitFailure || !strings.Contains(got, "-32005") || !strings.Contains(got, "not allowed: staff only") {
+			t.Errorf("tail %s: code %d, stderr %q", topic, r.code, got)
+		}
+	}
+	r := runCmd(t, "", "call", url, "tail", `{"topic":"public","max":0}`)
+	if r.code == exitOK {
+		t.Errorf("a plain tail with no max succeeded: %q", r.stdout)
 	}
 }

@@ -40,13 +40,14 @@ var errServerStopping = errors.New("server shutting down")
 // *streaming serves countdown only, ended by its caller alone.
 type streaming struct {
 	tap  *brokerTap
+	hub  *pubsub.Hub // whose subscribe rules tail keeps
 	done context.Context
 	stop context.CancelFunc
 }
 
-func newStreaming(tap *brokerTap) *streaming {
+func newStreaming(hub *pubsub.Hub, tap *brokerTap) *streaming {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &streaming{tap: tap, done: ctx, stop: cancel}
+	return &streaming{tap: tap, hub: hub, done: ctx, stop: cancel}
 }
 
 // Stop ends every stream running and those started later, with an error
@@ -153,6 +154,12 @@ func (s *streaming) tail(ctx context.Context, p tailParams, send func(tailItem) 
 	if err := pubsub.ValidPattern(p.Topic); err != nil {
 		return rpc.Errorf(rpc.CodeInvalidParams, `want {"topic": T, "max"?: N}: %v`, err)
 	}
+	// The hub's rules hold: tail shows what the caller could subscribe to.
+	if s.hub != nil {
+		if err := s.hub.AllowSubscribe(ctx, peerOf(ctx), p.Topic); err != nil {
+			return err
+		}
+	}
 	if p.Max < 0 {
 		return rpc.NewError(rpc.CodeInvalidParams, "max must not be negative")
 	}
@@ -185,8 +192,7 @@ func (s *streaming) tail(ctx context.Context, p tailParams, send func(tailItem) 
 // connections), so tail reads at the broker, as the Hub does: it
 // subscribes the node to the pattern there (the broker counts Subscribes
 // per pattern, so the Hub's own are unaffected) and filters what the
-// broker delivers. It keeps none of the Hub's rules: tail may read any
-// topic (so may subscribe, with the demo topics).
+// broker delivers. tail asks the Hub's rules first (Hub.AllowSubscribe).
 type brokerTap struct {
 	pubsub.Broker
 
@@ -250,4 +256,12 @@ func (b *brokerTap) close(t *tailSub) {
 	delete(b.tails, t)
 	b.mu.Unlock()
 	_ = b.Unsubscribe(context.Background(), t.pattern)
+}
+
+// peerOf is the peer of the call ctx belongs to, or nil.
+func peerOf(ctx context.Context) *rpc.Peer {
+	if req := rpc.RequestFromContext(ctx); req != nil {
+		return req.Peer()
+	}
+	return nil
 }
