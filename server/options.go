@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"path"
@@ -72,6 +73,10 @@ type options struct {
 	onDisconnect      func(*rpc.Peer, error)
 	retryAfter        time.Duration
 	hub               *pubsub.Hub
+	readyDelay        time.Duration
+	goodbyeWindow     time.Duration
+	handshakeRate     float64 // per second; 0: no limit
+	handshakeBurst    int
 }
 
 type inBandAuth struct {
@@ -294,6 +299,67 @@ func WithHub(h *pubsub.Hub) Option {
 			return errors.New("wsrpc: WithHub: nil hub")
 		}
 		o.hub = h
+		return nil
+	})
+}
+
+// WithReadyDelay makes [Server.Shutdown] turn readiness off (see
+// [Server.ReadyHandler]) at once but keep accepting handshakes for d before
+// it refuses new work and drains, so that a load balancer that polls
+// readiness stops sending new connections before they would be refused.
+// Set d a little above the balancer's probe interval times its failure
+// threshold. Shutdown's ctx bounds the delay too. Zero (the default) means
+// no delay; a negative d is an error.
+func WithReadyDelay(d time.Duration) Option {
+	return serverOption(func(o *options) error {
+		if d < 0 {
+			return errors.New("wsrpc: WithReadyDelay: the delay must not be negative")
+		}
+		o.readyDelay = d
+		return nil
+	})
+}
+
+// WithGoodbyeWindow spreads the shutdown notices of [Server.Shutdown] over
+// d: each connection gets its notice at a random moment of its own share of
+// the window (n connections: one in each n-th of d), and keeps being served
+// as usual until then. Clients reconnect when they get their notice (after
+// the [WithRetryAfter] hint), so their reconnects reach the other instances
+// spread over d too, instead of all at once. The window is cut to half of
+// the time Shutdown's ctx leaves, so that the last connections told still
+// have time to finish their calls. Zero (the default) sends every notice at
+// once; a negative d is an error.
+func WithGoodbyeWindow(d time.Duration) Option {
+	return serverOption(func(o *options) error {
+		if d < 0 {
+			return errors.New("wsrpc: WithGoodbyeWindow: the window must not be negative")
+		}
+		o.goodbyeWindow = d
+		return nil
+	})
+}
+
+// WithHandshakeRate limits the handshakes the server accepts to perSecond
+// on average, with bursts of up to burst (a token bucket, one for the whole
+// Server), to absorb reconnect storms. Beyond it a handshake gets 503 with
+// Retry-After: the time, rounded up to seconds, until a handshake would be
+// accepted, each refused handshake being told a later moment than the one
+// before (one more 1/perSecond), so that refused clients come back spread
+// at the rate rather than together; at most [MaxHandshakeRetryAfter]. Only
+// handshakes that would otherwise be accepted take a token; the refusals
+// are counted in [Stats].RefusedRate. perSecond 0 means no limit (the
+// default); burst 0 means perSecond rounded up (at least 1). A negative or
+// infinite rate, or a negative burst, is an error.
+func WithHandshakeRate(perSecond float64, burst int) Option {
+	return serverOption(func(o *options) error {
+		switch {
+		case math.IsNaN(perSecond) || math.IsInf(perSecond, 0) || perSecond < 0:
+			return fmt.Errorf("wsrpc: WithHandshakeRate: the rate must be a finite number of handshakes per second, at least 0, not %v", perSecond)
+		case burst < 0:
+			return fmt.Errorf("wsrpc: WithHandshakeRate: the burst must not be negative, not %d", burst)
+		}
+		o.handshakeRate = perSecond
+		o.handshakeBurst = burst
 		return nil
 	})
 }

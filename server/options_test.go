@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -38,6 +39,12 @@ func TestNewRefusesOptions(t *testing.T) {
 		{"bad allowed host", []server.Option{server.WithAllowedHosts("example.com:80")}, "has a port"},
 		{"origin check off, and patterns", []server.Option{server.WithInsecureSkipOriginCheck(), server.WithOriginPatterns("app.example")}, "exclude each other"},
 		{"patterns, and origin check off", []server.Option{server.WithOriginPatterns("app.example"), server.WithInsecureSkipOriginCheck()}, "exclude each other"},
+		{"negative ready delay", []server.Option{server.WithReadyDelay(-time.Second)}, "WithReadyDelay"},
+		{"negative goodbye window", []server.Option{server.WithGoodbyeWindow(-time.Second)}, "WithGoodbyeWindow"},
+		{"negative handshake rate", []server.Option{server.WithHandshakeRate(-1, 1)}, "WithHandshakeRate"},
+		{"NaN handshake rate", []server.Option{server.WithHandshakeRate(math.NaN(), 1)}, "WithHandshakeRate"},
+		{"infinite handshake rate", []server.Option{server.WithHandshakeRate(math.Inf(1), 1)}, "WithHandshakeRate"},
+		{"negative handshake burst", []server.Option{server.WithHandshakeRate(10, -1)}, "the burst must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

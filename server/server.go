@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -53,9 +54,14 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[string]*conn // by peer ID
 	reserved int              // handshakes admitted and not yet ended (≤ maxConns)
-	closing  bool             // Shutdown or Close began: refuse new handshakes
+	closing  bool             // refusing new handshakes: after the ready delay of Shutdown, or Close
 	served   sync.WaitGroup
 	httpSrvs []*http.Server
+	state    State
+	refuseAt time.Time     // when Shutdown refuses, once it has begun
+	refusing chan struct{} // closed when closing becomes true
+	stats    Stats         // the counters; State and Conns are filled in by Stats
+	limiter  *handshakeLimiter
 }
 
 // New returns a Server that serves h on every connection. Zero options give
@@ -118,6 +124,10 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 		subprotocols: cfg.Subprotocols(),
 		opts:         o,
 		conns:        make(map[string]*conn),
+		refusing:     make(chan struct{}),
+	}
+	if o.handshakeRate > 0 {
+		s.limiter = newHandshakeLimiter(o.handshakeRate, o.handshakeBurst, time.Now())
 	}
 	return s, nil
 }
@@ -136,8 +146,9 @@ func setsHandler(o rpc.Option) bool {
 // It refuses, with an HTTP status and a short text body: a Host that is not
 // allowed (403, see [WithAllowedHosts]), a request that is not a WebSocket
 // upgrade (426) or not a valid one (400, 405), too many connections or a
-// shutdown (503), a failed [WithAuth] (401, 403) and a cross-origin request
-// (403, see [WithOriginPatterns]). On HTTP/1.x every answer but 101 carries
+// shutdown or the handshake rate (503, see [WithHandshakeRate]), a
+// cross-origin request (403, see [WithOriginPatterns]) and a failed
+// [WithAuth] (401, 403), in that order. On HTTP/1.x every answer but 101 carries
 // "Connection: close", so net/http closes the connection after it instead
 // of keeping it for another request. (On HTTP/2, which cannot carry
 // WebSockets here, it does not: Go's HTTP/2 server would shut the whole
@@ -169,7 +180,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is a WebSocket endpoint: upgrade required", http.StatusUpgradeRequired)
 		return
 	}
-	if !s.admit(w) {
+	if !s.originAllowed(w, r, remote) {
+		return
+	}
+	if !s.admit(w, remote) {
 		return
 	}
 	served := false
@@ -297,29 +311,44 @@ func isLoopbackName(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// admit reserves a connection slot, or answers 503.
-func (s *Server) admit(w http.ResponseWriter) bool {
+// admit reserves a connection slot, or answers 503: shutting down, too
+// many connections, or too many handshakes (the rate limit), in that
+// order. Only a handshake that passes the first two takes a token.
+func (s *Server) admit(w http.ResponseWriter, remote string) bool {
 	s.mu.Lock()
-	ok := !s.closing && s.reserved < s.opts.maxConns
-	closing := s.closing
-	if ok {
+	var (
+		msg  string
+		secs int
+	)
+	switch {
+	case s.closing:
+		s.stats.RefusedShutdown++
+		msg = "shutting down"
+		secs = int((s.opts.retryAfter + time.Second - 1) / time.Second) // rounded up; 0: none
+	case s.reserved >= s.opts.maxConns:
+		s.stats.RefusedMaxConns++
+		// Without a delay, refused clients would come straight back.
+		msg = "too many connections"
+		secs = retryAfterSeconds(s.opts.retryAfter)
+	default:
+		if s.limiter != nil {
+			if ok, wait := s.limiter.take(time.Now()); !ok {
+				s.stats.RefusedRate++
+				msg = "too many handshakes: try again later"
+				secs = retryAfterSeconds(wait)
+				break
+			}
+		}
 		s.reserved++
 		s.served.Add(1)
-	}
-	s.mu.Unlock()
-	if ok {
+		s.mu.Unlock()
 		return true
 	}
-	secs := int((s.opts.retryAfter + time.Second - 1) / time.Second) // rounded up
-	msg := "shutting down"
-	if !closing {
-		// Without a delay, refused clients would come straight back.
-		secs = max(secs, 1)
-		msg = "too many connections"
-	}
+	s.mu.Unlock()
 	if secs > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
+	s.debug("handshake refused: "+msg, "remote", remote, "status", http.StatusServiceUnavailable, "retry_after", secs)
 	http.Error(w, msg, http.StatusServiceUnavailable)
 	return false
 }
@@ -376,6 +405,7 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 		return true // ended has released the slot
 	}
 	s.conns[peer.ID()] = c
+	s.stats.Accepted++
 	s.mu.Unlock()
 	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
 	if s.opts.hub != nil {
@@ -423,6 +453,13 @@ func addrString(a net.Addr) string {
 func (s *Server) log(msg string, args ...any) {
 	if l := s.cfg.Logger(); l != nil {
 		l.Info("wsrpc: "+msg, args...)
+	}
+}
+
+// debug logs at debug level: for what a storm repeats by the thousand.
+func (s *Server) debug(msg string, args ...any) {
+	if l := s.cfg.Logger(); l != nil {
+		l.Debug("wsrpc: "+msg, args...)
 	}
 }
 
@@ -533,19 +570,31 @@ func plural(n int, what string) string {
 	return strconv.Itoa(n) + " " + what + "s"
 }
 
-// Shutdown stops the server gracefully. It closes the listeners of the
-// http.Servers it made (Serve, ListenAndServe, HTTPServer) at once, so new
-// TCP connections are refused and the port is free for a successor, and
-// answers the handshakes that still reach ServeHTTP (through an http.Server
-// of your own, or on a connection accepted just before) with 503, from now
-// on. It shuts every connection down concurrently with [rpc.Peer.Shutdown]:
-// the shutdown notice (with the [WithRetryAfter] delay), every call in
-// flight in both directions finished, then the close with 1012 (service
-// restart). If ctx ends first, the handlers still running are cancelled,
-// what is left is closed at once, and Shutdown returns a *[ShutdownError].
-// Shutdown is idempotent; a second call waits like the first. It must not
-// be called from a handler, which it would wait for.
+// Shutdown stops the server gracefully, in this order:
+//
+//  1. Readiness goes off ([Server.State] is [StateDraining], and
+//     [Server.ReadyHandler] answers 503) while, for the [WithReadyDelay],
+//     handshakes are still accepted and the connections served as usual,
+//     so that a load balancer stops sending new connections first.
+//  2. New work is refused: the listeners of the http.Servers the Server made
+//     (Serve, ListenAndServe, HTTPServer) are closed, so new TCP
+//     connections are refused and the port is free for a successor, and
+//     the handshakes that still reach ServeHTTP (through an http.Server of
+//     your own, or on a connection accepted just before) get 503.
+//  3. Every connection is shut down with [rpc.Peer.Shutdown]: the shutdown
+//     notice (with the [WithRetryAfter] hint), every call in flight in both
+//     directions finished, then the close with 1012 (service restart). The
+//     notices go out over the [WithGoodbyeWindow], each connection at its
+//     own random moment; until its notice a connection is served as usual.
+//  4. Once every connection has ended, the state is [StateStopped].
+//
+// ctx bounds all of it. If it ends first, the handlers still running are
+// cancelled, what is left is closed at once, and Shutdown returns a
+// *[ShutdownError]. Shutdown is idempotent; a second call, concurrent or
+// later, does not start another ready delay, and waits like the first. It
+// must not be called from a handler, which it would wait for.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.waitReadyDelay(ctx)
 	conns, httpSrvs := s.beginClose()
 	var g errgroup.Group
 	for _, hs := range httpSrvs {
@@ -561,7 +610,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var mu sync.Mutex
 	cut := &ShutdownError{}
 	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down", Code: transport.StatusServiceRestart}
-	for _, c := range conns {
+	start := time.Now()
+	window := s.goodbyeWindow(ctx, start)
+	if window > 0 && len(conns) > 0 {
+		s.log("shutting down: telling the connections to go", "conns", len(conns), "over", window.Round(time.Millisecond))
+	}
+	offsets := goodbyeOffsets(len(conns), window, rand.Float64)
+	var timer *time.Timer
+	for i, c := range shuffled(conns) {
+		if d := time.Until(start.Add(offsets[i])); d > 0 && ctx.Err() == nil {
+			if timer == nil {
+				timer = time.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
+			select {
+			case <-timer.C:
+			case <-ctx.Done(): // the rest are told at once, and cut short
+			}
+		}
 		g.Go(func() error {
 			var de *rpc.DrainError
 			if errors.As(c.peer.Shutdown(ctx, notice), &de) {
@@ -575,8 +642,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			return nil
 		})
 	}
+	if timer != nil {
+		timer.Stop()
+	}
 	g.Wait()
 	s.served.Wait() // every connection has ended and been cleaned up
+	s.stopped()
 	if cut.Connections > 0 {
 		return cut
 	}
@@ -596,13 +667,27 @@ func (s *Server) Close() error {
 	}
 	g.Wait()
 	s.served.Wait()
+	s.stopped()
 	return nil
+}
+
+// stopped records that every connection has ended.
+func (s *Server) stopped() {
+	s.mu.Lock()
+	s.state = StateStopped
+	s.mu.Unlock()
 }
 
 func (s *Server) beginClose() ([]*conn, []*http.Server) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closing = true
+	if s.state == StateReady {
+		s.state = StateDraining
+	}
+	if !s.closing {
+		s.closing = true
+		close(s.refusing)
+	}
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
