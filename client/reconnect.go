@@ -91,13 +91,19 @@ func (c *Client) retire(p *rpc.Peer, drain bool) {
 const MaxRetryHint = time.Minute
 
 // redial makes a new connection, sleeping before each attempt: the server's
-// retry hint before the first attempt after a shutdown notice, a jittered
-// backoff otherwise. It returns nil when the client closes.
+// retry hint before the first attempt after a shutdown notice, the
+// Retry-After of a refusal (a 503 from a server that is draining or
+// limiting its handshake rate) after one, a jittered backoff otherwise. It
+// returns nil when the client closes.
 func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
+	var hint time.Duration // the last refusal's Retry-After, capped
 	for attempt := 0; ; attempt++ {
 		wait := c.delay(attempt)
-		if attempt == 0 && notice {
+		switch {
+		case attempt == 0 && notice:
 			wait = min(retryAfter, MaxRetryHint)
+		case hint > 0:
+			wait = hint
 		}
 		if !sleep(c.closing, wait) {
 			return nil
@@ -109,6 +115,7 @@ func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 		if c.isClosed() {
 			return nil
 		}
+		_, hint = transient(err)
 		c.log(slog.LevelWarn, "wsrpc: reconnect failed", "attempt", attempt+1, "err", err)
 	}
 }

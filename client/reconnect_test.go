@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -502,4 +503,41 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestReconnectHonoursRetryAfter: when a reconnect attempt is refused with
+// 503 and Retry-After (a server draining, or limiting its handshake rate),
+// the next attempt waits that long rather than the short backoff; then the
+// client connects and calls go through.
+func TestReconnectHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	var handshakes atomic.Int32
+	refused := make(chan time.Time, 1)
+	gate := func(w http.ResponseWriter, r *http.Request) bool {
+		if handshakes.Add(1) != 2 { // the first connection, and the reconnect after the refusal
+			return true
+		}
+		refused <- time.Now()
+		refuseWith(http.StatusServiceUnavailable, "Retry-After", "1")(w, r)
+		return false
+	}
+	srv := newGatedTestServer(t, methods{"whoami": whoami}, gate)
+	c := dial(t, srv.url(), fastBackoff)
+	ctx := testContext(t)
+	srv.nextConn(t).CloseNow() // the connection drops; the client redials
+	recv(t, refused, "the refused reconnect")
+	// With the 5-50 ms backoff, a client that ignored Retry-After would
+	// have tried several times by now; noise can only delay attempts.
+	time.Sleep(300 * time.Millisecond) // observing that nothing happens, not waiting for an event
+	if n := handshakes.Load(); n != 2 {
+		t.Fatalf("%d handshakes 300 ms after a refusal with Retry-After: 1, want 2", n)
+	}
+	srv.nextConn(t)
+	var idx int
+	if err := c.Call(ctx, "whoami", nil, &idx); err != nil || idx != 1 {
+		t.Fatalf("after the wait: connection %d, %v; want connection 1", idx, err)
+	}
+	if n := handshakes.Load(); n != 3 {
+		t.Fatalf("%d handshakes, want 3", n)
+	}
 }
