@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,10 +26,22 @@ var serveHelp = help{
 	usage: "serve [flags]",
 	about: `
 Runs a wsrpc server with the demo services until SIGINT or SIGTERM, then shuts
-down gracefully: new connections are refused, clients are told to go elsewhere,
-calls in flight finish (for up to --drain-timeout; the streams countdown and
-tail end at once, saying so), and the connections close with 1012. The exit
-status is 0 when nothing was cut short, 1 otherwise.
+down gracefully: readiness goes off (/readyz answers 503) while handshakes are
+still accepted for --ready-delay, then new connections are refused, clients
+are told to go elsewhere (spread over --goodbye-window), calls in flight
+finish (the streams countdown and tail end at once, saying so), and the
+connections close with 1012. --drain-timeout bounds all of it, from the
+signal to the exit. The exit status is 0 when nothing was cut short, 1
+otherwise.
+
+Health checks: GET /readyz answers 200 "ready" while the server is ready, 503
+"draining" from the signal on; GET /livez answers 200 until the server has
+stopped. Both are served on the main listener, which closes once the ready
+delay is over, and with --health-addr on a listener of their own, which keeps
+answering until the process exits: point a liveness probe there. With
+--handshake-rate, handshakes beyond that many a second (bursts of
+--handshake-burst) get 503 with a Retry-After that spreads the refused
+clients over time, so that a reconnect storm does not swamp the server.
 
 The RPC endpoint speaks both wire codecs (wsrpc.v1 and jsonrpc2.0; JSON-RPC 2.0
 also without a subprotocol). Services:
@@ -79,7 +92,10 @@ pass, and on a loopback address only those naming a loopback Host
 at 127.0.0.1 (DNS rebinding) cannot reach the server. Behind a reverse proxy
 on this machine, list the public host names with --allowed-hosts, and the
 proxy's address with --trusted-proxies so that the client's address is read
-from X-Forwarded-For or Forwarded (never believed from others). Every
+from X-Forwarded-For or Forwarded (never believed from others). The proxy
+must pass the Host the client sent, with its port (nginx: proxy_set_header
+Host $http_host, not $host), or browsers' handshakes fail the Origin check
+(403; the log line says which Host and Origin it saw). Every
 refused handshake (403, 426, 503...) closes its connection; idle HTTP
 connections are closed after --idle-timeout.
 
@@ -92,6 +108,8 @@ wsrpc serve --addr :9000 --log-format json --log-level warn
 wsrpc serve --static ./web --origin 'localhost:*'
 wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
 wsrpc serve --allowed-hosts rpc.example.com --trusted-proxies 127.0.0.1,::1
+wsrpc serve --health-addr :8081 --ready-delay 5s --goodbye-window 10s --drain-timeout 30s
+wsrpc serve --handshake-rate 200 --handshake-burst 400
 wsrpc serve --demo-broadcast
 wsrpc serve --demo-topics=false
 wsrpc serve --nats nats://127.0.0.1:4222
@@ -126,6 +144,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		natsURL         string
 		logFormat       string
 		logLevel        string
+		healthAddr      string
+		readyDelay      time.Duration
+		goodbyeWindow   time.Duration
+		handshakeRate   float64
+		handshakeBurst  int
 	)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.path, "path", "/rpc", "URL `path` of the RPC endpoint")
@@ -140,7 +163,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&demoBroadcast, "demo-broadcast", false, "offer the broadcast service (any client can then notify every connection)")
 	fs.BoolVar(&demoTopics, "demo-topics", true, "serve pub/sub with the demo topics time and chat.> (see above)")
 	fs.StringVar(&natsURL, "nats", "", "use the NATS server at `url` as the pub/sub broker, shared with the other servers using it (serves pub/sub even with --demo-topics=false; NATS build only)")
-	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "how long shutdown waits for calls in flight")
+	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "bound on the whole shutdown after SIGTERM: ready delay, goodbye window and calls in flight")
+	fs.StringVar(&healthAddr, "health-addr", "", "also serve /readyz and /livez on this `host:port`, until the process exits (they are on --addr too)")
+	fs.DurationVar(&readyDelay, "ready-delay", 0, "on SIGTERM, answer /readyz with 503 but keep accepting handshakes for this `duration` before refusing them")
+	fs.DurationVar(&goodbyeWindow, "goodbye-window", 0, "spread the shutdown notices to the connections over this `duration` (0: all at once)")
+	fs.Float64Var(&handshakeRate, "handshake-rate", 0, "accept at most `n` handshakes a second on average, 503 with Retry-After beyond (0: no limit)")
+	fs.IntVar(&handshakeBurst, "handshake-burst", 0, "with --handshake-rate, the burst of handshakes accepted at once (0: the rate rounded up)")
 	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
 	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
 	fs.StringVar(&cfg.static, "static", "", "serve the files of `dir` at / (the RPC endpoint stays at --path)")
@@ -170,6 +198,29 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if drainTimeout <= 0 {
 		return usagef("--drain-timeout must be positive")
 	}
+	if readyDelay < 0 || goodbyeWindow < 0 {
+		return usagef("--ready-delay and --goodbye-window must not be negative")
+	}
+	if readyDelay+goodbyeWindow >= drainTimeout {
+		return usagef("--ready-delay (%s) and --goodbye-window (%s) must leave time within --drain-timeout (%s) for the calls in flight", readyDelay, goodbyeWindow, drainTimeout)
+	}
+	if math.IsNaN(handshakeRate) || math.IsInf(handshakeRate, 0) || handshakeRate < 0 {
+		return usagef("--handshake-rate must be a number of handshakes a second, 0 (no limit) or more, not %v", handshakeRate)
+	}
+	if handshakeBurst < 0 {
+		return usagef("--handshake-burst must not be negative")
+	}
+	if handshakeBurst > 0 && handshakeRate == 0 {
+		return usagef("--handshake-burst needs --handshake-rate")
+	}
+	if cfg.path == readyPath || cfg.path == livePath {
+		return usagef("--path %s is where the health checks are served; choose another path", cfg.path)
+	}
+	if healthAddr != "" {
+		if _, _, err := net.SplitHostPort(healthAddr); err != nil {
+			return usagef("--health-addr must be host:port, not %q", healthAddr)
+		}
+	}
 	if maxConns < 1 {
 		return usagef("--max-conns must be at least 1")
 	}
@@ -198,6 +249,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		server.WithMaxConns(maxConns),
 		server.WithIdleTimeout(idleTimeout),
 		server.WithAllowedHosts(allowed...),
+		server.WithReadyDelay(readyDelay),
+		server.WithGoodbyeWindow(goodbyeWindow),
+		server.WithHandshakeRate(handshakeRate, handshakeBurst),
 	}
 	if len(trusted) == 0 && forwardedHeader != "X-Forwarded-For" {
 		return usagef("--forwarded-header needs --trusted-proxies")
@@ -233,7 +287,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var health *healthServer
+	if healthAddr != "" {
+		if health, err = listenHealth(srv, healthAddr, cfg.logger); err != nil {
+			r.srv.Close()
+			<-r.served
+			return fmt.Errorf("--health-addr: %w", err)
+		}
+		// Closed once the server has stopped, so that probes see it drain.
+		defer health.close()
+	}
 	announce.Info("listening on " + r.url)
+	if health != nil {
+		announce.Info("health checks on " + health.url + readyPath + " and " + livePath)
+	}
 	if demoBroadcast {
 		cfg.logger.Warn("the broadcast service is on: any client can make the server notify every connection")
 	}
@@ -253,7 +320,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		cfg.logger.Info("shutting down: draining calls in flight", "timeout", drainTimeout)
+		cfg.logger.Info("shutting down", "ready_delay", readyDelay, "goodbye_window", goodbyeWindow, "timeout", drainTimeout)
 	case serveErr = <-r.served:
 		r.served = nil
 		cfg.logger.Error("server failed; shutting down", "err", serveErr)
@@ -380,6 +447,7 @@ func listen(srv *server.Server, cfg *serveConfig) (*running, error) {
 		endpoint = cfg.wrap(srv)
 	}
 	mux.Handle(cfg.path, endpoint)
+	mountHealth(mux, srv)
 	if cfg.static != "" {
 		fi, err := os.Stat(cfg.static)
 		if err != nil {
