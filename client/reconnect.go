@@ -25,7 +25,14 @@ func (c *Client) run(p *rpc.Peer) {
 			return
 		case <-p.Done():
 		case <-p.GoingAway():
+		}
+		// A notice may have come just before the close (a server with
+		// nothing to drain closes at once): the select may then have
+		// picked Done, but the notice's hint still holds.
+		select {
+		case <-p.GoingAway():
 			notice = true
+		default:
 		}
 		retryAfter := p.RetryAfter()
 		if notice {

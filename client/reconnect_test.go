@@ -541,3 +541,33 @@ func TestReconnectHonoursRetryAfter(t *testing.T) {
 		t.Fatalf("%d handshakes, want 3", n)
 	}
 }
+
+// TestNoticeThenCloseHonoursHint: a server that sends its notice and closes
+// at once (nothing in flight to drain) still gets its retry hint honoured,
+// however soon after the notice the close arrives. Many clients at once,
+// so that some see both before their manager looks.
+func TestNoticeThenCloseHonoursHint(t *testing.T) {
+	t.Parallel()
+	const clients, hint = 20, 300 * time.Millisecond
+	srv := newTestServer(t, methods{"whoami": whoami})
+	for range clients {
+		dial(t, srv.url(), fastBackoff)
+	}
+	olds := make([]*rpc.Peer, clients)
+	for i := range olds {
+		olds[i] = srv.nextConn(t)
+	}
+	ctx := testContext(t)
+	noticeAt := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range olds {
+		wg.Go(func() { _ = p.Shutdown(ctx, rpc.Notice{RetryAfter: hint, Reason: "restart", Code: transport.StatusServiceRestart}) })
+	}
+	for range clients {
+		srv.nextConn(t)
+		if waited := time.Since(noticeAt); waited < hint {
+			t.Errorf("a client reconnected %v after the notice, before its hint of %v", waited, hint)
+		}
+	}
+	wg.Wait()
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -476,4 +477,60 @@ func TestOriginCheckAgreesWithAccept(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHandshakeRacingShutdown: a handshake admitted before Shutdown began
+// and finished after it took its list of connections still gets the
+// notice and a graceful close (1012 after the notice), not a bare 1012
+// that would leave its first calls of unknown outcome.
+func TestHandshakeRacingShutdown(t *testing.T) {
+	inAuth, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	s := newServer(t, server.WithAuth(func(*http.Request) (any, error) {
+		if first.CompareAndSwap(false, true) { // the racing handshake; the probes pass
+			close(inAuth)
+			<-release
+		}
+		return "user", nil
+	}))
+	url := start(t, s)
+	dialed := make(chan *rpc.Peer, 1)
+	go func() {
+		p, err := tryDial(t, url, nil)
+		if err != nil {
+			t.Errorf("the racing handshake: %v", err)
+		}
+		dialed <- p
+	}()
+	<-inAuth
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(ctxT(t)) }()
+	waitFor(t, func() bool { return probeRefused(t, url) }, "Shutdown never began refusing")
+	close(release)
+	p := <-dialed
+	if p == nil {
+		t.FailNow()
+	}
+	select {
+	case <-p.GoingAway():
+	case <-p.Done():
+		select {
+		case <-p.GoingAway(): // both had come
+		default:
+			t.Fatalf("closed (%v) without the notice", p.Err())
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	<-p.Done()
+	if code := transport.CloseStatus(p.Err()); code != transport.StatusServiceRestart {
+		t.Fatalf("closed with %v, want 1012", p.Err())
+	}
+}
+
+// probeRefused reports whether a handshake to url is now refused with 503.
+func probeRefused(t *testing.T, url string) bool {
+	_, err := tryDial(t, url, nil)
+	return handshakeStatus(err) == http.StatusServiceUnavailable
 }

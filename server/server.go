@@ -62,6 +62,8 @@ type Server struct {
 	refusing chan struct{} // closed when closing becomes true
 	stats    Stats         // the counters; State and Conns are filled in by Stats
 	limiter  *handshakeLimiter
+	drainCtx context.Context // the ctx of the Shutdown that began refusing; nil: none, or Close
+	late     sync.WaitGroup  // the drains of connections registered after refusing began
 }
 
 // New returns a Server that serves h on every connection. Zero options give
@@ -398,14 +400,29 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	}
 	c.peer = peer
 	s.mu.Lock()
-	if s.closing { // Shutdown began while this handshake was under way
-		s.mu.Unlock()
-		close(c.registered)
-		peer.CloseWith(transport.StatusServiceRestart, "server shutting down")
-		return true // ended has released the slot
-	}
 	s.conns[peer.ID()] = c
 	s.stats.Accepted++
+	if s.closing {
+		// Shutdown began while this handshake was under way, after it
+		// took its list of connections: this one is drained on its own,
+		// with the notice, within Shutdown's ctx, so that the calls the
+		// client already sent are answered rather than left of unknown
+		// outcome. In the registry, so that Close reaches it.
+		drain := s.drainCtx
+		s.late.Add(1)
+		s.mu.Unlock()
+		close(c.registered)
+		go func() { // owned: Shutdown and Close wait for s.late
+			defer s.late.Done()
+			if drain == nil { // Close: no notice, no drain
+				peer.CloseNow()
+				peer.Wait()
+				return
+			}
+			_ = peer.Shutdown(drain, s.notice())
+		}()
+		return true // ended releases the slot
+	}
 	s.mu.Unlock()
 	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
 	if s.opts.hub != nil {
@@ -595,7 +612,7 @@ func plural(n int, what string) string {
 // must not be called from a handler, which it would wait for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.waitReadyDelay(ctx)
-	conns, httpSrvs := s.beginClose()
+	conns, httpSrvs := s.beginClose(ctx)
 	var g errgroup.Group
 	for _, hs := range httpSrvs {
 		g.Go(func() error {
@@ -609,7 +626,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	cut := &ShutdownError{}
-	notice := rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down", Code: transport.StatusServiceRestart}
+	notice := s.notice()
 	start := time.Now()
 	window := s.goodbyeWindow(ctx, start)
 	if window > 0 && len(conns) > 0 {
@@ -647,6 +664,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	g.Wait()
 	s.served.Wait() // every connection has ended and been cleaned up
+	s.late.Wait()
 	s.stopped()
 	if cut.Connections > 0 {
 		return cut
@@ -657,7 +675,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection at once (no notice, no drain; clients see
 // 1006) and stops the listeners. It is idempotent.
 func (s *Server) Close() error {
-	conns, httpSrvs := s.beginClose()
+	conns, httpSrvs := s.beginClose(nil)
 	var g errgroup.Group
 	for _, hs := range httpSrvs {
 		g.Go(hs.Close)
@@ -667,8 +685,14 @@ func (s *Server) Close() error {
 	}
 	g.Wait()
 	s.served.Wait()
+	s.late.Wait()
 	s.stopped()
 	return nil
+}
+
+// notice is the shutdown notice every connection gets.
+func (s *Server) notice() rpc.Notice {
+	return rpc.Notice{RetryAfter: s.opts.retryAfter, Reason: "server shutting down", Code: transport.StatusServiceRestart}
 }
 
 // stopped records that every connection has ended.
@@ -678,9 +702,19 @@ func (s *Server) stopped() {
 	s.mu.Unlock()
 }
 
-func (s *Server) beginClose() ([]*conn, []*http.Server) {
+// beginClose starts refusing handshakes and returns the connections and
+// http.Servers to stop. ctx is Shutdown's (nil for Close): the ctx of the
+// Shutdown that begins refusing bounds the drain of the connections whose
+// handshakes end later, unless Close comes, which closes them at once.
+func (s *Server) beginClose(ctx context.Context) ([]*conn, []*http.Server) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case ctx == nil: // Close: the late ones are closed at once too
+		s.drainCtx = nil
+	case !s.closing:
+		s.drainCtx = ctx
+	}
 	if s.state == StateReady {
 		s.state = StateDraining
 	}
