@@ -561,7 +561,9 @@ func TestNoticeThenCloseHonoursHint(t *testing.T) {
 	noticeAt := time.Now()
 	var wg sync.WaitGroup
 	for _, p := range olds {
-		wg.Go(func() { _ = p.Shutdown(ctx, rpc.Notice{RetryAfter: hint, Reason: "restart", Code: transport.StatusServiceRestart}) })
+		wg.Go(func() {
+			_ = p.Shutdown(ctx, rpc.Notice{RetryAfter: hint, Reason: "restart", Code: transport.StatusServiceRestart})
+		})
 	}
 	for range clients {
 		srv.nextConn(t)
