@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -290,4 +292,48 @@ func TestServeSIGTERMFollowsReadiness(t *testing.T) {
 		t.Fatalf("%d idempotent calls lost across the drain and restart (%d succeeded)", lost.Load(), ok.Load())
 	}
 	t.Logf("%d calls across SIGTERM with a 2s ready delay and a 300ms goodbye window, none lost", ok.Load())
+}
+
+// TestDeploymentDocCloseCodes: every close code of docs/PROTOCOL.md's
+// section 9 has a row in docs/DEPLOYMENT.md's "What each close code means
+// to a client", and that table names no code the protocol does not.
+func TestDeploymentDocCloseCodes(t *testing.T) {
+	codes := func(file, heading string) map[string]bool {
+		t.Helper()
+		doc, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, section, ok := strings.Cut(string(doc), heading)
+		if !ok {
+			t.Fatalf("%s has no section %q", file, heading)
+		}
+		section, _, _ = strings.Cut(section, "\n## ")
+		out := map[string]bool{}
+		for _, line := range strings.Split(section, "\n") {
+			if !strings.HasPrefix(line, "| ") {
+				continue
+			}
+			first, _, _ := strings.Cut(line[2:], "|")
+			for _, c := range regexp.MustCompile(`\b[1-4][0-9]{3}\b`).FindAllString(first, -1) {
+				out[c] = true
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("%s: no close codes in %q", file, heading)
+		}
+		return out
+	}
+	protocol := codes("../docs/PROTOCOL.md", "\n## 9. Close codes\n")
+	deployment := codes("../docs/DEPLOYMENT.md", "\n## 8. What each close code means to a client\n")
+	for c := range protocol {
+		if !deployment[c] {
+			t.Errorf("close code %s of PROTOCOL.md section 9 has no row in DEPLOYMENT.md", c)
+		}
+	}
+	for c := range deployment {
+		if !protocol[c] {
+			t.Errorf("DEPLOYMENT.md explains close code %s, which PROTOCOL.md section 9 does not list", c)
+		}
+	}
 }

@@ -36,6 +36,13 @@
 // what is left is dropped, and it returns a *[ShutdownError] counting what
 // was cut short. [Server.Close] is the immediate form.
 //
+// Behind a load balancer: [Server.ReadyHandler] and [Server.LiveHandler]
+// report the [State] for probes; [WithReadyDelay] keeps accepting
+// handshakes for a while after readiness goes off, before refusing;
+// [WithGoodbyeWindow] spreads the notices over a window, so that the
+// clients do not all reconnect at once; [WithHandshakeRate] limits the
+// handshakes per second with a Retry-After that spreads the refused.
+//
 // # Goroutines and ownership
 //
 // ServeHTTP returns as soon as a connection is upgraded and registered; from
@@ -43,7 +50,8 @@
 // transport.Conn (three per idle connection). When it ends, the peer's own
 // goroutine removes it from the registry, waits for its handlers and runs
 // the disconnect hook. A connection that must authenticate in-band has one
-// timer. Shutdown and Close wait for all of them.
+// timer; one whose handshake ended after Shutdown began refusing has a
+// goroutine draining it. Shutdown and Close wait for all of them.
 //
 // A handler may close its own connection (req.Peer().Close does not wait
 // for handlers), but must not call Shutdown, which waits for it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -139,5 +140,75 @@ func TestServeHandshakeRate(t *testing.T) {
 	var he *transport.HandshakeError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable || he.Header.Get("Retry-After") == "" {
 		t.Fatalf("second handshake = %v, want 503 with Retry-After", err)
+	}
+}
+
+// TestDeploymentDocReadiness runs the commands of docs/DEPLOYMENT.md's
+// section "Readiness, drain and goodbye" on free loopback ports: the
+// documented serve, the documented probe (200 ready), then the signal: the
+// probe says draining while the main listener still accepts handshakes,
+// and serve exits 0. Every flag of the section's table is one serve has.
+func TestDeploymentDocReadiness(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/DEPLOYMENT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## 7. Readiness, drain and goodbye\n")
+	if !ok {
+		t.Fatal("DEPLOYMENT.md has no section Readiness, drain and goodbye")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	help := runCmd(t, "", "serve", "--help").stdout
+	for _, m := range regexp.MustCompile("(?m)^\\| `(--[a-z-]+)").FindAllStringSubmatch(section, -1) {
+		if !strings.Contains(help, "  "+m[1]+" ") {
+			t.Errorf("the section's table names %s, which wsrpc serve --help does not list", m[1])
+		}
+	}
+	_, block, _ := strings.Cut(section, "```sh\nwsrpc serve")
+	block, _, _ = strings.Cut(block, "```")
+	lines := strings.Split(strings.TrimSpace("wsrpc serve"+block), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "curl -i ") {
+		t.Fatalf("want a serve and a curl line in:\n%s", block)
+	}
+	args := strings.Fields(lines[0])[1:]
+	docAddr := map[string]string{} // documented address → flag
+	for i, a := range args {
+		if (a == "--addr" || a == "--health-addr") && i+1 < len(args) {
+			docAddr[args[i+1]] = a
+			args[i+1] = "127.0.0.1:0"
+		}
+	}
+	probeURL := strings.Fields(lines[1])[2]
+	b := start(t, strings.NewReader(""), args...)
+	url := b.stderr.waitFor(t, listeningRE, b.ended)[1]
+	health := b.stderr.waitFor(t, healthRE, b.ended)[1]
+	for doc, flag := range docAddr {
+		if flag == "--health-addr" {
+			probeURL = strings.Replace(probeURL, "http://"+doc, health, 1)
+		}
+	}
+	if !strings.HasPrefix(probeURL, health) {
+		t.Fatalf("the documented probe %s is not on the documented --health-addr", lines[1])
+	}
+	if code, body := get(t, probeURL); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("%s: %d %q, want 200 ready", lines[1], code, body)
+	}
+	b.cancel() // kill -TERM
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for {
+		code, body := get(t, probeURL)
+		if code == http.StatusServiceUnavailable && body == "draining\n" {
+			break
+		}
+		if code != http.StatusOK || ctx.Err() != nil {
+			t.Fatalf("after the signal: %d %q", code, body)
+		}
+		time.Sleep(5 * time.Millisecond) // polling pace
+	}
+	dialPeer(t, ctx, url).Close() // the ready delay: still accepted
+	if code := b.wait(t); code != exitOK {
+		t.Fatalf("serve: code %d; stderr:\n%s", code, b.stderr.String())
 	}
 }
