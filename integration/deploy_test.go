@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -46,11 +47,7 @@ func TestStaggeredGoodbyeSpreadsReconnects(t *testing.T) {
 				arrivals = append(arrivals, time.Since(began))
 				mu.Unlock()
 			}))
-			var (
-				lost atomic.Int64
-				stop = make(chan struct{})
-				wg   sync.WaitGroup
-			)
+			calls := newCallLoops()
 			for range clients {
 				c, err := client.Dial(context.Background(), going.url, client.WithEndpoints(other.url),
 					client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
@@ -58,20 +55,12 @@ func TestStaggeredGoodbyeSpreadsReconnects(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				wg.Go(func() {
-					for n := 0; ; n++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-						var got int
-						if err := c.Call(ctx, "echo", n, &got, client.Idempotent()); err != nil || got != n {
-							lost.Add(1)
-						}
-						cancel()
+				calls.start(1, func(ctx context.Context, n int) error {
+					var got int
+					if err := c.Call(ctx, "echo", n, &got, client.Idempotent()); err != nil || got != n {
+						return fmt.Errorf("echo %d: %d, %w", n, got, err)
 					}
+					return nil
 				})
 			}
 			mu.Lock()
@@ -94,8 +83,7 @@ func TestStaggeredGoodbyeSpreadsReconnects(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond) // polling pace
 			}
-			close(stop)
-			wg.Wait()
+			calls.stop()
 			mu.Lock()
 			got := slices.Clone(arrivals)
 			mu.Unlock()
@@ -110,8 +98,8 @@ func TestStaggeredGoodbyeSpreadsReconnects(t *testing.T) {
 			if window > 0 && got[n-1]-got[0] < window/4 {
 				t.Errorf("reconnects spread over %v, want most of the %v window", got[n-1]-got[0], window)
 			}
-			if lost.Load() != 0 {
-				t.Errorf("%d idempotent calls lost", lost.Load())
+			if n := calls.lost.Load(); n != 0 {
+				t.Errorf("%d idempotent calls lost (first: %v)", n, calls.first())
 			}
 		})
 	}
@@ -222,30 +210,10 @@ func TestServeSIGTERMFollowsReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var (
-		ok, lost atomic.Int64
-		stop     = make(chan struct{})
-		wg       sync.WaitGroup
-	)
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := c.Call(ctx, "sleep", map[string]int{"ms": 2}, nil, client.Idempotent())
-				cancel()
-				if err != nil {
-					lost.Add(1)
-				} else {
-					ok.Add(1)
-				}
-			}
-		})
-	}
+	calls := newCallLoops()
+	calls.start(4, func(ctx context.Context, _ int) error {
+		return c.Call(ctx, "sleep", map[string]int{"ms": 2}, nil, client.Idempotent())
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -278,20 +246,19 @@ func TestServeSIGTERMFollowsReadiness(t *testing.T) {
 		t.Fatalf("the health listener answered %d after the exit", code)
 	}
 	// The successor on the same port: the client's calls go on there.
-	before := ok.Load()
+	before := calls.ok.Load()
 	startServe(t, bin, addr)
-	for ok.Load() < before+50 {
+	for calls.ok.Load() < before+50 {
 		if time.Now().After(deadline.Add(30 * time.Second)) {
-			t.Fatalf("calls stalled at %d after the restart", ok.Load())
+			t.Fatalf("calls stalled at %d after the restart", calls.ok.Load())
 		}
 		time.Sleep(5 * time.Millisecond) // polling pace
 	}
-	close(stop)
-	wg.Wait()
-	if lost.Load() != 0 {
-		t.Fatalf("%d idempotent calls lost across the drain and restart (%d succeeded)", lost.Load(), ok.Load())
+	calls.stop()
+	if n := calls.lost.Load(); n != 0 {
+		t.Fatalf("%d idempotent calls lost across the drain and restart (%d succeeded; first: %v)", n, calls.ok.Load(), calls.first())
 	}
-	t.Logf("%d calls across SIGTERM with a 2s ready delay and a 300ms goodbye window, none lost", ok.Load())
+	t.Logf("%d calls across SIGTERM with a 2s ready delay and a 300ms goodbye window, none lost", calls.ok.Load())
 }
 
 // TestDeploymentDocCloseCodes: every close code of docs/PROTOCOL.md's
@@ -336,4 +303,57 @@ func TestDeploymentDocCloseCodes(t *testing.T) {
 			t.Errorf("DEPLOYMENT.md explains close code %s, which PROTOCOL.md section 9 does not list", c)
 		}
 	}
+}
+
+// callLoops runs calls in loops until stopped, counting those that
+// succeed and those that fail.
+type callLoops struct {
+	ok, lost atomic.Int64
+	done     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error // the first failure
+}
+
+func newCallLoops() *callLoops { return &callLoops{done: make(chan struct{})} }
+
+// start runs n loops of call, each with its own count from 0 and a 30 s
+// bound per call.
+func (l *callLoops) start(n int, call func(ctx context.Context, i int) error) {
+	for range n {
+		l.wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := call(ctx, i)
+				cancel()
+				if err == nil {
+					l.ok.Add(1)
+					continue
+				}
+				l.lost.Add(1)
+				l.mu.Lock()
+				if l.err == nil {
+					l.err = err
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+}
+
+// stop ends the loops and waits for them.
+func (l *callLoops) stop() {
+	close(l.done)
+	l.wg.Wait()
+}
+
+func (l *callLoops) first() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }

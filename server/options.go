@@ -123,11 +123,17 @@ func WithReadHeaderTimeout(d time.Duration) Option {
 // [DefaultIdleTimeout]; a negative d is an error. It does not apply to
 // WebSocket connections, which the heartbeat watches ([rpc.WithHeartbeat]).
 func WithIdleTimeout(d time.Duration) Option {
+	return durationOption("WithIdleTimeout", d, func(o *options) { o.idleTimeout = d })
+}
+
+// durationOption is an option setting a duration that must not be
+// negative.
+func durationOption(name string, d time.Duration, set func(*options)) Option {
 	return serverOption(func(o *options) error {
 		if d < 0 {
-			return errors.New("wsrpc: WithIdleTimeout: the timeout must not be negative")
+			return fmt.Errorf("wsrpc: %s: the duration must not be negative, not %v", name, d)
 		}
-		o.idleTimeout = d
+		set(o)
 		return nil
 	})
 }
@@ -311,13 +317,7 @@ func WithHub(h *pubsub.Hub) Option {
 // threshold. Shutdown's ctx bounds the delay too. Zero (the default) means
 // no delay; a negative d is an error.
 func WithReadyDelay(d time.Duration) Option {
-	return serverOption(func(o *options) error {
-		if d < 0 {
-			return errors.New("wsrpc: WithReadyDelay: the delay must not be negative")
-		}
-		o.readyDelay = d
-		return nil
-	})
+	return durationOption("WithReadyDelay", d, func(o *options) { o.readyDelay = d })
 }
 
 // WithGoodbyeWindow spreads the shutdown notices of [Server.Shutdown] over
@@ -330,13 +330,7 @@ func WithReadyDelay(d time.Duration) Option {
 // have time to finish their calls. Zero (the default) sends every notice at
 // once; a negative d is an error.
 func WithGoodbyeWindow(d time.Duration) Option {
-	return serverOption(func(o *options) error {
-		if d < 0 {
-			return errors.New("wsrpc: WithGoodbyeWindow: the window must not be negative")
-		}
-		o.goodbyeWindow = d
-		return nil
-	})
+	return durationOption("WithGoodbyeWindow", d, func(o *options) { o.goodbyeWindow = d })
 }
 
 // WithHandshakeRate limits the handshakes the server accepts to perSecond
