@@ -534,3 +534,26 @@ func probeRefused(t *testing.T, url string) bool {
 	_, err := tryDial(t, url, nil)
 	return handshakeStatus(err) == http.StatusServiceUnavailable
 }
+
+// TestCloseDuringGoodbyeWindow: Close while Shutdown is spreading its
+// notices over a long window ends the window: both return.
+func TestCloseDuringGoodbyeWindow(t *testing.T) {
+	s := newServer(t, server.WithGoodbyeWindow(time.Hour))
+	url := start(t, s)
+	peers := []*rpc.Peer{dial(t, url, nil), dial(t, url, nil), dial(t, url, nil)}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }() // no deadline: only Close ends the window
+	waitFor(t, func() bool { return s.State() == server.StateDraining && probeRefused(t, url) }, "Shutdown never began refusing")
+	s.Close()
+	select {
+	case <-done:
+	case <-ctxT(t).Done():
+		t.Fatal("Shutdown still waiting out its window after Close")
+	}
+	for _, p := range peers {
+		<-p.Done()
+	}
+	if st := s.State(); st != server.StateStopped {
+		t.Fatalf("State = %v", st)
+	}
+}

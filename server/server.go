@@ -60,6 +60,8 @@ type Server struct {
 	state    State
 	refuseAt time.Time     // when Shutdown refuses, once it has begun
 	refusing chan struct{} // closed when closing becomes true
+	aborted  chan struct{} // closed by Close: a Shutdown sends its notices at once
+	abortOne sync.Once
 	stats    Stats         // the counters; State and Conns are filled in by Stats
 	limiter  *handshakeLimiter
 	drainCtx context.Context // the ctx of the Shutdown that began refusing; nil: none, or Close
@@ -127,6 +129,7 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 		opts:         o,
 		conns:        make(map[string]*conn),
 		refusing:     make(chan struct{}),
+		aborted:      make(chan struct{}),
 	}
 	if o.handshakeRate > 0 {
 		s.limiter = newHandshakeLimiter(o.handshakeRate, o.handshakeBurst, time.Now())
@@ -402,26 +405,9 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	s.mu.Lock()
 	s.conns[peer.ID()] = c
 	s.stats.Accepted++
-	if s.closing {
-		// Shutdown began while this handshake was under way, after it
-		// took its list of connections: this one is drained on its own,
-		// with the notice, within Shutdown's ctx, so that the calls the
-		// client already sent are answered rather than left of unknown
-		// outcome. In the registry, so that Close reaches it.
-		drain := s.drainCtx
+	late, drain := s.closing, s.drainCtx
+	if late {
 		s.late.Add(1)
-		s.mu.Unlock()
-		close(c.registered)
-		go func() { // owned: Shutdown and Close wait for s.late
-			defer s.late.Done()
-			if drain == nil { // Close: no notice, no drain
-				peer.CloseNow()
-				peer.Wait()
-				return
-			}
-			_ = peer.Shutdown(drain, s.notice())
-		}()
-		return true // ended releases the slot
 	}
 	s.mu.Unlock()
 	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
@@ -433,6 +419,22 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	}
 	c.stopAuthTimer = s.startAuthTimer(c)
 	close(c.registered)
+	if late {
+		// Shutdown began refusing while this handshake was under way,
+		// after it took its list of connections: this one is drained on
+		// its own, notice first, within that Shutdown's ctx, so that the
+		// calls the client already sent are answered rather than left of
+		// unknown outcome. It is in the registry, so that Close reaches it.
+		go func() { // owned: Shutdown and Close wait for s.late
+			defer s.late.Done()
+			if drain == nil { // Close: no notice, no drain
+				peer.CloseNow()
+				peer.Wait()
+				return
+			}
+			_ = peer.Shutdown(drain, s.notice())
+		}()
+	}
 	return true
 }
 
@@ -644,6 +646,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			select {
 			case <-timer.C:
 			case <-ctx.Done(): // the rest are told at once, and cut short
+			case <-s.aborted: // Close has closed them all
 			}
 		}
 		g.Go(func() error {
@@ -712,6 +715,7 @@ func (s *Server) beginClose(ctx context.Context) ([]*conn, []*http.Server) {
 	switch {
 	case ctx == nil: // Close: the late ones are closed at once too
 		s.drainCtx = nil
+		s.abortOne.Do(func() { close(s.aborted) })
 	case !s.closing:
 		s.drainCtx = ctx
 	}
