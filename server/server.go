@@ -62,7 +62,7 @@ type Server struct {
 	refusing chan struct{} // closed when closing becomes true
 	aborted  chan struct{} // closed by Close: a Shutdown sends its notices at once
 	abortOne sync.Once
-	stats    Stats         // the counters; State and Conns are filled in by Stats
+	stats    Stats // the counters; State and Conns are filled in by Stats
 	limiter  *handshakeLimiter
 	drainCtx context.Context // the ctx of the Shutdown that began refusing; nil: none, or Close
 	late     sync.WaitGroup  // the drains of connections registered after refusing began
