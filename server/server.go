@@ -148,12 +148,12 @@ func setsHandler(o rpc.Option) bool {
 // returns once the connection is registered; the connection's own goroutines
 // serve it from then on, and Shutdown and Close wait for them.
 //
-// It refuses, with an HTTP status and a short text body: a Host that is not
-// allowed (403, see [WithAllowedHosts]), a request that is not a WebSocket
-// upgrade (426) or not a valid one (400, 405), too many connections or a
-// shutdown or the handshake rate (503, see [WithHandshakeRate]), a
-// cross-origin request (403, see [WithOriginPatterns]) and a failed
-// [WithAuth] (401, 403), in that order. On HTTP/1.x every answer but 101 carries
+// It refuses, with an HTTP status and a short text body, in this order: a
+// Host that is not allowed (403, see [WithAllowedHosts]), a request that is
+// not a WebSocket upgrade (426), a cross-origin request (403, see
+// [WithOriginPatterns]), a shutdown, too many connections or the handshake
+// rate (503, see [WithMaxConns] and [WithHandshakeRate]), a failed
+// [WithAuth] (401, 403) and an invalid handshake (400, 405). On HTTP/1.x every answer but 101 carries
 // "Connection: close", so net/http closes the connection after it instead
 // of keeping it for another request. (On HTTP/2, which cannot carry
 // WebSockets here, it does not: Go's HTTP/2 server would shut the whole
