@@ -22,6 +22,7 @@ type conn struct {
 	authOnce      sync.Once
 	registered    chan struct{} // closed once serve has finished setting the connection up
 	stopAuthTimer func()
+	lifetime      lifetime // the authentication's expiry (authexpiry.go)
 }
 
 type serverKey struct{}
@@ -34,17 +35,18 @@ func FromContext(ctx context.Context) *Server {
 	return s
 }
 
-// wrap adds the server's per-connection concerns (in-band authentication)
-// around the application's handler.
+// wrap adds the server's per-connection concerns (in-band authentication,
+// authentication refresh) around the application's handler.
 func (s *Server) wrap(c *conn) rpc.Handler {
+	h := s.withRefresh(c, s.h)
 	if s.opts.inBand == nil {
-		return s.h
+		return h
 	}
 	ib := s.opts.inBand
 	return rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		select {
 		case <-c.authed:
-			return s.h.ServeRPC(ctx, req)
+			return h.ServeRPC(ctx, req)
 		default:
 		}
 		if req.Method != ib.method {
@@ -58,8 +60,13 @@ func (s *Server) wrap(c *conn) rpc.Handler {
 			}
 			return nil, rpc.Errorf(rpc.CodeUnauthenticated, "authentication failed: %v", err)
 		}
+		at := expiryOf(principal)
+		if err := checkExpiry(at); err != nil {
+			return nil, rpc.Errorf(rpc.CodeUnauthenticated, "authentication failed: %v", err)
+		}
 		req.Peer().Session().SetPrincipal(principal)
 		c.authOnce.Do(func() { close(c.authed) })
+		s.announceExpiry(ctx, c, req.Peer(), at) // before the answer: the client knows the expiry once authenticated
 		return []byte("true"), nil
 	})
 }

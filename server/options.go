@@ -69,6 +69,7 @@ type options struct {
 	forwardedHeader   string // headerXFF or headerForwarded; "" until WithForwardedHeader
 	auth              func(*http.Request) (any, error)
 	inBand            *inBandAuth
+	refresh           func(ctx context.Context, current any, params []byte) (any, error)
 	onConnect         func(*rpc.Peer)
 	onDisconnect      func(*rpc.Peer, error)
 	retryAfter        time.Duration
@@ -241,7 +242,8 @@ var (
 // principal or an error, which refuses the upgrade: 403 when it wraps
 // [ErrForbidden], 401 otherwise. The principal is on the connection's
 // session before its first call: req.Peer().Session().Principal() in a
-// handler.
+// handler. A principal that implements [AuthExpirer] gives the connection
+// an expiry (one already passed refuses the upgrade with 401).
 func WithAuth(fn func(r *http.Request) (principal any, err error)) Option {
 	return serverOption(func(o *options) error { o.auth = fn; return nil })
 }
@@ -253,7 +255,9 @@ func WithAuth(fn func(r *http.Request) (principal any, err error)) Option {
 // which is then set on the connection's session, or an error (answered with
 // unauthenticated). Other calls before it are answered with unauthenticated;
 // a connection that has not authenticated when the timeout passes is closed
-// with 1008.
+// with 1008. A principal that implements [AuthExpirer] gives the connection
+// an expiry, which the client is told before the call's answer (one already
+// passed is answered with unauthenticated).
 func WithInBandAuth(method string, timeout time.Duration, fn func(ctx context.Context, params []byte) (principal any, err error)) Option {
 	return serverOption(func(o *options) error {
 		if method == "" || fn == nil {

@@ -209,6 +209,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
+		if err := checkExpiry(expiryOf(p)); err != nil {
+			s.log("handshake refused", "remote", remote, "status", http.StatusUnauthorized, "err", err.Error())
+			http.Error(w, "credential expired", http.StatusUnauthorized)
+			return
+		}
 		principal = p
 	}
 	tc, err := transport.Accept(w, r, &transport.AcceptOptions{
@@ -417,6 +422,7 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	if s.opts.onConnect != nil {
 		s.opts.onConnect(peer)
 	}
+	s.startExpiry(c, principal)
 	c.stopAuthTimer = s.startAuthTimer(c)
 	close(c.registered)
 	if late {
@@ -450,6 +456,7 @@ func (s *Server) ended(c *conn, err error) {
 	if c.stopAuthTimer != nil {
 		c.stopAuthTimer()
 	}
+	s.stopExpiry(c)
 	c.peer.Wait() // its handlers have been cancelled; they may have to finish a reply
 	if s.opts.hub != nil {
 		s.opts.hub.Detach(c.peer)
