@@ -24,6 +24,7 @@ type Client struct {
 	cfg      *rpc.Config // every connection's peer is made from it
 	dialOpts transport.DialOptions
 	randN    func(n int64) int64 // random in [0, n), for the backoff jitter
+	auth     *authState          // credentials and what is known of them (authrefresh.go)
 
 	// closing is cancelled by Close: it stops reconnects, drains and waits.
 	closing context.Context
@@ -75,6 +76,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 		dialOpts: o.dialOptions(cfg),
 		randN:    rand.Int64N,
 		changed:  make(chan struct{}),
+		auth:     newAuthState(&o),
 	}
 	p, err := c.dialFirst(ctx)
 	if err != nil {
@@ -83,25 +85,39 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	c.closing, c.stop = context.WithCancelCause(context.Background())
 	c.peer, c.status = p, Connected
 	c.wg.Go(func() { c.run(p) })
+	if c.auth.fn != nil {
+		c.wg.Go(c.refresher)
+	}
 	return c, nil
 }
 
 // connect makes one connection to the next endpoint and starts its peer
-// from the client's configuration. Endpoints are used in turn: after a
+// from the client's configuration, authenticated with the current
+// credential (at the handshake, and in-band with WithInBandAuth). Endpoints are used in turn: after a
 // failure, and after each connection, the next one is tried first, so
 // clients spread over the instances of a service and move off an instance
 // that is restarting.
 func (c *Client) connect(ctx context.Context) (*rpc.Peer, error) {
 	url := c.urls[c.next%len(c.urls)]
 	c.next++
-	conn, err := transport.Dial(ctx, url, &c.dialOpts)
+	opts, gen, cred, err := c.handshakeOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p, err := c.cfg.New(conn, rpc.WithInline(pubsub.MethodPublication, c.onPublication))
+	conn, err := transport.Dial(ctx, url, opts)
+	if err != nil {
+		c.handshakeFailed(gen, err)
+		return nil, err
+	}
+	pa := &peerAuth{gen: gen}
+	p, err := c.cfg.New(conn, rpc.WithInline(pubsub.MethodPublication, c.onPublication), c.expiryInline(pa))
 	if err != nil {
 		_ = conn.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return nil, fmt.Errorf("wsrpc: dial: %w", err)
+	}
+	p.Session().SetValue(peerAuthKey{}, pa)
+	if err := c.login(ctx, p, gen, cred); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -58,6 +59,11 @@ type options struct {
 	statusHook  func(Status)
 
 	onPublication func(pubsub.Publication)
+
+	// Authentication (authrefresh.go).
+	credentials   func(ctx context.Context) (Credential, error)
+	inBandMethod  string
+	authErrorHook func(error)
 }
 
 func defaultOptions() options {
@@ -219,6 +225,9 @@ func (o *options) validate() error {
 	}
 	if o.queueSize < 0 {
 		bad("WithQueueSize(%d): negative size", o.queueSize)
+	}
+	if o.inBandMethod != "" && o.credentials == nil {
+		bad("WithInBandAuth(%q) needs WithCredentials, which gives its params", o.inBandMethod)
 	}
 	return errors.Join(errs...)
 }

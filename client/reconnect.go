@@ -34,6 +34,7 @@ func (c *Client) run(p *rpc.Peer) {
 			notice = true
 		default:
 		}
+		c.authEnded(p)
 		retryAfter := p.RetryAfter()
 		if notice {
 			c.log(slog.LevelInfo, "wsrpc: server is shutting down; moving to a new connection", "retry_after", retryAfter)
@@ -103,9 +104,10 @@ const MaxRetryHint = time.Minute
 // limiting its handshake rate) after one, a jittered backoff otherwise. It
 // returns nil when the client closes.
 func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
-	var hint time.Duration // the last refusal's Retry-After, capped
+	var hint time.Duration      // the last refusal's Retry-After, capped
+	penalty := c.auth.penalty() // after connections that kept expiring
 	for attempt := 0; ; attempt++ {
-		wait := c.delay(attempt)
+		wait := c.delay(attempt + penalty)
 		switch {
 		case attempt == 0 && notice:
 			wait = min(retryAfter, MaxRetryHint)
