@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,14 +79,12 @@ func expiryOf(principal any) time.Time {
 }
 
 // errPastExpiry refuses a principal whose expiry has passed.
-func errPastExpiry(at time.Time) error {
-	return fmt.Errorf("the credential expired %v ago", time.Since(at).Round(time.Millisecond))
-}
+var errPastExpiry = errors.New("the credential has already expired")
 
 // checkExpiry returns an error when at is set and not in the future.
 func checkExpiry(at time.Time) error {
 	if !at.IsZero() && time.Until(at) < minLifetime {
-		return errPastExpiry(at)
+		return errPastExpiry
 	}
 	return nil
 }
@@ -186,6 +183,9 @@ func (s *Server) withRefresh(c *conn, h rpc.Handler) rpc.Handler {
 // refresh handles one $/auth.refresh: the hook validates the new
 // credential, and its principal replaces the connection's, with its expiry.
 func (s *Server) refresh(ctx context.Context, c *conn, req *rpc.Request) ([]byte, error) {
+	if req.IsNotification() {
+		return nil, nil // no answer to give: a refresh must be a call
+	}
 	if s.opts.refresh == nil {
 		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "%s: this server does not refresh authentication", rpc.MethodAuthRefresh)
 	}
