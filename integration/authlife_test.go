@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,12 +37,12 @@ func (m member) AuthExpiry() time.Time { return m.exp }
 // issuer is an identity provider: it issues tokens alice.1, alice.2... each
 // valid for life, and says whose a token is.
 type issuer struct {
-	life   time.Duration
+	life    time.Duration
 	gate    chan struct{} // when set, issue waits for a value on it,
 	entered chan struct{} // after telling this one
-	mu     sync.Mutex
-	n      int
-	expiry map[string]time.Time
+	mu      sync.Mutex
+	n       int
+	expiry  map[string]time.Time
 }
 
 func newIssuer(life time.Duration) *issuer {
@@ -428,5 +429,54 @@ func recvErr(t *testing.T, ch chan *client.AuthError) *client.AuthError {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no auth error")
 		panic("unreachable")
+	}
+}
+
+// TestAuthLifetimePythonClient refreshes a connection from a plain Python
+// websockets client, following docs/PROTOCOL.md section 15 only, and sees
+// it closed with 4401 at the expiry it stopped refreshing.
+func TestAuthLifetimePythonClient(t *testing.T) {
+	const python = "/usr/bin/python3" // Debian's, where python3-websockets installs
+	needTool(t, exec.Command(python, "-c", "import websockets").Run(), "apt-get install -y python3-websockets")
+	is := newIssuer(time.Minute)
+	ls := startLifetimeServer(t, server.WithAuth(is.auth), server.WithAuthRefresh(is.refresh))
+	for range 2 {
+		is.credential(context.Background()) // alice.1, then alice.2
+	}
+	is.mu.Lock()
+	is.expiry["alice.2"] = time.Now().Add(2 * time.Second)
+	is.expiry["alice.old"] = time.Now().Add(-time.Second)
+	is.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "testdata/authlife.py", ls.url, "alice.1", "alice.2", "alice.old").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("authlife.py: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var report struct {
+		Expiry       float64 `json:"expiry"`
+		Refreshed    float64 `json:"refreshed"`
+		ExpiredCode  int     `json:"expired_code"`
+		NoParamsCode int     `json:"no_params_code"`
+		CloseCode    int     `json:"close_code"`
+		CloseReason  string  `json:"close_reason"`
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	t.Logf("authlife.py: %s", out)
+	switch {
+	case report.Expiry <= 0 || report.Expiry > 60000:
+		t.Errorf("$/auth.expiry said %v ms, want (0, 60000]", report.Expiry)
+	case report.Refreshed <= 0 || report.Refreshed > 2000:
+		t.Errorf("the refresh answered %v ms, want (0, 2000]", report.Refreshed)
+	case report.ExpiredCode != int(rpc.CodeUnauthenticated) || report.NoParamsCode != int(rpc.CodeInvalidParams):
+		t.Errorf("refusals %d and %d, want -32004 and -32602", report.ExpiredCode, report.NoParamsCode)
+	case report.CloseCode != int(rpc.CloseAuthExpired):
+		t.Errorf("closed with %d %q, want 4401", report.CloseCode, report.CloseReason)
 	}
 }
