@@ -93,6 +93,18 @@
 // delivered has Gap set. [Client.Publish] publishes where the server allows
 // clients to.
 //
+// # Authentication lifetime
+//
+// With [WithCredentials] the Client gets its credentials from a callback:
+// before Dial's handshake, ahead of the expiry the server announces for a
+// connection (docs/PROTOCOL.md, section 15), to refresh it in-band without
+// reconnecting, and before reconnecting once the server closed the
+// connection with [rpc.CloseAuthExpired] (4401) or refused the handshake.
+// [WithInBandAuth] authenticates each new connection with a call first, for
+// servers that authenticate in-band. Failures back off and go to
+// [WithAuthErrorHook]; [Client.AuthExpiry] says when the current
+// connection's authentication ends.
+//
 // # Streams
 //
 // [Client.Stream] calls a method as a stream ([rpc.Peer.Stream]): many
@@ -113,6 +125,9 @@
 //     goroutines (after it ended), then closes it;
 //   - one goroutine per call accepted by [Client.Go], which makes its
 //     attempts until its Response is delivered;
+//   - with [WithCredentials], the refresher, which refreshes the current
+//     connection's authentication ahead of its expiry (it calls the
+//     credentials callback and $/auth.refresh);
 //   - for subscriptions: one goroutine per new connection that subscribes
 //     every [Subscription] again, one per recovery of a live gap (a
 //     subscribe again from the last position), and one per

@@ -24,6 +24,15 @@
 // [WithAuth] or [WithInBandAuth] established. A handler reaches its Server,
 // to broadcast say, with [FromContext].
 //
+// # Authentication lifetime
+//
+// A principal that implements [AuthExpirer] gives its connection an
+// expiry, which the server tells the client ($/auth.expiry). Before it the
+// client may present a new credential ($/auth.refresh), which the hook of
+// [WithAuthRefresh] validates, giving the next principal and expiry; a
+// connection that reaches its expiry is closed with [rpc.CloseAuthExpired]
+// (4401). docs/PROTOCOL.md, section 15, has the exchange.
+//
 // # Shutdown
 //
 // [Server.Shutdown] refuses new handshakes (the listeners of Serve and
@@ -50,8 +59,10 @@
 // transport.Conn (three per idle connection). When it ends, the peer's own
 // goroutine removes it from the registry, waits for its handlers and runs
 // the disconnect hook. A connection that must authenticate in-band has one
-// timer; one whose handshake ended after Shutdown began refusing has a
-// goroutine draining it. Shutdown and Close wait for all of them.
+// timer, and one with an authentication expiry another, which closes it;
+// the connection's end stops both and waits for a func already running.
+// One whose handshake ended after Shutdown began refusing has a goroutine
+// draining it. Shutdown and Close wait for all of them.
 //
 // A handler may close its own connection (req.Peer().Close does not wait
 // for handlers), but must not call Shutdown, which waits for it.
