@@ -131,7 +131,7 @@ type authState struct {
 	gen     uint64    // credentials fn has returned
 	bad     uint64    // the newest of them the server refused or expired
 	expires time.Time // when the authentication with credential gen ends (zero: not known)
-	expired int       // connections closed with 4401 in a row, without a successful refresh
+	expired int       // connections closed with 4401 in a row, without a successful refresh or a long life
 }
 
 func newAuthState(o *options) *authState {
@@ -365,6 +365,9 @@ func (c *Client) authEnded(p *rpc.Peer) {
 		a.markBad(gen)
 	}
 	a.mu.Lock()
+	if time.Since(p.ConnectedAt()) > c.opts.backoffMax {
+		a.expired = 0 // it lived long: not a run of connections expiring at once
+	}
 	a.expired++
 	a.mu.Unlock()
 	c.authFailed(&AuthError{Op: "expired", Err: p.Err()})

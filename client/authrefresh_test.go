@@ -304,3 +304,35 @@ func TestAuthOptionsInvalid(t *testing.T) {
 		t.Fatalf("Dial with a failing callback: %v, want an *AuthError of the callback", err)
 	}
 }
+
+// TestAuthExpiringConnectionsBackOff: a server that closes every connection
+// with 4401 at once (lifetimes too short to refresh) is not reconnected to
+// in a loop: the backoff grows with each expiry in a row.
+func TestAuthExpiringConnectionsBackOff(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	gate := func(http.ResponseWriter, *http.Request) bool { conns.Add(1); return true }
+	srv := newGatedTestServer(t, methods{}, gate)
+	var tk tokens
+	hook, errs := authErrors()
+	dial(t, srv.url(), fastBackoff, client.WithCredentials(tk.credential), hook)
+	done := time.After(time.Second)
+	for running := true; running; {
+		select {
+		case p := <-srv.conns:
+			p.CloseWith(rpc.CloseAuthExpired, "authentication expired")
+		case <-errs:
+		case <-done:
+			running = false
+		}
+	}
+	t.Logf("%d connections", conns.Load())
+	// Backoff of 5 ms doubling to 50 ms: about 20 connections a second; a
+	// reconnect at once after each would make hundreds.
+	if n := conns.Load(); n > 100 {
+		t.Fatalf("%d connections in a second: the client reconnects in a loop", n)
+	}
+	if n := tk.n.Load(); n < 3 || n > conns.Load()+1 {
+		t.Fatalf("%d credentials for %d connections, want one per expiry", n, conns.Load())
+	}
+}
