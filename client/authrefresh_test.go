@@ -20,7 +20,7 @@ import (
 // handshake's Authorization header and the refresh's params.
 type tokens struct {
 	n    atomic.Int32
-	fail atomic.Int32 // the next calls that fail
+	fail atomic.Int32  // the next calls that fail
 	gate chan struct{} // when set, each call waits for a value on it
 }
 
