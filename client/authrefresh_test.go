@@ -20,18 +20,10 @@ import (
 // handshake's Authorization header and the refresh's params.
 type tokens struct {
 	n    atomic.Int32
-	fail atomic.Int32  // the next calls that fail
-	gate chan struct{} // when set, each call waits for a value on it
+	fail atomic.Int32 // the next calls that fail
 }
 
-func (tk *tokens) credential(ctx context.Context) (client.Credential, error) {
-	if tk.gate != nil {
-		select {
-		case <-tk.gate:
-		case <-ctx.Done():
-			return client.Credential{}, ctx.Err()
-		}
-	}
+func (tk *tokens) credential(context.Context) (client.Credential, error) {
 	if tk.fail.Add(-1) >= 0 {
 		return client.Credential{}, errors.New("identity provider unavailable")
 	}
