@@ -27,7 +27,10 @@ import (
 //
 // A principal whose expiry has already passed is refused: a handshake with
 // 401, an in-band authentication or a refresh with -32004 unauthenticated
-// (the connection keeps its current authentication and expiry).
+// (the connection keeps its current authentication and expiry). To end a
+// connection's authentication at once (a revoked user), close it with
+// [rpc.CloseAuthExpired] ([rpc.Peer.CloseWith]): its client gets a new
+// credential before it reconnects.
 type AuthExpirer interface {
 	AuthExpiry() time.Time
 }
