@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -478,5 +479,55 @@ func TestAuthLifetimePythonClient(t *testing.T) {
 		t.Errorf("refusals %d and %d, want -32004 and -32602", report.ExpiredCode, report.NoParamsCode)
 	case report.CloseCode != int(rpc.CloseAuthExpired):
 		t.Errorf("closed with %d %q, want 4401", report.CloseCode, report.CloseReason)
+	}
+}
+
+// TestAuthLifetimeInBand: a server that authenticates in-band (as browsers
+// need) gives the expiry before the login's answer; the client logs in on
+// each connection with its callback's params, refreshes across lifetimes,
+// and after a 4401 logs in again with a new credential.
+func TestAuthLifetimeInBand(t *testing.T) {
+	for _, proto := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			is := newIssuer(500 * time.Millisecond)
+			login := func(_ context.Context, params []byte) (any, error) {
+				var p struct{ Token string }
+				if err := json.Unmarshal(params, &p); err != nil {
+					return nil, err
+				}
+				return is.member(p.Token)
+			}
+			ls := startLifetimeServer(t, server.WithInBandAuth("auth.login", 0, login), server.WithAuthRefresh(is.refresh))
+			c := dialLifetime(t, ls.url, proto, is, client.WithInBandAuth("auth.login"))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if exp := c.AuthExpiry(); exp.IsZero() {
+				t.Fatal("no expiry known once Dial returned: $/auth.expiry did not come before the login's answer")
+			}
+			time.Sleep(3 * is.life) // refreshed twice at least, on the same connection
+			var tok string
+			if err := c.Call(ctx, "token", nil, &tok); err != nil || tok == "alice.1" {
+				t.Fatalf("token %q (%v): not refreshed", tok, err)
+			}
+			if k := ls.conns.Load(); k != 1 {
+				t.Fatalf("%d connections, want 1", k)
+			}
+			// The server ends the authentication at once: the client logs in
+			// again, with a new credential.
+			before := is.issued()
+			for _, p := range ls.srv.Conns() {
+				p.CloseWith(rpc.CloseAuthExpired, "revoked")
+			}
+			for ls.conns.Load() < 2 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := c.Call(ctx, "token", nil, &tok, client.Idempotent()); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := strconv.Atoi(strings.TrimPrefix(tok, "alice.")); n <= before {
+				t.Fatalf("logged in again with %s, want a token issued after the 4401 (alice.%d or later)", tok, before+1)
+			}
+		})
 	}
 }
