@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -511,16 +510,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 // on NATS, on free loopback ports: two instances on one NATS, a subscriber
 // on one, a publisher on the other.
 func TestDeploymentDocNATS(t *testing.T) {
-	doc, err := os.ReadFile("../docs/DEPLOYMENT.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(doc), "### Several instances on NATS")
-	if !ok {
-		t.Fatal("DEPLOYMENT.md has no section on NATS")
-	}
-	_, block, _ := strings.Cut(section, "```sh\n")
-	block, _, _ = strings.Cut(block, "```")
+	block := codeBlock(t, docSection(t, "Several instances on NATS"), "sh")
 	var serves, subscribe, publish []string
 	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
 		args := shellWords(t, line)
@@ -549,18 +539,8 @@ func TestDeploymentDocNATS(t *testing.T) {
 	// Each documented address maps onto a process on a free port.
 	addrs := map[string]string{}
 	for _, line := range serves {
-		args := shellWords(t, line)[1:]
-		i := slices.Index(args, "--addr")
-		j := slices.Index(args, "--nats")
-		if i < 0 || j < 0 {
-			t.Fatalf("a documented serve without --addr or --nats: %q", line)
-		}
-		p := &serveProc{t: t, bin: bin, addr: "127.0.0.1:0"}
-		p.args = slices.Concat(args[:i], args[i+2:])
-		p.args[slices.Index(p.args, "--nats")+1] = nats.URL
-		p.start()
-		t.Cleanup(p.stop)
-		addrs[args[i+1]] = p.addr
+		p, docAddr := docServe(t, bin, line, nats.URL)
+		addrs[docAddr] = p.addr
 	}
 	mapURL := func(args []string) []string {
 		out := slices.Clone(args)
