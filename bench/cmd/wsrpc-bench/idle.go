@@ -34,7 +34,8 @@ import (
 // with -idle-server), so that its memory and goroutines are counted apart
 // from the clients'. The child prints "LISTEN addr" and serves:
 //
-//	/ws            the wsrpc server (server.New, heartbeat on at 30s/20s)
+//	/ws            the wsrpc server (server.New, heartbeat on: every 30s by
+//	               default, -idle-heartbeat; pong timeout 20s)
 //	/stats         procStats as JSON; ?gc=1 collects garbage and returns
 //	               freed memory to the OS first
 //	/debug/pprof/  the standard profiles
@@ -50,10 +51,11 @@ type procStats struct {
 	StackInuse uint64 `json:"stack_inuse_bytes"`
 	Sys        uint64 `json:"sys_bytes"`
 	// Runtime memory outside heap objects and stacks.
-	HeapIdleUnreleased uint64 `json:"heap_idle_unreleased_bytes"` // HeapIdle - HeapReleased
-	MetaSys            uint64 `json:"meta_sys_bytes"`             // GCSys + MSpanSys + MCacheSys + OtherSys + BuckHashSys
-	Conns              int    `json:"conns"`                      // open connections in the server's registry
-	GC                 bool   `json:"gc"`                         // collected (and freed to the OS) before reading
+	HeapIdleUnreleased uint64  `json:"heap_idle_unreleased_bytes"` // HeapIdle - HeapReleased
+	MetaSys            uint64  `json:"meta_sys_bytes"`             // GCSys + MSpanSys + MCacheSys + OtherSys + BuckHashSys
+	Conns              int     `json:"conns"`                      // open connections in the server's registry
+	CPUSeconds         float64 `json:"cpu_s"`                      // user and system CPU time used so far (getrusage)
+	GC                 bool    `json:"gc"`                         // collected (and freed to the OS) before reading
 }
 
 // fdHeadroom is the descriptors a process needs besides one per connection
@@ -87,6 +89,11 @@ func readStats(srv *server.Server, gc bool) (procStats, error) {
 		StackInuse: ms.StackInuse, Sys: ms.Sys, Conns: len(srv.Conns()), GC: gc,
 		HeapIdleUnreleased: ms.HeapIdle - ms.HeapReleased,
 		MetaSys:            ms.GCSys + ms.MSpanSys + ms.MCacheSys + ms.OtherSys + ms.BuckHashSys}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return st, err
+	}
+	st.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return st, err
@@ -101,7 +108,8 @@ func readStats(srv *server.Server, gc bool) (procStats, error) {
 }
 
 // serveIdle is the child: the server under measurement.
-func serveIdle(ctx context.Context, maxConns, memProfileRate int, stdin io.Reader, stdout, stderr io.Writer) int {
+// heartbeat is the server's heartbeat interval (negative: none).
+func serveIdle(ctx context.Context, maxConns, memProfileRate int, heartbeat time.Duration, stdin io.Reader, stdout, stderr io.Writer) int {
 	if memProfileRate > 0 {
 		runtime.MemProfileRate = memProfileRate
 	}
@@ -117,7 +125,7 @@ func serveIdle(ctx context.Context, maxConns, memProfileRate int, stdin io.Reade
 	srv, err := server.New(echoHandler,
 		server.WithHub(hub), // idle connections may hold subscriptions (-idle-subs)
 		server.WithMaxConns(maxConns+16),
-		rpc.WithHeartbeat(transport.DefaultHeartbeatInterval, transport.DefaultPongTimeout))
+		rpc.WithHeartbeat(heartbeat, transport.DefaultPongTimeout))
 	if err != nil {
 		fmt.Fprintf(stderr, "wsrpc-bench child: %v\n", err)
 		return 1
@@ -162,6 +170,9 @@ type idleConfig struct {
 	profile string
 	json    bool
 	subs    int // subscriptions each connection makes (-idle-subs)
+	// heartbeat is the child server's heartbeat interval (-idle-heartbeat;
+	// 0: transport.DefaultHeartbeatInterval, negative: none).
+	heartbeat time.Duration
 	// child starts the server process; nil means this executable with
 	// -idle-server.
 	child func(ctx context.Context, args ...string) (*exec.Cmd, error)
@@ -184,6 +195,15 @@ type idleResult struct {
 	AfterWait      procStats `json:"after_wait"`
 	AfterWaitNoGC  procStats `json:"after_wait_no_gc"`
 	ClientsDropped int       `json:"clients_dropped"`
+	Heartbeat      string    `json:"heartbeat_interval"` // the server's, "off" when none
+
+	// The server's CPU time during the wait, the stats polled every 250 ms
+	// included; with the heartbeat on, divided by the rounds the wait
+	// spans (wait / interval).
+	WaitCPUSeconds    float64 `json:"wait_cpu_s"`
+	HeartbeatRounds   float64 `json:"heartbeat_rounds,omitempty"`
+	CPUPerRoundMs     float64 `json:"cpu_per_heartbeat_round_ms,omitempty"`
+	CPUPerConnRoundUs float64 `json:"cpu_per_conn_per_round_us,omitempty"`
 
 	RSSPerConnKiB         float64  `json:"rss_per_conn_kib"`           // after GC, after the wait
 	RSSPerConnNoGCKiB     float64  `json:"rss_per_conn_no_gc_kib"`     // as found, after the wait
@@ -253,7 +273,14 @@ func measureIdle(ctx context.Context, cfg idleConfig, progress io.Writer) (*idle
 	}
 	childCtx, killChild := context.WithCancel(context.Background())
 	defer killChild()
-	args := []string{"-idle-server", "-idle-max", strconv.Itoa(n)}
+	if cfg.heartbeat == 0 {
+		cfg.heartbeat = transport.DefaultHeartbeatInterval
+	}
+	res.Heartbeat = cfg.heartbeat.String()
+	if cfg.heartbeat < 0 {
+		res.Heartbeat = "off"
+	}
+	args := []string{"-idle-server", "-idle-max", strconv.Itoa(n), "-idle-heartbeat", cfg.heartbeat.String()}
 	if cfg.profile != "" {
 		// Every allocation sampled, for an exact profile. The records this
 		// keeps per live object add to the RSS measured.
@@ -387,6 +414,12 @@ func measureIdle(ctx context.Context, cfg idleConfig, progress io.Writer) (*idle
 	}
 
 	b, h, f, a := res.Baseline, res.Half, res.Full, res.AfterWait
+	res.WaitCPUSeconds = res.AfterWaitNoGC.CPUSeconds - f.CPUSeconds
+	if cfg.heartbeat > 0 {
+		res.HeartbeatRounds = cfg.wait.Seconds() / cfg.heartbeat.Seconds()
+		res.CPUPerRoundMs = res.WaitCPUSeconds / res.HeartbeatRounds * 1e3
+		res.CPUPerConnRoundUs = res.CPUPerRoundMs * 1e3 / float64(n)
+	}
 	perConn := func(after, before int64, conns int) float64 { return float64(after-before) / float64(conns) }
 	res.RSSPerConnKiB = perConn(a.RSSKiB, b.RSSKiB, n)
 	res.RSSPerConnNoGCKiB = perConn(res.AfterWaitNoGC.RSSKiB, b.RSSKiB, n)
@@ -637,8 +670,8 @@ func (s *statsClient) goroutines(ctx context.Context) ([]stack, error) {
 func (r *idleResult) writeTable(w io.Writer) error {
 	var b strings.Builder
 	m := r.Meta
-	fmt.Fprintf(&b, "wsrpc-bench -idle  %s %s/%s, %d CPUs; server in its own process (server.New, heartbeat 30s/20s), loopback\n",
-		m.Go, m.OS, m.Arch, m.CPUs)
+	fmt.Fprintf(&b, "wsrpc-bench -idle  %s %s/%s, %d CPUs; server in its own process (server.New, heartbeat %s, pong timeout 20s), loopback\n",
+		m.Go, m.OS, m.Arch, m.CPUs, r.Heartbeat)
 	fmt.Fprintf(&b, "connections: %d (asked %d; RLIMIT_NOFILE hard limit %d, raised in both processes)\n",
 		r.Conns, r.Requested, r.NoFileHard)
 	if r.Capped != "" {
@@ -673,6 +706,12 @@ func (r *idleResult) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "  stacks       %7.1f KiB\n", r.StackPerConnKiB)
 	fmt.Fprintf(&b, "  goroutines   %7.2f   (N/2: %.2f, N: %.2f; peak while idle: %.2f)\n", r.GoroutinesPerConn,
 		r.GoroutinesPerConnHalf, r.GoroutinesPerConnFull, float64(r.Peak.Goroutines-r.Baseline.Goroutines)/float64(r.Conns))
+	fmt.Fprintf(&b, "\nserver CPU during the %s wait (stats polled every 250 ms included): %.3f s", r.Wait, r.WaitCPUSeconds)
+	if r.HeartbeatRounds > 0 {
+		fmt.Fprintf(&b, "; %.1f heartbeat rounds of %s: %.1f ms a round, %.2f µs a connection", r.HeartbeatRounds, r.Heartbeat,
+			r.CPUPerRoundMs, r.CPUPerConnRoundUs)
+	}
+	b.WriteString("\n")
 	b.WriteString("\nserver goroutines by stack (count, innermost non-runtime frames):\n")
 	for i, s := range r.GoroutineStacks {
 		if i == 8 {

@@ -37,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 func main() {
@@ -108,6 +110,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		churn      = countFlag{name: "churn", def: defaultChurnCycles, pending: &pending}
 		idleSubs   = fs.Int("idle-subs", 0, "with -idle: subscriptions each connection makes (one shared topic, the others its own), to measure idle subscribers")
 		idleWait   = fs.Duration("idle-wait", 35*time.Second, "with -idle: how long the connections stay idle before the last measurement (the default spans one 30s heartbeat)")
+		idleBeat   = fs.Duration("idle-heartbeat", transport.DefaultHeartbeatInterval, "with -idle: the server's heartbeat interval (negative: none), to measure the CPU of a heartbeat round over -idle-wait")
 		idleProf   = fs.String("idle-profile", "", "with -idle: write the server's heap profile here (written anyway, to a temporary file, when the target is missed)")
 		idleServer = fs.Bool("idle-server", false, "internal: run as the child server of -idle")
 		idleMax    = fs.Int("idle-max", defaultIdleConns, "internal: connections the child server admits")
@@ -196,7 +199,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	if *idleServer {
-		return serveIdle(ctx, *idleMax, *idleRate, stdin, stdout, stderr)
+		return serveIdle(ctx, *idleMax, *idleRate, *idleBeat, stdin, stdout, stderr)
 	}
 	if *killedN > 0 {
 		return serveKilledClients(ctx, *killedURL, *killedN, stdin, stdout, stderr)
@@ -290,7 +293,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runFanout(ctx, cfg, stdout, stderr)
 	}
 	if idle.n > 0 {
-		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON, subs: *idleSubs}, stdout, stderr)
+		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON, subs: *idleSubs, heartbeat: *idleBeat}, stdout, stderr)
 	}
 
 	cfg := config{d: *d, warm: *warm, rawWindow: *rawWindow}

@@ -81,12 +81,12 @@ func TestRunQuick(t *testing.T) {
 }
 
 // TestIdle opens a few idle connections to the child server and checks the
-// figures it reports.
+// figures it reports, the CPU of its heartbeat rounds among them.
 func TestIdle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	res, err := measureIdle(ctx, idleConfig{conns: 20}, &progress)
+	res, err := measureIdle(ctx, idleConfig{conns: 20, heartbeat: 200 * time.Millisecond, wait: time.Second}, &progress)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
@@ -95,6 +95,9 @@ func TestIdle(t *testing.T) {
 	}
 	if res.GoroutinesPerConn < 1 || res.RSSPerConnKiB <= 0 || len(res.GoroutineStacks) == 0 {
 		t.Errorf("implausible: %+v", res)
+	}
+	if res.Heartbeat != "200ms" || res.HeartbeatRounds != 5 || res.WaitCPUSeconds <= 0 || res.CPUPerConnRoundUs <= 0 {
+		t.Errorf("heartbeat %s, %.1f rounds, %.3f s CPU, %.2f µs a connection a round", res.Heartbeat, res.HeartbeatRounds, res.WaitCPUSeconds, res.CPUPerConnRoundUs)
 	}
 	var out bytes.Buffer
 	if err := res.writeTable(&out); err != nil || !strings.Contains(out.String(), "Targets") {
