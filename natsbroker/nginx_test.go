@@ -136,12 +136,7 @@ func (n *nginxProc) stop() {
 	if n.cmd == nil {
 		return
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-n.exited:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
+	if !endProcess(n.cmd.Process, n.exited, syscall.SIGQUIT, 10*time.Second) {
 		n.t.Errorf("nginx did not stop on SIGQUIT within 10s")
 	}
 	n.cmd = nil

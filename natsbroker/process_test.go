@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -101,15 +102,24 @@ func (p *serveProc) stop() {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if !endProcess(p.cmd.Process, p.exited, syscall.SIGTERM, 15*time.Second) {
 		p.t.Errorf("wsrpc serve did not stop on SIGTERM within 15s:\n%s", p.out.String())
 	}
 	p.cmd, p.exited = nil, nil
+}
+
+// endProcess sends sig to proc and waits for its exit on exited, up to
+// wait; past it, it kills proc, waits, and reports false.
+func endProcess(proc *os.Process, exited <-chan error, sig os.Signal, wait time.Duration) bool {
+	_ = proc.Signal(sig)
+	select {
+	case <-exited:
+		return true
+	case <-time.After(wait):
+		_ = proc.Kill()
+		<-exited
+		return false
+	}
 }
 
 // kill ends the process at once, as a crash would.
@@ -217,8 +227,9 @@ func (l *ledger) publisher(ctx context.Context, c *client.Client, from, topic st
 	return nil
 }
 
-// receive records what s delivers until ctx ends.
-func (l *ledger) receive(ctx context.Context, s *client.Subscription) {
+// eachLoad calls record with each publication s delivers until ctx ends,
+// and the load it carries (one that carries none is passed with bad set).
+func eachLoad(ctx context.Context, s *client.Subscription, record func(p pubsub.Publication, ld load, bad bool)) {
 	for {
 		select {
 		case p, ok := <-s.C():
@@ -226,26 +237,34 @@ func (l *ledger) receive(ctx context.Context, s *client.Subscription) {
 				return
 			}
 			var ld load
-			if err := json.Unmarshal(p.Data, &ld); err != nil {
-				continue
-			}
-			l.mu.Lock()
-			l.delivered[ld]++
-			l.offsets = append(l.offsets, p.Offset)
-			if now := time.Now(); !l.lastAt.IsZero() {
-				l.pause = max(l.pause, now.Sub(l.lastAt))
-				l.lastAt = now
-			} else {
-				l.lastAt = now
-			}
-			if p.Gap {
-				l.gaps++
-			}
-			l.mu.Unlock()
+			err := json.Unmarshal(p.Data, &ld)
+			record(p, ld, err != nil)
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// receive records what s delivers until ctx ends.
+func (l *ledger) receive(ctx context.Context, s *client.Subscription) {
+	eachLoad(ctx, s, func(p pubsub.Publication, ld load, bad bool) {
+		if bad {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.delivered[ld]++
+		l.offsets = append(l.offsets, p.Offset)
+		if now := time.Now(); !l.lastAt.IsZero() {
+			l.pause = max(l.pause, now.Sub(l.lastAt))
+			l.lastAt = now
+		} else {
+			l.lastAt = now
+		}
+		if p.Gap {
+			l.gaps++
+		}
+	})
 }
 
 // settle waits until every confirmed publication was delivered, up to 30 s.

@@ -257,36 +257,27 @@ func (r *rollingRun) publishOnce(c *client.Client, topic string, ld load) bool {
 
 // receive records what s delivers until ctx ends.
 func (r *rollingRun) receive(ctx context.Context, l *subLedger, s *client.Subscription) {
-	for {
-		select {
-		case p, ok := <-s.C():
-			if !ok {
-				return
-			}
-			var ld load
-			if err := json.Unmarshal(p.Data, &ld); err != nil {
-				r.fail("a feed publication %q", p.Data)
-				continue
-			}
-			round, now := int(r.round.Load()), time.Now()
-			l.mu.Lock()
-			l.got[ld] = append(l.got[ld], p.Offset)
-			if p.Offset <= l.last {
-				l.disorder++
-			}
-			l.last = p.Offset
-			if !l.lastAt.IsZero() {
-				l.pause[round] = max(l.pause[round], now.Sub(l.lastAt))
-			}
-			l.lastAt = now
-			if p.Gap {
-				l.gaps[round]++
-			}
-			l.mu.Unlock()
-		case <-ctx.Done():
+	eachLoad(ctx, s, func(p pubsub.Publication, ld load, bad bool) {
+		if bad {
+			r.fail("a feed publication %q", p.Data)
 			return
 		}
-	}
+		round, now := int(r.round.Load()), time.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.got[ld] = append(l.got[ld], p.Offset)
+		if p.Offset <= l.last {
+			l.disorder++
+		}
+		l.last = p.Offset
+		if !l.lastAt.IsZero() {
+			l.pause[round] = max(l.pause[round], now.Sub(l.lastAt))
+		}
+		l.lastAt = now
+		if p.Gap {
+			l.gaps[round]++
+		}
+	})
 }
 
 // waitProgress waits until n idempotent calls were answered and m feed
