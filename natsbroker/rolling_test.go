@@ -344,9 +344,10 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 		clients = append(clients, c)
 		return c
 	}
-	subCtx, stopSubs := context.WithCancel(context.Background())
-	defer stopSubs()
+	subCtx, cancelSubs := context.WithCancel(context.Background())
 	var subWG, loadWG sync.WaitGroup
+	stopSubs := sync.OnceFunc(func() { cancelSubs(); subWG.Wait() })
+	defer stopSubs() // on every path: the load's goroutines end before the test
 	for range 3 {
 		s, err := dial().Subscribe(subCtx, feedTopic, client.Buffer(1024))
 		if err != nil {
@@ -357,6 +358,8 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 		subWG.Go(func() { r.receive(subCtx, l, s) })
 	}
 	stop := make(chan struct{})
+	stopLoad := sync.OnceFunc(func() { close(stop); loadWG.Wait() })
+	defer stopLoad()
 	feeder := dial()
 	loadWG.Go(func() { r.publish(feeder, feedTopic, "feed", 20*time.Millisecond, stop) })
 	for k := range 3 {
@@ -436,8 +439,7 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 			time.Sleep(time.Until(restarted.Add(time.Second)))
 		}
 	}
-	close(stop)
-	loadWG.Wait()
+	stopLoad()
 	loadTime := time.Since(began)
 
 	// Every confirmed feed publication reaches every subscriber, up to 30 s.
@@ -449,7 +451,6 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 	<-audited
 	auditAll()
 	stopSubs()
-	subWG.Wait()
 	for _, c := range clients {
 		_ = c.Close()
 	}
