@@ -333,6 +333,7 @@ func TestRollingRestartBehindNginx(t *testing.T) {
 	url := "ws://" + ngx.addr + "/rpc"
 
 	t.Run("proxy", func(t *testing.T) { checkProxy(t, url, ngx.addr, site) })
+	t.Run("next upstream on 503", func(t *testing.T) { checkNextUpstream503(t, bin, site, procs[0].addr) })
 
 	// The load, every client through nginx.
 	rounds := len(rollingRounds)
@@ -698,5 +699,38 @@ func checkProxy(t *testing.T, url, addr, site string) {
 	defer bad.stop()
 	if err := browser("ws://"+bad.addr+"/rpc", "http://"+bad.addr); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("with Host $host, a same-origin browser handshake: %v, want 403", err)
+	}
+}
+
+// checkNextUpstream503 checks the site's proxy_next_upstream on a 503: an
+// instance at its connection limit (--max-conns 1, its one connection
+// held) answers handshakes 503, and nginx, given it in place of the first
+// upstream (site's own nginx is left alone), sends them on to the next
+// instance: the client never sees the refusal.
+func checkNextUpstream503(t *testing.T, bin, site, first string) {
+	full := &serveProc{t: t, bin: bin, addr: "127.0.0.1:0", args: []string{"serve", "--max-conns", "1"}}
+	full.start()
+	defer full.stop()
+	held := dialClient(t, full.url)
+	defer held.Close()
+	ngx := startNginx(t, strings.Replace(site, "server "+first+" ", "server "+full.addr+" ", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range 6 { // round robin: at least two of them go to the full one first
+		c, err := client.Dial(ctx, "ws://"+ngx.addr+"/rpc")
+		if err != nil {
+			t.Fatalf("a handshake through nginx with one instance full: %v", err)
+		}
+		_ = c.Close()
+	}
+	ngx.stop()
+	retried := 0
+	for _, h := range ngx.handshakes(t) {
+		if h.status == http.StatusSwitchingProtocols && slices.Equal(h.upstream, []string{"503", "101"}) {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Errorf("no handshake refused with 503 and retried by nginx on the next instance")
 	}
 }
