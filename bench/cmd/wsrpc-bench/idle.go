@@ -710,6 +710,9 @@ func (r *idleResult) writeTable(w io.Writer) error {
 	if r.HeartbeatRounds > 0 {
 		fmt.Fprintf(&b, "; %.1f heartbeat rounds of %s: %.1f ms a round, %.2f µs a connection", r.HeartbeatRounds, r.Heartbeat,
 			r.CPUPerRoundMs, r.CPUPerConnRoundUs)
+		if r.HeartbeatRounds != math.Trunc(r.HeartbeatRounds) {
+			b.WriteString(" (approximate: a wait that is not a multiple of the interval holds a whole number of pings per connection, not this fraction)")
+		}
 	}
 	b.WriteString("\n")
 	b.WriteString("\nserver goroutines by stack (count, innermost non-runtime frames):\n")
