@@ -296,7 +296,7 @@ func (r *rollingRun) waitProgress(t *testing.T, n, m int64) {
 
 const feedTopic = "chat.feed"
 
-// TestRollingRestartBehindNginx is docs/DEPLOYMENT.md's section 7 run for
+// TestRollingRestartBehindNginx is docs/DEPLOYMENT.md's section "Behind nginx" run for
 // real: the documented nginx in front of the three documented `wsrpc
 // serve --nats` processes on one nats-server with JetStream. Under a
 // bounded load (idempotent calls, non-idempotent publishes whose
