@@ -56,7 +56,7 @@ func ExampleMux() {
 	mux.Handle("math.*", handler.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
 		return json.Marshal("no such operation: " + req.Method)
 	}))
-	if err := mux.Handle("math.add", add); err != nil { // a route is never replaced
+	if err := mux.TryHandle("math.add", add); err != nil { // a route is never replaced (Handle panics)
 		fmt.Println(err)
 	}
 
@@ -69,7 +69,7 @@ func ExampleMux() {
 		fmt.Printf("%s: %s\n", method, result)
 	}
 	// Output:
-	// handle "math.add": wsrpc: pattern already registered
+	// wsrpc: handle "math.add": wsrpc: pattern already registered
 	// math.add: 5
 	// math.mul: "no such operation: math.mul"
 	// greet: error -32601: wsrpc: method not found (-32601): method "greet" not found

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wsrpc/wsrpc/openrpc"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
-// Errors from [Mux.Handle], for errors.Is.
+// Errors from [Mux.TryHandle] (and the values [Mux.Handle] panics with),
+// for errors.Is.
 var (
 	ErrInvalidPattern   = errors.New("wsrpc: invalid pattern")
 	ErrDuplicatePattern = errors.New("wsrpc: pattern already registered")
@@ -31,6 +33,10 @@ var (
 // unknown methods included; middleware given to [Mux.Handle] wraps one route,
 // inside the global middleware. See the package documentation for the order.
 //
+// With [Mux.EnableDiscovery], the Mux also answers the reserved method
+// rpc.discover with an OpenRPC document listing its routes; it does not
+// by default.
+//
 // Routes, middleware and the not-found handler may be changed at any time,
 // also while the Mux serves: a change applies to calls that start after it
 // returns. [Mux.ServeRPC] reads an immutable routing table without locking;
@@ -42,6 +48,8 @@ type Mux struct {
 	prefixes map[string]Handler // by the text before the '*'
 	notFound Handler
 	mws      []Middleware
+	sigs     map[string]*signature // by pattern: nil for an untyped route
+	discover *discovery            // nil: rpc.discover is not answered
 
 	table atomic.Pointer[table]   // nil: build it from the fields above
 	chain atomic.Pointer[Handler] // the global middleware around m.route; nil: build it
@@ -52,17 +60,40 @@ var _ Handler = (*Mux)(nil)
 // NewMux returns an empty Mux.
 func NewMux() *Mux { return &Mux{} }
 
-// Handle registers h for pattern, wrapped in mws (mws[0] outermost). It
-// returns an error wrapping [ErrInvalidPattern] for an empty pattern or one
-// with a '*' anywhere but at its end, and one wrapping [ErrDuplicatePattern]
-// if pattern is already registered: a route is never silently replaced.
-func (m *Mux) Handle(pattern string, h Handler, mws ...Middleware) error {
+// Handle registers h for pattern, wrapped in mws (mws[0] outermost), as
+// [Mux.TryHandle] does, and panics where TryHandle returns an error: for an
+// empty pattern, one with a '*' anywhere but at its end, one in a reserved
+// namespace ("$/", "rpc."), a nil h, or a pattern already registered. Those
+// are programmer errors, as net/http's ServeMux.Handle treats them; a
+// program that builds routes from input at run time uses TryHandle.
+func (m *Mux) Handle(pattern string, h Handler, mws ...Middleware) {
+	if err := m.TryHandle(pattern, h, mws...); err != nil {
+		panic(err)
+	}
+}
+
+// TryHandle registers h for pattern, wrapped in mws (mws[0] outermost). It
+// returns an error wrapping [ErrInvalidPattern] for an empty pattern, one
+// with a '*' anywhere but at its end, or one that starts with a reserved
+// prefix ([rpc.ReservedMethod]: "$/" and "rpc." are the protocol's), one
+// for a nil h, and one wrapping [ErrDuplicatePattern] if pattern is
+// already registered: a route is never silently replaced.
+//
+// A handler built by [Func], [NoParams], [NoResult] or [Stream] (or
+// registered by [Register], [RegisterNotification] or [RegisterStream])
+// knows its Go types: discovery describes its params and result
+// ([Mux.EnableDiscovery]). Others are listed by pattern alone.
+func (m *Mux) TryHandle(pattern string, h Handler, mws ...Middleware) error {
 	prefix, isPrefix, err := parsePattern(pattern)
 	if err != nil {
-		return fmt.Errorf("handle %q: %w", pattern, err)
+		return fmt.Errorf("wsrpc: handle %q: %w", pattern, err)
 	}
 	if f, ok := h.(HandlerFunc); h == nil || ok && f == nil {
-		return fmt.Errorf("handle %q: nil handler", pattern)
+		return fmt.Errorf("wsrpc: handle %q: nil handler", pattern)
+	}
+	var sig *signature
+	if t, ok := h.(*typed); ok {
+		sig = &t.sig
 	}
 	h = Chain(mws...)(h)
 	m.mu.Lock()
@@ -73,19 +104,23 @@ func (m *Mux) Handle(pattern string, h Handler, mws ...Middleware) error {
 		routes, key = &m.prefixes, prefix
 	}
 	if _, ok := (*routes)[key]; ok {
-		return fmt.Errorf("handle %q: %w", pattern, ErrDuplicatePattern)
+		return fmt.Errorf("wsrpc: handle %q: %w", pattern, ErrDuplicatePattern)
 	}
 	if *routes == nil {
 		*routes = make(map[string]Handler)
 	}
 	(*routes)[key] = h
+	if m.sigs == nil {
+		m.sigs = make(map[string]*signature)
+	}
+	m.sigs[pattern] = sig
 	m.table.Store(nil)
 	return nil
 }
 
-// HandleFunc is [Mux.Handle] for a function.
-func (m *Mux) HandleFunc(pattern string, f func(ctx context.Context, req *rpc.Request) ([]byte, error), mws ...Middleware) error {
-	return m.Handle(pattern, HandlerFunc(f), mws...)
+// HandleFunc is [Mux.Handle] for a function: it panics where Handle does.
+func (m *Mux) HandleFunc(pattern string, f func(ctx context.Context, req *rpc.Request) ([]byte, error), mws ...Middleware) {
+	m.Handle(pattern, HandlerFunc(f), mws...)
 }
 
 // NotFound sets the handler for calls that match no pattern. nil restores
@@ -155,6 +190,9 @@ func (m *Mux) buildTable() *table {
 	for k, h := range m.exact {
 		t.exact[k] = h
 	}
+	if m.discover != nil {
+		t.exact[openrpc.MethodDiscover] = m.discover.handler(m.routesLocked())
+	}
 	for p, h := range m.prefixes {
 		t.prefixes[p] = h
 		if !slices.Contains(t.lengths, len(p)) {
@@ -204,6 +242,8 @@ func parsePattern(pattern string) (prefix string, isPrefix bool, err error) {
 	}
 	i := strings.IndexByte(pattern, '*')
 	switch {
+	case rpc.ReservedMethod(pattern):
+		return "", false, fmt.Errorf("%w: %q and %q start the protocol's reserved methods", ErrInvalidPattern, "$/", "rpc.")
 	case i < 0:
 		return "", false, nil
 	case i != len(pattern)-1:

@@ -15,9 +15,7 @@ import (
 func TestMuxRouting(t *testing.T) {
 	mux := handler.NewMux()
 	for _, p := range []string{"math.add", "math.*", "math.trig.*", "math.trig.sin", "m*", "str.upper"} {
-		if err := mux.Handle(p, named(p)); err != nil {
-			t.Fatal(err)
-		}
+		mux.Handle(p, named(p))
 	}
 	tests := []struct {
 		give string // method
@@ -59,12 +57,8 @@ func TestMuxRouting(t *testing.T) {
 
 func TestMuxCatchAll(t *testing.T) {
 	var mux handler.Mux // the zero Mux is ready to use
-	if err := mux.Handle("*", named("*")); err != nil {
-		t.Fatal(err)
-	}
-	if err := mux.Handle("a.*", named("a.*")); err != nil {
-		t.Fatal(err)
-	}
+	mux.Handle("*", named("*"))
+	mux.Handle("a.*", named("a.*"))
 	for method, want := range map[string]string{"": "*", "x": "*", "a.b": "a.*", "a": "*"} {
 		got, err := mux.ServeRPC(context.Background(), newReq(method, ""))
 		if err != nil || string(got) != want {
@@ -76,9 +70,7 @@ func TestMuxCatchAll(t *testing.T) {
 func TestMuxHandleErrors(t *testing.T) {
 	mux := handler.NewMux()
 	for _, p := range []string{"math.add", "math.*"} {
-		if err := mux.Handle(p, echo); err != nil {
-			t.Fatal(err)
-		}
+		mux.Handle(p, echo)
 	}
 	tests := []struct {
 		give string
@@ -90,37 +82,94 @@ func TestMuxHandleErrors(t *testing.T) {
 		{"a*b", echo, handler.ErrInvalidPattern},
 		{"**", echo, handler.ErrInvalidPattern},
 		{"a.**", echo, handler.ErrInvalidPattern},
+		{"$/subscribe", echo, handler.ErrInvalidPattern}, // reserved by the protocol
+		{"$/*", echo, handler.ErrInvalidPattern},
+		{"rpc.discover", echo, handler.ErrInvalidPattern}, // reserved by JSON-RPC 2.0
+		{"rpc.*", echo, handler.ErrInvalidPattern},
 		{"math.add", echo, handler.ErrDuplicatePattern},
 		{"math.*", echo, handler.ErrDuplicatePattern},
 		{"math.add*", echo, nil}, // a prefix and an exact name are different patterns
 		{"math.", echo, nil},
 		{"*", echo, nil},
+		{"rpc", echo, nil}, // only "rpc." starts a reserved name
+		{"rpc*", echo, nil},
+		{"$", echo, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
-			err := mux.Handle(tt.give, tt.h)
+			err := mux.TryHandle(tt.give, tt.h)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Fatalf("Handle(%q) = %v, want %v", tt.give, err, tt.want)
+				t.Fatalf("TryHandle(%q) = %v, want %v", tt.give, err, tt.want)
 			}
 			if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.give)) {
 				t.Errorf("error %q does not name the pattern", err)
 			}
 		})
 	}
-	if err := mux.Handle("nil", nil); err == nil {
-		t.Error("Handle with a nil handler: no error")
+	if err := mux.TryHandle("nil", nil); err == nil {
+		t.Error("TryHandle with a nil handler: no error")
 	}
-	if err := mux.HandleFunc("nilfunc", nil); err == nil {
-		t.Error("HandleFunc with a nil function: no error")
-	}
-	if err := mux.Handle("nilfunc", handler.HandlerFunc(nil)); err == nil {
-		t.Error("Handle with a nil HandlerFunc: no error")
+	if err := mux.TryHandle("nilfunc", handler.HandlerFunc(nil)); err == nil {
+		t.Error("TryHandle with a nil HandlerFunc: no error")
 	}
 	// A refused registration leaves the first route in place.
 	got, err := mux.ServeRPC(context.Background(), newReq("math.add", "1"))
 	if err != nil || string(got) != "1" {
 		t.Errorf("math.add after a duplicate: %q, %v", got, err)
 	}
+}
+
+// Handle and HandleFunc panic, with the error TryHandle returns, where
+// TryHandle fails; the Mux is left as it was.
+func TestMuxHandlePanics(t *testing.T) {
+	mux := handler.NewMux()
+	mux.Handle("math.add", echo)
+	tests := []struct {
+		name   string
+		handle func()
+		want   error // errors.Is target; nil: any error
+		text   string
+	}{
+		{"empty", func() { mux.Handle("", echo) }, handler.ErrInvalidPattern, `wsrpc: handle "": wsrpc: invalid pattern: empty`},
+		{"star inside", func() { mux.Handle("a*b", echo) }, handler.ErrInvalidPattern, `wsrpc: handle "a*b": wsrpc: invalid pattern: '*' may only end a pattern`},
+		{"duplicate", func() { mux.Handle("math.add", echo) }, handler.ErrDuplicatePattern, `wsrpc: handle "math.add": wsrpc: pattern already registered`},
+		{"reserved $/", func() { mux.Handle("$/cancelRequest", echo) }, handler.ErrInvalidPattern,
+			`wsrpc: handle "$/cancelRequest": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
+		{"reserved rpc.", func() { mux.HandleFunc("rpc.discover", echo) }, handler.ErrInvalidPattern,
+			`wsrpc: handle "rpc.discover": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
+		{"nil handler", func() { mux.Handle("nil", nil) }, nil, `wsrpc: handle "nil": nil handler`},
+		{"nil func", func() { mux.HandleFunc("nilfunc", nil) }, nil, `wsrpc: handle "nilfunc": nil handler`},
+		{"nil HandlerFunc", func() { mux.Handle("nilfunc", handler.HandlerFunc(nil)) }, nil, `wsrpc: handle "nilfunc": nil handler`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := panicValue(tt.handle)
+			err, ok := v.(error)
+			if !ok {
+				t.Fatalf("panicked with %v (%T), want an error", v, v)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("panic %v is not %v", err, tt.want)
+			}
+			if err.Error() != tt.text {
+				t.Errorf("panic %q, want %q", err, tt.text)
+			}
+		})
+	}
+	for _, m := range []string{"nil", "nilfunc", "a*b"} {
+		_, err := mux.ServeRPC(context.Background(), newReq(m, ""))
+		wantCode(t, err, rpc.CodeMethodNotFound)
+	}
+	if got, err := mux.ServeRPC(context.Background(), newReq("math.add", "1")); err != nil || string(got) != "1" {
+		t.Errorf("math.add after the refusals: %q, %v", got, err)
+	}
+}
+
+// panicValue runs f and returns what it panicked with (nil if it did not).
+func panicValue(f func()) (v any) {
+	defer func() { v = recover() }()
+	f()
+	return nil
 }
 
 func TestMuxNotFound(t *testing.T) {
@@ -138,12 +187,8 @@ func TestMuxMiddlewareOrder(t *testing.T) {
 	var log []string
 	mux := handler.NewMux()
 	mux.Use(trace(&log, "a"), trace(&log, "b"))
-	if err := mux.Handle("m", named("m"), trace(&log, "c"), trace(&log, "d")); err != nil {
-		t.Fatal(err)
-	}
-	if err := mux.HandleFunc("f", echo, trace(&log, "e")); err != nil {
-		t.Fatal(err)
-	}
+	mux.Handle("m", named("m"), trace(&log, "c"), trace(&log, "d"))
+	mux.HandleFunc("f", echo, trace(&log, "e"))
 	mux.Use(trace(&log, "z")) // after Handle: applies to the next call
 
 	tests := []struct {
@@ -168,9 +213,7 @@ func TestMuxMiddlewareOrder(t *testing.T) {
 // TestMuxConcurrent changes a Mux while it serves; run it with -race.
 func TestMuxConcurrent(t *testing.T) {
 	mux := handler.NewMux()
-	if err := mux.Handle("fixed", named("fixed")); err != nil {
-		t.Fatal(err)
-	}
+	mux.Handle("fixed", named("fixed"))
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
@@ -186,7 +229,7 @@ func TestMuxConcurrent(t *testing.T) {
 	}
 	wg.Go(func() {
 		for i := range 200 {
-			if err := mux.Handle(fmt.Sprintf("p%d.*", i%4*1000+i), echo); err != nil {
+			if err := mux.TryHandle(fmt.Sprintf("p%d.*", i%4*1000+i), echo); err != nil {
 				t.Error(err)
 				return
 			}

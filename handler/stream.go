@@ -22,7 +22,7 @@ const MaxPlainStreamResults = 10_000
 // most [MaxPlainStreamResults] of them: beyond, the call fails with
 // [rpc.CodeInvalidRequest], telling it to call as a stream.
 func Stream[In, Item any](f func(ctx context.Context, in In, send func(Item) error) error) Handler {
-	return HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+	return typedHandler[In, Item](kindStream, func(ctx context.Context, req *rpc.Request) ([]byte, error) {
 		c := codecFor(req)
 		var in In
 		if err := decodeParams(c, req.Params, &in); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/openrpc"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 )
@@ -36,22 +37,19 @@ var serviceNames = []string{"add", "broadcast", "callback", "countdown", "echo",
 func services(withBroadcast bool, logger *slog.Logger, st *streaming) *handler.Mux {
 	m := handler.NewMux()
 	m.Use(handler.Recover(logger), handler.Logging(logger))
-	must := func(err error) {
-		if err != nil {
-			panic(err) // the patterns below are constants
-		}
-	}
-	must(m.Handle("echo", handler.Func(echo)))
-	must(m.Handle("add", handler.Func(add)))
-	must(m.Handle("sleep", handler.Func(sleep)))
-	must(m.Handle("time", handler.NoParams(now)))
-	must(m.Handle("whoami", handler.NoParams(whoami)))
-	must(m.Handle("callback", handler.Func(callback)))
-	must(m.Handle("countdown", handler.Func(st.countdown)))
-	must(m.Handle("tail", handler.Stream(st.tail)))
+	m.Handle("echo", handler.Func(echo))
+	m.Handle("add", handler.Func(add))
+	m.Handle("sleep", handler.Func(sleep))
+	m.Handle("time", handler.NoParams(now))
+	m.Handle("whoami", handler.NoParams(whoami))
+	m.Handle("callback", handler.Func(callback))
+	m.Handle("countdown", handler.Func(st.countdown))
+	m.Handle("tail", handler.Stream(st.tail))
 	if withBroadcast {
-		must(m.Handle("broadcast", handler.Func(broadcast)))
+		m.Handle("broadcast", handler.Func(broadcast))
 	}
+	m.EnableDiscovery(openrpc.Info{Title: "wsrpc serve", Version: version,
+		Description: "The demo services of the wsrpc command."})
 	return m
 }
 
