@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -189,6 +190,8 @@ func nullable(s *Schema) *Schema {
 		return &n
 	case s.Ref == "" && len(s.AnyOf) == 0 && len(s.Type) == 0 && s.Description == "":
 		return s // any value: null included
+	case len(s.AnyOf) == 2 && s.AnyOf[1].Ref == "" && slices.Equal(s.AnyOf[1].Type, Types{"null"}):
+		return s // nullable already
 	}
 	return &Schema{AnyOf: []*Schema{s, {Type: Types{"null"}}}}
 }
@@ -231,10 +234,11 @@ func (c *Components) ref(t reflect.Type) *Schema {
 }
 
 // componentName returns a name for t's component that no other type has:
-// its Go name, else qualified by its package's name, else numbered. Names
-// keep to the characters OpenRPC allows ([a-zA-Z0-9.-_]).
+// its Go name, else qualified by its package's name, else numbered. The
+// type arguments of a generic type are named by package name, not import
+// path. Names keep to the characters OpenRPC allows ([a-zA-Z0-9.-_]).
 func (c *Components) componentName(t reflect.Type) string {
-	base := componentSafe(t.Name())
+	base := componentSafe(importPath.ReplaceAllString(t.Name(), ""))
 	if _, taken := c.Schemas[base]; !taken {
 		return base
 	}
@@ -242,7 +246,7 @@ func (c *Components) componentName(t reflect.Type) string {
 	if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
 		pkg = pkg[i+1:]
 	}
-	q := componentSafe(pkg + "." + t.Name())
+	q := componentSafe(pkg + "." + importPath.ReplaceAllString(t.Name(), ""))
 	if _, taken := c.Schemas[q]; !taken {
 		return q
 	}
@@ -253,6 +257,10 @@ func (c *Components) componentName(t reflect.Type) string {
 		}
 	}
 }
+
+// importPath matches the directories of an import path in a type's name
+// ("example.com/x/" in "Page[example.com/x/pkg.T]").
+var importPath = regexp.MustCompile(`[^\[\],/ ]*/`)
 
 func componentSafe(s string) string {
 	return strings.Map(func(r rune) rune {
