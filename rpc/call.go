@@ -317,7 +317,9 @@ func (pc pendingCall) response() *Response {
 
 // Notify sends a notification: a call with no reply.
 // Like a call, it carries ctx's metadata and goes through the outgoing
-// middleware.
+// middleware. On a JSON-RPC connection, params that do not encode as an
+// array or an object are refused with [CodeInvalidParams] (the receiver
+// could only drop them: a notification gets no error reply).
 func (p *Peer) Notify(ctx context.Context, method string, params any) error {
 	raw, md, err := p.prepare(ctx, params)
 	if err != nil {
@@ -347,6 +349,9 @@ func (p *Peer) prepare(ctx context.Context, params any) ([]byte, Metadata, error
 }
 
 func (p *Peer) notify(ctx context.Context, method string, params []byte, md Metadata) error {
+	if err := p.checkParams(params); err != nil {
+		return err // as a call's: a JSON-RPC receiver would drop it unanswered
+	}
 	p.mu.Lock()
 	refused := p.refusalLocked()
 	p.mu.Unlock()

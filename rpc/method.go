@@ -22,7 +22,7 @@ import (
 // describe.
 //
 // A Method is a small immutable value, safe for concurrent use. Its zero
-// value has no name and cannot be called.
+// value has no name: a call of it is answered with method not found.
 type Method[In, Out any] struct{ name string }
 
 // NewMethod declares the method name with params In and result Out. It
@@ -48,9 +48,6 @@ type Caller interface {
 // c.Call(ctx, m.Name(), in, &out) does; the error is Call's.
 func (m Method[In, Out]) Call(ctx context.Context, c Caller, in In) (Out, error) {
 	var out Out
-	if m.name == "" {
-		return out, errUndeclared
-	}
 	err := c.Call(ctx, m.name, in, &out)
 	return out, err
 }
@@ -79,9 +76,6 @@ type Notifier interface {
 
 // Notify sends the notification on c with params in, as c.Notify does.
 func (n Notification[In]) Notify(ctx context.Context, c Notifier, in In) error {
-	if n.name == "" {
-		return errUndeclared
-	}
 	return c.Notify(ctx, n.name, in)
 }
 
@@ -111,9 +105,6 @@ type Streamer interface {
 // Stream calls the method on c as a stream, with params in, as c.Stream
 // does; the results arrive typed, through the returned [StreamOf].
 func (m StreamMethod[In, Item]) Stream(ctx context.Context, c Streamer, in In, opts ...StreamOption) (*StreamOf[Item], error) {
-	if m.name == "" {
-		return nil, errUndeclared
-	}
 	s, err := c.Stream(ctx, m.name, in, opts...)
 	if err != nil {
 		return nil, err
@@ -152,8 +143,6 @@ func (s *StreamOf[Item]) All() iter.Seq2[Item, error] {
 		}
 	}
 }
-
-var errUndeclared = NewError(CodeInvalidRequest, "wsrpc: call of an undeclared method (a zero Method, Notification or StreamMethod)")
 
 // ReservedMethod reports whether name is in a namespace the protocol
 // reserves: "$/" (the runtime's own messages: cancellation, shutdown,
