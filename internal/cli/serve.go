@@ -67,6 +67,8 @@ also without a subprotocol). Services:
              with the params (an array or an object) to every connection;
              returns how many got it. Off by default, because it lets any
              client make the server send to every other one.
+  rpc.discover  the OpenRPC document of these services, with the JSON
+             Schema of their params and results ('wsrpc call URL rpc.discover')
 
 Publish/subscribe topics (--demo-topics=false: no pub/sub, unless --nats):
   time       the server publishes its time (RFC 3339) every second and keeps
