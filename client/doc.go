@@ -11,6 +11,11 @@
 // with its deadline and metadata ([WithMetadata], [rpc.ContextWithMetadata]),
 // its outgoing middleware and its buffer recycling.
 //
+// A method declared with [rpc.NewMethod] is called with [CallMethod], which
+// takes and returns the declared types ([NotifyMethod] for a declared
+// notification; a declared stream's Stream method takes the Client as it
+// is). [Discover] asks the server for its OpenRPC document.
+//
 // # Options
 //
 // Dial takes the options of package rpc, which configure the peer of every

@@ -5,6 +5,14 @@
 // [Logging], [Limit], [LimitPerMethod], [Authorize], [Instrument] and the
 // auditing hooks [Before], [AfterSuccess] and [AfterError].
 //
+// A method declared with [rpc.NewMethod] (or [rpc.NewNotification],
+// [rpc.NewStreamMethod]) is served with [Register] ([RegisterNotification],
+// [RegisterStream]), which the compiler holds to the declared types. A Mux
+// knows the Go types of the typed handlers it routes, and with
+// [Mux.EnableDiscovery] answers rpc.discover with an OpenRPC document
+// describing them (off by default). [Mux.Handle] panics on a programmer
+// error, as net/http's does; [Mux.TryHandle] returns it.
+//
 // A [Handler] is an [rpc.Handler], so a Mux or any handler built here plugs
 // straight into [rpc.WithHandler]. Who is calling is on the request:
 // req.Peer() is the connection (its ID, RemoteAddr, Header, Subprotocol and

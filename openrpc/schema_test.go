@@ -52,10 +52,13 @@ type (
 	Base struct {
 		ID      string `json:"id"`
 		Created time.Time
+		Label   string // Extra has one too, at the same depth, neither tagged: both dropped
+		Kind    string // Extra tags a field "Kind": that one wins
 	}
 	Extra struct {
-		Note string `json:"note"`
-		ID   string `json:"id"` // at the same depth as Base.ID, untagged neither: both dropped? no, both tagged: dropped
+		Note  string `json:"note"`
+		Label string
+		Sort  int `json:"Kind"`
 	}
 	Meta struct {
 		Version int `json:"version"`
@@ -63,7 +66,7 @@ type (
 	Embeds struct {
 		Base          // promoted: id, Created
 		*Meta         // promoted through a pointer: not required
-		Extra         // note promoted; id collides with Base.id at depth 1 and is dropped
+		Extra         // note and Kind promoted; Label collides with Base.Label and is dropped
 		Own    string `json:"own"`
 		Named  Meta   `json:"named"` // an embedded struct with a tag is a field
 		ID2    string `json:"id2"`
@@ -231,7 +234,7 @@ func TestSchemaRejects(t *testing.T) {
 		{reflect.TypeFor[map[int]int](), `{"x":1}`},
 		{reflect.TypeFor[Tagged](), `{"nick":"x"}`},                               // name missing
 		{reflect.TypeFor[Node](), `{"value":1,"next":{"value":"x","next":null}}`}, // through the $ref
-		{reflect.TypeFor[Embeds](), `{"id2":"x","named":{"version":1},"Created":"2026-12-01T00:00:00Z","note":"n"}`}, // own missing
+		{reflect.TypeFor[Embeds](), `{"id":"i","id2":"x","named":{"version":1},"Created":"2026-12-01T00:00:00Z","note":"n","Kind":1}`}, // own missing
 		{reflect.TypeFor[*time.Time](), `3`},
 	}
 	for _, tt := range tests {

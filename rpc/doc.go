@@ -31,6 +31,15 @@
 // (see [WithWindow] and [StreamWindowBytes]), so a slow reader holds the
 // handler back instead of growing either side's memory.
 //
+// # Declared methods
+//
+// [NewMethod], [NewNotification] and [NewStreamMethod] declare a method once
+// with the Go types of its params and result, in a package the server and
+// its callers both import; [Method.Call], [Notification.Notify] and
+// [StreamMethod.Stream] then call it with those types on a Peer (in either
+// direction), and package handler's Register functions serve it. Names
+// beginning with "$/" or "rpc." are the protocol's ([ReservedMethod]).
+//
 // # Goroutines and ownership
 //
 // A Peer owns one reader goroutine, which decodes messages from the
