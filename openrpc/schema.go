@@ -69,7 +69,8 @@ func (t *Types) UnmarshalJSON(b []byte) error {
 type Components struct {
 	Schemas map[string]*Schema `json:"schemas,omitempty"`
 
-	names map[reflect.Type]string // the component of each type described
+	names    map[reflect.Type]string // the component of each type described
+	visiting map[reflect.Type]bool   // named non-struct types being described
 }
 
 var (
@@ -97,7 +98,8 @@ var (
 //     (json tags, "-", embedded structs promoted, ",string"), and every
 //     property required but those tagged omitempty or omitzero and those
 //     of an embedded pointer; a named struct type is a component, referred
-//     to by "$ref": "#/components/schemas/NAME";
+//     to by "$ref": "#/components/schemas/NAME", and so is a named pointer,
+//     slice, array or map type that contains itself;
 //   - time.Time: a "date-time" string; json.Number: "number";
 //     json.RawMessage and interfaces: any value; another type with its
 //     own MarshalJSON: any value, with a description; one with a
@@ -116,6 +118,56 @@ func (c *Components) SchemaOf(t reflect.Type) *Schema {
 	case numberType:
 		return &Schema{Type: Types{"number"}}
 	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		if t.Name() != "" {
+			return c.named(t)
+		}
+	}
+	return c.schemaOf(t)
+}
+
+// named describes a named pointer, slice, array or map type, which may
+// contain itself (type List []List): met again while it is described, it
+// becomes a component, as a struct type is.
+func (c *Components) named(t reflect.Type) *Schema {
+	if name, ok := c.names[t]; ok {
+		return &Schema{Ref: refPrefix + name}
+	}
+	if c.visiting[t] {
+		c.register(t)
+		return &Schema{Ref: refPrefix + c.names[t]}
+	}
+	if c.visiting == nil {
+		c.visiting = make(map[reflect.Type]bool)
+	}
+	c.visiting[t] = true
+	s := c.schemaOf(t)
+	delete(c.visiting, t)
+	if name, ok := c.names[t]; ok { // it contains itself
+		*c.Schemas[name] = *s
+		return &Schema{Ref: refPrefix + name}
+	}
+	return s
+}
+
+// register gives t a component name and an empty schema to fill.
+func (c *Components) register(t reflect.Type) *Schema {
+	if c.names == nil {
+		c.names = make(map[reflect.Type]string)
+	}
+	if c.Schemas == nil {
+		c.Schemas = make(map[string]*Schema)
+	}
+	name := c.componentName(t)
+	c.names[t] = name
+	s := &Schema{}
+	c.Schemas[name] = s
+	return s
+}
+
+// schemaOf is SchemaOf for t itself, whatever its name.
+func (c *Components) schemaOf(t reflect.Type) *Schema {
 	if t.Kind() == reflect.Pointer {
 		return nullable(c.SchemaOf(t.Elem()))
 	}
@@ -216,21 +268,11 @@ func (c *Components) mapSchema(t reflect.Type) *Schema {
 // describing it first if it is new. The component is registered before its
 // fields are described, so a type that contains itself refers to itself.
 func (c *Components) ref(t reflect.Type) *Schema {
-	if c.names == nil {
-		c.names = make(map[reflect.Type]string)
-	}
-	if c.Schemas == nil {
-		c.Schemas = make(map[string]*Schema)
-	}
-	name, ok := c.names[t]
-	if !ok {
-		name = c.componentName(t)
-		c.names[t] = name
-		s := &Schema{}
-		c.Schemas[name] = s
+	if _, ok := c.names[t]; !ok {
+		s := c.register(t)
 		*s = *c.object(t)
 	}
-	return &Schema{Ref: refPrefix + name}
+	return &Schema{Ref: refPrefix + c.names[t]}
 }
 
 // componentName returns a name for t's component that no other type has:

@@ -76,6 +76,14 @@ type (
 		Base
 		ID int `json:"id"` // depth 0 beats Base.ID
 	}
+	List   []List
+	Graph  map[string]Graph
+	Pair   [2]*Pair
+	Ptr    *Ptr
+	Forest []Tree
+	Tree   struct {
+		Kids Forest `json:"kids"`
+	}
 	TextKey     struct{ A, B int }
 	Color       string
 	Celsius     float32
@@ -182,6 +190,11 @@ func TestSchemaOfGolden(t *testing.T) {
 		{"mutually_recursive", reflect.TypeFor[Ping](), []any{Ping{}, Ping{Pong: &Pong{}}}},
 		{"embedded", reflect.TypeFor[Embeds](), []any{Embeds{}, Embeds{Meta: &Meta{Version: 2}}}},
 		{"shallower_wins", reflect.TypeFor[Shallow](), []any{Shallow{ID: 1}}},
+		{"recursive_slice", reflect.TypeFor[List](), []any{List{nil, List{List{}}}}},
+		{"recursive_map", reflect.TypeFor[Graph](), []any{Graph{"a": Graph{"b": nil}}}},
+		{"recursive_array", reflect.TypeFor[Pair](), []any{Pair{&Pair{}, nil}}},
+		{"recursive_through_slice", reflect.TypeFor[Tree](), []any{Tree{Kids: Forest{{}}}}},
+		{"slice_of_recursive_slices", reflect.TypeFor[[]List](), []any{[]List{{nil}}}},
 		{"generic", reflect.TypeFor[Page[Node]](), []any{Page[Node]{Items: []Node{{}}}}},
 		{"everything", reflect.TypeFor[Everything](), []any{Everything{}, Everything{Bytes: []byte{1}, Map: map[string]int{"a": 1},
 			IntKeys: map[int]string{1: "x"}, UKeys: map[uint16]any{7: nil}, TKeys: map[TextKey]int{{}: 1}, TimeP: &tm,
