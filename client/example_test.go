@@ -34,6 +34,11 @@ func greeterHandler() http.Handler {
 		}
 		return json.Marshal(greeting + ", " + names[0])
 	})
+	return rpcOverHTTP(h)
+}
+
+// rpcOverHTTP serves h on every WebSocket connection it accepts.
+func rpcOverHTTP(h rpc.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
 		if err != nil {

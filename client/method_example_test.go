@@ -3,14 +3,12 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/openrpc"
 	"github.com/wsrpc/wsrpc/rpc"
-	"github.com/wsrpc/wsrpc/transport"
 )
 
 // In a package the server and its clients both import:
@@ -25,35 +23,33 @@ type (
 
 var Hello = rpc.NewMethod[HelloParams, HelloResult]("hello")
 
-// helloServer serves Hello, with discovery on. (A real server comes from
-// the server package: server.New(mux).)
-func helloServer() *httptest.Server {
+// dialHello starts a server of Hello, with discovery on, and dials it. (A
+// real server comes from the server package: server.New(mux).)
+func dialHello(ctx context.Context) (c *client.Client, stop func(), err error) {
 	mux := handler.NewMux()
 	handler.Register(mux, Hello, func(_ context.Context, p HelloParams) (HelloResult, error) {
 		return HelloResult{Greeting: "hello, " + p.Name}, nil
 	})
 	mux.EnableDiscovery(openrpc.Info{Title: "hello", Version: "1.0.0"})
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
-		if err != nil {
-			return
-		}
-		_, _ = rpc.New(conn, rpc.WithHandler(mux))
-	}))
+	srv := httptest.NewServer(rpcOverHTTP(mux))
+	c, err = client.Dial(ctx, srv.URL)
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); srv.Close() }, nil
 }
 
 // CallMethod takes only the declared params and returns the declared
 // result.
 func ExampleCallMethod() {
-	srv := helloServer()
-	defer srv.Close()
 	ctx := context.Background()
-	c, err := client.Dial(ctx, srv.URL)
+	c, stop, err := dialHello(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer stop()
 
 	res, err := client.CallMethod(ctx, c, Hello, HelloParams{Name: "gopher"})
 	if err != nil {
@@ -66,15 +62,13 @@ func ExampleCallMethod() {
 
 // Discover lists the server's methods, with the schemas of typed ones.
 func ExampleDiscover() {
-	srv := helloServer()
-	defer srv.Close()
 	ctx := context.Background()
-	c, err := client.Dial(ctx, srv.URL)
+	c, stop, err := dialHello(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer stop()
 
 	doc, err := client.Discover(ctx, c)
 	if err != nil {
