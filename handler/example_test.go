@@ -69,7 +69,7 @@ func ExampleMux() {
 		fmt.Printf("%s: %s\n", method, result)
 	}
 	// Output:
-	// wsrpc: handle "math.add": wsrpc: pattern already registered
+	// handle "math.add": wsrpc: pattern already registered
 	// math.add: 5
 	// math.mul: "no such operation: math.mul"
 	// greet: error -32601: wsrpc: method not found (-32601): method "greet" not found

@@ -86,10 +86,10 @@ func (m *Mux) Handle(pattern string, h Handler, mws ...Middleware) {
 func (m *Mux) TryHandle(pattern string, h Handler, mws ...Middleware) error {
 	prefix, isPrefix, err := parsePattern(pattern)
 	if err != nil {
-		return fmt.Errorf("wsrpc: handle %q: %w", pattern, err)
+		return fmt.Errorf("handle %q: %w", pattern, err)
 	}
 	if f, ok := h.(HandlerFunc); h == nil || ok && f == nil {
-		return fmt.Errorf("wsrpc: handle %q: nil handler", pattern)
+		return fmt.Errorf("handle %q: nil handler", pattern)
 	}
 	var sig *signature
 	if t, ok := h.(*typed); ok {
@@ -104,7 +104,7 @@ func (m *Mux) TryHandle(pattern string, h Handler, mws ...Middleware) error {
 		routes, key = &m.prefixes, prefix
 	}
 	if _, ok := (*routes)[key]; ok {
-		return fmt.Errorf("wsrpc: handle %q: %w", pattern, ErrDuplicatePattern)
+		return fmt.Errorf("handle %q: %w", pattern, ErrDuplicatePattern)
 	}
 	if *routes == nil {
 		*routes = make(map[string]Handler)

@@ -130,16 +130,16 @@ func TestMuxHandlePanics(t *testing.T) {
 		want   error // errors.Is target; nil: any error
 		text   string
 	}{
-		{"empty", func() { mux.Handle("", echo) }, handler.ErrInvalidPattern, `wsrpc: handle "": wsrpc: invalid pattern: empty`},
-		{"star inside", func() { mux.Handle("a*b", echo) }, handler.ErrInvalidPattern, `wsrpc: handle "a*b": wsrpc: invalid pattern: '*' may only end a pattern`},
-		{"duplicate", func() { mux.Handle("math.add", echo) }, handler.ErrDuplicatePattern, `wsrpc: handle "math.add": wsrpc: pattern already registered`},
+		{"empty", func() { mux.Handle("", echo) }, handler.ErrInvalidPattern, `handle "": wsrpc: invalid pattern: empty`},
+		{"star inside", func() { mux.Handle("a*b", echo) }, handler.ErrInvalidPattern, `handle "a*b": wsrpc: invalid pattern: '*' may only end a pattern`},
+		{"duplicate", func() { mux.Handle("math.add", echo) }, handler.ErrDuplicatePattern, `handle "math.add": wsrpc: pattern already registered`},
 		{"reserved $/", func() { mux.Handle("$/cancelRequest", echo) }, handler.ErrInvalidPattern,
-			`wsrpc: handle "$/cancelRequest": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
+			`handle "$/cancelRequest": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
 		{"reserved rpc.", func() { mux.HandleFunc("rpc.discover", echo) }, handler.ErrInvalidPattern,
-			`wsrpc: handle "rpc.discover": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
-		{"nil handler", func() { mux.Handle("nil", nil) }, nil, `wsrpc: handle "nil": nil handler`},
-		{"nil func", func() { mux.HandleFunc("nilfunc", nil) }, nil, `wsrpc: handle "nilfunc": nil handler`},
-		{"nil HandlerFunc", func() { mux.Handle("nilfunc", handler.HandlerFunc(nil)) }, nil, `wsrpc: handle "nilfunc": nil handler`},
+			`handle "rpc.discover": wsrpc: invalid pattern: "$/" and "rpc." start the protocol's reserved methods`},
+		{"nil handler", func() { mux.Handle("nil", nil) }, nil, `handle "nil": nil handler`},
+		{"nil func", func() { mux.HandleFunc("nilfunc", nil) }, nil, `handle "nilfunc": nil handler`},
+		{"nil HandlerFunc", func() { mux.Handle("nilfunc", handler.HandlerFunc(nil)) }, nil, `handle "nilfunc": nil handler`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
