@@ -9,6 +9,8 @@ import (
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/openrpc"
+	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 )
 
@@ -54,6 +56,57 @@ var readmeToTest = strings.NewReplacer(
 // a client" is at most 20 lines, and every line of it, comments aside, is
 // a line of TestREADMEExample, in the same order.
 func TestREADMEShowsTheExample(t *testing.T) {
+	example := readmeBlock(t, 0)
+	if len(example) > 20 {
+		t.Errorf("the README's example has %d lines, want at most 20", len(example))
+	}
+	shownInOrder(t, example, "TestREADMEExample")
+}
+
+// TestREADMETypedExample is the README's second example, typed methods and
+// discovery, on the server and client of the first.
+func TestREADMETypedExample(t *testing.T) {
+	ctx := context.Background()
+	mux := handler.NewMux()
+	srv, _ := server.New(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+
+	var Add = rpc.NewMethod[[]float64, float64]("add")
+
+	handler.Register(mux, Add, func(ctx context.Context, xs []float64) (float64, error) {
+		return xs[0] + xs[1], nil
+	})
+	mux.EnableDiscovery(openrpc.Info{Title: "calc", Version: "1.0.0"})
+	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sum, err := client.CallMethod(ctx, c, Add, []float64{1, 2.5})
+	if err != nil || sum != 3.5 {
+		t.Fatalf("add = %v, %v", sum, err)
+	}
+	doc, err := client.Discover(ctx, c)
+	if err != nil || len(doc.Methods) != 1 || doc.Methods[0].Name != "add" || !doc.Methods[0].Typed() {
+		t.Fatalf("Discover: %+v, %v", doc, err)
+	}
+}
+
+// TestREADMEShowsTheTypedExample: every line of the README's second Go
+// block, comments aside, is a line of TestREADMETypedExample, in order.
+func TestREADMEShowsTheTypedExample(t *testing.T) {
+	shownInOrder(t, readmeBlock(t, 1), "TestREADMETypedExample")
+}
+
+// readmeBlock returns the lines of the n-th Go block (from 0) of the
+// README's "A server and a client".
+func readmeBlock(t *testing.T, n int) []string {
+	t.Helper()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -62,21 +115,28 @@ func TestREADMEShowsTheExample(t *testing.T) {
 	if !ok {
 		t.Fatal(`the README has no "## A server and a client" section`)
 	}
-	_, block, ok := strings.Cut(section, "```go\n")
-	block, _, closed := strings.Cut(block, "```\n")
-	if !ok || !closed {
-		t.Fatal("the README's example is not a ```go block")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var block string
+	for i := 0; i <= n; i++ {
+		var closed bool
+		_, section, ok = strings.Cut(section, "```go\n")
+		block, section, closed = strings.Cut(section, "```\n")
+		if !ok || !closed {
+			t.Fatalf("the README's section has no Go block %d", n)
+		}
 	}
-	example := strings.Split(strings.TrimSuffix(block, "\n"), "\n")
-	if len(example) > 20 {
-		t.Errorf("the README's example has %d lines, want at most 20", len(example))
-	}
+	return strings.Split(strings.TrimSuffix(block, "\n"), "\n")
+}
 
+// shownInOrder fails t unless every line of example, comments aside, is a
+// line of the test function fn of this file, in the same order.
+func shownInOrder(t *testing.T, example []string, fn string) {
+	t.Helper()
 	src, err := os.ReadFile("readme_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body, _ := strings.Cut(string(src), "\nfunc TestREADMEExample(")
+	_, body, _ := strings.Cut(string(src), "\nfunc "+fn+"(")
 	body, _, _ = strings.Cut(body, "\n}\n")
 	var test []string
 	for _, l := range strings.Split(body, "\n") {
@@ -92,7 +152,7 @@ func TestREADMEShowsTheExample(t *testing.T) {
 			i++
 		}
 		if i == len(test) {
-			t.Fatalf("the README's line %q is not in TestREADMEExample (in order, as %q)", l, want)
+			t.Fatalf("the README's line %q is not in %s (in order, as %q)", l, fn, want)
 		}
 		i++
 	}
