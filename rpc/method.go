@@ -21,6 +21,10 @@ import (
 // time. The declaration also gives discovery (rpc.discover) the Go types to
 // describe.
 //
+// JSON-RPC params are an array or an object, so a method that JSON-RPC
+// callers use has a struct, slice, array or map In (a nil slice or map is
+// sent as no params); a scalar In works on wsrpc.v1 only.
+//
 // A Method is a small immutable value, safe for concurrent use. Its zero
 // value has no name: a call of it is answered with method not found.
 type Method[In, Out any] struct{ name string }
