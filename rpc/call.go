@@ -90,7 +90,9 @@ func mergeMetadata(a, b Metadata) Metadata {
 // may be nil to discard it). params and result are encoded with the peer's
 // [Codec]; a [Raw] params is sent as it is, and a *[Raw] result receives a
 // copy of the bytes undecoded, in the Raw's own backing array when it has
-// room. The request carries ctx's deadline and metadata
+// room. On a JSON-RPC connection, params that encode as null (a nil slice,
+// map or pointer) are sent as no params: JSON-RPC has no null params. The
+// request carries ctx's deadline and metadata
 // ([ContextWithMetadata]), and goes through the outgoing middleware
 // ([WithOutgoingMiddleware]). Call blocks until the reply arrives or ctx
 // ends; in the latter case it returns ctx's error at once and tells the
@@ -550,6 +552,11 @@ func (p *Peer) marshal(v any) ([]byte, error) {
 	b, err := p.codec.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("wsrpc: encode params: %w", err)
+	}
+	if _, ok := p.wire.(jsonWire); ok && string(b) == "null" {
+		// A nil slice, map or pointer: JSON-RPC has no null params, and
+		// omitted params mean the same to a Go handler (the zero value).
+		return nil, nil
 	}
 	return b, nil
 }

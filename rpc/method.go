@@ -22,8 +22,9 @@ import (
 // describe.
 //
 // JSON-RPC params are an array or an object, so a method that JSON-RPC
-// callers use has a struct, slice, array or map In (a nil slice or map is
-// sent as no params); a scalar In works on wsrpc.v1 only.
+// callers use has a struct, slice, array or map In (on JSON-RPC a nil
+// slice, map or pointer is sent as no params); a scalar In works on
+// wsrpc.v1 only.
 //
 // A Method is a small immutable value, safe for concurrent use. Its zero
 // value has no name: a call of it is answered with method not found.

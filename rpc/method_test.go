@@ -149,6 +149,18 @@ func TestDeclaredScalarParamsOnJSONRPC(t *testing.T) {
 	if err := rpc.NewNotification[string]("scalar").Notify(ctxT(t), c, "x"); rpc.CodeOf(err) != rpc.CodeInvalidParams {
 		t.Errorf("notify: %v", err)
 	}
+	// A nil slice encodes as null, which JSON-RPC does not allow as params:
+	// it is sent as no params, which a Go handler decodes as the zero value.
+	got, err := sum.Call(ctxT(t), c, sumParams{})
+	if err != nil || got != (sumResult{}) {
+		t.Errorf("sum of nothing: %+v, %v", got, err)
+	}
+	if _, err := rpc.NewMethod[[]int, int]("missing").Call(ctxT(t), c, nil); rpc.CodeOf(err) != rpc.CodeMethodNotFound {
+		t.Errorf("a nil slice as params: %v (want the handler's answer, method not found)", err)
+	}
+	if err := rpc.NewNotification[map[string]int]("unknown.note").Notify(ctxT(t), c, nil); err != nil {
+		t.Errorf("a nil map as a notification's params: %v", err)
+	}
 	bc, _ := peers(t, rpc.SubprotocolBinary, []rpc.Option{rpc.WithHandler(declared(nil))}, nil)
 	if err := rpc.NewNotification[string]("scalar").Notify(ctxT(t), bc, "x"); err != nil {
 		t.Errorf("notify on wsrpc.v1: %v", err) // any value is fine there
