@@ -375,7 +375,7 @@ func (c *Client) authEnded(p *rpc.Peer) {
 
 // authFailed reports an authentication failure to the logger and the hook.
 func (c *Client) authFailed(err error) {
-	c.log(slog.LevelWarn, "wsrpc: authentication failed", "err", err)
+	c.log(slog.LevelWarn, "wsrpc: authentication failed", nil, "err", err)
 	if c.opts.authErrorHook == nil {
 		return
 	}

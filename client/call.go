@@ -130,7 +130,7 @@ func (c *Client) Go(ctx context.Context, method string, params any, reply chan *
 		select {
 		case reply <- r:
 		default:
-			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", "method", method, "id", r.ID)
+			c.log(slog.LevelWarn, "wsrpc: reply dropped: Go's reply channel is full", nil, "method", method, "id", r.ID)
 		}
 	}()
 	return nil
@@ -278,7 +278,7 @@ func (a *attempts) retry(p *rpc.Peer, err error) (bool, error) {
 	} else {
 		a.pause = a.c.delay(a.n - 1)
 	}
-	a.c.log(slog.LevelDebug, "wsrpc: retrying call", "attempt", a.n+1, "err", err)
+	a.c.log(slog.LevelDebug, "wsrpc: retrying call", p, "attempt", a.n+1, "err", err)
 	return true, nil
 }
 

@@ -227,9 +227,18 @@ func (c *Client) report(s Status) {
 // isClosed reports whether Close has been called.
 func (c *Client) isClosed() bool { return c.closing.Err() != nil }
 
-// log logs with the logger of rpc.WithLogger, if any.
-func (c *Client) log(level slog.Level, msg string, args ...any) {
-	if l := c.cfg.Logger(); l != nil {
-		l.Log(context.Background(), level, msg, args...)
+// log logs with the logger of rpc.WithLogger, if any: msg, the attributes
+// of the connection p (rpc.Peer.AppendLogAttrs; none for a nil p), then
+// args.
+func (c *Client) log(level slog.Level, msg string, p *rpc.Peer, args ...any) {
+	l := c.cfg.Logger()
+	if l == nil || !l.Enabled(context.Background(), level) {
+		return
 	}
+	var buf [3]slog.Attr
+	all := make([]any, 0, len(buf)+len(args))
+	for _, a := range p.AppendLogAttrs(buf[:0]) {
+		all = append(all, a)
+	}
+	l.Log(context.Background(), level, msg, append(all, args...)...)
 }

@@ -70,7 +70,7 @@ func (c *Client) waitForServer(ctx context.Context) (*rpc.Peer, error) {
 				wait = min(hint, MaxRetryHint)
 			}
 		}
-		c.log(slog.LevelInfo, "wsrpc: dial attempt failed; waiting for the server", "attempt", attempt, "retry_in", wait, "err", err)
+		c.log(slog.LevelInfo, "wsrpc: dial attempt failed; waiting for the server", nil, "attempt", attempt, "retry_in", wait, "err", err)
 		if !sleep(ctx, wait) {
 			return nil, errGaveUp(ctx, attempt, last)
 		}

@@ -37,9 +37,9 @@ func (c *Client) run(p *rpc.Peer) {
 		c.authEnded(p)
 		retryAfter := p.RetryAfter()
 		if notice {
-			c.log(slog.LevelInfo, "wsrpc: server is shutting down; moving to a new connection", "retry_after", retryAfter)
+			c.log(slog.LevelInfo, "wsrpc: server is shutting down; moving to a new connection", p, "retry_after", retryAfter)
 		} else {
-			c.log(slog.LevelWarn, "wsrpc: connection lost", "err", p.Err())
+			c.log(slog.LevelWarn, "wsrpc: connection lost", p, "err", p.Err())
 		}
 		if !c.opts.reconnect {
 			why := p.Err()
@@ -57,7 +57,7 @@ func (c *Client) run(p *rpc.Peer) {
 			c.shutdown(nil)
 			return
 		}
-		c.log(slog.LevelInfo, "wsrpc: connected", "subprotocol", p.Subprotocol())
+		c.log(slog.LevelInfo, "wsrpc: connected", p, "subprotocol", p.Subprotocol())
 		c.setPeer(p, Connected, nil)
 		np := p // p is reassigned by the next redial
 		c.wg.Go(func() { c.resubscribe(np) })
@@ -125,7 +125,7 @@ func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 			return nil
 		}
 		_, hint = transient(err)
-		c.log(slog.LevelWarn, "wsrpc: reconnect failed", "attempt", attempt+1, "err", err)
+		c.log(slog.LevelWarn, "wsrpc: reconnect failed", nil, "attempt", attempt+1, "err", err)
 	}
 }
 

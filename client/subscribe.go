@@ -374,7 +374,7 @@ func (s *Subscription) jumpTo(top *pubsub.Position) {
 func (c *Client) onPublication(req *rpc.Request) {
 	var pub publication
 	if err := json.Unmarshal(req.Params, &pub); err != nil {
-		c.log(slog.LevelDebug, "wsrpc: bad $/publication dropped", "err", err)
+		c.log(slog.LevelDebug, "wsrpc: bad $/publication dropped", req.Peer(), "err", err)
 		return
 	}
 	p := req.Peer()

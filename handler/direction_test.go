@@ -130,9 +130,9 @@ func TestLoggingOutgoing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`level=INFO msg="rpc call" method=ping id=1 direction=outgoing duration=D code=0 params=[1] result="\"pong\""`,
-		`level=WARN msg="rpc call failed" method=nope id=2 direction=outgoing duration=D code=-32601 error="wsrpc: method not found (-32601): method \"nope\" not found" params=""`,
-		`level=INFO msg="rpc call" method=note id="" direction=outgoing duration=D code=0 params=[2] result=""`,
+		`level=INFO msg="rpc call" method=ping id=1 direction=outgoing conn=C remote=R duration=D code=0 params=[1] result="\"pong\""`,
+		`level=WARN msg="rpc call failed" method=nope id=2 direction=outgoing conn=C remote=R duration=D code=-32601 error="wsrpc: method not found (-32601): method \"nope\" not found" params=""`,
+		`level=INFO msg="rpc call" method=note id="" direction=outgoing conn=C remote=R duration=D code=0 params=[2] result=""`,
 	}
 	if got := strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n"); !slices.Equal(got, want) {
 		t.Errorf("logged\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -28,9 +28,11 @@ func LogPayloads() LogOption { return func(o *logOptions) { o.payloads = true } 
 const MaxLoggedPayload = 1024
 
 // Logging logs one record per call, after it returns, with its method, its
-// wire id ("" for a notification), its duration and its outcome code (0 for
-// success; see [rpc.CodeOf]), plus the error text for a failed call. Params
-// and results are left out unless [LogPayloads] is given.
+// wire id ("" for a notification), the connection's conn, remote and
+// principal attributes ([rpc.Peer.AppendLogAttrs]), its duration and its
+// outcome code (0 for success; see [rpc.CodeOf]), plus the error text for a
+// failed call. Params and results are left out unless [LogPayloads] is
+// given.
 //
 // Given to [rpc.WithOutgoingMiddleware], it logs the calls the peer makes
 // the same way, with direction=outgoing added after the id (the id is the
@@ -81,7 +83,7 @@ func Logging(logger *slog.Logger, opts ...LogOption) Middleware {
 					return result, err
 				}
 			}
-			var attrs [9]slog.Attr
+			var attrs [12]slog.Attr
 			attrs[0] = slog.String("method", logtext.Clip(req.Method))
 			attrs[1] = slog.String("id", logtext.Clip(req.WireID()))
 			n := 2
@@ -89,6 +91,7 @@ func Logging(logger *slog.Logger, opts ...LogOption) Middleware {
 				attrs[n] = slog.String("direction", "outgoing")
 				n++
 			}
+			n = len(req.Peer().AppendLogAttrs(attrs[:n]))
 			attrs[n] = slog.Duration("duration", d)
 			attrs[n+1] = slog.Int("code", int(code))
 			n += 2

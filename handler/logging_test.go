@@ -24,6 +24,10 @@ func newLogger(buf io.Writer, level slog.Level) *slog.Logger {
 				return slog.Attr{}
 			case "duration":
 				return slog.String("duration", "D")
+			case rpc.LogKeyConn:
+				return slog.String(a.Key, "C") // random
+			case rpc.LogKeyRemote:
+				return slog.String(a.Key, "R") // a random port
 			}
 			return a
 		},

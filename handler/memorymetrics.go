@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -14,7 +15,10 @@ import (
 //
 // It counts at most [MaxMetricMethods] distinct method names; calls to any
 // further name are counted under [OtherMethods], so that callers sending
-// many distinct names cannot make it grow without bound.
+// many distinct names cannot make it grow without bound. Likewise it keeps
+// at most [MaxMetricCodes] distinct outcome codes per method (the codes of
+// the calls a peer makes are the other side's to choose): further codes
+// are counted under [OtherCodes].
 //
 // A MemoryMetrics is safe for concurrent use. Recording a call takes a mutex
 // and allocates only for a method or code not seen before.
@@ -32,6 +36,15 @@ const MaxMetricMethods = 1024
 // OtherMethods is the name under which a [MemoryMetrics] counts the calls to
 // methods beyond the first [MaxMetricMethods].
 const OtherMethods = "(other)"
+
+// MaxMetricCodes is the number of distinct outcome codes a [MemoryMetrics]
+// counts separately for one method.
+const MaxMetricCodes = 32
+
+// OtherCodes is the code under which a [MemoryMetrics] counts the calls of a
+// method that finished with codes beyond its first [MaxMetricCodes]. No
+// call has it: it is the lowest int32, outside every range of codes.
+const OtherCodes rpc.Code = math.MinInt32
 
 type methodCounts struct {
 	started  uint64
@@ -75,6 +88,10 @@ func (m *MemoryMetrics) CallFinished(method string, code rpc.Code, d time.Durati
 	m.mu.Lock()
 	mc := m.methodLocked(method)
 	h := mc.finished[code]
+	if h == nil && len(mc.finished) >= MaxMetricCodes {
+		code = OtherCodes
+		h = mc.finished[code]
+	}
 	if h == nil {
 		h = &histogram{counts: make([]uint64, len(m.buckets)+1)}
 		mc.finished[code] = h

@@ -414,6 +414,16 @@ func (b *Broker) Stats() Stats {
 	return Stats{Filled: b.stats.filled.Load(), FillFailed: b.stats.fillFailed.Load(), Duplicates: b.stats.dups.Load()}
 }
 
+// BrokerEvents returns the counters of Stats under the names a metrics
+// collector labels them with (filled, fill_failed, duplicates): a
+// [pubsub.Hub] on this broker reports them in pubsub.Stats.BrokerEvents.
+func (b *Broker) BrokerEvents() map[string]uint64 {
+	s := b.Stats()
+	return map[string]uint64{"filled": s.Filled, "fill_failed": s.FillFailed, "duplicates": s.Duplicates}
+}
+
+var _ pubsub.EventCounter = (*Broker)(nil)
+
 func (b *Broker) usable() error {
 	if b.closed.Load() {
 		return pubsub.ErrBrokerClosed

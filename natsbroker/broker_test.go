@@ -194,6 +194,9 @@ func TestOverlappingPatternsDeliverOnce(t *testing.T) {
 	if a.b.Stats().Duplicates < 3 {
 		t.Fatalf("stats %+v: the duplicates NATS delivered were not counted", a.b.Stats())
 	}
+	if ev := a.b.BrokerEvents(); ev["duplicates"] < 3 || len(ev) != 3 {
+		t.Fatalf("BrokerEvents %v", ev)
+	}
 	// Unsubscribing is counted: one Unsubscribe of two Subscribes keeps it.
 	a.subscribe("chat.room1")
 	if err := a.b.Unsubscribe(ctxT(t), "chat.room1"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -54,6 +55,7 @@ type Hub struct {
 	closed  bool
 
 	published, delivered, slowClosed, dropped, lost atomic.Uint64
+	counts                                          hubCounts // stats.go
 }
 
 // entry is one distinct pattern (or topic) subscribed on this node, shared
@@ -167,6 +169,20 @@ type Stats struct {
 	SlowClosed    uint64 // connections closed with CloseSlowSubscriber
 	Dropped       uint64 // client publications a Rule's Publish func dropped
 	Lost          uint64 // deliveries not queued because the connection was closing
+	// Recovered counts the subscriptions that asked to recover (since a
+	// position) and got every publication they had missed;
+	// RecoveryIncomplete those that could not (history too short, another
+	// epoch, a topic without history): their clients were told
+	// "recovered": false.
+	Recovered          uint64
+	RecoveryIncomplete uint64
+	// BrokerPublish is the time each publication took through the broker
+	// (Broker.Publish: for NATS with JetStream, the round trip to the
+	// server and its acknowledgement), failed ones included.
+	BrokerPublish Durations
+	// BrokerEvents are the broker's own counts, when it keeps any (see
+	// [EventCounter]); nil otherwise.
+	BrokerEvents map[string]uint64
 }
 
 // Stats returns the Hub's counters.
@@ -184,6 +200,8 @@ func (h *Hub) Stats() Stats {
 	st.SlowClosed = h.slowClosed.Load()
 	st.Dropped = h.dropped.Load()
 	st.Lost = h.lost.Load()
+	h.counts.fill(&st)
+	st.BrokerEvents = h.brokerEvents()
 	return st
 }
 
@@ -202,7 +220,7 @@ func (h *Hub) Attach(p *rpc.Peer) {
 	}
 	for _, pattern := range h.cfg.onConnect(p) {
 		if err := h.cfg.limits.topic().Pattern(pattern); err != nil {
-			h.warn("connect subscription refused", "conn", p.ID(), "err", err)
+			h.warnPeer("connect subscription refused", p, slog.Any("err", err))
 			continue
 		}
 		s, e, first, err := h.add(c, pattern, false, true)
@@ -213,7 +231,7 @@ func (h *Hub) Attach(p *rpc.Peer) {
 			if s != nil {
 				h.remove(s)
 			}
-			h.warn("connect subscription failed", "conn", p.ID(), "pattern", pattern, "err", err)
+			h.warnPeer("connect subscription failed", p, slog.String("pattern", pattern), slog.Any("err", err))
 		}
 	}
 }

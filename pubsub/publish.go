@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -60,7 +61,9 @@ func (h *Hub) publish(ctx context.Context, t string, data []byte, publisher stri
 	}
 	opts := PublishOptions{Publisher: publisher}
 	opts.HistorySize, opts.HistoryTTL = h.historyOf(t)
+	start := time.Now()
 	pos, err := h.broker.Publish(ctx, t, data, opts)
+	h.counts.publish.Observe(time.Since(start))
 	if err != nil {
 		return Position{}, err
 	}
@@ -239,7 +242,7 @@ func (h *Hub) offer(s *sub, msg *rpc.Encoded) bool {
 	if err := p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason); err != nil {
 		if errors.Is(err, transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {
 			h.slowClosed.Add(1)
-			h.warn("slow subscriber closed", "conn", p.ID(), "queued", p.Conn().QueuedBytes())
+			h.warnPeer("slow subscriber closed", p, slog.Int64("queued", p.Conn().QueuedBytes()))
 		} else {
 			h.lost.Add(1)
 		}
@@ -253,7 +256,7 @@ func (h *Hub) offer(s *sub, msg *rpc.Encoded) bool {
 func (h *Hub) closeSlow(c *conn) {
 	if c.slow.CompareAndSwap(false, true) {
 		h.slowClosed.Add(1)
-		h.warn("slow subscriber closed while joining", "conn", c.peer.ID())
+		h.warnPeer("slow subscriber closed while joining", c.peer)
 		c.peer.Conn().CloseSlow(CloseSlowSubscriber, slowReason)
 	}
 }

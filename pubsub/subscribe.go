@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -180,6 +181,7 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	if hist.Live {
 		// No stream: no position to give, nothing to recover.
 		if since != nil {
+			h.counts.recovery(false)
 			buf = append(buf, `,"recovered":false,"publications":[]`...)
 		}
 		return append(buf, '}'), nil
@@ -202,6 +204,7 @@ func (h *Hub) answer(ctx context.Context, s *sub, e *entry, first bool, since *P
 	}
 	hist.Publications = hist.Publications[keep:]
 	recovered := recoveredAll(*since, hist)
+	h.counts.recovery(recovered)
 	buf = append(buf, `,"recovered":`...)
 	if recovered {
 		buf = append(buf, "true"...)
@@ -336,6 +339,15 @@ func refusal(err error, format string, args ...any) error {
 func (h *Hub) warn(msg string, args ...any) {
 	if h.cfg.logger != nil {
 		h.cfg.logger.Warn("wsrpc: pubsub: "+msg, args...)
+	}
+}
+
+// warnPeer is warn about a connection: its attributes
+// ([rpc.Peer.AppendLogAttrs]) come first.
+func (h *Hub) warnPeer(msg string, p *rpc.Peer, attrs ...slog.Attr) {
+	if h.cfg.logger != nil {
+		all := append(p.AppendLogAttrs(make([]slog.Attr, 0, 3+len(attrs))), attrs...)
+		h.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "wsrpc: pubsub: "+msg, all...)
 	}
 }
 

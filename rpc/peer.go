@@ -231,7 +231,7 @@ func (p *Peer) warn(msg string, args ...any) {
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
-	p.logger.Warn(msg, args...)
+	p.logger.Warn(msg, p.logArgs(args)...)
 }
 
 // Stats are counters of what the peer dropped.

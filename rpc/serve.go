@@ -180,8 +180,8 @@ func (p *Peer) serveInline(fn func(*Request), m *message) {
 	defer func() {
 		if v := recover(); v != nil {
 			if ok, suppressed := p.panics.Allow(time.Now()); ok && p.logger != nil {
-				p.logger.Error("wsrpc: inline notification func panicked", "method", logtext.Clip(m.method), "panic", v,
-					"stack", string(debug.Stack()), "suppressed", suppressed)
+				p.logger.Error("wsrpc: inline notification func panicked", p.logArgs([]any{"method", logtext.Clip(m.method), "panic", panicText(v),
+					"stack", string(debug.Stack()), "suppressed", suppressed})...)
 			}
 		}
 	}()
@@ -358,8 +358,8 @@ func (p *Peer) callHandler(c *inCall) (result []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			if ok, suppressed := p.panics.Allow(time.Now()); ok && p.logger != nil {
-				p.logger.Error("wsrpc: handler panicked", "method", logtext.Clip(c.req.Method), "panic", v,
-					"stack", string(debug.Stack()), "suppressed", suppressed)
+				p.logger.Error("wsrpc: handler panicked", p.logArgs([]any{"method", logtext.Clip(c.req.Method), "panic", panicText(v),
+					"stack", string(debug.Stack()), "suppressed", suppressed})...)
 			}
 			result, err = nil, &Error{Code: CodeInternalError, Message: "internal error: handler panicked"}
 		}

@@ -130,7 +130,7 @@ func (s *Server) expireAt(c *conn, p *rpc.Peer, at time.Time) (time.Duration, bo
 		if !current {
 			return
 		}
-		s.log("authentication expired", "conn", p.ID(), "remote", addrString(p.RemoteAddr()))
+		s.logPeer("authentication expired", p)
 		p.CloseWith(rpc.CloseAuthExpired, "authentication expired: reconnect with a new credential")
 	})
 	return d, true

@@ -87,7 +87,7 @@ func (s *Server) startAuthTimer(c *conn) (stop func()) {
 			return
 		default:
 		}
-		s.log("authentication timeout", "conn", c.peer.ID(), "remote", addrString(c.peer.RemoteAddr()))
+		s.logPeer("authentication timeout", c.peer)
 		c.peer.CloseWith(transport.StatusPolicyViolation, "authentication timeout")
 	})
 	return func() {

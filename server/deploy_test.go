@@ -305,7 +305,7 @@ func TestHandshakeRate(t *testing.T) {
 		t.Fatalf("Retry-After %v, want them growing (the refused spread at the rate)", hints)
 	}
 	st := s.Stats()
-	if st.RefusedRate != 3 || st.Accepted != 2 || st.Conns != 2 || st.State != server.StateReady {
+	if st.Refused[server.RefusedRate] != 3 || st.Accepted != 2 || st.Conns != 2 || st.State != server.StateReady {
 		t.Fatalf("Stats = %+v, want 3 refused by the rate, 2 accepted and open", st)
 	}
 	if !strings.Contains(logs.String(), `msg="wsrpc: handshake refused: too many handshakes: try again later"`) {
@@ -327,7 +327,7 @@ func TestHandshakeRateAfterOtherChecks(t *testing.T) {
 	p.Close()
 	waitFor(t, func() bool { return s.Stats().Conns == 0 }, "connection never left")
 	dial(t, url, nil) // token 2: the refusals took none
-	if st := s.Stats(); st.RefusedMaxConns != 3 || st.RefusedRate != 0 {
+	if st := s.Stats(); st.Refused[server.RefusedMaxConns] != 3 || st.Refused[server.RefusedRate] != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 }

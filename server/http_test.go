@@ -79,7 +79,8 @@ func hasToken(h http.Header, name, token string) bool {
 
 // TestRefusalsCloseTheConnection: every answer that does not upgrade says
 // "Connection: close" and the server closes the TCP connection after it,
-// even on an http.Server without any timeout (httptest's).
+// even on an http.Server without any timeout (httptest's); each refusal is
+// counted in Stats under its reason, and only there.
 func TestRefusalsCloseTheConnection(t *testing.T) {
 	auth := server.WithAuth(func(r *http.Request) (any, error) {
 		if r.Header.Get("Authorization") == "" {
@@ -88,32 +89,33 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 		return "alice", nil
 	})
 	tests := []struct {
-		name  string
-		opts  []server.Option
-		give  func(addr string) string
-		want  int
-		setup func(t *testing.T, s *server.Server, addr string)
+		name   string
+		opts   []server.Option
+		give   func(addr string) string
+		want   int
+		reason server.Refusal
+		setup  func(t *testing.T, s *server.Server, addr string)
 	}{
-		{name: "plain GET", want: http.StatusUpgradeRequired,
+		{name: "plain GET", want: http.StatusUpgradeRequired, reason: server.RefusedUpgrade,
 			give: func(addr string) string { return "GET /rpc HTTP/1.1\r\nHost: " + addr + "\r\n\r\n" }},
-		{name: "POST", want: http.StatusMethodNotAllowed,
+		{name: "POST", want: http.StatusMethodNotAllowed, reason: server.RefusedBadRequest,
 			give: func(addr string) string {
 				return strings.Replace(handshake(addr, ""), "GET", "POST", 1)
 			}},
-		{name: "bad version", want: http.StatusBadRequest,
+		{name: "bad version", want: http.StatusBadRequest, reason: server.RefusedBadRequest,
 			give: func(addr string) string {
 				return strings.Replace(handshake(addr, ""), "Version: 13", "Version: 8", 1)
 			}},
-		{name: "cross origin", want: http.StatusForbidden,
+		{name: "cross origin", want: http.StatusForbidden, reason: server.RefusedOrigin,
 			give: func(addr string) string { return handshake(addr, "Origin: https://evil.example\r\n") }},
-		{name: "host not allowed", want: http.StatusForbidden,
+		{name: "host not allowed", want: http.StatusForbidden, reason: server.RefusedHost,
 			give: func(addr string) string { return handshake("evil.example", "") }},
-		{name: "unauthorized", opts: []server.Option{auth}, want: http.StatusUnauthorized,
+		{name: "unauthorized", opts: []server.Option{auth}, want: http.StatusUnauthorized, reason: server.RefusedAuth,
 			give: func(addr string) string { return handshake(addr, "") }},
-		{name: "too many connections", opts: []server.Option{server.WithMaxConns(1)}, want: http.StatusServiceUnavailable,
+		{name: "too many connections", opts: []server.Option{server.WithMaxConns(1)}, want: http.StatusServiceUnavailable, reason: server.RefusedMaxConns,
 			give:  func(addr string) string { return handshake(addr, "") },
 			setup: func(t *testing.T, s *server.Server, addr string) { dial(t, "ws://"+addr, nil) }},
-		{name: "shutting down", want: http.StatusServiceUnavailable,
+		{name: "shutting down", want: http.StatusServiceUnavailable, reason: server.RefusedDraining,
 			give:  func(addr string) string { return handshake(addr, "") },
 			setup: func(t *testing.T, s *server.Server, addr string) { s.Close() }},
 	}
@@ -133,6 +135,7 @@ func TestRefusalsCloseTheConnection(t *testing.T) {
 				t.Errorf("Connection: %q, want close", resp.Header.Values("Connection"))
 			}
 			rc.ClosedWithin(closeBound)
+			wantRefused(t, s, tt.reason)
 		})
 	}
 }

@@ -345,7 +345,7 @@ func WithGoodbyeWindow(d time.Duration) Option {
 // before (one more 1/perSecond), so that refused clients come back spread
 // at the rate rather than together; at most [MaxHandshakeRetryAfter]. Only
 // handshakes that would otherwise be accepted take a token; the refusals
-// are counted in [Stats].RefusedRate. perSecond 0 means no limit (the
+// are counted in [Stats].Refused[[RefusedRate]]. perSecond 0 means no limit (the
 // default); burst 0 means perSecond rounded up (at least 1). A negative or
 // infinite rate, or a negative burst, is an error.
 func WithHandshakeRate(perSecond float64, burst int) Option {

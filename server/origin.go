@@ -39,6 +39,7 @@ func (s *Server) originAllowed(w http.ResponseWriter, r *http.Request, remote st
 			}
 		}
 	}
+	s.refuse(RefusedOrigin)
 	s.log("handshake refused: cross-origin", "remote", remote,
 		"origin", logtext.ClipTo(origin, maxLoggedHost), "host", logtext.ClipTo(r.Host, maxLoggedHost),
 		"status", http.StatusForbidden, "why", originMismatch(u, r.Host))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -62,7 +63,7 @@ type Server struct {
 	refusing chan struct{} // closed when closing becomes true
 	aborted  chan struct{} // closed by Close: a Shutdown sends its notices at once
 	abortOne sync.Once
-	stats    Stats // the counters; State and Conns are filled in by Stats
+	counts   counters // see Stats
 	limiter  *handshakeLimiter
 	drainCtx context.Context // the ctx of the Shutdown that began refusing; nil: none, or Close
 	late     sync.WaitGroup  // the drains of connections registered after refusing began
@@ -170,6 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		remote = client.String()
 	}
 	if !s.hostAllowed(r) {
+		s.refuse(RefusedHost)
 		s.log("handshake refused: host not allowed", "remote", remote, "host", logtext.ClipTo(r.Host, maxLoggedHost), "status", http.StatusForbidden)
 		http.Error(w, "host not allowed", http.StatusForbidden)
 		return
@@ -177,6 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		// Answered here: Accept's 426 sets "Connection: Upgrade", which
 		// would keep the connection open.
+		s.refuse(RefusedUpgrade)
 		s.log("handshake refused: not a WebSocket upgrade", "remote", remote, "status", http.StatusUpgradeRequired)
 		if r.ProtoMajor == 1 {
 			w.Header()["Connection"] = []string{"close", "Upgrade"} // "close" first: net/http looks at the first value
@@ -205,11 +208,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, ErrForbidden) {
 				status = http.StatusForbidden
 			}
+			s.refuse(RefusedAuth)
 			s.log("handshake refused", "remote", remote, "status", status, "err", logtext.Clip(err.Error()))
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
 		if err := checkExpiry(expiryOf(p)); err != nil {
+			s.refuse(RefusedAuth)
 			s.log("handshake refused", "remote", remote, "status", http.StatusUnauthorized, "err", err.Error())
 			http.Error(w, "credential expired", http.StatusUnauthorized)
 			return
@@ -223,10 +228,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipOriginCheck: s.opts.skipOriginCheck,
 	})
 	if err != nil {
+		s.refuse(acceptRefusal(err))
 		s.log("handshake failed", "remote", remote, "err", logtext.Clip(err.Error()))
 		return
 	}
 	if tc.Subprotocol() == "" && !s.allows(rpc.SubprotocolJSON) {
+		s.refuse(RefusedSubprotocol)
+		s.log("handshake refused: no subprotocol offered", "remote", remote, "code", int(transport.StatusPolicyViolation))
 		tc.Close(transport.StatusPolicyViolation, "a subprotocol is required: "+rpc.SubprotocolBinary)
 		return
 	}
@@ -332,18 +340,18 @@ func (s *Server) admit(w http.ResponseWriter, remote string) bool {
 	)
 	switch {
 	case s.closing:
-		s.stats.RefusedShutdown++
+		s.refuse(RefusedDraining)
 		msg = "shutting down"
 		secs = int((s.opts.retryAfter + time.Second - 1) / time.Second) // rounded up; 0: none
 	case s.reserved >= s.opts.maxConns:
-		s.stats.RefusedMaxConns++
+		s.refuse(RefusedMaxConns)
 		// Without a delay, refused clients would come straight back.
 		msg = "too many connections"
 		secs = retryAfterSeconds(s.opts.retryAfter)
 	default:
 		if s.limiter != nil {
 			if ok, wait := s.limiter.take(time.Now()); !ok {
-				s.stats.RefusedRate++
+				s.refuse(RefusedRate)
 				msg = "too many handshakes: try again later"
 				secs = retryAfterSeconds(wait)
 				break
@@ -403,19 +411,20 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 	}
 	peer, err := s.cfg.New(tc, opts...)
 	if err != nil {
+		s.refuse(RefusedSubprotocol)
 		tc.Close(transport.StatusProtocolError, "unsupported subprotocol")
 		return false
 	}
 	c.peer = peer
 	s.mu.Lock()
 	s.conns[peer.ID()] = c
-	s.stats.Accepted++
+	s.counts.accepted.Add(1) // with the registry, so that a scrape sees both or neither
 	late, drain := s.closing, s.drainCtx
 	if late {
 		s.late.Add(1)
 	}
 	s.mu.Unlock()
-	s.log("connected", "conn", peer.ID(), "remote", addrString(peer.RemoteAddr()), "subprotocol", peer.Subprotocol())
+	s.logPeer("connected", peer, slog.String("subprotocol", peer.Subprotocol()))
 	if s.opts.hub != nil {
 		s.opts.hub.Attach(peer)
 	}
@@ -452,6 +461,7 @@ func (s *Server) ended(c *conn, err error) {
 	id := c.peer.ID()
 	s.mu.Lock()
 	delete(s.conns, id)
+	s.leftRegistryLocked(c)
 	s.mu.Unlock()
 	if c.stopAuthTimer != nil {
 		c.stopAuthTimer()
@@ -461,19 +471,11 @@ func (s *Server) ended(c *conn, err error) {
 	if s.opts.hub != nil {
 		s.opts.hub.Detach(c.peer)
 	}
-	s.log("disconnected", "conn", id, "remote", addrString(c.peer.RemoteAddr()), "reason", err)
+	s.logPeer("disconnected", c.peer, slog.String("reason", reasonText(err)))
 	if s.opts.onDisconnect != nil {
 		s.opts.onDisconnect(c.peer, err)
 	}
 	s.release()
-}
-
-// addrString logs an address as text, as the handshake records do.
-func addrString(a net.Addr) string {
-	if a == nil {
-		return ""
-	}
-	return a.String()
 }
 
 func (s *Server) log(msg string, args ...any) {

@@ -97,33 +97,3 @@ func (h healthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(body))
 	}
 }
-
-// Stats are counts about a Server's handshakes and connections, since
-// [New].
-type Stats struct {
-	State State
-	// Conns is the number of open connections (those [Server.Conns]
-	// returns).
-	Conns int
-	// Accepted counts the handshakes that became connections.
-	Accepted uint64
-	// RefusedRate counts the handshakes refused with 503 by
-	// [WithHandshakeRate].
-	RefusedRate uint64
-	// RefusedMaxConns counts the handshakes refused with 503 by
-	// [WithMaxConns].
-	RefusedMaxConns uint64
-	// RefusedShutdown counts the handshakes refused with 503 because
-	// Shutdown or Close had begun.
-	RefusedShutdown uint64
-}
-
-// Stats returns the Server's counts. It is safe to call at any time.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.State = s.state
-	st.Conns = len(s.conns)
-	return st
-}

@@ -82,7 +82,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		CompressionMode:    o.Compression,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wsrpc: accept: %w", err)
+		return nil, &AcceptError{Status: cw.status, Err: err}
 	}
 	var local net.Addr
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
@@ -114,3 +114,16 @@ func offeredSubprotocols(r *http.Request) []string {
 	}
 	return out
 }
+
+// AcceptError is the error of a handshake that [Accept] refused: Status is
+// the HTTP status it answered with (403 for an origin that is not allowed,
+// 400, 405 or 426 for a request that is not a valid WebSocket upgrade), and
+// Err what coder/websocket said.
+type AcceptError struct {
+	Status int
+	Err    error
+}
+
+func (e *AcceptError) Error() string { return "wsrpc: accept: " + e.Err.Error() }
+
+func (e *AcceptError) Unwrap() error { return e.Err }

@@ -120,6 +120,8 @@ type Conn struct {
 	msgStart atomic.Int64
 	msgArmed atomic.Bool
 	msgTimer *time.Timer
+
+	counts counts // see Stats
 }
 
 func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
@@ -657,6 +659,7 @@ func (c *Conn) readLoop() {
 			c.setErr(c.readError(err))
 			break
 		}
+		c.counts.received(len(m.Data), !m.Partial)
 		if cut {
 			cut = m.Partial // until its last part
 			continue
@@ -1067,11 +1070,13 @@ func (c *Conn) writePacked(ms []Message) bool {
 	}
 	buf := ms[0].Pack.Pack(bufpool.Get(size)[:0], ms)
 	err := c.ws.Write(context.Background(), ms[0].Type, buf)
+	n := len(buf)
 	bufpool.Put(buf)
 	if err != nil {
 		c.writeFailed(err)
 		return false
 	}
+	c.counts.sent(n, true)
 	for _, m := range ms {
 		if m.Recycle != nil {
 			if _, rx := m.Recycle.(receivedBuffer); !rx {
@@ -1113,6 +1118,7 @@ func (c *Conn) write(m Message) bool {
 		c.writeFailed(err)
 		return false
 	}
+	c.counts.sent(len(m.Data), true)
 	if m.Recycle != nil {
 		if _, rx := m.Recycle.(receivedBuffer); !rx {
 			m.Recycle.Recycle(m.Data)

@@ -247,7 +247,22 @@ func corkingClient(hc *http.Client) (*http.Client, func()) {
 // corkingWriter makes the connection that coder/websocket hijacks a corkConn.
 type corkingWriter struct {
 	http.ResponseWriter
-	cork *corkConn
+	cork   *corkConn
+	status int // the status coder/websocket answered with
+}
+
+func (w *corkingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *corkingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {

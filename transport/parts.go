@@ -302,8 +302,10 @@ func (c *Conn) writeFrame(w io.WriteCloser, p []byte, fin bool) error {
 	c.lastWrite.Store(clock())
 	if err != nil {
 		c.writeFailed(err)
+		return err
 	}
-	return err
+	c.counts.sent(len(p), fin)
+	return nil
 }
 
 // abandon ends the connection because a message sent by SendReader could

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
@@ -101,9 +102,19 @@ Host $http_host, not $host), or browsers' handshakes fail the Origin check
 refused handshake (403, 426, 503...) closes its connection; idle HTTP
 connections are closed after --idle-timeout.
 
+With --metrics-addr host:port, a second listener serves the server's figures
+at /metrics in the Prometheus text format (connections, handshakes refused by
+reason, messages and bytes, calls by method and code with their durations,
+pub/sub; docs/OBSERVABILITY.md lists them), and with --pprof also Go's profiles at
+/debug/pprof/ (net/http/pprof). Neither is ever served on --addr. The
+listener stays up through the graceful shutdown, so that the drain can be
+watched, and closes last.
+
 Logs go to stderr; the first line says where the server listens
 ("listening on ws://127.0.0.1:8080/rpc", with the real port when --addr ends
-in :0).`,
+in :0), and with --metrics-addr a line says where the metrics are
+("metrics on http://127.0.0.1:9090/metrics"). Every record about a
+connection carries its conn id, remote address and principal.`,
 	examples: `
 wsrpc serve
 wsrpc serve --addr :9000 --log-format json --log-level warn
@@ -112,6 +123,7 @@ wsrpc serve --allowed-hosts rpc.example.com --addr 127.0.0.1:8080
 wsrpc serve --allowed-hosts rpc.example.com --trusted-proxies 127.0.0.1,::1
 wsrpc serve --health-addr :8081 --ready-delay 5s --goodbye-window 10s --drain-timeout 30s
 wsrpc serve --handshake-rate 200 --handshake-burst 400
+wsrpc serve --metrics-addr 127.0.0.1:9090 --pprof
 wsrpc serve --demo-broadcast
 wsrpc serve --demo-topics=false
 wsrpc serve --nats nats://127.0.0.1:4222
@@ -151,6 +163,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		goodbyeWindow   time.Duration
 		handshakeRate   float64
 		handshakeBurst  int
+		metricsAddr     string
+		withPprof       bool
 	)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.path, "path", "/rpc", "URL `path` of the RPC endpoint")
@@ -174,6 +188,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&logFormat, "log-format", "text", "`text|json` log format")
 	fs.StringVar(&logLevel, "log-level", "info", "`debug|info|warn|error` lowest level logged")
 	fs.StringVar(&cfg.static, "static", "", "serve the files of `dir` at / (the RPC endpoint stays at --path)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on a listener of their own at `host:port` (off by default)")
+	fs.BoolVar(&withPprof, "pprof", false, "with --metrics-addr, serve net/http/pprof at /debug/pprof/ on the metrics listener (never on --addr)")
 	pos, err := parseArgs(fs, args, e, &serveHelp)
 	if err != nil {
 		return err
@@ -229,6 +245,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if idleTimeout <= 0 {
 		return usagef("--idle-timeout must be positive")
 	}
+	if withPprof && metricsAddr == "" {
+		return usagef("--pprof needs --metrics-addr: profiles are served on the metrics listener only")
+	}
 	nats := false
 	fs.Visit(func(f *flag.Flag) { nats = nats || f.Name == "nats" })
 	if nats && e.ext.Broker == nil {
@@ -281,7 +300,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// ends by itself, and would hold the drain up.
 	streams := newStreaming(hub, tap)
 	defer streams.Stop()
-	srv, err := server.New(services(demoBroadcast, cfg.logger, streams), opts...)
+	mux := services(demoBroadcast, cfg.logger, streams)
+	var figs *figures
+	if metricsAddr != "" {
+		figs = newFigures()
+		figs.hub = hub
+		mux.Use(handler.Instrument(figs.incoming))
+		opts = append(opts, rpc.WithOutgoingMiddleware(handler.Instrument(figs.out)))
+	}
+	srv, err := server.New(mux, opts...)
 	if err != nil { // a bad flag value: New checks --allowed-hosts and --trusted-proxies
 		return usagef("%s", strings.TrimPrefix(err.Error(), "wsrpc: "))
 	}
@@ -302,6 +329,23 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	announce.Info("listening on " + r.url)
 	if health != nil {
 		announce.Info("health checks on " + health.url + readyPath + " and " + livePath)
+	}
+	if figs != nil {
+		figs.srv = srv
+		ml, err := listenMetrics(metricsAddr, figs, withPprof)
+		if err != nil {
+			r.srv.Close()
+			<-r.served
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer ml.close() // after the graceful shutdown: the drain can be watched
+		announce.Info("metrics on " + ml.url)
+		if withPprof {
+			cfg.logger.Info("pprof on " + strings.TrimSuffix(ml.url, "/metrics") + "/debug/pprof/")
+			if !ml.loopback {
+				cfg.logger.Warn("pprof is served on a non-loopback address: anyone who reaches it can profile the process")
+			}
+		}
 	}
 	if demoBroadcast {
 		cfg.logger.Warn("the broadcast service is on: any client can make the server notify every connection")
