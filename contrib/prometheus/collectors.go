@@ -39,7 +39,8 @@ type serverCollector struct {
 }
 
 // NewServerCollector returns a collector of s's figures, read from
-// [server.Server.Stats] at each scrape: wsrpc_server_connections,
+// [server.Server.Stats] at each scrape: wsrpc_server_state{state},
+// wsrpc_server_connections,
 // wsrpc_server_connections_accepted_total,
 // wsrpc_server_handshakes_refused_total{reason} (every reason, zeros
 // included), wsrpc_server_messages_received_total and _sent_total,
@@ -52,6 +53,13 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) { c.d.describe(ch
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Stats()
+	for _, state := range promtext.States() {
+		v := 0.0
+		if state == st.State {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.d[promtext.ServerState.Name], prometheus.GaugeValue, v, state.String())
+	}
 	c.d.gauge(ch, promtext.ServerConnections, st.Conns)
 	c.d.counter(ch, promtext.ServerAccepted, st.Accepted)
 	for _, r := range server.Refusals() {

@@ -66,6 +66,8 @@ func TestServeMetrics(t *testing.T) {
 		`wsrpc_calls_handled_total{direction="incoming",method="nope",code="method_not_found"} 1` + "\n",
 		`wsrpc_call_duration_seconds_count{direction="incoming",method="add"} 2` + "\n",
 		"wsrpc_server_connections 1\n",
+		`wsrpc_server_state{state="ready"} 1` + "\n",
+		`wsrpc_server_state{state="draining"} 0` + "\n",
 		`wsrpc_server_handshakes_refused_total{reason="host"} 1` + "\n",
 		"wsrpc_pubsub_subscriptions 1\n",
 		"# TYPE wsrpc_pubsub_broker_publish_seconds histogram\n",

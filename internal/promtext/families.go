@@ -27,10 +27,12 @@ const (
 	LabelReason    = "reason" // server.Refusal's String
 	LabelResult    = "result" // "complete" or "incomplete"
 	LabelEvent     = "event"  // a broker's event name (pubsub.EventCounter)
+	LabelState     = "state"  // server.State's String
 )
 
 // The server's families (server.Stats).
 var (
+	ServerState        = Family{"wsrpc_server_state", "1 for the state the server is in (ready, draining, stopped), 0 for the others.", "gauge", []string{LabelState}}
 	ServerConnections  = Family{"wsrpc_server_connections", "Connections open now.", "gauge", nil}
 	ServerAccepted     = Family{"wsrpc_server_connections_accepted_total", "Connections accepted (registered) since the server started.", "counter", nil}
 	ServerRefused      = Family{"wsrpc_server_handshakes_refused_total", "Handshakes refused, by reason.", "counter", []string{LabelReason}}
@@ -38,7 +40,7 @@ var (
 	ServerMessagesOut  = Family{"wsrpc_server_messages_sent_total", "WebSocket data messages sent to clients.", "counter", nil}
 	ServerBytesIn      = Family{"wsrpc_server_received_bytes_total", "Payload bytes of the WebSocket data messages received from clients.", "counter", nil}
 	ServerBytesOut     = Family{"wsrpc_server_sent_bytes_total", "Payload bytes of the WebSocket data messages sent to clients.", "counter", nil}
-	ServerFamilies     = []Family{ServerConnections, ServerAccepted, ServerRefused, ServerMessagesIn, ServerMessagesOut, ServerBytesIn, ServerBytesOut}
+	ServerFamilies     = []Family{ServerState, ServerConnections, ServerAccepted, ServerRefused, ServerMessagesIn, ServerMessagesOut, ServerBytesIn, ServerBytesOut}
 	callLabels         = []string{LabelDirection, LabelMethod}
 	CallsStarted       = Family{"wsrpc_calls_started_total", "Calls and notifications started.", "counter", callLabels}
 	CallsHandled       = Family{"wsrpc_calls_handled_total", "Calls and notifications finished, by outcome code.", "counter", []string{LabelDirection, LabelMethod, LabelCode}}

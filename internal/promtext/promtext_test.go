@@ -53,7 +53,7 @@ func TestWriteCalls(t *testing.T) {
 
 func TestWriteServerAndHub(t *testing.T) {
 	var w promtext.Writer
-	st := server.Stats{Conns: 2, Accepted: 5, Refused: map[server.Refusal]uint64{server.RefusedOrigin: 3}}
+	st := server.Stats{State: server.StateDraining, Conns: 2, Accepted: 5, Refused: map[server.Refusal]uint64{server.RefusedOrigin: 3}}
 	st.BytesIn = 1 << 40
 	promtext.WriteServer(&w, st)
 	promtext.WriteHub(&w, pubsub.Stats{Recovered: 4, BrokerEvents: map[string]uint64{"filled": 7, "duplicates": 1}, BrokerPublish: pubsub.Durations{
@@ -61,6 +61,8 @@ func TestWriteServerAndHub(t *testing.T) {
 	got := string(w.Bytes())
 	for _, want := range []string{
 		"wsrpc_server_connections 2\n",
+		`wsrpc_server_state{state="ready"} 0` + "\n",
+		`wsrpc_server_state{state="draining"} 1` + "\n",
 		"wsrpc_server_connections_accepted_total 5\n",
 		`wsrpc_server_handshakes_refused_total{reason="origin"} 3` + "\n",
 		`wsrpc_server_handshakes_refused_total{reason="rate"} 0` + "\n",

@@ -13,6 +13,14 @@ import (
 
 // WriteServer writes the server's families from st.
 func WriteServer(w *Writer, st server.Stats) {
+	w.Header(ServerState)
+	for _, state := range States() {
+		v := 0.0
+		if state == st.State {
+			v = 1
+		}
+		w.Sample(ServerState, "", v, []string{state.String()})
+	}
 	w.one(ServerConnections, float64(st.Conns))
 	w.one(ServerAccepted, float64(st.Accepted))
 	w.Header(ServerRefused)
@@ -103,6 +111,11 @@ func writeCalls(w *Writer, dirs []directionSnapshot) {
 			w.Histogram(CallDuration, bounds, counts, sum.Seconds(), []string{d.name, m})
 		}
 	}
+}
+
+// States are the values of the state label, in order.
+func States() []server.State {
+	return []server.State{server.StateReady, server.StateDraining, server.StateStopped}
 }
 
 // one writes a family of one sample without labels.
