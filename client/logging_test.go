@@ -1,40 +1,21 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestLogAttributes: the client's records about a connection carry its
 // conn id and the server's address, as strings.
 func TestLogAttributes(t *testing.T) {
 	srv := newTestServer(t, methods{"echo": echo})
-	var logs logBuffer
+	var logs lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	connected := make(chan struct{}, 4)
 	c := dial(t, srv.url(), rpc.WithLogger(logger), fastBackoff, client.WithStatusHook(func(s client.Status) {
