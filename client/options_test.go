@@ -99,6 +99,9 @@ func TestHandlerOnEveryConnection(t *testing.T) {
 			waitStatus(t, statuses, client.Reconnecting)
 		}
 	}
+	// The server's call can be served before the client has marked the new
+	// connection as connected: wait for the status rather than read it.
+	waitStatus(t, statuses, client.Connected)
 	if s := c.Status(); s != client.Connected {
 		t.Errorf("Status = %v, want connected", s)
 	}
