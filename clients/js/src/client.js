@@ -1,0 +1,667 @@
+// The Client: one logical connection to a wsrpc service that survives the
+// loss of its WebSocket. It reconnects with full-jitter backoff (honouring
+// the server's shutdown notice and retry hint), waits with calls while no
+// connection is up, and retries what the Go client retries (client/call.go).
+
+import { Codes, RPCError, rpcError, notSent, closedError } from './errors.js';
+import { Conn, CLOSE, MAX_RETRY_HINT, M, abortError } from './conn.js';
+import { jitter, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
+import { MAX_METADATA, MAX_METADATA_BYTES } from './jsonrpc.js';
+import { Subscription } from './subscription.js';
+import { Stream } from './stream.js';
+import { checkPattern } from './topic.js';
+
+/** MAX_ATTEMPTS bounds how many times one call is sent, the first included (as in Go). */
+export const MAX_ATTEMPTS = 10;
+
+export const DEFAULT_QUEUE_SIZE = 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+export const DEFAULT_MAX_MESSAGE_SIZE = 1 << 20;
+const DEFAULT_MAX_BUFFERED = 16 << 20;
+const CLOSE_TIMEOUT = 5_000;
+
+/** The client's statuses, as the Go client's. */
+export const Status = Object.freeze({
+  CONNECTING: 'connecting',
+  CONNECTED: 'connected',
+  RECONNECTING: 'reconnecting',
+  CLOSED: 'closed',
+});
+
+/** StatusEvent ('status') reports a change of {@link Client#status}. */
+export class StatusEvent extends Event {
+  constructor(status, error) {
+    super('status');
+    this.status = status;
+    this.error = error;
+  }
+}
+
+/** ShutdownEvent ('shutdown'): the server announced its shutdown (section 8). */
+export class ShutdownEvent extends Event {
+  constructor(retryAfterMs, reason, url) {
+    super('shutdown');
+    this.retryAfterMs = retryAfterMs;
+    this.reason = reason;
+    this.url = url;
+  }
+}
+
+/** DisconnectEvent ('disconnect'): a connection closed, with its close code and reason. */
+export class DisconnectEvent extends Event {
+  constructor(code, reason, url) {
+    super('disconnect');
+    this.code = code;
+    this.reason = reason;
+    this.url = url;
+  }
+}
+
+/** ErrorEvent-like ('error'): a connection attempt failed, or a handler of the application threw. */
+export class ClientErrorEvent extends Event {
+  constructor(error) {
+    super('error');
+    this.error = error;
+  }
+}
+
+/** ConnectError: a connection attempt failed (the socket closed before it opened). */
+export class ConnectError extends Error {
+  constructor(url, message, code) {
+    super(`wsrpc: connect ${url}: ${message}`);
+    this.name = 'ConnectError';
+    this.url = url;
+    this.code = code;
+  }
+}
+
+let wsPackage; // the ws package's WebSocket, loaded once when the platform has none
+
+async function webSocketClass(given) {
+  if (given) return { WS: given, pkg: false };
+  if (typeof globalThis.WebSocket === 'function') return { WS: globalThis.WebSocket, pkg: false };
+  if (!wsPackage) {
+    try {
+      const m = await import('ws');
+      wsPackage = m.WebSocket ?? m.default;
+    } catch (e) {
+      throw new Error('wsrpc: this platform has no WebSocket: install the ws package (npm install ws) or pass options.WebSocket', { cause: e });
+    }
+  }
+  return { WS: wsPackage, pkg: true };
+}
+
+/**
+ * Client is a connection to a wsrpc service (docs/PROTOCOL.md) that
+ * reconnects by itself. Make one with {@link connect}, or with `new
+ * Client(url, options)` and wait for {@link Client#ready}.
+ */
+export class Client extends EventTarget {
+  constructor(url, options = {}) {
+    super();
+    const urls = Array.isArray(url) ? [...url] : [url, ...(options.endpoints ?? [])];
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string' && !(u instanceof URL))) {
+      throw new TypeError('wsrpc: Client needs a URL (a string), or an array of them');
+    }
+    this._urls = urls.map((u) => httpToWs(String(u)));
+    const o = options;
+    const base = o.backoff?.base ?? DEFAULT_BACKOFF_BASE;
+    const max = o.backoff?.max ?? DEFAULT_BACKOFF_MAX;
+    const problems = [];
+    if (!(base > 0) || !(max >= base)) problems.push(`backoff {base: ${base}, max: ${max}}: base must be positive and max at least base`);
+    if (o.queueSize !== undefined && !(Number.isInteger(o.queueSize) && o.queueSize >= 0)) problems.push(`queueSize ${o.queueSize}: must be a non-negative integer`);
+    if (o.callTimeout !== undefined && !(o.callTimeout >= 0)) problems.push(`callTimeout ${o.callTimeout}: must not be negative`);
+    if (o.auth !== undefined && typeof o.auth !== 'function') problems.push('auth must be a function returning {method, params}');
+    if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
+    this._o = {
+      WebSocket: o.WebSocket,
+      reconnect: o.reconnect ?? true,
+      waitForServer: o.waitForServer ?? false,
+      backoffBase: base,
+      backoffMax: max,
+      queueSize: o.queueSize ?? DEFAULT_QUEUE_SIZE,
+      callTimeout: o.callTimeout ?? 0,
+      handshakeTimeout: o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      auth: o.auth,
+      onPublication: o.onPublication,
+      random: o.random ?? Math.random,
+    };
+    this.limits = {
+      maxMetadata: MAX_METADATA,
+      maxMetadataBytes: MAX_METADATA_BYTES,
+      maxMessageSize: o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      maxBuffered: DEFAULT_MAX_BUFFERED,
+    };
+    this._next = 0; // index in _urls of the next connection attempt
+    this._status = Status.CONNECTING;
+    this._conn = null; // the current connection, null while none is up
+    this._conns = new Set(); // every open connection, those being retired included
+    this._waiters = new Set(); // calls waiting for a connection: their wake-up functions
+    this._waiting = 0;
+    this._closing = false;
+    this._dead = null; // with reconnect off: why calls fail once the connection is gone
+    this._handlers = new Map();
+    this._subs = new Map(); // topic or pattern → Subscription
+    this._sleeper = null; // {timer, resolve} of the manager's backoff sleep
+    if (typeof o.onStatus === 'function') this.addEventListener('status', (e) => o.onStatus(e.status, e.error));
+    this._ready = new Promise((resolve, reject) => { this._readyResolve = resolve; this._readyReject = reject; });
+    this._ready.catch(() => {});
+    this._managed = this._manage().catch((err) => this.report(err));
+  }
+
+  /** status is where the client is: connecting, connected, reconnecting or closed. */
+  get status() {
+    return this._status;
+  }
+
+  /** url is the endpoint of the current connection ('' while none is up). */
+  get url() {
+    return this._conn?.url ?? '';
+  }
+
+  /**
+   * ready resolves once the first connection is up; it rejects if that
+   * fails (every endpoint refused it, and waitForServer is off) or the
+   * client is closed first.
+   */
+  ready() {
+    return this._ready;
+  }
+
+  /**
+   * call calls method with params (an array, an object, or undefined for
+   * none) and resolves with its result. See the README for the options
+   * (signal, timeout, metadata, idempotent) and the retry table.
+   */
+  async call(method, params, opts = {}) {
+    const scope = this._scope(opts);
+    try {
+      const a = { n: 0, avoid: null, pause: 0, admitted: false };
+      for (;;) {
+        const conn = await this._next_(a, scope);
+        try {
+          return await conn.request(method, params, { deadline: scope.deadline, signal: scope.signal, meta: opts.metadata });
+        } catch (err) {
+          this._retry(err, conn, a, scope, opts.idempotent === true);
+        }
+      }
+    } finally {
+      scope.done();
+    }
+  }
+
+  /**
+   * notify sends a notification (no reply, ever). It resolves once sent,
+   * waiting for a connection as a call does; it is sent again only if it
+   * was not sent.
+   */
+  async notify(method, params, opts = {}) {
+    const scope = this._scope(opts);
+    try {
+      const a = { n: 0, avoid: null, pause: 0, admitted: false };
+      for (;;) {
+        const conn = await this._next_(a, scope);
+        try {
+          conn.notify(method, params, opts.metadata);
+          return;
+        } catch (err) {
+          this._retry(err, conn, a, scope, false);
+        }
+      }
+    } finally {
+      scope.done();
+    }
+  }
+
+  /**
+   * handle serves method for the server's calls to this client:
+   * fn(params, ctx) returns the result (or a promise of it); ctx has
+   * signal (aborted when the server cancels, the deadline passes or the
+   * connection ends), deadline, metadata and method. Throwing an RPCError
+   * sends its code; any other error is sent as -32603. It returns a
+   * function that removes the handler.
+   */
+  handle(method, fn) {
+    if (typeof method !== 'string' || method.startsWith('$/')) throw new TypeError(`wsrpc: handle: ${JSON.stringify(method)}: method names starting with "$/" belong to the protocol`);
+    if (typeof fn !== 'function') throw new TypeError('wsrpc: handle needs a function');
+    this._handlers.set(method, fn);
+    return () => {
+      if (this._handlers.get(method) === fn) this._handlers.delete(method);
+    };
+  }
+
+  /**
+   * subscribe subscribes to a topic or pattern and resolves with the
+   * Subscription (an async iterator of publications) once the server has
+   * accepted it. It survives reconnects: the client subscribes again, and
+   * recovers what it missed on exact topics.
+   */
+  async subscribe(topic, opts = {}) {
+    const why = checkPattern(topic);
+    if (why) throw rpcError(Codes.INVALID_PARAMS, why);
+    const s = new Subscription(this, topic, opts);
+    if (opts.since && !s.exact) throw rpcError(Codes.INVALID_PARAMS, `${JSON.stringify(topic)} is a pattern: since needs an exact topic`);
+    if (this._subs.has(topic)) throw rpcError(Codes.INVALID_PARAMS, `already subscribed to ${JSON.stringify(topic)}`);
+    this._subs.set(topic, s);
+    try {
+      await s._first(this._scope(opts));
+    } catch (err) {
+      this._forget(s);
+      s._end(err, true);
+      throw err;
+    }
+    return s;
+  }
+
+  /**
+   * publish publishes data (any JSON value) on topic, where the server
+   * lets clients publish, and resolves with its position {offset, epoch}
+   * ({offset: 0, epoch: '', dropped: true} when a server hook dropped it).
+   */
+  async publish(topic, data, opts = {}) {
+    const why = checkPattern(topic, true);
+    if (why) throw rpcError(Codes.INVALID_PARAMS, why);
+    const r = await this.call(M.publish, { topic, data: data === undefined ? null : data }, opts);
+    if (r && r.dropped === true) return { offset: 0, epoch: '', dropped: true };
+    if (!r || typeof r.offset !== 'number' || typeof r.epoch !== 'string') throw rpcError(Codes.INTERNAL_ERROR, `$/publish: bad result ${JSON.stringify(r)}`);
+    return { offset: r.offset, epoch: r.epoch };
+  }
+
+  /**
+   * stream calls method as a stream (section 14): the returned Stream is
+   * an async iterator of the results, read under credit-based flow
+   * control; stream.result is the promise of the final value.
+   */
+  stream(method, params, opts = {}) {
+    return new Stream(this, method, params, opts);
+  }
+
+  /**
+   * close stops reconnecting, fails the calls waiting for a connection,
+   * closes every connection with 1000 (which fails the calls in flight:
+   * their errors have `closed` set) and ends every subscription. It
+   * resolves once the sockets have closed. Idempotent.
+   */
+  async close() {
+    if (!this._closing) {
+      this._closing = true;
+      this._conn = null;
+      this._setStatus(Status.CLOSED);
+      this._readyReject(closedError(notSent('the client was closed before it connected')));
+      this._wakeSleeper();
+      this._wake();
+      for (const s of [...this._subs.values()]) s._end(null);
+      this._subs.clear();
+      for (const c of this._conns) c.close(CLOSE.NORMAL, 'client closed');
+    }
+    await this._managed;
+    await Promise.all([...this._conns].map((c) => bounded(c.closed, CLOSE_TIMEOUT, () => c.ws.terminate?.())));
+  }
+
+  // ---- internals: connections -------------------------------------------------
+
+  report(err) {
+    this.dispatchEvent(new ClientErrorEvent(err));
+  }
+
+  handler(method) {
+    return this._handlers.get(method);
+  }
+
+  _setStatus(s, error) {
+    if (this._status === s) return;
+    this._status = s;
+    this.dispatchEvent(new StatusEvent(s, error));
+  }
+
+  _delay(n) {
+    return jitter(this._o.backoffBase, this._o.backoffMax, n, this._o.random);
+  }
+
+  /** _sleep waits ms (the manager's backoff), or less if the client closes. */
+  _sleep(ms) {
+    if (ms <= 0 || this._closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this._sleeper = null; resolve(); }, ms);
+      this._sleeper = { timer, resolve };
+    });
+  }
+
+  _wakeSleeper() {
+    const s = this._sleeper;
+    if (s) {
+      this._sleeper = null;
+      clearTimeout(s.timer);
+      s.resolve();
+    }
+  }
+
+  /** _open opens one WebSocket to url, bounded by the handshake timeout. */
+  async _open(url) {
+    const { WS, pkg } = await webSocketClass(this._o.WebSocket);
+    return await new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = pkg ? new WS(url, ['jsonrpc2.0'], { maxPayload: 64 << 20 }) : new WS(url, ['jsonrpc2.0']);
+      } catch (e) {
+        reject(new ConnectError(url, e.message));
+        return;
+      }
+      let why = '';
+      const timer = setTimeout(() => {
+        why = `no handshake within ${this._o.handshakeTimeout} ms`;
+        if (ws.terminate) ws.terminate();
+        else ws.close();
+      }, this._o.handshakeTimeout);
+      ws.onerror = (ev) => { why ||= ev?.message || ev?.error?.message || ''; };
+      ws.onclose = (ev) => {
+        clearTimeout(timer);
+        reject(new ConnectError(url, why || `closed before it opened (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, ev.code));
+      };
+      ws.onopen = () => {
+        clearTimeout(timer);
+        if (ws.protocol && ws.protocol.toLowerCase() !== 'jsonrpc2.0') {
+          // Section 1.2: only what was offered may be chosen.
+          ws.onclose = () => reject(new ConnectError(url, `the server chose the subprotocol ${JSON.stringify(ws.protocol)}, which was not offered`));
+          ws.close(1002, 'unsupported subprotocol');
+          return;
+        }
+        resolve(ws);
+      };
+    });
+  }
+
+  /** _connect makes one connection to the next endpoint, authenticated in-band if asked. */
+  async _connect() {
+    const url = this._urls[this._next % this._urls.length];
+    this._next++;
+    const ws = await this._open(url);
+    const conn = new Conn(this, ws, url);
+    this._conns.add(conn);
+    if (this._closing) {
+      conn.close(CLOSE.NORMAL, 'client closed');
+      throw closedError(notSent('the client is closed'));
+    }
+    if (this._o.auth) {
+      try {
+        const a = await this._o.auth({ url });
+        if (a) {
+          if (typeof a.method !== 'string') throw new TypeError('wsrpc: auth must return {method, params}');
+          await conn.request(a.method, a.params, { deadline: Date.now() + this._o.handshakeTimeout });
+        }
+      } catch (err) {
+        conn.close(CLOSE.NORMAL, 'authentication failed');
+        throw err;
+      }
+      if (!conn.usable) throw new ConnectError(url, 'the connection ended during authentication');
+    }
+    return conn;
+  }
+
+  /**
+   * _manage is the client's one loop: it makes the first connection, then
+   * watches the current one and makes the next when it ends or the server
+   * announces its shutdown.
+   */
+  async _manage() {
+    // The first connection: each endpoint once, or, with waitForServer,
+    // until it is made (a first pass without pause, then with backoff).
+    let conn = null;
+    for (let attempt = 1; !conn; attempt++) {
+      try {
+        conn = await this._connect();
+      } catch (err) {
+        if (this._closing) return;
+        this.report(err);
+        if (!this._o.waitForServer && attempt >= this._urls.length) {
+          this._readyReject(err);
+          this._dead = notSent(`the first connection failed (${err.message})`);
+          this._setStatus(Status.CLOSED, err);
+          this._closing = true;
+          this._wake();
+          for (const s of [...this._subs.values()]) s._end(err);
+          return;
+        }
+        const n = attempt - this._urls.length;
+        await this._sleep(n >= 0 ? this._delay(n) : 0);
+        if (this._closing) return;
+      }
+    }
+    for (;;) {
+      this._setConn(conn);
+      this._readyResolve();
+      const why = await new Promise((resolve) => { conn._watch = resolve; });
+      if (this._closing) return;
+      if (!this._o.reconnect) {
+        this._conn = null;
+        this._dead = notSent(why === 'notice' ? 'reconnect is off and the server is shutting down' : 'reconnect is off and the connection is gone');
+        this._setStatus(Status.CLOSED);
+        this._wake();
+        for (const s of [...this._subs.values()]) s._end(this._dead);
+        if (why === 'notice') this._retire(conn);
+        return;
+      }
+      this._conn = null;
+      this._setStatus(Status.RECONNECTING);
+      // After a notice, the first attempt waits for the server's hint; a
+      // close with 1012 or 1001 without one counts as a notice with hint 0
+      // (section 8). Otherwise: the backoff.
+      const notice = why === 'notice';
+      if (notice) this._retire(conn);
+      const hinted = notice || why === 'restart';
+      const hint = notice ? conn.notice.retryAfterMs : 0;
+      conn = null;
+      for (let attempt = 0; !conn; attempt++) {
+        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : this._delay(attempt));
+        if (this._closing) return;
+        try {
+          conn = await this._connect();
+        } catch (err) {
+          if (this._closing) return;
+          this.report(err);
+        }
+      }
+    }
+  }
+
+  /** _setConn makes conn the current connection and wakes the calls waiting for one. */
+  _setConn(conn) {
+    this._conn = conn;
+    this._setStatus(Status.CONNECTED);
+    this._wake();
+    for (const s of [...this._subs.values()]) s._resubscribe(conn);
+  }
+
+  /**
+   * _retire drains a connection after its shutdown notice: new calls go to
+   * the next one; once its calls in flight (both ways) are answered it is
+   * closed with 1000. The server is told too, so it makes no new calls.
+   */
+  _retire(conn) {
+    conn._send(JSON.stringify({ jsonrpc: '2.0', method: M.shutdown, params: { retryAfterMs: 0, reason: 'client moved to a new connection' } }));
+    conn._retiring = true;
+    this._maybeRetired(conn);
+  }
+
+  _maybeRetired(conn) {
+    if (conn._retiring && conn.inFlight === 0) conn.close(CLOSE.NORMAL, 'client moved to a new connection');
+  }
+
+  // Conn host callbacks.
+  onNotice(conn) {
+    this.dispatchEvent(new ShutdownEvent(conn.notice.retryAfterMs, conn.notice.reason, conn.url));
+    if (conn._watch) conn._watch('notice');
+  }
+
+  onClose(conn) {
+    this._conns.delete(conn);
+    const { code, reason } = conn.closeInfo;
+    this.dispatchEvent(new DisconnectEvent(code, reason, conn.url));
+    if (conn._watch) conn._watch(conn.notice || code === CLOSE.RESTART || code === CLOSE.GOING_AWAY ? 'restart' : 'closed');
+  }
+
+  onServed(conn) {
+    this._maybeRetired(conn);
+  }
+
+  onSettled(conn) {
+    this._maybeRetired(conn);
+  }
+
+  onPublication(conn, p) {
+    if (!p || typeof p !== 'object' || typeof p.sub !== 'number' || typeof p.topic !== 'string') {
+      conn.stats.badMessages++;
+      return;
+    }
+    const s = conn.routes.get(p.sub);
+    if (s) {
+      s._deliver(conn, p);
+      return;
+    }
+    if (this._o.onPublication && !p.skipped) {
+      this._o.onPublication({ topic: p.topic, offset: p.offset ?? 0, epoch: p.epoch ?? '', data: p.data ?? null, gap: false });
+    }
+  }
+
+  _forget(s) {
+    if (this._subs.get(s.topic) === s) this._subs.delete(s.topic);
+  }
+
+  // ---- internals: calls -------------------------------------------------------
+
+  /**
+   * _scope is one call's deadline and signal: opts.timeout (or the
+   * client's callTimeout) in ms from now, and opts.signal.
+   */
+  _scope(opts) {
+    const timeout = opts.timeout > 0 ? opts.timeout : this._o.callTimeout;
+    return { deadline: timeout > 0 ? Date.now() + timeout : 0, signal: opts.signal, done() {} };
+  }
+
+  /** _next_ returns the connection for a call's next attempt, waiting for one if needed. */
+  async _next_(a, scope) {
+    if (a.pause > 0) await this._pause(a.pause, scope);
+    for (;;) {
+      if (this._closing) throw closedError(this._dead ?? notSent('the client is closed'));
+      const c = this._conn;
+      if (c && c !== a.avoid && c.usable) return c;
+      if (this._dead) throw this._dead;
+      if (!a.admitted && this._waiting >= this._o.queueSize) {
+        throw notSent(`queue full: ${this._o.queueSize} calls already waiting for a connection`);
+      }
+      a.admitted = true;
+      await this._await(scope);
+    }
+  }
+
+  /** _await waits until the connection changes, the call's scope ends or the client closes. */
+  _await(scope) {
+    return new Promise((resolve, reject) => {
+      this._waiting++;
+      let timer;
+      const { signal, deadline } = scope;
+      const end = (err) => {
+        if (!this._waiters.delete(wake)) return;
+        this._waiting--;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const wake = () => end(null);
+      const onAbort = () => end(waitError(abortError(signal)));
+      this._waiters.add(wake);
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (deadline > 0) {
+        timer = setTimeout(() => end(rpcError(Codes.DEADLINE_EXCEEDED, 'waiting for a connection: deadline exceeded; the request was not sent')), Math.max(0, deadline - Date.now()));
+      }
+    });
+  }
+
+  _wake() {
+    for (const w of [...this._waiters]) w();
+  }
+
+  /** _pause waits ms before a call's retry on the same connection. */
+  _pause(ms, scope) {
+    return new Promise((resolve, reject) => {
+      const { signal, deadline } = scope;
+      if (deadline > 0 && Date.now() + ms >= deadline) {
+        reject(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded before the call could be sent again'));
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(abortError(signal));
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * _retry decides what follows an attempt on conn that failed with err:
+   * it returns (another attempt, state in a) or throws the error to report.
+   * -32000 (never started) is retried; -32006 (outcome unknown) only for
+   * an idempotent call; anything else is final. A retry goes to another
+   * connection when conn is gone or going away, to the same one after a
+   * backoff pause when it is healthy.
+   */
+  _retry(err, conn, a, scope, idempotent) {
+    if (!(err instanceof RPCError) || (err.code !== Codes.UNAVAILABLE && err.code !== Codes.CONNECTION_LOST)) throw err;
+    if (this._closing) throw closedError(err);
+    if (err.code === Codes.CONNECTION_LOST && !idempotent) throw err;
+    if (scope.signal?.aborted || (scope.deadline > 0 && Date.now() >= scope.deadline)) throw err;
+    a.n++;
+    if (a.n >= MAX_ATTEMPTS) throw rpcError(err.code, `gave up after ${a.n} attempts: ${err.message}`, err);
+    a.avoid = null;
+    a.pause = 0;
+    if (!conn.usable) {
+      if (!this._o.reconnect) throw err;
+      a.avoid = conn;
+    } else {
+      a.pause = this._delay(a.n - 1);
+    }
+  }
+}
+
+/**
+ * connect makes a Client and resolves with it once its first connection is
+ * up; it rejects (and the client is closed) if that fails.
+ */
+export async function connect(url, options = {}) {
+  const c = new Client(url, options);
+  try {
+    await c.ready();
+  } catch (err) {
+    await c.close();
+    throw err;
+  }
+  return c;
+}
+
+function httpToWs(u) {
+  if (u.startsWith('http://')) return 'ws://' + u.slice(7);
+  if (u.startsWith('https://')) return 'wss://' + u.slice(8);
+  return u;
+}
+
+function waitError(err) {
+  return rpcError(err.code, `waiting for a connection: ${err.message}; the request was not sent`, err.cause ?? err);
+}
+
+/** bounded waits for p at most ms, calling onTimeout then. */
+function bounded(p, ms, onTimeout) {
+  let timer;
+  return Promise.race([
+    p,
+    new Promise((resolve) => { timer = setTimeout(() => { onTimeout(); resolve(); }, ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
