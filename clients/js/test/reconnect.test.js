@@ -1,0 +1,148 @@
+// Reconnects against real `wsrpc serve` processes: a graceful restart with
+// a call in flight, an abrupt loss (a proxy that resets every connection),
+// the retry table, several endpoints, waiting for the server.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { connect, Client, Codes, ConnectError, Status, jitter } from '../src/index.js';
+import { Server, Proxy, noGo, waitFor } from './helpers.js';
+
+const fast = { backoff: { base: 20, max: 200 } };
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function statuses(c) {
+  const seen = [];
+  c.addEventListener('status', (e) => seen.push(e.status));
+  return seen;
+}
+
+describe('reconnect', { skip: noGo }, () => {
+  const cleanup = [];
+  after(async () => {
+    for (const f of cleanup.reverse()) await f();
+  });
+
+  it('rides out a graceful restart: the call in flight finishes, new calls wait for the new server', async () => {
+    let srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const c = await connect(srv.url, fast);
+    cleanup.push(() => c.close());
+    const seen = statuses(c);
+    const notices = [];
+    c.addEventListener('shutdown', (e) => notices.push(e));
+    const first = (await c.call('whoami')).conn_id;
+    const inFlight = c.call('sleep', { ms: 400 });
+    await waitFor(() => c._conn?.pending.size === 1);
+    const restarted = srv.restart('SIGTERM').then((s) => { srv = s; });
+    await waitFor(() => notices.length === 1, 5000);
+    // Made after the notice: it waits for the next connection.
+    const queued = c.call('add', [4, 5]);
+    assert.deepEqual(await inFlight, { slept_ms: 400 });
+    await restarted;
+    assert.equal(await queued, 9);
+    const second = (await c.call('whoami')).conn_id;
+    assert.notEqual(second, first);
+    assert.equal(typeof notices[0].retryAfterMs, 'number');
+    assert.deepEqual(seen.slice(0, 2), [Status.RECONNECTING, Status.CONNECTED]);
+  });
+
+  it('retries an idempotent call after a lost connection and reports an unknown outcome otherwise', async () => {
+    const srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const px = await Proxy.start(srv.port);
+    cleanup.push(() => px.close());
+    const c = await connect(px.url, fast);
+    cleanup.push(() => c.close());
+    const lost = c.call('sleep', { ms: 300 });
+    const retried = c.call('sleep', { ms: 300 }, { idempotent: true });
+    await waitFor(() => c._conn?.pending.size === 2);
+    px.cut();
+    await assert.rejects(lost, (e) => e.code === Codes.CONNECTION_LOST && /outcome is unknown/.test(e.message));
+    assert.deepEqual(await retried, { slept_ms: 300 });
+    assert.equal(c.status, Status.CONNECTED);
+  });
+
+  it('moves over its endpoints, and fails the first connection when none answers', async () => {
+    const srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const dead = `ws://127.0.0.1:${await freePort()}/rpc`;
+    const c = await connect([dead, srv.url], fast);
+    cleanup.push(() => c.close());
+    assert.equal(c.url, srv.url);
+    assert.equal(await c.call('add', [1, 1]), 2);
+    await assert.rejects(connect(dead), (e) => e instanceof ConnectError && e.url === dead);
+  });
+
+  it('waits for a server that is not up yet with waitForServer', async () => {
+    const port = await freePort();
+    const c = new Client(`ws://127.0.0.1:${port}/rpc`, { ...fast, waitForServer: true });
+    cleanup.push(() => c.close());
+    const errors = [];
+    c.addEventListener('error', (e) => errors.push(e.error));
+    const early = c.call('add', [2, 3]); // waits for the connection
+    await waitFor(() => errors.length >= 2, 5000); // refused, retried
+    const srv = await Server.start({ port });
+    cleanup.push(() => srv.stop());
+    await c.ready();
+    assert.equal(await early, 5);
+  });
+
+  it('with reconnect off, fails calls once the connection is gone', async () => {
+    const srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const px = await Proxy.start(srv.port);
+    cleanup.push(() => px.close());
+    const c = await connect(px.url, { reconnect: false });
+    cleanup.push(() => c.close());
+    px.cut();
+    await waitFor(() => c.status === Status.CLOSED, 5000);
+    await assert.rejects(c.call('add', [1]), (e) => e.code === Codes.UNAVAILABLE && /reconnect is off/.test(e.message));
+  });
+
+  it('bounds the calls waiting for a connection, and their wait', async () => {
+    const srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const px = await Proxy.start(srv.port);
+    cleanup.push(() => px.close());
+    const c = await connect(px.url, { ...fast, queueSize: 1 });
+    cleanup.push(() => c.close());
+    px.refuse = true;
+    px.cut();
+    await waitFor(() => c.status === Status.RECONNECTING, 5000);
+    const waiting = c.call('add', [1, 2], { timeout: 5000 });
+    await assert.rejects(c.call('add', [1]), (e) => e.code === Codes.UNAVAILABLE && /queue full/.test(e.message));
+    const ac = new AbortController();
+    px.refuse = false;
+    assert.equal(await waiting, 3);
+    // A wait bounded by its deadline.
+    px.refuse = true;
+    px.cut();
+    await waitFor(() => c.status === Status.RECONNECTING, 5000);
+    await assert.rejects(c.call('add', [1], { timeout: 100 }), (e) => e.code === Codes.DEADLINE_EXCEEDED && /waiting for a connection/.test(e.message));
+    await assert.rejects(c.call('add', [1], { signal: AbortSignal.abort() }), (e) => e.code === Codes.CANCELED);
+    // Closing fails what waits, as closed.
+    const w = c.call('add', [1], { signal: ac.signal });
+    await c.close();
+    await assert.rejects(w, (e) => e.code === Codes.UNAVAILABLE && e.closed);
+  });
+
+  it('draws full-jitter delays: within [0, min(max, base*2^n)]', () => {
+    assert.equal(jitter(100, 10000, 0, () => 0.999999), 100);
+    assert.equal(jitter(100, 10000, 3, () => 0.999999), 800);
+    assert.equal(jitter(100, 10000, 20, () => 0.999999), 10000);
+    assert.equal(jitter(100, 10000, 5, () => 0), 0);
+    for (let n = 0; n < 12; n++) {
+      const d = jitter(100, 10000, n);
+      assert.ok(d >= 0 && d <= Math.min(10000, 100 * 2 ** n), `${d} at ${n}`);
+    }
+  });
+});
