@@ -230,6 +230,12 @@ export class Subscription {
       data: p.data === undefined ? null : p.data,
       gap: false,
     };
+    if (this._stalled) {
+      // The reader lags: dropped, and recovered from the history once it
+      // has caught up (or, where there is no history, flagged as a gap).
+      if (!this._recoverable()) this._gap = true;
+      return;
+    }
     const pos = this._pos;
     if (this.exact && pos && pos.epoch !== '' && pub.epoch !== '') {
       if (pub.epoch === pos.epoch && pub.offset <= pos.offset) return; // already delivered
@@ -245,10 +251,6 @@ export class Subscription {
         this._recover(conn);
         return;
       }
-    }
-    if (this._stalled) {
-      if (!this._recoverable()) this._gap = true;
-      return; // dropped: recovered from the history once the reader catches up
     }
     if (p.skipped === true) {
       if (this.exact && pub.epoch !== '') this._pos = { offset: pub.offset, epoch: pub.epoch };
@@ -280,6 +282,7 @@ export class Subscription {
 
   /** _recover fills a gap: it subscribes again on conn from the last position delivered. */
   _recover(conn) {
+    if (this._recovering) return; // one subscribe again at a time
     this._recovering = true;
     // Subscribing again replaces the subscription on the server (section 13.3).
     this._subscribeOn(conn).catch((err) => {

@@ -1,0 +1,80 @@
+// Streams against a real `wsrpc serve` (its countdown stream): results in
+// order under credit, the final value, cancel and deadline mid-stream seen
+// by the server, a stream cut by a lost connection.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, Codes } from '../src/index.js';
+import { Server, Proxy, noGo, waitFor } from './helpers.js';
+
+describe('streams', { skip: noGo }, () => {
+  let srv;
+  let c;
+  before(async () => {
+    srv = await Server.start();
+    c = await connect(srv.url);
+  });
+  after(async () => {
+    await c?.close();
+    await srv?.stop();
+  });
+
+  it('gives the results in order, then the final value', async () => {
+    const s = c.stream('countdown', { from: 300, interval_ms: 0 }, { window: 4 });
+    const got = [];
+    for await (const x of s) got.push(x);
+    assert.deepEqual(got, Array.from({ length: 300 }, (_, i) => 300 - i));
+    assert.equal(await s.result, 'liftoff');
+    // Credit went out as the results were read: 300 results through a window of 4.
+    assert.ok(s._granted >= 300 && s._granted <= 304, `granted ${s._granted}`);
+  });
+
+  it('holds the callee to the credit while the reader does not read', async () => {
+    const s = c.stream('countdown', { from: 1000, interval_ms: 0 }, { window: 8 });
+    const first = await s.next();
+    assert.equal(first.value, 1000);
+    // Unread: the server may send at most the window (8), plus what one read granted.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(s.received <= 8 + 4, `received ${s.received} with a window of 8`);
+    s.cancel();
+    assert.equal((await s.next()).done, true);
+    await assert.rejects(s.result, (e) => e.code === Codes.CANCELED);
+    await srv.waitLog(/method=countdown .*code=-32001/);
+  });
+
+  it('cancels on the server when the loop breaks early', async () => {
+    const before = srv.logs.filter((l) => /method=countdown .*code=-32001/.test(l)).length;
+    const s = c.stream('countdown', { from: 50, interval_ms: 20 });
+    for await (const x of s) if (x === 48) break;
+    await waitFor(() => srv.logs.filter((l) => /method=countdown .*code=-32001/.test(l)).length > before, 5000);
+  });
+
+  it('bounds a stream by its timeout', async () => {
+    const s = c.stream('countdown', { from: 100, interval_ms: 50 }, { timeout: 300 });
+    const got = [];
+    await assert.rejects((async () => { for await (const x of s) got.push(x); })(), (e) => e.code === Codes.DEADLINE_EXCEEDED);
+    assert.ok(got.length > 0 && got.length < 100, `${got.length} results`);
+  });
+
+  it('says a stream was cut when the connection is lost', async () => {
+    const px = await Proxy.start(srv.port);
+    const d = await connect(px.url, { backoff: { base: 20, max: 200 } });
+    try {
+      const s = d.stream('countdown', { from: 100, interval_ms: 20 });
+      const got = [];
+      await assert.rejects((async () => {
+        for await (const x of s) {
+          got.push(x);
+          if (got.length === 3) px.cut();
+        }
+      })(), (e) => e.code === Codes.CONNECTION_LOST && /cut before it ended/.test(e.message));
+      assert.ok(got.length >= 3);
+    } finally {
+      await d.close();
+      await px.close();
+    }
+  });
+
+  it('refuses a window out of range', () => {
+    assert.throws(() => c.stream('countdown', {}, { window: 0 }), RangeError);
+  });
+});
