@@ -88,15 +88,16 @@ describe('fuzz', () => {
     c.handle('h', (p, ctx) => new Promise((resolve) => setTimeout(() => resolve(p), ctx.signal.aborted ? 0 : 1)));
     let ws = await fake.socket(0);
     for (let i = 0; i < n; i++) {
-      if (ws.readyState !== 1) ws = await fake.until(() => fake.sockets.find((s) => s.readyState === 1));
+      if (ws.readyState !== 1 || !ws.onmessage) ws = await fake.until(() => fake.sockets.findLast((s) => s.readyState === 1 && s.onmessage));
       const seedMsg = seeds[Math.floor(r() * seeds.length)];
       const msg = text(mutate(seedMsg, r), r);
       // Keep calls, streams and subscriptions open for the mutations to hit.
-      if (i % 50 === 0) {
-        c.call('x', [i]).catch(() => {});
-        c.stream('s', [i], { window: 2 }).result.catch(() => {});
+      if (i % 50 === 0 && c._waiting < 100) {
+        c.call('x', [i], { timeout: 100 }).catch(() => {});
+        c.stream('s', [i], { window: 2, timeout: 100 }).result.catch(() => {});
       }
       assert.doesNotThrow(() => ws.onmessage({ data: msg }), `message ${JSON.stringify(msg)}`);
+      if (i % 100 === 0) await new Promise((res) => setImmediate(res));
     }
     for (const s of fake.sockets) {
       for (const t of s.sent) {
