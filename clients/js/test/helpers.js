@@ -127,21 +127,39 @@ export function waitFor(check, ms = 10_000, why = () => 'timed out', proc = null
       proc?.off('exit', onExit);
       fn(v);
     };
+    let busy = false; // an async check still running
+    let over = false;
     const tick = () => {
+      if (busy || over) return;
       let v;
       try {
         v = check();
       } catch (e) {
+        over = true;
         end(reject, e);
         return;
       }
-      if (v) end(resolve, v);
+      if (v && typeof v.then === 'function') {
+        busy = true;
+        v.then((x) => {
+          busy = false;
+          if (x && !over) {
+            over = true;
+            end(resolve, x);
+          }
+        }, () => { busy = false; }); // an async check that fails is tried again
+        return;
+      }
+      if (v) {
+        over = true;
+        end(resolve, v);
+      }
     };
-    const onExit = () => setImmediate(() => { tick(); end(reject, new Error(why())); });
+    const onExit = () => setImmediate(() => { tick(); if (!over) { over = true; end(reject, new Error(why())); } });
     waiters?.add(tick);
     proc?.once('exit', onExit);
     poll = setInterval(tick, 20);
-    timer = setTimeout(() => end(reject, new Error(why())), ms);
+    timer = setTimeout(() => { if (!over) { over = true; end(reject, new Error(why())); } }, ms);
     tick();
   });
 }
