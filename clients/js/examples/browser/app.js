@@ -88,8 +88,9 @@ async function main() {
   }
 
   // The server calls the page back.
-  client.handle('page.confirm', (params) => ({ confirmed: params[0], by: 'browser' }));
-  step('callback', await client.call('callback', { method: 'page.confirm', params: ['yes'] }));
+  // Its deadline came with the page's call and went on with the server's.
+  client.handle('page.confirm', (params, ctx) => ({ confirmed: params[0], by: 'browser', deadlineCarried: ctx.deadline > Date.now() }));
+  step('callback', await client.call('callback', { method: 'page.confirm', params: ['yes'] }, { timeout: 5000 }));
 
   // A stream under credit, then one cancelled mid-way.
   const items = [];
