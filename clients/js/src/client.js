@@ -82,7 +82,7 @@ async function webSocketClass(given) {
   if (typeof globalThis.WebSocket === 'function') return { WS: globalThis.WebSocket, pkg: false };
   if (!wsPackage) {
     try {
-      const m = await import('ws');
+      const m = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'ws'); // Node only: never reached where the platform has a WebSocket
       wsPackage = m.WebSocket ?? m.default;
     } catch (e) {
       throw new Error('wsrpc: this platform has no WebSocket: install the ws package (npm install ws) or pass options.WebSocket', { cause: e });
