@@ -293,6 +293,11 @@ export class Client extends EventTarget {
       for (const s of [...this._subs.values()]) s._end(null);
       this._subs.clear();
       for (const c of this._conns) c.close(CLOSE.NORMAL, 'client closed');
+      if (this._opening) {
+        const ws = this._opening;
+        if (ws.terminate) ws.terminate();
+        else ws.close();
+      }
     }
     await this._managed;
     await Promise.all([...this._conns].map((c) => bounded(c.closed, CLOSE_TIMEOUT, () => c.ws.terminate?.())));
@@ -348,6 +353,7 @@ export class Client extends EventTarget {
         return;
       }
       let why = '';
+      this._opening = ws; // close() aborts it
       const timer = setTimeout(() => {
         why = `no handshake within ${this._o.handshakeTimeout} ms`;
         if (ws.terminate) ws.terminate();
@@ -356,10 +362,12 @@ export class Client extends EventTarget {
       ws.onerror = (ev) => { why ||= ev?.message || ev?.error?.message || ''; };
       ws.onclose = (ev) => {
         clearTimeout(timer);
+        if (this._opening === ws) this._opening = null;
         reject(new ConnectError(url, why || `closed before it opened (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, ev.code));
       };
       ws.onopen = () => {
         clearTimeout(timer);
+        if (this._opening === ws) this._opening = null;
         if (ws.protocol && ws.protocol.toLowerCase() !== 'jsonrpc2.0') {
           // Section 1.2: only what was offered may be chosen.
           ws.onclose = () => reject(new ConnectError(url, `the server chose the subprotocol ${JSON.stringify(ws.protocol)}, which was not offered`));
@@ -430,7 +438,13 @@ export class Client extends EventTarget {
     for (;;) {
       this._setConn(conn);
       this._readyResolve();
-      const why = await new Promise((resolve) => { conn._watch = resolve; });
+      const why = await new Promise((resolve) => {
+        conn._watch = resolve;
+        // A notice or a close that came before the watch was set (while
+        // authenticating, say) is not missed.
+        if (conn.state === 'closed') resolve('closed');
+        else if (conn.notice) resolve('notice');
+      });
       if (this._closing) return;
       if (!this._o.reconnect) {
         this._conn = null;

@@ -248,6 +248,32 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('sends a call the server refused unstarted again on the same connection, after a pause', async () => {
+    const { fake, c, ws } = await setup();
+    const p = c.call('work', [1]);
+    const first = await fake.sentOn(ws);
+    fake.push(ws, { jsonrpc: '2.0', id: first.id, error: { code: Codes.UNAVAILABLE, message: 'not now; the request was not started' } });
+    const second = await fake.sentOn(ws, (m) => m.method === 'work', 1);
+    assert.notEqual(second.id, first.id);
+    fake.push(ws, { jsonrpc: '2.0', id: second.id, result: 'ok' });
+    assert.equal(await p, 'ok');
+    assert.equal(fake.sockets.length, 1);
+    // Busy (-32003) is not retried.
+    const q = c.call('work', [2]);
+    const b = await fake.sentOn(ws, (m) => m.method === 'work', 2);
+    fake.push(ws, { jsonrpc: '2.0', id: b.id, error: { code: Codes.BUSY, message: 'busy' } });
+    await assert.rejects(q, (e) => e.code === Codes.BUSY);
+    await c.close();
+  });
+
+  it('closes at once while a handshake hangs', { timeout: 20_000 }, async () => {
+    const hang = new FakeServer({ open: false });
+    const c = new Client('ws://fake/rpc', { WebSocket: hang.WebSocket, handshakeTimeout: 60_000 });
+    await hang.until(() => hang.sockets.length === 1);
+    await c.close(); // not after the 60 s handshake timeout: the test's own timeout is 20 s
+    await assert.rejects(c.ready(), (e) => e.closed === true);
+  });
+
   it('fails the first connection when every endpoint refuses it', async () => {
     const fake = new FakeServer();
     fake.refuse = true;
