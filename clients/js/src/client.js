@@ -371,7 +371,11 @@ export class Client extends EventTarget {
         if (ws.protocol && ws.protocol.toLowerCase() !== 'jsonrpc2.0') {
           // Section 1.2: only what was offered may be chosen.
           ws.onclose = () => reject(new ConnectError(url, `the server chose the subprotocol ${JSON.stringify(ws.protocol)}, which was not offered`));
-          ws.close(1002, 'unsupported subprotocol');
+          try {
+            ws.close(1002, 'unsupported subprotocol');
+          } catch {
+            ws.close(); // browsers send only 1000 and 3000-4999
+          }
           return;
         }
         resolve(ws);

@@ -350,7 +350,7 @@ export class Conn {
       try {
         this.ws.close(code, reason);
       } catch {
-        this.ws.close();
+        this.ws.close(); // browsers send only 1000 and 3000-4999 (1003 is refused)
       }
     }
   }
