@@ -47,6 +47,18 @@ export function wsrpcBinary() {
   return binary;
 }
 
+const built = new Map();
+
+/** goBinary builds the Go package pkg (relative to the repository) once per test process. */
+export function goBinary(pkg) {
+  if (built.has(pkg)) return built.get(pkg);
+  wsrpcBinary(); // makes binDir
+  const out = join(binDir, pkg.replaceAll('/', '_').replace(/^\._*/, ''));
+  execFileSync('go', ['build', '-o', out, pkg], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+  built.set(pkg, out);
+  return out;
+}
+
 /** Server is a `wsrpc serve` process on a loopback port. */
 export class Server {
   constructor(proc, port, logs) {
@@ -59,10 +71,10 @@ export class Server {
   }
 
   /** start runs `wsrpc serve` (port 0: any free one) and waits for its "listening" line. */
-  static async start({ port = 0, args = [] } = {}) {
-    const bin = wsrpcBinary();
+  static async start({ port = 0, args = [], bin = '' } = {}) {
     for (let tries = 0; ; tries++) {
-      const proc = spawn(bin, ['serve', '--addr', `127.0.0.1:${port}`, '--log-level', 'info', '--drain-timeout', '5s', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const argv = bin ? ['-addr', `127.0.0.1:${port}`, ...args] : ['serve', '--addr', `127.0.0.1:${port}`, '--log-level', 'info', '--drain-timeout', '5s', ...args];
+      const proc = spawn(bin || wsrpcBinary(), argv, { stdio: ['ignore', 'ignore', 'pipe'] });
       const logs = [];
       const waiters = new Set();
       let buf = '';
@@ -82,6 +94,7 @@ export class Server {
         const p = Number(/:(\d+)\/rpc/.exec(line)[1]);
         const s = new Server(proc, p, logs);
         s.args = args;
+        s.bin = bin;
         return s;
       } catch (err) {
         proc.kill('SIGKILL');
@@ -104,7 +117,7 @@ export class Server {
   /** restart stops the server with sig and starts a new one on the same port. */
   async restart(sig = 'SIGTERM') {
     await this.stop(sig);
-    return await Server.start({ port: this.port, args: this.args });
+    return await Server.start({ port: this.port, args: this.args, bin: this.bin });
   }
 
   /** waitLog waits for a log line matching re. */
