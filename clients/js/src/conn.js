@@ -8,6 +8,9 @@ import { decode, encodeRequest, encodeResult, encodeError, encodeNotification, c
 
 const OPEN = 1;
 
+/** ENVELOPE is about what a $/stream.item adds to its result, in bytes. */
+const ENVELOPE = 64;
+
 /** Methods of the protocol (sections 4.7, 13 and 14). */
 export const M = Object.freeze({
   cancel: '$/cancelRequest',
@@ -159,6 +162,8 @@ export class Conn {
       return;
     }
     const { batch, entries } = decode(data);
+    // What one entry weighs, about: a stream's window grows for small results.
+    this._entrySize = Math.max(1, Math.floor(data.length / entries.length) - ENVELOPE);
     const replies = batch ? [] : null;
     const waits = [];
     for (const e of entries) {
@@ -242,7 +247,7 @@ export class Conn {
           this.stats.droppedItems++;
           return;
         }
-        s.onItem(p.item);
+        s.onItem(p.item, this._entrySize);
         return;
       }
       case M.publication:

@@ -192,7 +192,7 @@ export interface StreamOptions {
   /** Bounds the whole stream, in ms. */
   timeout?: number;
   metadata?: Metadata;
-  /** Results the server may send ahead of those read (default 64, at most 65536). */
+  /** Results the server may send ahead of those read (default 64, at most 65536); more for small results, up to what STREAM_WINDOW_BYTES holds. */
   window?: number;
 }
 
@@ -251,5 +251,7 @@ export declare const DEFAULT_BACKOFF_MAX: 10000;
 export declare const DEFAULT_BUFFER: 1024;
 export declare const DEFAULT_WINDOW: 64;
 export declare const MAX_WINDOW: 65536;
+/** A stream's window grows to hold this many bytes of small results (at most 4096 results). */
+export declare const STREAM_WINDOW_BYTES: 1048576;
 /** The error of a subscription ended by unsubscribe. */
 export declare const UNSUBSCRIBED: Error;

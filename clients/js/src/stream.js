@@ -8,10 +8,19 @@ export const DEFAULT_WINDOW = 64;
 export const MAX_WINDOW = 65536;
 
 /**
+ * STREAM_WINDOW_BYTES is what a window grows to hold when results are
+ * small, as the Go caller's (rpc.StreamWindowBytes): as many results as 1 MiB
+ * holds at their average size so far, never more than MAX_AUTO_WINDOW and
+ * never less than the window asked for.
+ */
+export const STREAM_WINDOW_BYTES = 1 << 20;
+const MAX_AUTO_WINDOW = 4096;
+
+/**
  * Stream is an async iterator of a stream's results. The callee may send
- * `window` results ahead of those read: when what was granted and not yet
- * read falls to half the window, the stream grants enough to bring it
- * back. `result` is the promise of the call's final value (its reply).
+ * `window` results ahead of those read (more when results are small, see
+ * STREAM_WINDOW_BYTES): when what was granted and not yet read falls to
+ * half the window, the stream grants enough to bring it back. `result` is the promise of the call's final value (its reply).
  * Leaving a for-await loop early (or cancel()) cancels the call on the
  * server.
  */
@@ -27,6 +36,7 @@ export class Stream {
     this._granted = w;
     this._received = 0;
     this._consumed = 0;
+    this._bytes = 0; // of the results read, about
     this._conn = null;
     this._id = 0;
     this._end = null; // {value} or {error} once the reply came
@@ -61,7 +71,7 @@ export class Stream {
           meta: opts.metadata,
           stream: this.window,
           onID: (id) => { this._id = id; },
-          onItem: (v) => this._onItem(v),
+          onItem: (v, size) => this._onItem(v, size),
         });
         this._finish({ value });
         return value;
@@ -83,7 +93,7 @@ export class Stream {
     }
   }
 
-  _onItem(v) {
+  _onItem(v, size = 1) {
     this._received++;
     if (this._received > this._granted) {
       // The callee broke the protocol: fail the call and cancel it.
@@ -92,20 +102,27 @@ export class Stream {
     }
     const r = this._readers.shift();
     if (r) {
-      this._handOut();
+      this._handOut(size);
       r.resolve({ value: v, done: false });
     } else {
-      this._queue.push(v);
+      this._queue.push([v, size]);
     }
   }
 
-  /** _handOut counts one result read, and grants credit when half the window is used. */
-  _handOut() {
+  /**
+   * _handOut counts one result of size bytes read, and grants credit when
+   * what is out has fallen to half the window, the window being the one
+   * asked for or, for small results, what STREAM_WINDOW_BYTES holds.
+   */
+  _handOut(size) {
     this._consumed++;
+    this._bytes += size;
     if (this._end || this._cancelled) return;
+    const avg = Math.max(1, Math.floor(this._bytes / this._consumed));
+    const window = Math.max(this.window, Math.min(Math.floor(STREAM_WINDOW_BYTES / avg), MAX_AUTO_WINDOW));
     const out = this._granted - this._consumed;
-    if (out <= this.window / 2) {
-      const more = this.window - out;
+    if (out <= window / 2) {
+      const more = window - out;
       this._granted += more;
       this._conn.credit(this._id, more);
     }
@@ -135,8 +152,8 @@ export class Stream {
   /** next resolves with the next result, done after the last; it throws the call's error. */
   next() {
     if (this._queue.length > 0) {
-      const v = this._queue.shift();
-      this._handOut();
+      const [v, size] = this._queue.shift();
+      this._handOut(size);
       return Promise.resolve({ value: v, done: false });
     }
     if (this._end) return this._final();

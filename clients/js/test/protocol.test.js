@@ -68,11 +68,13 @@ describe('protocol (scripted peer)', () => {
     const s = c.stream('count', { n: 10 }, { window: 4 });
     const req = await fake.sentOn(ws);
     assert.equal(req.$stream, 4);
-    const item = (v) => ({ jsonrpc: '2.0', method: '$/stream.item', params: { id: req.id, item: v } });
+    // Results of 300 KB: 1 MiB holds fewer than 4, so the window stays 4.
+    const big = 'x'.repeat(300_000);
+    const item = (v) => ({ jsonrpc: '2.0', method: '$/stream.item', params: { id: req.id, item: [v, big] } });
     fake.push(ws, [item(1), item(2), item(3), item(4)]); // a batch, as a server packs them
-    assert.equal((await s.next()).value, 1);
+    assert.equal((await s.next()).value[0], 1);
     assert.equal(ws.sent.length, 1); // 3 of 4 still out: no credit yet
-    assert.equal((await s.next()).value, 2);
+    assert.equal((await s.next()).value[0], 2);
     assert.equal(ws.sent[1], `{"jsonrpc":"2.0","method":"$/stream.credit","params":{"id":${req.id},"credit":2}}`);
     fake.push(ws, item(5));
     fake.push(ws, item(6));
@@ -81,7 +83,16 @@ describe('protocol (scripted peer)', () => {
     assert.equal(ws.sent.at(-1), `{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":${req.id}}}`);
     const got = [];
     await assert.rejects((async () => { for await (const v of s) got.push(v); })(), (e) => e.code === Codes.INTERNAL_ERROR);
-    assert.deepEqual(got, [3, 4, 5, 6]);
+    assert.deepEqual(got.map((v) => v[0]), [3, 4, 5, 6]);
+
+    // Small results: the window grows to what 1 MiB holds, at most 4096.
+    const small = c.stream('count', {}, { window: 4 });
+    const r3 = await fake.sentOn(ws, (m) => m.method === 'count', 1);
+    fake.push(ws, { jsonrpc: '2.0', method: '$/stream.item', params: { id: r3.id, item: 1 } });
+    assert.equal((await small.next()).value, 1);
+    const grant = await fake.sentOn(ws, (m) => m.method === '$/stream.credit' && m.params.id === r3.id);
+    assert.equal(grant.params.credit, 4096 - 3); // out: 3 of the first 4; the window is now 4096
+    small.cancel();
 
     // A callee that does not know streams answers with the reply alone.
     const plain = c.stream('old', []);
