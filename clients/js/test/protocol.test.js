@@ -227,6 +227,29 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('ends a subscription the server refuses on a new connection, and hands the server\'s own to onPublication', async () => {
+    const own = [];
+    const { fake, c, ws } = await setup({ client: { onPublication: (p) => own.push(p) } });
+    const subP = c.subscribe('news.eu');
+    const sub = await fake.sentOn(ws, (m) => m.method === '$/subscribe');
+    fake.push(ws, { jsonrpc: '2.0', id: sub.id, result: { sub: 3, topic: 'news.eu' } }); // a live-only topic: no position
+    const s = await subP;
+    assert.equal(s.position, null);
+    fake.push(ws, { jsonrpc: '2.0', method: '$/publication', params: { sub: 3, topic: 'news.eu', offset: 0, epoch: '', data: 'live' } });
+    fake.push(ws, { jsonrpc: '2.0', method: '$/publication', params: { sub: 9, topic: 'server.made', offset: 4, epoch: 'E', data: 'for you' } });
+    assert.deepEqual(await s.next(), { value: { topic: 'news.eu', offset: 0, epoch: '', data: 'live', gap: false }, done: false });
+    assert.deepEqual(own, [{ topic: 'server.made', offset: 4, epoch: 'E', data: 'for you', gap: false }]);
+    fake.drop(ws);
+    const ws2 = await fake.socket(1);
+    const again = await fake.sentOn(ws2, (m) => m.method === '$/subscribe');
+    assert.deepEqual(again.params, { topic: 'news.eu' }); // no position to recover from
+    fake.push(ws2, { jsonrpc: '2.0', id: again.id, error: { code: Codes.PERMISSION_DENIED, message: 'not any more' } });
+    await assert.rejects(s.next(), (e) => e.code === Codes.PERMISSION_DENIED && /resubscribe to "news.eu": not any more/.test(e.message));
+    assert.equal(s.ended, true);
+    assert.equal((await s.next()).done, true);
+    await c.close();
+  });
+
   it('refuses a subprotocol it did not offer, and bounds the handshake', async () => {
     const fake = new FakeServer({ protocol: 'wsrpc.v1' });
     await assert.rejects(connect('ws://fake/rpc', { WebSocket: fake.WebSocket }), (e) => e instanceof ConnectError && /not offered/.test(e.message));
