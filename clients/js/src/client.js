@@ -18,6 +18,8 @@ export const DEFAULT_QUEUE_SIZE = 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_MAX_MESSAGE_SIZE = 1 << 20;
 const DEFAULT_MAX_BUFFERED = 16 << 20;
+/** DEFAULT_MAX_SERVED bounds the server's calls (and notifications) handled at once: beyond it, -32003. */
+export const DEFAULT_MAX_SERVED = 1000;
 const CLOSE_TIMEOUT = 5_000;
 
 /** The client's statuses, as the Go client's. */
@@ -112,6 +114,7 @@ export class Client extends EventTarget {
     if (o.queueSize !== undefined && !(Number.isInteger(o.queueSize) && o.queueSize >= 0)) problems.push(`queueSize ${o.queueSize}: must be a non-negative integer`);
     if (o.callTimeout !== undefined && !(o.callTimeout >= 0)) problems.push(`callTimeout ${o.callTimeout}: must not be negative`);
     if (o.auth !== undefined && typeof o.auth !== 'function') problems.push('auth must be a function returning {method, params}');
+    if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
     if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
     this._o = {
       WebSocket: o.WebSocket,
@@ -131,6 +134,7 @@ export class Client extends EventTarget {
       maxMetadataBytes: MAX_METADATA_BYTES,
       maxMessageSize: o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       maxBuffered: DEFAULT_MAX_BUFFERED,
+      maxServed: o.maxServed ?? DEFAULT_MAX_SERVED,
     };
     this._next = 0; // index in _urls of the next connection attempt
     this._status = Status.CONNECTING;

@@ -48,9 +48,10 @@ export class Conn {
     this.nextID = 1;
     this.pending = new Map(); // id → {resolve, reject, onItem, onReply, cleanup}
     this.served = new Map(); // key of the server's request id → AbortController
+    this.notified = new Set(); // AbortControllers of the server's notifications being handled
     this.routes = new Map(); // subscription id → Subscription
     this.closeInfo = null; // {code, reason, wasClean}
-    this.stats = { unknownReplies: 0, badMessages: 0, droppedItems: 0 };
+    this.stats = { unknownReplies: 0, badMessages: 0, droppedItems: 0, droppedNotifications: 0 };
     this.closed = new Promise((resolve) => { this._closed = resolve; });
     this.idle = null; // resolves when nothing is in flight, for a drain
     ws.onmessage = (ev) => this._onMessage(ev.data);
@@ -284,8 +285,13 @@ export class Conn {
       default: {
         const fn = this.host.handler(e.method);
         if (!fn) return; // notifications of methods we do not have are ignored (section 12)
+        if (this._busy()) {
+          this.stats.droppedNotifications++;
+          return;
+        }
         const ac = new AbortController();
-        this._run(fn, e, ac).catch((err) => this.host.report(err));
+        this.notified.add(ac);
+        this._run(fn, e, ac).catch((err) => this.host.report(err)).finally(() => this.notified.delete(ac));
       }
     }
   }
@@ -296,6 +302,10 @@ export class Conn {
     const fn = this.host.handler(e.method);
     if (!fn) {
       this._reply(encodeError(e.id, Codes.METHOD_NOT_FOUND, `method ${JSON.stringify(e.method)} not found`), replies);
+      return undefined;
+    }
+    if (this._busy()) {
+      this._reply(encodeError(e.id, Codes.BUSY, `too many calls in flight (limit ${this.host.limits.maxServed}); the request was not started`), replies);
       return undefined;
     }
     const key = idKey(e.id);
@@ -332,6 +342,11 @@ export class Conn {
     const ctx = { signal: ac.signal, metadata: e.meta ?? {}, method: e.method, id: e.id, connection: this.seq };
     if (e.timeoutMs > 0) ctx.deadline = Date.now() + e.timeoutMs;
     return await fn(e.params, ctx);
+  }
+
+  /** _busy: the handlers running for the server (calls and notifications) are at their bound. */
+  _busy() {
+    return this.served.size + this.notified.size >= this.host.limits.maxServed;
   }
 
   _onNotice(retryAfterMs, reason) {
@@ -375,7 +390,7 @@ export class Conn {
         ? rpcError(Codes.CONNECTION_LOST, `connection lost (${code}${reason ? ' ' + reason : ''}) after the request was sent; the outcome is unknown`)
         : notSent(`the server closed the connection (${code}) after its shutdown notice before it started the call`));
     }
-    for (const ac of this.served.values()) ac.abort(rpcError(Codes.CONNECTION_LOST, 'connection lost'));
+    for (const ac of [...this.served.values(), ...this.notified]) ac.abort(rpcError(Codes.CONNECTION_LOST, 'connection lost'));
     this.served.clear();
     this.host.onClose(this);
     this._closed(this.closeInfo);

@@ -117,6 +117,8 @@ export interface ClientOptions {
   handshakeTimeout?: number;
   /** Largest message the client sends, in bytes (default 1 MiB, the server's read limit). */
   maxMessageSize?: number;
+  /** The server's calls and notifications handled at once (default 1000): beyond it calls get -32003 and notifications are dropped. */
+  maxServed?: number;
   /** Called on every new connection before anything else is sent on it: the call that authenticates it in-band. */
   auth?: (info: { url: string }) => AuthCall | null | undefined | Promise<AuthCall | null | undefined>;
   /** Receives publications of subscriptions the client did not make (the server's own). */
@@ -246,6 +248,7 @@ export declare const MAX_RETRY_HINT: 60000;
 export declare const DEFAULT_QUEUE_SIZE: 1024;
 export declare const DEFAULT_HANDSHAKE_TIMEOUT: 10000;
 export declare const DEFAULT_MAX_MESSAGE_SIZE: 1048576;
+export declare const DEFAULT_MAX_SERVED: 1000;
 export declare const DEFAULT_BACKOFF_BASE: 100;
 export declare const DEFAULT_BACKOFF_MAX: 10000;
 export declare const DEFAULT_BUFFER: 1024;

@@ -191,6 +191,26 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('bounds the server\'s calls handled at once: -32003 beyond, notifications dropped', async () => {
+    const { fake, c, ws } = await setup({ client: { maxServed: 2 } });
+    const release = [];
+    c.handle('hold', () => new Promise((resolve) => release.push(resolve)));
+    fake.push(ws, { jsonrpc: '2.0', id: 1, method: 'hold' });
+    fake.push(ws, { jsonrpc: '2.0', method: 'hold' });
+    fake.push(ws, { jsonrpc: '2.0', id: 2, method: 'hold' });
+    fake.push(ws, { jsonrpc: '2.0', method: 'hold' });
+    const busy = await fake.sentOn(ws, (m) => m.id === 2);
+    assert.equal(busy.error.code, Codes.BUSY);
+    assert.equal(c._conn.stats.droppedNotifications, 1);
+    for (const r of release) r('done');
+    assert.equal((await fake.sentOn(ws, (m) => m.id === 1)).result, 'done');
+    fake.push(ws, { jsonrpc: '2.0', id: 3, method: 'hold' });
+    await fake.until(() => release.length === 3);
+    release[2]('again');
+    assert.equal((await fake.sentOn(ws, (m) => m.id === 3)).result, 'again');
+    await c.close();
+  });
+
   it('closes with 1003 on a binary message', async () => {
     const { fake, c, ws } = await setup();
     fake.push(ws, new Uint8Array([1, 2, 3]));
