@@ -20,6 +20,9 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 1 << 20;
 const DEFAULT_MAX_BUFFERED = 16 << 20;
 /** DEFAULT_MAX_SERVED bounds the server's calls (and notifications) handled at once: beyond it, -32003. */
 export const DEFAULT_MAX_SERVED = 1000;
+/** The heartbeat of the Go peers (section 1.5): a ping every 30 s, the peer dead after 20 s without its pong. */
+export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
+export const DEFAULT_PONG_TIMEOUT = 20_000;
 const CLOSE_TIMEOUT = 5_000;
 
 /** The client's statuses, as the Go client's. */
@@ -136,6 +139,9 @@ export class Client extends EventTarget {
       maxBuffered: DEFAULT_MAX_BUFFERED,
       maxServed: o.maxServed ?? DEFAULT_MAX_SERVED,
     };
+    const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
+    if (hb && !(hb.interval > 0 && hb.timeout > 0)) throw new TypeError(`wsrpc: heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive`);
+    this.heartbeat = hb;
     this._next = 0; // index in _urls of the next connection attempt
     this._status = Status.CONNECTING;
     this._conn = null; // the current connection, null while none is up

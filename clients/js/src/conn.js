@@ -57,6 +57,35 @@ export class Conn {
     ws.onmessage = (ev) => this._onMessage(ev.data);
     ws.onclose = (ev) => this._onClose(ev.code, ev.reason, ev.wasClean);
     ws.onerror = () => {}; // the close event follows and says what happened
+    this._heartbeat(host.heartbeat);
+  }
+
+  /**
+   * _heartbeat pings the server every interval and drops the connection
+   * when the pong does not come within timeout (section 1.5), where the
+   * socket can ping: the ws package's can, a browser's cannot (there the
+   * server's heartbeat finds a dead connection).
+   */
+  _heartbeat(hb) {
+    const ws = this.ws;
+    if (!hb || typeof ws.ping !== 'function' || typeof ws.on !== 'function') return;
+    this.stats.pongs = 0;
+    const ping = () => {
+      this._hbTimer = setTimeout(() => {
+        ws.terminate?.();
+      }, hb.timeout);
+      try {
+        ws.ping();
+      } catch {
+        // closing: the close event follows
+      }
+    };
+    ws.on('pong', () => {
+      this.stats.pongs++;
+      clearTimeout(this._hbTimer);
+      this._hbTimer = setTimeout(ping, hb.interval);
+    });
+    this._hbTimer = setTimeout(ping, hb.interval);
   }
 
   /** usable: new calls may go out on this connection. */
@@ -376,6 +405,7 @@ export class Conn {
   }
 
   _onClose(code, reason, wasClean) {
+    clearTimeout(this._hbTimer);
     if (this.state === 'closed') return;
     const noticed = this.notice !== null;
     this.state = 'closed';

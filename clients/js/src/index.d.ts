@@ -117,6 +117,12 @@ export interface ClientOptions {
   handshakeTimeout?: number;
   /** Largest message the client sends, in bytes (default 1 MiB, the server's read limit). */
   maxMessageSize?: number;
+  /**
+   * Ping every interval ms, and drop a connection whose pong does not come
+   * within timeout ms (default {interval: 30000, timeout: 20000}; false: off).
+   * Only where the socket can ping (the ws package); browsers cannot.
+   */
+  heartbeat?: false | { interval?: number; timeout?: number };
   /** The server's calls and notifications handled at once (default 1000): beyond it calls get -32003 and notifications are dropped. */
   maxServed?: number;
   /** Called on every new connection before anything else is sent on it: the call that authenticates it in-band. */
@@ -249,6 +255,8 @@ export declare const DEFAULT_QUEUE_SIZE: 1024;
 export declare const DEFAULT_HANDSHAKE_TIMEOUT: 10000;
 export declare const DEFAULT_MAX_MESSAGE_SIZE: 1048576;
 export declare const DEFAULT_MAX_SERVED: 1000;
+export declare const DEFAULT_HEARTBEAT_INTERVAL: 30000;
+export declare const DEFAULT_PONG_TIMEOUT: 20000;
 export declare const DEFAULT_BACKOFF_BASE: 100;
 export declare const DEFAULT_BACKOFF_MAX: 10000;
 export declare const DEFAULT_BUFFER: 1024;

@@ -217,6 +217,14 @@ export class Proxy {
     return p;
   }
 
+  /** freeze stops forwarding on every connection through it, closing none: a peer gone silent. */
+  freeze() {
+    for (const s of this.socks) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   cut() {
     for (const s of this.socks) s.resetAndDestroy();
     this.socks.clear();

@@ -135,6 +135,25 @@ describe('reconnect', { skip: noGo }, () => {
     await assert.rejects(w, (e) => e.code === Codes.UNAVAILABLE && e.closed);
   });
 
+  it('finds a silent server by its heartbeat and moves to a new connection', async () => {
+    const srv = await Server.start();
+    cleanup.push(() => srv.stop());
+    const px = await Proxy.start(srv.port);
+    cleanup.push(() => px.close());
+    const c = await connect(px.url, { ...fast, heartbeat: { interval: 50, timeout: 300 } });
+    cleanup.push(() => c.close());
+    const gone = [];
+    c.addEventListener('disconnect', (e) => gone.push(e.code));
+    const first = c._conn;
+    await waitFor(() => first.stats.pongs >= 3, 5000); // a live server answers
+    assert.deepEqual(gone, []);
+    px.freeze(); // the server, or the network, goes silent: no close, no error
+    await waitFor(() => gone.length === 1, 5000);
+    assert.equal(gone[0], 1006);
+    assert.equal(await c.call('add', [1, 2]), 3); // on a new connection
+    assert.notEqual(c._conn, first);
+  });
+
   it('draws full-jitter delays: within [0, min(max, base*2^n)]', () => {
     assert.equal(jitter(100, 10000, 0, () => 0.999999), 100);
     assert.equal(jitter(100, 10000, 3, () => 0.999999), 800);
