@@ -117,10 +117,12 @@ export class Client extends EventTarget {
     if (o.queueSize !== undefined && !(Number.isInteger(o.queueSize) && o.queueSize >= 0)) problems.push(`queueSize ${o.queueSize}: must be a non-negative integer`);
     if (o.callTimeout !== undefined && !(o.callTimeout >= 0)) problems.push(`callTimeout ${o.callTimeout}: must not be negative`);
     if (o.auth !== undefined && typeof o.auth !== 'function') problems.push('auth must be a function returning {method, params}');
+    if (o.codec !== undefined && !['json', 'binary', 'auto'].includes(o.codec)) problems.push(`codec ${JSON.stringify(o.codec)}: must be "json", "binary" or "auto"`);
     if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
     if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
     this._o = {
       WebSocket: o.WebSocket,
+      protocols: { json: ['jsonrpc2.0'], binary: ['wsrpc.v1'], auto: ['wsrpc.v1', 'jsonrpc2.0'] }[o.codec ?? 'json'],
       reconnect: o.reconnect ?? true,
       waitForServer: o.waitForServer ?? false,
       backoffBase: base,
@@ -357,11 +359,12 @@ export class Client extends EventTarget {
     return await new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = pkg ? new WS(url, ['jsonrpc2.0'], { maxPayload: 64 << 20 }) : new WS(url, ['jsonrpc2.0']);
+        ws = pkg ? new WS(url, this._o.protocols, { maxPayload: 64 << 20 }) : new WS(url, this._o.protocols);
       } catch (e) {
         reject(new ConnectError(url, e.message));
         return;
       }
+      ws.binaryType = 'arraybuffer'; // wsrpc.v1 messages, if the server chooses it
       let why = '';
       this._opening = ws; // close() aborts it
       const timer = setTimeout(() => {
@@ -378,7 +381,7 @@ export class Client extends EventTarget {
       ws.onopen = () => {
         clearTimeout(timer);
         if (this._opening === ws) this._opening = null;
-        if (ws.protocol && ws.protocol.toLowerCase() !== 'jsonrpc2.0') {
+        if (ws.protocol && !this._o.protocols.includes(ws.protocol.toLowerCase())) {
           // Section 1.2: only what was offered may be chosen.
           ws.onclose = () => reject(new ConnectError(url, `the server chose the subprotocol ${JSON.stringify(ws.protocol)}, which was not offered`));
           try {
@@ -506,7 +509,7 @@ export class Client extends EventTarget {
    * closed with 1000. The server is told too, so it makes no new calls.
    */
   _retire(conn) {
-    conn._send(JSON.stringify({ jsonrpc: '2.0', method: M.shutdown, params: { retryAfterMs: 0, reason: 'client moved to a new connection' } }));
+    conn._send(conn.codec.shutdown(0, 'client moved to a new connection'));
     conn._retiring = true;
     this._maybeRetired(conn);
   }

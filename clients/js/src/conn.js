@@ -4,7 +4,8 @@
 // and decides what happens around it (reconnects, retries, subscriptions).
 
 import { Codes, RPCError, rpcError, notSent } from './errors.js';
-import { decode, encodeRequest, encodeResult, encodeError, encodeNotification, checkMetadata, isParams, byteLength } from './jsonrpc.js';
+import { jsonCodec, checkMetadata, isParams } from './jsonrpc.js';
+import { binaryCodec } from './binary.js';
 
 const OPEN = 1;
 
@@ -43,6 +44,9 @@ export class Conn {
     this.url = url;
     this.seq = ++connSeq;
     this.protocol = ws.protocol || '';
+    // Section 1.2: the server's choice decides; none means JSON-RPC.
+    this.codec = this.protocol.toLowerCase() === 'wsrpc.v1' ? binaryCodec : jsonCodec;
+    if (this.codec.binary) ws.binaryType = 'arraybuffer';
     this.state = 'open'; // 'open' | 'going' (notice received) | 'closed'
     this.notice = null; // {retryAfterMs, reason} once the server sent it
     this.nextID = 1;
@@ -125,7 +129,7 @@ export class Conn {
     if (signal?.aborted) throw abortError(signal);
     const id = this.nextID++;
     onID?.(id);
-    const text = encodeRequest({ id, method, params, timeoutMs, meta, stream });
+    const text = this.codec.request({ id, method, params, timeoutMs, meta, stream });
     this._checkSize(text);
     return new Promise((resolve, reject) => {
       let timer;
@@ -137,7 +141,7 @@ export class Conn {
         if (!this.pending.has(id)) return;
         this.pending.delete(id);
         cleanup();
-        this._send(encodeNotification(M.cancel, { id }));
+        this._send(this.codec.cancel(id));
         reject(err);
         this.host.onSettled(this);
       };
@@ -159,14 +163,14 @@ export class Conn {
     if (params !== undefined && !isParams(params)) throw rpcError(Codes.INVALID_REQUEST, 'params must be an array or an object (JSON-RPC 2.0)');
     const why = checkMetadata(meta, this.host.limits.maxMetadata, this.host.limits.maxMetadataBytes);
     if (why) throw rpcError(Codes.INVALID_REQUEST, why);
-    const text = encodeRequest({ method, params, meta });
+    const text = this.codec.notification({ method, params, meta });
     this._checkSize(text);
     if (!this._send(text)) throw notSent('the connection is closed');
   }
 
   /** credit grants n more items to the stream of request id. */
   credit(id, n) {
-    this._send(encodeNotification(M.streamCredit, { id, credit: n }));
+    this._send(this.codec.credit(id, n));
   }
 
   /** cancel gives up on request id, as its deadline or signal would. */
@@ -174,10 +178,10 @@ export class Conn {
     this.pending.get(id)?.giveUp(err);
   }
 
-  _checkSize(text) {
+  _checkSize(m) {
     const max = this.host.limits.maxMessageSize;
-    if (text.length > max / 3 && byteLength(text) > max) {
-      throw rpcError(Codes.INVALID_REQUEST, `message of ${byteLength(text)} bytes is over the limit of ${max}; the request was not sent`);
+    if (m.length > max / 3 && this.codec.size(m) > max) {
+      throw rpcError(Codes.INVALID_REQUEST, `message of ${this.codec.size(m)} bytes is over the limit of ${max}; the request was not sent`);
     }
     if (this.ws.bufferedAmount > this.host.limits.maxBuffered) {
       throw rpcError(Codes.BUSY, `${this.ws.bufferedAmount} bytes wait to be written on the socket; the request was not sent`);
@@ -185,13 +189,21 @@ export class Conn {
   }
 
   _onMessage(data) {
-    if (typeof data !== 'string') {
-      // A binary message on a JSON-RPC connection: 1003 (section 1.3).
+    if (data instanceof ArrayBuffer) data = new Uint8Array(data);
+    if ((typeof data === 'string') === this.codec.binary) {
+      // A message of the other type: 1003 (section 1.3).
       this.stats.badMessages++;
-      this.close(1003, 'binary message on a JSON-RPC (text) connection');
+      this.close(1003, this.codec.binary ? 'text message on a wsrpc.v1 (binary) connection' : 'binary message on a JSON-RPC (text) connection');
       return;
     }
-    const { batch, entries } = decode(data);
+    const d = this.codec.decode(data);
+    if (d.close) {
+      // A malformed wsrpc.v1 message: 1002, no answer (section 3.4).
+      this.stats.badMessages++;
+      this.close(d.close.code, d.close.reason);
+      return;
+    }
+    const { batch, entries } = d;
     // What one entry weighs, about: a stream's window grows for small results.
     this._entrySize = Math.max(1, Math.floor(data.length / entries.length) - ENVELOPE);
     const replies = batch ? [] : null;
@@ -207,10 +219,10 @@ export class Conn {
     }
     if (batch && waits.length > 0) {
       Promise.all(waits).then(() => {
-        if (replies.length > 0) this._send(`[${replies.join(',')}]`);
+        if (replies.length > 0) for (const m of this.codec.batch(replies)) this._send(m);
       });
     } else if (batch && replies.length > 0) {
-      this._send(`[${replies.join(',')}]`);
+      for (const m of this.codec.batch(replies)) this._send(m);
     }
   }
 
@@ -253,9 +265,12 @@ export class Conn {
         }
         return;
       }
+      case 'dropped':
+        this.stats.badMessages++;
+        return;
       case 'invalid':
         this.stats.badMessages++;
-        this._reply(encodeError(e.id, e.code, e.why), replies);
+        this._reply(this.codec.error(e.id, e.code, e.why), replies);
         return;
       case 'notification':
         this._notification(e);
@@ -284,8 +299,8 @@ export class Conn {
         this.host.onPublication(this, p);
         return;
       case M.cancel: {
-        if (!p || typeof p !== 'object' || !Object.hasOwn(p, 'id') || !(p.id === null || ['string', 'number'].includes(typeof p.id))) {
-          this._send(encodeError(null, Codes.INVALID_REQUEST, '$/cancelRequest needs params {"id": <id>}'));
+        if (!p || typeof p !== 'object' || !Object.hasOwn(p, 'id') || !(p.id === null || ['string', 'number', 'bigint'].includes(typeof p.id))) {
+          this._send(this.codec.error(null, Codes.INVALID_REQUEST, '$/cancelRequest needs params {"id": <id>}'));
           return;
         }
         const ac = this.served.get(idKey(p.id));
@@ -302,7 +317,7 @@ export class Conn {
           if (!p || typeof p !== 'object' || Array.isArray(p)
             || (Object.hasOwn(p, 'retryAfterMs') && !(typeof p.retryAfterMs === 'number' && p.retryAfterMs >= 0))
             || (Object.hasOwn(p, 'reason') && typeof p.reason !== 'string')) {
-            this._send(encodeError(null, Codes.INVALID_REQUEST, '$/shutdown params must be {"retryAfterMs": number, "reason": string}'));
+            this._send(this.codec.error(null, Codes.INVALID_REQUEST, '$/shutdown params must be {"retryAfterMs": number, "reason": string}'));
             return;
           }
           retryAfterMs = p.retryAfterMs ?? 0;
@@ -330,16 +345,16 @@ export class Conn {
     if (this.state === 'closed') return undefined;
     const fn = this.host.handler(e.method);
     if (!fn) {
-      this._reply(encodeError(e.id, Codes.METHOD_NOT_FOUND, `method ${JSON.stringify(e.method)} not found`), replies);
+      this._reply(this.codec.error(e.id, Codes.METHOD_NOT_FOUND, `method ${JSON.stringify(e.method)} not found`), replies);
       return undefined;
     }
     if (this._busy()) {
-      this._reply(encodeError(e.id, Codes.BUSY, `too many calls in flight (limit ${this.host.limits.maxServed}); the request was not started`), replies);
+      this._reply(this.codec.error(e.id, Codes.BUSY, `too many calls in flight (limit ${this.host.limits.maxServed}); the request was not started`), replies);
       return undefined;
     }
     const key = idKey(e.id);
     if (this.served.has(key)) {
-      this._reply(encodeError(e.id, Codes.INVALID_REQUEST, 'duplicate request id: a request with this id is still in flight'), replies);
+      this._reply(this.codec.error(e.id, Codes.INVALID_REQUEST, 'duplicate request id: a request with this id is still in flight'), replies);
       return undefined;
     }
     const ac = new AbortController();
@@ -352,13 +367,13 @@ export class Conn {
       (result) => {
         let text;
         try {
-          text = encodeResult(e.id, result);
+          text = this.codec.result(e.id, result);
         } catch (err) {
-          text = encodeError(e.id, Codes.INTERNAL_ERROR, `the result could not be encoded: ${err.message}`);
+          text = this.codec.error(e.id, Codes.INTERNAL_ERROR, `the result could not be encoded: ${err.message}`);
         }
         return text;
       },
-      (err) => errorReply(e.id, err),
+      (err) => errorReply(this.codec, e.id, err),
     ).then((text) => {
       if (timer !== undefined) clearTimeout(timer);
       this.served.delete(key);
@@ -429,7 +444,7 @@ export class Conn {
 
 /** idKey is the key of a request id of the server's: ids are compared as JSON text. */
 function idKey(id) {
-  return JSON.stringify(id);
+  return typeof id === 'bigint' ? `n${id}` : JSON.stringify(id);
 }
 
 /** abortError is the error of a call whose signal aborted. */
@@ -441,16 +456,16 @@ export function abortError(signal) {
 }
 
 /** errorReply is the error reply for what a handler threw. */
-function errorReply(id, err) {
+function errorReply(codec, id, err) {
   if (err instanceof RPCError && Number.isInteger(err.code)) {
     // Never started, or a lost connection: not what a handler that ran may
     // answer (section 6); the Go runtime sends -32603 instead.
     const code = err.code === Codes.UNAVAILABLE || err.code === Codes.CONNECTION_LOST ? Codes.INTERNAL_ERROR : err.code;
     try {
-      return encodeError(id, code, err.message, err.data);
+      return codec.error(id, code, err.message, err.data);
     } catch {
-      return encodeError(id, code, err.message);
+      return codec.error(id, code, err.message);
     }
   }
-  return encodeError(id, Codes.INTERNAL_ERROR, err instanceof Error ? err.message : String(err));
+  return codec.error(id, Codes.INTERNAL_ERROR, err instanceof Error ? err.message : String(err));
 }

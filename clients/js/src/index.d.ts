@@ -103,6 +103,12 @@ export interface ClientOptions {
   endpoints?: string[];
   /** The WebSocket class (default: globalThis.WebSocket, else the ws package). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * The wire codec offered (section 1.2): "json" (JSON-RPC 2.0, the default),
+   * "binary" (wsrpc.v1; the value codec is JSON) or "auto" (wsrpc.v1 first,
+   * then JSON-RPC). The server's choice decides; none means JSON-RPC.
+   */
+  codec?: 'json' | 'binary' | 'auto';
   /** Reconnect when the connection is lost (default true). */
   reconnect?: boolean;
   /** Keep trying the first connection (with backoff) instead of failing at once. */

@@ -181,3 +181,20 @@ export function classify(o) {
   }
   return { kind: 'error', id, code: e.code, message: e.message, data: e.data };
 }
+
+/** The JSON-RPC 2.0 codec, with the same shape as the binary one (binary.js). */
+export const jsonCodec = Object.freeze({
+  name: 'jsonrpc2.0',
+  binary: false,
+  request: encodeRequest,
+  notification: ({ method, params, meta }) => encodeRequest({ method, params, meta }),
+  result: encodeResult,
+  error: encodeError,
+  cancel: (id) => encodeNotification('$/cancelRequest', { id }),
+  credit: (id, n) => encodeNotification('$/stream.credit', { id, credit: n }),
+  shutdown: (retryAfterMs, reason) => encodeNotification('$/shutdown', { retryAfterMs: Math.ceil(retryAfterMs), reason }),
+  /** batch: the replies to a batch go back as one array. */
+  batch: (replies) => [`[${replies.join(',')}]`],
+  size: byteLength,
+  decode,
+});
