@@ -7,8 +7,8 @@
 //
 // It builds ./cmd/wsrpc, starts `wsrpc serve --log-level error` on a free
 // loopback port, and prints one line per client and round, then the
-// median ratio. The Go client runs both codecs: json (what this client
-// speaks) and binary (its default).
+// median ratios. Both clients run both codecs: json (JSON-RPC 2.0, this
+// client's default) and binary (wsrpc.v1, the Go client's default).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,8 +43,8 @@ const url = await new Promise((resolve, reject) => {
 
 const params = ['x'.repeat(64 - 4)]; // ["xxx…"]: 64 bytes of JSON
 
-async function jsRun() {
-  const c = await connect(url);
+async function jsRun(codec) {
+  const c = await connect(url, { codec });
   let next = 0;
   const worker = async () => {
     while (next < N) {
@@ -66,17 +66,18 @@ function goRun(codec) {
   return r.rps;
 }
 
-const rows = { 'js (json)': [], 'go (json)': [], 'go (binary)': [] };
+const rows = { 'js (json)': [], 'go (json)': [], 'js (binary)': [], 'go (binary)': [] };
 console.log(`node ${process.version}, ${N} calls of echo (64 B) per run, ${C} in flight on one connection, ${R} rounds`);
 for (let r = 0; r < R; r++) {
-  rows['js (json)'].push(await jsRun());
+  rows['js (json)'].push(await jsRun('json'));
   rows['go (json)'].push(goRun('json'));
+  rows['js (binary)'].push(await jsRun('binary'));
   rows['go (binary)'].push(goRun('binary'));
   console.log(`round ${r + 1}: ` + Object.entries(rows).map(([k, v]) => `${k} ${Math.round(v.at(-1))} calls/s`).join(', '));
 }
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const js = median(rows['js (json)']);
-console.log(`median: js ${Math.round(js)}, go json ${Math.round(median(rows['go (json)']))}, go binary ${Math.round(median(rows['go (binary)']))} calls/s; js/go(json) ${(js / median(rows['go (json)'])).toFixed(2)}x, js/go(binary) ${(js / median(rows['go (binary)'])).toFixed(2)}x`);
+const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));
+console.log(`median: ${Object.entries(m).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')} calls/s; js/go: json ${(m['js (json)'] / m['go (json)']).toFixed(2)}x, binary ${(m['js (binary)'] / m['go (binary)']).toFixed(2)}x`);
 srv.kill('SIGTERM');
 await new Promise((r) => srv.once('exit', r));
 rmSync(dir, { recursive: true, force: true });

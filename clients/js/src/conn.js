@@ -118,7 +118,7 @@ export class Conn {
   request(method, params, opts = {}) {
     const { deadline = 0, signal, meta, stream = 0, onItem, onReply, onID } = opts;
     if (this.state !== 'open') throw notSent(this.state === 'going' ? 'the server is shutting down' : 'the connection is closed');
-    if (params !== undefined && !isParams(params)) throw rpcError(Codes.INVALID_REQUEST, 'params must be an array or an object (JSON-RPC 2.0)');
+    if (params !== undefined && !this.codec.binary && !isParams(params)) throw rpcError(Codes.INVALID_REQUEST, 'params must be an array or an object (JSON-RPC 2.0)');
     const why = checkMetadata(meta, this.host.limits.maxMetadata, this.host.limits.maxMetadataBytes);
     if (why) throw rpcError(Codes.INVALID_REQUEST, why);
     let timeoutMs = 0;
@@ -160,7 +160,7 @@ export class Conn {
   /** notify sends a notification; it throws an RPCError when it was not sent. */
   notify(method, params, meta) {
     if (this.state !== 'open') throw notSent(this.state === 'going' ? 'the server is shutting down' : 'the connection is closed');
-    if (params !== undefined && !isParams(params)) throw rpcError(Codes.INVALID_REQUEST, 'params must be an array or an object (JSON-RPC 2.0)');
+    if (params !== undefined && !this.codec.binary && !isParams(params)) throw rpcError(Codes.INVALID_REQUEST, 'params must be an array or an object (JSON-RPC 2.0)');
     const why = checkMetadata(meta, this.host.limits.maxMetadata, this.host.limits.maxMetadataBytes);
     if (why) throw rpcError(Codes.INVALID_REQUEST, why);
     const text = this.codec.notification({ method, params, meta });

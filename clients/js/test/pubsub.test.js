@@ -29,13 +29,13 @@ async function takeKeep(sub, n) {
   return out;
 }
 
-describe('pubsub', { skip: noGo }, () => {
+for (const codec of ['json', 'binary']) describe(`pubsub (${codec})`, { skip: noGo }, () => {
   let srv;
   let pub; // a publisher on a direct connection
   const cleanup = [];
   before(async () => {
     srv = await Server.start();
-    pub = await connect(srv.url);
+    pub = await connect(srv.url, { codec });
   });
   after(async () => {
     for (const f of cleanup.reverse()) await f();
@@ -44,7 +44,7 @@ describe('pubsub', { skip: noGo }, () => {
   });
 
   it('subscribes, publishes, and leaves its own publications out unless echo', async () => {
-    const c = await connect(srv.url);
+    const c = await connect(srv.url, { codec });
     cleanup.push(() => c.close());
     const mine = await c.subscribe('chat.a');
     const echoed = await c.subscribe('chat.>', { echo: true });
@@ -76,7 +76,7 @@ describe('pubsub', { skip: noGo }, () => {
   it('recovers what it missed while its connection was down', async () => {
     const px = await Proxy.start(srv.port);
     cleanup.push(() => px.close());
-    const c = await connect(px.url, fast);
+    const c = await connect(px.url, { ...fast, codec });
     cleanup.push(() => c.close());
     const s = await c.subscribe('chat.rec');
     await pub.publish('chat.rec', 'a');
@@ -98,7 +98,7 @@ describe('pubsub', { skip: noGo }, () => {
     const p1 = await pub.publish('chat.since', 1);
     await pub.publish('chat.since', 2);
     await pub.publish('chat.since', 3);
-    const c = await connect(srv.url);
+    const c = await connect(srv.url, { codec });
     cleanup.push(() => c.close());
     const s = await c.subscribe('chat.since', { since: p1 });
     const got = await take(s, 2);
@@ -106,7 +106,7 @@ describe('pubsub', { skip: noGo }, () => {
   });
 
   it('holds at most its buffer for a reader that lags, and recovers the rest from the history', async () => {
-    const c = await connect(srv.url);
+    const c = await connect(srv.url, { codec });
     cleanup.push(() => c.close());
     const s = await c.subscribe('chat.slow', { buffer: 3 });
     for (let i = 1; i <= 20; i++) await pub.publish('chat.slow', i);
@@ -118,7 +118,7 @@ describe('pubsub', { skip: noGo }, () => {
   });
 
   it('subscribes to patterns', async () => {
-    const c = await connect(srv.url);
+    const c = await connect(srv.url, { codec });
     cleanup.push(() => c.close());
     const s = await c.subscribe('chat.team.*');
     await pub.publish('chat.team.dev', 'x');
@@ -132,14 +132,14 @@ describe('pubsub', { skip: noGo }, () => {
     const own = await Server.start();
     let cur = own;
     cleanup.push(() => cur.stop());
-    const c = await connect(own.url, fast);
+    const c = await connect(own.url, { ...fast, codec });
     cleanup.push(() => c.close());
     const s = await c.subscribe('chat.epoch');
     await c.publish('chat.epoch', 'before'); // publisher exclusion: a position only
     const oldPos = s.position;
     cur = await own.restart('SIGTERM');
     await waitFor(() => c.status === 'connected' && s._conn?.usable && s._conn !== null && s.position?.epoch !== oldPos.epoch, 10_000);
-    const other = await connect(cur.url);
+    const other = await connect(cur.url, { codec });
     cleanup.push(() => other.close());
     await other.publish('chat.epoch', 'after');
     const [p] = await takeKeep(s, 1);

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { connect, Codes } from '../src/index.js';
 import { Server, Proxy, noGo, waitFor } from './helpers.js';
 
-describe('streams', { skip: noGo }, () => {
+for (const codec of ['json', 'binary']) describe(`streams (${codec})`, { skip: noGo }, () => {
   let srv;
   let c;
   before(async () => {
     srv = await Server.start();
-    c = await connect(srv.url);
+    c = await connect(srv.url, { codec });
   });
   after(async () => {
     await c?.close();
@@ -57,7 +57,7 @@ describe('streams', { skip: noGo }, () => {
 
   it('says a stream was cut when the connection is lost', async () => {
     const px = await Proxy.start(srv.port);
-    const d = await connect(px.url, { backoff: { base: 20, max: 200 } });
+    const d = await connect(px.url, { codec, backoff: { base: 20, max: 200 } });
     try {
       const s = d.stream('countdown', { from: 100, interval_ms: 20 });
       const got = [];
