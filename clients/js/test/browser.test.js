@@ -113,18 +113,18 @@ describe('browser', { skip: noChromium }, () => {
     for (const f of cleanup.reverse()) await f();
   });
 
-  it('calls, cancels, streams, subscribes, recovers after a lost connection and a server restart', async () => {
+  for (const codec of ['json', 'binary']) it(`calls, cancels, streams, subscribes, recovers after a lost connection and a server restart (${codec})`, async () => {
     let srv = await Server.start({ args: ['--static', jsRoot] });
     cleanup.push(() => srv.stop());
     const px = await Proxy.start(srv.port);
     cleanup.push(() => px.close());
-    const b = await Browser.start(`http://127.0.0.1:${px.port}/examples/browser/index.html?test`);
+    const b = await Browser.start(`http://127.0.0.1:${px.port}/examples/browser/index.html?test&codec=${codec}`);
     cleanup.push(() => b.stop());
 
     let r = await b.until((r) => r.steps.subscribed || r.steps.failed, 'its subscription');
     assert.deepEqual(r.errors, []);
     assert.equal(r.steps.add, 6);
-    assert.deepEqual([r.steps.whoami.subprotocol, r.steps.whoami.metadata], ['jsonrpc2.0', { page: 'example' }]);
+    assert.deepEqual([r.steps.whoami.subprotocol, r.steps.whoami.metadata], [codec === 'json' ? 'jsonrpc2.0' : 'wsrpc.v1', { page: 'example' }]);
     assert.equal(r.steps.cancel.code, -32001);
     assert.ok(r.steps.cancel.afterMs < 4000, `cancelled after ${r.steps.cancel.afterMs} ms`);
     assert.equal(r.steps.deadline.code, -32002);

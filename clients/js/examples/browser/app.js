@@ -8,7 +8,9 @@
 // connection or restart the server in between.
 import { connect, Codes, RPCError } from '../../src/index.js';
 
-const testing = new URLSearchParams(location.search).has('test');
+const query = new URLSearchParams(location.search);
+const testing = query.has('test');
+const codec = query.get('codec') ?? 'json'; // ?codec=binary: wsrpc.v1
 const report = { steps: {}, statuses: [], publications: [], notices: [], errors: [], done: false };
 window.wsrpcReport = report;
 window.wsrpcSignals = {};
@@ -43,7 +45,7 @@ window.addEventListener('unhandledrejection', (e) => report.errors.push(String(e
 
 async function main() {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/rpc`;
-  const client = await connect(url, { backoff: { base: 50, max: 500 } });
+  const client = await connect(url, { codec, backoff: { base: 50, max: 500 } });
   const statusEl = document.getElementById('status');
   statusEl.textContent = client.status;
   client.addEventListener('status', (e) => {
