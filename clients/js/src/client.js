@@ -33,40 +33,39 @@ export const Status = Object.freeze({
   CLOSED: 'closed',
 });
 
+/** ClientEvent is an Event carrying the fields given. */
+class ClientEvent extends Event {
+  constructor(type, fields) {
+    super(type);
+    Object.assign(this, fields);
+  }
+}
+
 /** StatusEvent ('status') reports a change of {@link Client#status}. */
-export class StatusEvent extends Event {
+export class StatusEvent extends ClientEvent {
   constructor(status, error) {
-    super('status');
-    this.status = status;
-    this.error = error;
+    super('status', { status, error });
   }
 }
 
 /** ShutdownEvent ('shutdown'): the server announced its shutdown (section 8). */
-export class ShutdownEvent extends Event {
+export class ShutdownEvent extends ClientEvent {
   constructor(retryAfterMs, reason, url) {
-    super('shutdown');
-    this.retryAfterMs = retryAfterMs;
-    this.reason = reason;
-    this.url = url;
+    super('shutdown', { retryAfterMs, reason, url });
   }
 }
 
 /** DisconnectEvent ('disconnect'): a connection closed, with its close code and reason. */
-export class DisconnectEvent extends Event {
+export class DisconnectEvent extends ClientEvent {
   constructor(code, reason, url) {
-    super('disconnect');
-    this.code = code;
-    this.reason = reason;
-    this.url = url;
+    super('disconnect', { code, reason, url });
   }
 }
 
-/** ErrorEvent-like ('error'): a connection attempt failed, or a handler of the application threw. */
-export class ClientErrorEvent extends Event {
+/** ClientErrorEvent ('error'): a connection attempt failed, or a handler of the application threw. */
+export class ClientErrorEvent extends ClientEvent {
   constructor(error) {
-    super('error');
-    this.error = error;
+    super('error', { error });
   }
 }
 
@@ -185,21 +184,9 @@ export class Client extends EventTarget {
    * none) and resolves with its result. See the README for the options
    * (signal, timeout, metadata, idempotent) and the retry table.
    */
-  async call(method, params, opts = {}) {
-    const scope = this._scope(opts);
-    try {
-      const a = { n: 0, avoid: null, pause: 0, admitted: false };
-      for (;;) {
-        const conn = await this._next_(a, scope);
-        try {
-          return await conn.request(method, params, { deadline: scope.deadline, signal: scope.signal, meta: opts.metadata });
-        } catch (err) {
-          this._retry(err, conn, a, scope, opts.idempotent === true);
-        }
-      }
-    } finally {
-      scope.done();
-    }
+  call(method, params, opts = {}) {
+    return this._attempts(opts, opts.idempotent === true, (conn, scope) =>
+      conn.request(method, params, { deadline: scope.deadline, signal: scope.signal, meta: opts.metadata }));
   }
 
   /**
@@ -208,20 +195,24 @@ export class Client extends EventTarget {
    * was not sent.
    */
   async notify(method, params, opts = {}) {
+    await this._attempts(opts, false, (conn) => conn.notify(method, params, opts.metadata));
+  }
+
+  /**
+   * _attempts makes one call's attempts: each on the connection _next_
+   * gives, by send(conn, scope), until one succeeds or _retry says the
+   * error is final.
+   */
+  async _attempts(opts, idempotent, send) {
     const scope = this._scope(opts);
-    try {
-      const a = { n: 0, avoid: null, pause: 0, admitted: false };
-      for (;;) {
-        const conn = await this._next_(a, scope);
-        try {
-          conn.notify(method, params, opts.metadata);
-          return;
-        } catch (err) {
-          this._retry(err, conn, a, scope, false);
-        }
+    const a = { n: 0, avoid: null, pause: 0, admitted: false };
+    for (;;) {
+      const conn = await this._next_(a, scope);
+      try {
+        return await send(conn, scope);
+      } catch (err) {
+        this._retry(err, conn, a, scope, idempotent);
       }
-    } finally {
-      scope.done();
     }
   }
 
@@ -566,7 +557,7 @@ export class Client extends EventTarget {
    */
   _scope(opts) {
     const timeout = opts.timeout > 0 ? opts.timeout : this._o.callTimeout;
-    return { deadline: timeout > 0 ? Date.now() + timeout : 0, signal: opts.signal, done() {} };
+    return { deadline: timeout > 0 ? Date.now() + timeout : 0, signal: opts.signal };
   }
 
   /** _next_ returns the connection for a call's next attempt, waiting for one if needed. */
