@@ -10,6 +10,7 @@ import { MAX_METADATA, MAX_METADATA_BYTES } from './jsonrpc.js';
 import { Subscription } from './subscription.js';
 import { Stream } from './stream.js';
 import { checkPattern } from './topic.js';
+import { Auth, CLOSE_AUTH_EXPIRED } from './auth.js';
 
 /** MAX_ATTEMPTS bounds how many times one call is sent, the first included (as in Go). */
 export const MAX_ATTEMPTS = 10;
@@ -115,7 +116,8 @@ export class Client extends EventTarget {
     if (!(base > 0) || !(max >= base)) problems.push(`backoff {base: ${base}, max: ${max}}: base must be positive and max at least base`);
     if (o.queueSize !== undefined && !(Number.isInteger(o.queueSize) && o.queueSize >= 0)) problems.push(`queueSize ${o.queueSize}: must be a non-negative integer`);
     if (o.callTimeout !== undefined && !(o.callTimeout >= 0)) problems.push(`callTimeout ${o.callTimeout}: must not be negative`);
-    if (o.auth !== undefined && typeof o.auth !== 'function') problems.push('auth must be a function returning {method, params}');
+    if (o.credentials !== undefined && typeof o.credentials !== 'function') problems.push('credentials must be a function returning the credential (the params of the in-band authentication and of $/auth.refresh)');
+    if (o.inBandAuth !== undefined && (typeof o.inBandAuth !== 'string' || o.inBandAuth === '' || typeof o.credentials !== 'function')) problems.push('inBandAuth must be a method name, and needs credentials');
     if (o.codec !== undefined && !['json', 'binary', 'auto'].includes(o.codec)) problems.push(`codec ${JSON.stringify(o.codec)}: must be "json", "binary" or "auto"`);
     if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
     if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
@@ -129,7 +131,6 @@ export class Client extends EventTarget {
       queueSize: o.queueSize ?? DEFAULT_QUEUE_SIZE,
       callTimeout: o.callTimeout ?? 0,
       handshakeTimeout: o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-      auth: o.auth,
       onPublication: o.onPublication,
       random: o.random ?? Math.random,
     };
@@ -143,6 +144,7 @@ export class Client extends EventTarget {
     const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
     if (hb && !(hb.interval > 0 && hb.timeout > 0)) throw new TypeError(`wsrpc: heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive`);
     this.heartbeat = hb;
+    this._auth = new Auth(this, o.credentials, o.inBandAuth);
     this._next = 0; // index in _urls of the next connection attempt
     this._status = Status.CONNECTING;
     this._conn = null; // the current connection, null while none is up
@@ -163,6 +165,11 @@ export class Client extends EventTarget {
   /** status is where the client is: connecting, connected, reconnecting or closed. */
   get status() {
     return this._status;
+  }
+
+  /** authExpiry is when the current connection's authentication ends (ms since the epoch), or null (none, or no connection). */
+  get authExpiry() {
+    return this._conn?.authExpiresAt ?? null;
   }
 
   /** url is the endpoint of the current connection ('' while none is up). */
@@ -398,13 +405,9 @@ export class Client extends EventTarget {
       conn.close(CLOSE.NORMAL, 'client closed');
       throw closedError(notSent('the client is closed'));
     }
-    if (this._o.auth) {
+    if (this._auth.method) {
       try {
-        const a = await this._o.auth({ url });
-        if (a) {
-          if (typeof a.method !== 'string') throw new TypeError('wsrpc: auth must return {method, params}');
-          await conn.request(a.method, a.params, { deadline: Date.now() + this._o.handshakeTimeout });
-        }
+        await this._auth.login(conn, Date.now() + this._o.handshakeTimeout);
       } catch (err) {
         conn.close(CLOSE.NORMAL, 'authentication failed');
         throw err;
@@ -472,9 +475,12 @@ export class Client extends EventTarget {
       if (notice) this._retire(conn);
       const hinted = notice || why === 'restart';
       const hint = notice ? conn.notice.retryAfterMs : 0;
+      // Connections that keep closing with 4401 (lifetimes too short to
+      // refresh) back off further (section 15.4).
+      const extra = conn.closeInfo?.code === CLOSE_AUTH_EXPIRED ? this._auth.expiredCloses : 0;
       conn = null;
       for (let attempt = 0; !conn; attempt++) {
-        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : this._delay(attempt));
+        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : this._delay(attempt + extra));
         if (this._closing) return;
         try {
           conn = await this._connect();
@@ -518,8 +524,13 @@ export class Client extends EventTarget {
   onClose(conn) {
     this._conns.delete(conn);
     const { code, reason } = conn.closeInfo;
+    this._auth.onClose(conn, code);
     this.dispatchEvent(new DisconnectEvent(code, reason, conn.url));
     if (conn._watch) conn._watch(conn.notice || code === CLOSE.RESTART || code === CLOSE.GOING_AWAY ? 'restart' : 'closed');
+  }
+
+  onAuthExpiry(conn, params) {
+    this._auth.onExpiry(conn, params);
   }
 
   onServed(conn) {

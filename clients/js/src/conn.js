@@ -22,6 +22,7 @@ export const M = Object.freeze({
   publication: '$/publication',
   streamItem: '$/stream.item',
   streamCredit: '$/stream.credit',
+  authExpiry: '$/auth.expiry',
 });
 
 /** Close codes (section 9) the client acts on. */
@@ -55,6 +56,10 @@ export class Conn {
     this.notified = new Set(); // AbortControllers of the server's notifications being handled
     this.routes = new Map(); // subscription id → Subscription
     this.closeInfo = null; // {code, reason, wasClean}
+    this.authExpiresAt = null; // when its authentication ends (auth.js), null: never
+    this.refreshTimer = undefined;
+    this.refreshFailures = 0;
+    this.refreshOff = false; // the server does not refresh (-32601)
     this.stats = { unknownReplies: 0, badMessages: 0, droppedItems: 0, droppedNotifications: 0 };
     this.closed = new Promise((resolve) => { this._closed = resolve; });
     this.idle = null; // resolves when nothing is in flight, for a drain
@@ -297,6 +302,9 @@ export class Conn {
       }
       case M.publication:
         this.host.onPublication(this, p);
+        return;
+      case M.authExpiry:
+        this.host.onAuthExpiry(this, p);
         return;
       case M.cancel: {
         if (!p || typeof p !== 'object' || !Object.hasOwn(p, 'id') || !(p.id === null || ['string', 'number', 'bigint'].includes(typeof p.id))) {

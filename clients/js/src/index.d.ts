@@ -92,10 +92,12 @@ export interface WebSocketConstructor {
   new (url: string, protocols?: string | string[], options?: unknown): any;
 }
 
-/** What a call of {@link ClientOptions.auth} returns: the in-band authentication call to make. */
-export interface AuthCall {
-  method: string;
-  params?: unknown[] | Record<string, unknown>;
+/** A failure to authenticate, in the client's 'error' events. */
+export declare class AuthError extends Error {
+  readonly name: 'AuthError';
+  phase: 'credentials' | 'login' | 'refresh';
+  /** The RPC error's code, when the server refused. */
+  code?: number;
 }
 
 export interface ClientOptions {
@@ -131,8 +133,17 @@ export interface ClientOptions {
   heartbeat?: false | { interval?: number; timeout?: number };
   /** The server's calls and notifications handled at once (default 1000): beyond it calls get -32003 and notifications are dropped. */
   maxServed?: number;
-  /** Called on every new connection before anything else is sent on it: the call that authenticates it in-band. */
-  auth?: (info: { url: string }) => AuthCall | null | undefined | Promise<AuthCall | null | undefined>;
+  /**
+   * The source of credentials (docs/PROTOCOL.md section 15): returns the
+   * params of the in-band authentication (inBandAuth) and of $/auth.refresh,
+   * e.g. {token}. Called before the first login, ahead of each expiry the
+   * server announces (reason 'refresh'), and before a login once the
+   * credential kept is known to be refused (reason 'expired' after 4401,
+   * 'refused' after a refused login); one call at a time.
+   */
+  credentials?: (info: { reason: 'connect' | 'refresh' | 'expired' | 'refused'; url: string }) => unknown[] | Record<string, unknown> | Promise<unknown[] | Record<string, unknown>>;
+  /** Authenticate every new connection in-band by calling this method with the credential, before anything else goes out on it (Go: server.WithInBandAuth). */
+  inBandAuth?: string;
   /** Receives publications of subscriptions the client did not make (the server's own). */
   onPublication?: (p: Publication) => void;
   /** Called on every change of status. */
@@ -233,6 +244,8 @@ export interface ClientEventMap {
 export declare class Client extends EventTarget {
   constructor(url: string | URL | Array<string | URL>, options?: ClientOptions);
   readonly status: StatusName;
+  /** When the current connection's authentication ends (ms since the epoch), or null. */
+  readonly authExpiry: number | null;
   /** The endpoint of the current connection ('' while none is up). */
   readonly url: string;
   ready(): Promise<void>;
@@ -272,3 +285,7 @@ export declare const MAX_WINDOW: 65536;
 export declare const STREAM_WINDOW_BYTES: 1048576;
 /** The error of a subscription ended by unsubscribe. */
 export declare const UNSUBSCRIBED: Error;
+/** A refresh starts at most this long before the expiry (ms). */
+export declare const MAX_AUTH_REFRESH_LEAD: 60000;
+/** The close code of a connection whose authentication expired. */
+export declare const CLOSE_AUTH_EXPIRED: 4401;

@@ -5,3 +5,4 @@ export { Subscription, DEFAULT_BUFFER, UNSUBSCRIBED } from './subscription.js';
 export { Stream, DEFAULT_WINDOW, MAX_WINDOW, STREAM_WINDOW_BYTES } from './stream.js';
 export { jitter, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
 export { MAX_RETRY_HINT } from './conn.js';
+export { AuthError, MAX_AUTH_REFRESH_LEAD, CLOSE_AUTH_EXPIRED } from './auth.js';

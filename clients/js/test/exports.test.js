@@ -14,7 +14,7 @@ it('index.d.ts declares every runtime export, and nothing else', () => {
   for (const [k, v] of Object.entries(mod.Codes)) {
     assert.match(dts, new RegExp(`readonly ${k}: ${v};`), `Codes.${k}`);
   }
-  for (const k of ['MAX_ATTEMPTS', 'MAX_RETRY_HINT', 'DEFAULT_QUEUE_SIZE', 'DEFAULT_HANDSHAKE_TIMEOUT', 'DEFAULT_MAX_MESSAGE_SIZE', 'DEFAULT_MAX_SERVED', 'DEFAULT_HEARTBEAT_INTERVAL', 'DEFAULT_PONG_TIMEOUT', 'DEFAULT_BACKOFF_BASE', 'DEFAULT_BACKOFF_MAX', 'DEFAULT_BUFFER', 'DEFAULT_WINDOW', 'MAX_WINDOW', 'STREAM_WINDOW_BYTES']) {
+  for (const k of ['MAX_ATTEMPTS', 'MAX_RETRY_HINT', 'DEFAULT_QUEUE_SIZE', 'DEFAULT_HANDSHAKE_TIMEOUT', 'DEFAULT_MAX_MESSAGE_SIZE', 'DEFAULT_MAX_SERVED', 'DEFAULT_HEARTBEAT_INTERVAL', 'DEFAULT_PONG_TIMEOUT', 'DEFAULT_BACKOFF_BASE', 'DEFAULT_BACKOFF_MAX', 'DEFAULT_BUFFER', 'DEFAULT_WINDOW', 'MAX_WINDOW', 'STREAM_WINDOW_BYTES', 'MAX_AUTH_REFRESH_LEAD', 'CLOSE_AUTH_EXPIRED']) {
     assert.match(dts, new RegExp(`export declare const ${k}: ${mod[k]};`), k);
   }
 });

@@ -280,25 +280,27 @@ describe('protocol (scripted peer)', () => {
   it('authenticates in-band on every connection before anything else goes out', async () => {
     const fake = new FakeServer();
     let n = 0;
-    const c = new Client('ws://fake/rpc', { WebSocket: fake.WebSocket, ...fast, auth: async () => ({ method: 'auth.login', params: { token: `t${++n}` } }) });
+    const c = new Client('ws://fake/rpc', { WebSocket: fake.WebSocket, ...fast, inBandAuth: 'auth.login', credentials: async ({ reason }) => ({ token: `t${++n}`, reason }) });
     const call = c.call('work');
     const ws = await fake.socket(0);
     const login = await fake.sentOn(ws);
-    assert.deepEqual([login.method, login.params], ['auth.login', { token: 't1' }]);
+    assert.deepEqual([login.method, login.params], ['auth.login', { token: 't1', reason: 'connect' }]);
     assert.equal(ws.sent.length, 1); // "work" waits for the login
     fake.push(ws, { jsonrpc: '2.0', id: login.id, result: true });
     const w = await fake.sentOn(ws, (m) => m.method === 'work');
     fake.push(ws, { jsonrpc: '2.0', id: w.id, result: 1 });
     assert.equal(await call, 1);
-    // A refused login closes that connection and tries again after a backoff.
+    // A reconnect reuses the credential; a refused login closes that
+    // connection, and the next one fetches a new credential after a backoff.
     fake.drop(ws);
     const ws2 = await fake.socket(1);
     const l2 = await fake.sentOn(ws2);
+    assert.deepEqual(l2.params, { token: 't1', reason: 'connect' });
     fake.push(ws2, { jsonrpc: '2.0', id: l2.id, error: { code: Codes.UNAUTHENTICATED, message: 'bad token' } });
     await fake.until(() => ws2.closedWith);
     const ws3 = await fake.socket(2);
     const l3 = await fake.sentOn(ws3);
-    assert.deepEqual(l3.params, { token: 't3' });
+    assert.deepEqual(l3.params, { token: 't2', reason: 'refused' });
     await c.close();
   });
 

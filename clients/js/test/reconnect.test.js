@@ -5,6 +5,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { connect, Client, Codes, ConnectError, Status, jitter } from '../src/index.js';
+import { refreshAt } from '../src/auth.js';
 import { Server, Proxy, noGo, waitFor } from './helpers.js';
 
 const fast = { backoff: { base: 20, max: 200 } };
@@ -152,6 +153,13 @@ describe('reconnect', { skip: noGo }, () => {
     assert.equal(gone[0], 1006);
     assert.equal(await c.call('add', [1, 2]), 3); // on a new connection
     assert.notEqual(c._conn, first);
+  });
+
+  it('refreshes a lifetime L between L - lead and L - lead/2 (lead: L/2, at most a minute)', () => {
+    assert.equal(refreshAt(1000, () => 0), 500);
+    assert.equal(refreshAt(1000, () => 0.999999), 749);
+    assert.equal(refreshAt(3_600_000, () => 0), 3_540_000); // a one-hour token: 59 minutes
+    assert.equal(refreshAt(3_600_000, () => 0.999999), 3_569_999); // up to 59.5
   });
 
   it('draws full-jitter delays: within [0, min(max, base*2^n)]', () => {

@@ -3,7 +3,9 @@
 import { connect, Client, Codes, RPCError, Status, type Publication, type Position, type HandlerContext } from '../src/index.js';
 
 export async function usage(): Promise<void> {
-  const c: Client = await connect('ws://127.0.0.1:8080/rpc', { backoff: { base: 50, max: 5000 }, endpoints: ['ws://127.0.0.1:8081/rpc'], auth: async () => ({ method: 'auth.login', params: { token: 't' } }) });
+  const c: Client = await connect('ws://127.0.0.1:8080/rpc', { backoff: { base: 50, max: 5000 }, endpoints: ['ws://127.0.0.1:8081/rpc'], inBandAuth: 'auth.login', credentials: async ({ reason }) => ({ token: reason }) });
+  const exp: number | null = c.authExpiry;
+  void exp;
   const sum: number = await c.call<number>('add', [1, 2], { timeout: 1000, metadata: { tenant: 'acme' }, idempotent: true, signal: AbortSignal.timeout(5000) });
   await c.notify('log', ['x']);
   const off: () => void = c.handle('client.confirm', (params: unknown, ctx: HandlerContext) => ({ ok: !ctx.signal.aborted, params }));

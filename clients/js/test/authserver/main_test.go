@@ -60,8 +60,20 @@ func TestAuthServer(t *testing.T) {
 	if err := c.Call(cctx, "auth.login", map[string]string{"token": "good-1"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Call(cctx, "whoami", nil, &who); err != nil || who != "good-1" {
-		t.Fatalf("whoami = %v, %v; want good-1", who, err)
+	var u struct{ Name, Token string }
+	if err := c.Call(cctx, "whoami", nil, &u); err != nil || u.Name != "1" || u.Token != "good-1" {
+		t.Fatalf("whoami = %+v, %v; want name 1, token good-1", u, err)
+	}
+	// A token for another user does not refresh this connection's; one for the same does.
+	var life map[string]any
+	if err := c.Call(cctx, rpc.MethodAuthRefresh, map[string]string{"token": "good-2@60000"}, &life); rpc.CodeOf(err) != rpc.CodePermissionDenied {
+		t.Fatalf("refresh as another user: %v, want permission denied", err)
+	}
+	if err := c.Call(cctx, rpc.MethodAuthRefresh, map[string]string{"token": "good-1@60000"}, &life); err != nil || life["expiresIn"] == nil {
+		t.Fatalf("refresh: %v, %v; want a lifetime", life, err)
+	}
+	if err := c.Call(cctx, rpc.MethodAuthRefresh, map[string]string{"token": "good-1@-5"}, &life); rpc.CodeOf(err) != rpc.CodeUnauthenticated {
+		t.Fatalf("refresh with an expired token: %v, want unauthenticated", err)
 	}
 	c.Close()
 	cancel()
