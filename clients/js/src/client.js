@@ -120,6 +120,10 @@ export class Client extends EventTarget {
     if (o.inBandAuth !== undefined && (typeof o.inBandAuth !== 'string' || o.inBandAuth === '' || typeof o.credentials !== 'function')) problems.push('inBandAuth must be a method name, and needs credentials');
     if (o.codec !== undefined && !['json', 'binary', 'auto'].includes(o.codec)) problems.push(`codec ${JSON.stringify(o.codec)}: must be "json", "binary" or "auto"`);
     if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
+    if (o.handshakeTimeout !== undefined && !(o.handshakeTimeout > 0)) problems.push(`handshakeTimeout ${o.handshakeTimeout}: must be positive`);
+    if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) problems.push(`maxMessageSize ${o.maxMessageSize}: must be a positive integer`);
+    const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
+    if (hb && !(hb.interval > 0 && hb.timeout > 0)) problems.push(`heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive`);
     if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
     this._o = {
       WebSocket: o.WebSocket,
@@ -141,8 +145,6 @@ export class Client extends EventTarget {
       maxBuffered: DEFAULT_MAX_BUFFERED,
       maxServed: o.maxServed ?? DEFAULT_MAX_SERVED,
     };
-    const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
-    if (hb && !(hb.interval > 0 && hb.timeout > 0)) throw new TypeError(`wsrpc: heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive`);
     this.heartbeat = hb;
     this._auth = new Auth(this, o.credentials, o.inBandAuth);
     this._next = 0; // index in _urls of the next connection attempt

@@ -138,5 +138,7 @@ for (const codec of ['json', 'binary']) describe(`calls (${codec})`, { skip: noG
     assert.throws(() => new Client(srv.url, { backoff: { base: 0, max: 1 } }), /backoff/);
     assert.throws(() => new Client(srv.url, { queueSize: -1 }), /queueSize/);
     assert.throws(() => new Client(), /URL/);
+    // Every problem at once.
+    assert.throws(() => new Client(srv.url, { codec: 'xml', heartbeat: { interval: 0 }, inBandAuth: 'login' }), (e) => /codec/.test(e.message) && /heartbeat/.test(e.message) && /inBandAuth/.test(e.message));
   });
 });
