@@ -134,6 +134,25 @@ for (const codec of ['json', 'binary']) describe(`calls (${codec})`, { skip: noG
     await noneLeft(before);
   });
 
+  it('uses the platform\'s WebSocket where there is one (Node 22, browsers), before the ws package', async () => {
+    const { WebSocket: WS } = await import('ws');
+    const made = [];
+    globalThis.WebSocket = class extends WS {
+      constructor(...args) {
+        super(...args);
+        made.push(args[0]);
+      }
+    };
+    try {
+      const d = await connect(srv.url, { codec });
+      assert.equal(await d.call('add', [2]), 2);
+      await d.close();
+      assert.deepEqual(made, [srv.url]);
+    } finally {
+      delete globalThis.WebSocket;
+    }
+  });
+
   it('validates its options', () => {
     assert.throws(() => new Client(srv.url, { backoff: { base: 0, max: 1 } }), /backoff/);
     assert.throws(() => new Client(srv.url, { queueSize: -1 }), /queueSize/);
