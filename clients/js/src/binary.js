@@ -20,8 +20,8 @@ class Malformed extends Error {}
 
 /** Writer appends the fields of one message. */
 class Writer {
-  constructor() {
-    this.buf = new Uint8Array(64);
+  constructor(size = 64) {
+    this.buf = new Uint8Array(size);
     this.n = 0;
   }
 
@@ -68,18 +68,37 @@ class Writer {
   }
 
   text(s) {
+    if (s.length * 3 < 0x80) {
+      // The length fits in one byte whatever the text: encode in place.
+      this.room(1 + s.length * 3);
+      const { written } = enc.encodeInto(s, this.buf.subarray(this.n + 1));
+      this.buf[this.n] = written;
+      this.n += 1 + written;
+      return;
+    }
     const b = enc.encode(s);
     this.uvarint(b.length);
     this.bytes(b);
   }
 
+  /** json writes v as JSON, to the end. */
+  json(v) {
+    const t = JSON.stringify(v);
+    this.room(t.length * 3);
+    this.n += enc.encodeInto(t, this.buf.subarray(this.n)).written;
+  }
+
+  /** done returns a copy of what was written: the scratch writer is used again. */
   done() {
     return this.buf.slice(0, this.n);
   }
 }
 
 /** ext returns the extension block's bytes: metadata entries in key order, then the stream credit. */
+const NONE = new Uint8Array(0);
+
 function ext(meta, stream) {
+  if (!(stream > 0) && (!meta || Object.keys(meta).length === 0)) return NONE;
   const w = new Writer();
   if (meta) {
     for (const k of Object.keys(meta).sort(byBytes)) {
@@ -113,8 +132,14 @@ function byBytes(a, b) {
   return x.length - y.length;
 }
 
+// One scratch writer for every message: encoding is synchronous, and done()
+// copies the message out, so that each costs one allocation of its size.
+const scratch = new Writer(4096);
+
 function head(kind, block = null) {
-  const w = new Writer();
+  const w = scratch;
+  w.n = 0;
+  if (w.buf.length > 1 << 20) w.buf = new Uint8Array(4096); // do not keep a large one
   w.byte(kind);
   if (block && block.length > 0) {
     w.uvarint(block.length);
@@ -123,10 +148,6 @@ function head(kind, block = null) {
     w.byte(0);
   }
   return w;
-}
-
-function json(v) {
-  return enc.encode(JSON.stringify(v));
 }
 
 /** Reader reads the fields of one message, throwing Malformed past its end. */
@@ -218,21 +239,21 @@ export const binaryCodec = Object.freeze({
     w.uvarint(id);
     w.uvarint(timeoutMs > 0 ? Math.min(Math.ceil(timeoutMs * 1000), HUNDRED_YEARS_US) : 0);
     w.text(method);
-    if (params !== undefined) w.bytes(json(params));
+    if (params !== undefined) w.json(params);
     return w.done();
   },
 
   notification({ method, params, meta }) {
     const w = head(K.notification, ext(meta, 0));
     w.text(method);
-    if (params !== undefined) w.bytes(json(params));
+    if (params !== undefined) w.json(params);
     return w.done();
   },
 
   result(id, v) {
     const w = head(K.result);
     w.uvarint(id);
-    w.bytes(json(v === undefined ? null : v));
+    w.json(v === undefined ? null : v);
     return w.done();
   },
 
@@ -241,7 +262,7 @@ export const binaryCodec = Object.freeze({
     w.uvarint(typeof id === 'number' || typeof id === 'bigint' ? id : 0);
     w.varint(code);
     w.text(message);
-    if (data !== undefined) w.bytes(json(data));
+    if (data !== undefined) w.json(data);
     return w.done();
   },
 
