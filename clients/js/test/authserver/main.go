@@ -77,12 +77,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 // and sleep; with refresh, $/auth.refresh for the same user.
 func newServer(refresh bool) (*server.Server, error) {
 	mux := handler.NewMux()
-	if err := mux.Handle("whoami", handler.NoParams(func(ctx context.Context) (any, error) {
+	mux.Handle("whoami", handler.NoParams(func(ctx context.Context) (any, error) {
 		return rpc.RequestFromContext(ctx).Peer().Session().Principal(), nil
-	})); err != nil {
-		return nil, err
-	}
-	if err := mux.Handle("sleep", handler.Func(func(ctx context.Context, p struct {
+	}))
+	mux.Handle("sleep", handler.Func(func(ctx context.Context, p struct {
 		MS int `json:"ms"`
 	}) (int, error) {
 		t := time.NewTimer(time.Duration(min(max(p.MS, 0), 60_000)) * time.Millisecond)
@@ -93,9 +91,7 @@ func newServer(refresh bool) (*server.Server, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-	})); err != nil {
-		return nil, err
-	}
+	}))
 	opts := []server.Option{server.WithInBandAuth("auth.login", 5*time.Second, login)}
 	if refresh {
 		opts = append(opts, server.WithAuthRefresh(func(ctx context.Context, current any, params []byte) (any, error) {
