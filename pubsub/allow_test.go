@@ -3,6 +3,8 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/wsrpc/wsrpc/pubsub"
@@ -31,5 +33,38 @@ func TestHubAllowSubscribe(t *testing.T) {
 	}
 	for _, bad := range []string{"", "a..b", "a.>.b"} {
 		wantCode(t, hub.AllowSubscribe(ctx, nil, bad), rpc.CodeInvalidParams)
+	}
+}
+
+// Subscribes of one topic that arrive together on one connection each get
+// a reply, and replace each other: one subscription is left (none refused
+// as already subscribed, which a check and an add apart would allow).
+func TestConcurrentSubscribesReplace(t *testing.T) {
+	e := newEnv(t)
+	for _, codec := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		t.Run(codec, func(t *testing.T) {
+			c := e.dial(codec)
+			p := c.Peer()
+			for round := range 20 {
+				topic := fmt.Sprintf("race.%s.%d", codec[:4], round)
+				var wg sync.WaitGroup
+				errs := make(chan error, 8)
+				for range 8 {
+					wg.Go(func() {
+						if _, err := rawSubscribe(t, p, `{"topic":"`+topic+`"}`); err != nil {
+							errs <- err
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatalf("round %d: a subscribe among 8 at once: %v", round, err)
+				}
+			}
+			waitFor(t, "one subscription per topic", func() bool { return e.hub.Stats().Subscriptions == 20 })
+			_ = c.Close()
+			waitFor(t, "no subscription once closed", func() bool { return e.hub.Stats().Subscriptions == 0 })
+		})
 	}
 }

@@ -280,6 +280,18 @@ func (h *Hub) connOf(p *rpc.Peer) *conn {
 	return c
 }
 
+// errSubscribedByClient marks add's refusal of a pattern the connection
+// already subscribed to by a $/subscribe of its own (which a new one
+// replaces), as against one the server subscribed it to.
+var errSubscribedByClient = errors.New("subscribed by the client")
+
+// subscribedByClient is the *rpc.Error of that refusal, marked.
+type subscribedByClient struct{ err *rpc.Error }
+
+func (e subscribedByClient) Error() string        { return e.err.Error() }
+func (e subscribedByClient) Is(target error) bool { return target == errSubscribedByClient }
+func (e subscribedByClient) Unwrap() error        { return e.err }
+
 // add subscribes c to pattern: it finds or makes the pattern's entry and
 // adds a subscription to it, joining (holding publications) unless live.
 // The first subscription of an entry (first) must make the broker
@@ -296,9 +308,15 @@ func (h *Hub) add(c *conn, pattern string, echo, server bool) (s *sub, e *entry,
 		return nil, nil, false, rpc.NotStarted("connection closing")
 	}
 	e = h.entries[pattern]
-	if e != nil && c.sub(e.id) != nil {
-		return nil, nil, false, &rpc.Error{Code: rpc.CodeInvalidParams,
-			Message: fmt.Sprintf("already subscribed to %q (subscription %d)", pattern, e.id)}
+	if e != nil {
+		if old := c.sub(e.id); old != nil {
+			err := &rpc.Error{Code: rpc.CodeInvalidParams,
+				Message: fmt.Sprintf("already subscribed to %q (subscription %d)", pattern, e.id)}
+			if !old.server {
+				return nil, nil, false, subscribedByClient{err}
+			}
+			return nil, nil, false, err
+		}
 	}
 	if len(c.subs) >= h.cfg.limits.MaxSubscriptions {
 		return nil, nil, false, &rpc.Error{Code: rpc.CodeBusy,

@@ -123,13 +123,30 @@ func (h *Hub) serveSubscribe(ctx context.Context, req *rpc.Request) ([]byte, err
 	if err := h.allowSubscribe(ctx, peer, p.Topic); err != nil {
 		return nil, err
 	}
-	if old := h.subscribed(c, p.Topic); old != nil && !old.server {
-		// Subscribing again replaces the subscription: a client that lost
-		// track of one (its call was cancelled after the server made it)
-		// gets a fresh one, with a fresh reply.
-		h.remove(old)
+	var (
+		s     *sub
+		e     *entry
+		first bool
+		err   error
+	)
+	for try := 0; ; try++ {
+		if old := h.subscribed(c, p.Topic); old != nil && !old.server {
+			// Subscribing again replaces the subscription: a client that
+			// lost track of one (its call was cancelled after the server
+			// made it) gets a fresh one, with a fresh reply.
+			h.remove(old)
+		}
+		s, e, first, err = h.add(c, p.Topic, p.Echo, false)
+		// Another $/subscribe of the same topic on this connection may
+		// have come between the removal and the add: replace that one too
+		// (a few times at most; the last to arrive wins).
+		if err == nil || try == 3 || !errors.Is(err, errSubscribedByClient) {
+			break
+		}
 	}
-	s, e, first, err := h.add(c, p.Topic, p.Echo, false)
+	if dup, ok := err.(subscribedByClient); ok {
+		return nil, dup.err
+	}
 	if err != nil {
 		return nil, err
 	}
