@@ -603,13 +603,13 @@ func (d *demo) bench(ctx context.Context) error {
 	}
 	d.section("11. A short load test on one connection")
 	cfg := &benchConfig{
-		url:         d.url,
-		method:      "echo",
-		params:      rpc.Raw(`["hello"]`),
-		conns:       1,
-		concurrency: 16,
-		total:       d.benchCalls,
-		timeout:     demoStepTimeout,
+		url:     d.url,
+		method:  "echo",
+		params:  rpc.Raw(`["hello"]`),
+		conns:   1,
+		workers: 16,
+		total:   d.benchCalls,
+		timeout: demoStepTimeout,
 	}
 	res, err := benchLoad(ctx, cfg, nil)
 	if err != nil {
@@ -618,11 +618,10 @@ func (d *demo) bench(ctx context.Context) error {
 	if res.lost != nil {
 		return fmt.Errorf("connection lost: %s", closeText(res.lost))
 	}
-	d.printf("wsrpc bench -n %d --concurrency 16 %s echo '[\"hello\"]'\n", d.benchCalls, d.url)
+	d.printf("wsrpc bench -n %d -c 16 %s echo '[\"hello\"]'\n", d.benchCalls, d.url)
 	d.printf("%d calls, %d errors in %s: %.0f calls/s; latency p50 %s, p99 %s, max %s\n",
 		res.calls, res.calls-res.ok(), res.elapsed.Round(time.Millisecond), res.rps(),
-		fmtMS(percentile(res.latencies, 0.5)), fmtMS(percentile(res.latencies, 0.99)),
-		fmtMS(res.latencies[len(res.latencies)-1]))
+		fmtMS(res.latency.Quantile(0.5)), fmtMS(res.latency.Quantile(0.99)), fmtMS(res.latency.Max()))
 	return nil
 }
 

@@ -18,6 +18,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed
 	exitUsage   = 2 // the command line is wrong; nothing was done
+	// exitInterrupted is the status of a command that SIGINT stopped
+	// (128 + 2, as shells report it); see interruptedStatus.
+	exitInterrupted = 130
 )
 
 // Extensions are what a build of the command adds to it.
@@ -33,10 +36,58 @@ type Extensions struct {
 // It is all a build's main function calls: cmd/wsrpc with zero Extensions,
 // natsbroker/cmd/wsrpc with a NATS broker.
 func Main(ext Extensions) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runWith(ctx, ext, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// signalCause is the cause of the end of Main's context: the signal
+// received.
+type signalCause struct{ sig os.Signal }
+
+func (s signalCause) Error() string { return s.sig.String() + " signal received" }
+
+// notifyContext is signal.NotifyContext with the signal as the context's
+// cause, so that a command may exit with 128 + its number. After the first
+// signal the process's default handling is back: a second Ctrl-C kills a
+// command that does not stop. stop releases the signals and waits for the
+// goroutine watching them.
+func notifyContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // owned: stop waits for it
+		defer wg.Done()
+		select {
+		case s := <-ch:
+			signal.Stop(ch)
+			cancel(signalCause{s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		wg.Wait()
+		cancel(nil)
+	}
+}
+
+// interruptedStatus is the exit status of a command that the end of ctx
+// stopped: 128 + the number of the signal that ended it (130 for SIGINT,
+// 143 for SIGTERM), and 130 when ctx ended otherwise (in tests).
+func interruptedStatus(ctx context.Context) int {
+	var s signalCause
+	if errors.As(context.Cause(ctx), &s) {
+		if n, ok := s.sig.(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return exitInterrupted
 }
 
 // env is what a command may touch of the process: its standard streams,
@@ -130,11 +181,15 @@ func lookup(name string) *command {
 func report(e *env, name string, err error) int {
 	var ue *usageError
 	var ec exitCode
+	var f *failure
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &ec):
 		return int(ec)
+	case errors.As(err, &f):
+		fmt.Fprintf(e.stderr, "wsrpc %s: %v\n", name, err)
+		return f.status
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "wsrpc %s: %s (run 'wsrpc %s --help')\n", name, ue.msg, name)
 		return exitUsage
@@ -175,12 +230,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether v (a stream) is a terminal: a character
+// device with terminal attributes (/dev/null is a character device too).
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}
 	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tty := false
+	if sc.Control(func(fd uintptr) { tty = isTTY(fd) }) != nil {
+		return false
+	}
+	return tty
 }
