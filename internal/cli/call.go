@@ -8,23 +8,48 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 var callHelp = help{
-	usage: "call [flags] URL METHOD [PARAMS]",
+	usage: "call [flags] URL METHOD [PARAMS]\n       wsrpc call --list URL",
 	about: `
 Calls METHOD on the wsrpc server at URL and prints the result as indented JSON
 on stdout. PARAMS is JSON (an array or an object for --codec json), or - to
 read it from stdin; put -- before PARAMS that start with '-'.
 
-When the server answers with an error, "error CODE: MESSAGE" goes to stderr and
-the exit status is 1. Usage mistakes (malformed PARAMS, say) exit with 2
-before anything is dialed.
+When the server answers with an error, "error CODE: MESSAGE" goes to stderr,
+and the exit status tells the error's class:
+  0    the call succeeded
+  1    another error: an application's own code, or another failure
+  2    usage: the command line is wrong; nothing was dialed
+  3    no connection: dial, TLS, proxy or handshake failed, or the connection
+       was lost before the reply came (-32006: the outcome is unknown)
+  4    timed out: --timeout passed, or the server answered -32002
+  5    method not found (-32601)
+  6    invalid params or request (-32602, -32600, -32700)
+  7    the handler failed: internal error (-32603)
+  8    refused for now, safe to retry: unavailable or busy (-32000, -32003)
+  9    not allowed: unauthenticated or permission denied (-32004, -32005, or
+       HTTP 401 or 403 at the handshake)
+  10   cancelled on the server's side (-32001)
+  130  interrupted by SIGINT (143: SIGTERM)
+
+-v prints the handshake on stderr: the request's and the response's headers
+(credentials in Authorization, Proxy-Authorization and Cookie hidden), then
+how long the TCP connection, the TLS handshake, the WebSocket handshake and the
+call took.
+
+--list asks the server for its methods (the reserved method rpc.discover,
+which answers an OpenRPC document) and prints one a line: name, params and
+result, from their JSON Schema, and the summary. 'wsrpc call URL
+rpc.discover' prints the whole document.
 
 The server may call back while the call is in flight: --answer names a JSON
 file mapping method names to the results to answer with; other methods are
@@ -47,7 +72,9 @@ echo '{"hello":"world"}' | wsrpc call ws://127.0.0.1:8080/rpc echo -
 wsrpc call -H 'Authorization: Bearer xyz' wss://api.example.com/rpc whoami
 wsrpc call --answer answers.json ws://127.0.0.1:8080/rpc callback '{"method":"ping"}'
 wsrpc call --stream ws://127.0.0.1:8080/rpc countdown '{"from":5}'
-wsrpc call --stream --window 8 ws://127.0.0.1:8080/rpc tail '{"topic":"time"}' | jq -r .data`,
+wsrpc call --stream --window 8 ws://127.0.0.1:8080/rpc tail '{"topic":"time"}' | jq -r .data
+wsrpc call --list ws://127.0.0.1:8080/rpc
+wsrpc call -v --ca ca.pem wss://api.example.com/rpc whoami`,
 }
 
 // rpcFlags are the flags call and notify share.
@@ -66,10 +93,14 @@ func (f *rpcFlags) register(fs *flag.FlagSet) {
 // options returns the options of client.Dial for command name: the flags',
 // then extra. A one-shot command does not reconnect: a connection lost
 // fails it.
-func (f *rpcFlags) options(e *env, name string, extra ...client.Option) []client.Option {
-	opts := append(f.dial.clientOptions(e, name), f.codec.options()...)
+func (f *rpcFlags) options(e *env, name string, extra ...client.Option) ([]client.Option, error) {
+	opts, err := f.dial.clientOptions(e, name)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, f.codec.options()...)
 	opts = append(opts, client.WithReconnect(false))
-	return append(opts, extra...)
+	return append(opts, extra...), nil
 }
 
 // rpcTarget is what call and notify are asked to do.
@@ -153,6 +184,8 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	answerFile := fs.String("answer", "", "answer the server's callbacks from this JSON `file`: {\"method\": result, ...}")
 	stream := fs.Bool("stream", false, "call METHOD as a stream: print each result as it arrives, one JSON value a line (see above)")
 	window := fs.Int("window", rpc.DefaultStreamWindow, fmt.Sprintf("with --stream, the initial credit window: the `n` results (1 to %d) the server may send ahead of those printed (it grows for small results)", rpc.MaxStreamWindow))
+	verbose := fs.Bool("v", false, "print the handshake's headers and the timing of dial, handshake and call on stderr")
+	list := fs.Bool("list", false, "list the server's methods (rpc.discover) instead of calling one; takes only URL")
 	pos, err := parseArgs(fs, args, e, &callHelp)
 	if err != nil {
 		return err
@@ -165,6 +198,15 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	if *window < 1 || *window > rpc.MaxStreamWindow {
 		return usagef("--window must be between 1 and %d, not %d", rpc.MaxStreamWindow, *window)
 	}
+	if *list {
+		if *stream {
+			return usagef("--list and --stream exclude each other")
+		}
+		if len(pos) != 1 {
+			return usagef("--list takes URL alone, got %d argument(s)", len(pos))
+		}
+		pos = append(pos, discoverMethod)
+	}
 	t, err := parseTarget(e, pos, &f.codec)
 	if err != nil {
 		return err
@@ -173,12 +215,28 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var trace *handshakeTrace
+	if *verbose {
+		trace = newHandshakeTrace(e.stderr)
+		f.dial.wrap = trace.wrap
+	}
+	opts, err := f.options(e, "call", rpc.WithHandler(answerHandler(answers)))
+	if err != nil {
+		return err
+	}
 
 	callCtx, cancel := withTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := dialClient(callCtx, t.url, f.options(e, "call", rpc.WithHandler(answerHandler(answers)))...)
+	dctx := callCtx
+	if trace != nil {
+		dctx = trace.context(callCtx)
+	}
+	c, err := dialClient(dctx, t.url, opts...)
+	if trace != nil {
+		trace.dialed(c, err)
+	}
 	if err != nil {
-		return timeoutError(ctx, err, f.timeout)
+		return dialFailure(ctx, err, f.timeout)
 	}
 	defer c.Close()
 	if *stream {
@@ -192,8 +250,19 @@ func runCall(ctx context.Context, e *env, args []string) error {
 		return callStream(ctx, callCtx, e, c, t, *window, f.timeout)
 	}
 	var out rpc.Raw
-	if err := c.Call(callCtx, t.method, t.params, &out); err != nil {
+	t0 := time.Now()
+	err = c.Call(callCtx, t.method, t.params, &out)
+	if trace != nil {
+		trace.called(t.method, time.Since(t0), err)
+	}
+	if err != nil {
+		if *list && rpc.CodeOf(err) == rpc.CodeMethodNotFound && isRPCError(err) {
+			return &failure{status: exitMethodNotFound, err: errors.New("the server does not list its methods: rpc.discover: method not found")}
+		}
 		return rpcFailure(ctx, e, err, f.timeout)
+	}
+	if *list {
+		return printMethods(e.stdout, out)
 	}
 	printJSON(e.stdout, out)
 	return nil
@@ -227,10 +296,11 @@ func callStream(parent, ctx context.Context, e *env, c *client.Client, t *rpcTar
 			}
 			return nil
 		case parent.Err() != nil:
+			msg := fmt.Sprintf("interrupted after %d results", n)
 			if n == 1 {
-				return errors.New("interrupted after 1 result")
+				msg = "interrupted after 1 result"
 			}
-			return fmt.Errorf("interrupted after %d results", n)
+			return &failure{status: interruptedStatus(parent), err: errors.New(msg)}
 		default:
 			return rpcFailure(parent, e, err, timeout)
 		}
@@ -264,15 +334,36 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 }
 
 // timeoutError rewords an error caused by the command's own timeout or by
-// an interrupt.
+// an interrupt; an interrupt exits with 130 (SIGINT) or 143 (SIGTERM), a
+// timeout with exitTimeout.
 func timeoutError(parent context.Context, err error, timeout time.Duration) error {
 	switch {
 	case parent.Err() != nil:
-		return errors.New("interrupted")
+		return &failure{status: interruptedStatus(parent), err: errors.New("interrupted")}
 	case errors.Is(err, context.DeadlineExceeded) && !isRPCError(err):
-		return fmt.Errorf("timed out after %s", timeout)
+		var de *dialErr
+		if errors.As(err, &de) {
+			return &failure{status: exitTimeout, err: err} // "dial URL: timed out"
+		}
+		return &failure{status: exitTimeout, err: fmt.Errorf("timed out after %s", timeout)}
 	}
 	return err
+}
+
+// dialFailure is timeoutError for a failed dial: the connection could not
+// be made (exitNoConnection), or the server refused the credentials
+// (exitNotAllowed).
+func dialFailure(parent context.Context, err error, timeout time.Duration) error {
+	err = timeoutError(parent, err, timeout)
+	var f *failure
+	if errors.As(err, &f) {
+		return err
+	}
+	var he *transport.HandshakeError
+	if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
+		return &failure{status: exitNotAllowed, err: err}
+	}
+	return &failure{status: exitNoConnection, err: err}
 }
 
 func isRPCError(err error) bool {
@@ -280,15 +371,57 @@ func isRPCError(err error) bool {
 	return errors.As(err, &e)
 }
 
+// Exit statuses of call (and notify, publish) beyond 0, 1 and 2: the class
+// of what went wrong. callHelp lists them.
+const (
+	exitNoConnection   = 3
+	exitTimeout        = 4
+	exitMethodNotFound = 5
+	exitInvalid        = 6
+	exitServerError    = 7
+	exitRetryLater     = 8
+	exitNotAllowed     = 9
+	exitCancelled      = 10
+)
+
+// exitStatusOf returns the exit status of an error code.
+func exitStatusOf(code rpc.Code) int {
+	switch code {
+	case rpc.CodeConnectionLost:
+		return exitNoConnection
+	case rpc.CodeDeadlineExceeded:
+		return exitTimeout
+	case rpc.CodeMethodNotFound:
+		return exitMethodNotFound
+	case rpc.CodeInvalidParams, rpc.CodeInvalidRequest, rpc.CodeParseError:
+		return exitInvalid
+	case rpc.CodeInternalError:
+		return exitServerError
+	case rpc.CodeUnavailable, rpc.CodeBusy:
+		return exitRetryLater
+	case rpc.CodeUnauthenticated, rpc.CodePermissionDenied:
+		return exitNotAllowed
+	case rpc.CodeCanceled:
+		return exitCancelled
+	}
+	return exitFailure
+}
+
 // rpcFailure reports a failed call: "error CODE: MESSAGE" for an error from
-// the wire, one line with the cause otherwise.
+// the wire, one line with the cause otherwise; the exit status is the
+// error's class.
 func rpcFailure(parent context.Context, e *env, err error, timeout time.Duration) error {
 	var re *rpc.Error
-	if !errors.As(err, &re) {
-		return timeoutError(parent, err, timeout)
+	if !errors.As(err, &re) || parent.Err() != nil {
+		err = timeoutError(parent, err, timeout)
+		var f *failure
+		if !errors.As(err, &f) && rpc.CodeOf(err) == rpc.CodeConnectionLost {
+			return &failure{status: exitNoConnection, err: err}
+		}
+		return err
 	}
 	fmt.Fprintln(e.stderr, errorLine(re))
-	return exitCode(exitFailure)
+	return exitCode(exitStatusOf(re.Code))
 }
 
 // errorLine is an error from the wire on one line: "error CODE: MESSAGE".

@@ -133,8 +133,8 @@ func TestCallHeaders(t *testing.T) {
 	}
 
 	r = runCmd(t, "", "call", ts.url, "whoami")
-	if r.code != exitFailure {
-		t.Errorf("without the header: code %d, want 1", r.code)
+	if r.code != exitNotAllowed {
+		t.Errorf("without the header: code %d, want 9", r.code)
 	}
 	want := "wsrpc call: dial " + ts.url + ": the server answered HTTP 401 Unauthorized instead of switching protocols"
 	if got := oneLine(t, r); got != want {
@@ -148,20 +148,21 @@ func TestCallErrors(t *testing.T) {
 		name string
 		give []string
 		want string // the one line on stderr
+		code int    // the exit status: the error's class
 	}{
-		{"unknown method", []string{"nope"}, `error -32601: method "nope" not found`},
-		{"invalid params", []string{"add", `{"a":1}`}, "error -32602: invalid params: json: cannot unmarshal object into Go value of type []float64"},
-		{"bad sleep", []string{"sleep", `{"ms":-1}`}, "error -32602: ms must be between 0 and 600000"},
-		{"callback without method", []string{"callback", `{}`}, `error -32602: want {"method": M, "params": P}`},
-		{"broadcast scalar", []string{"broadcast", `"hi"`}, "error -32602: params must be an array or an object (JSON-RPC clients accept nothing else)"},
+		{"unknown method", []string{"nope"}, `error -32601: method "nope" not found`, exitMethodNotFound},
+		{"invalid params", []string{"add", `{"a":1}`}, "error -32602: invalid params: json: cannot unmarshal object into Go value of type []float64", exitInvalid},
+		{"bad sleep", []string{"sleep", `{"ms":-1}`}, "error -32602: ms must be between 0 and 600000", exitInvalid},
+		{"callback without method", []string{"callback", `{}`}, `error -32602: want {"method": M, "params": P}`, exitInvalid},
+		{"broadcast scalar", []string{"broadcast", `"hi"`}, "error -32602: params must be an array or an object (JSON-RPC clients accept nothing else)", exitInvalid},
 		{"unanswered callback", []string{"callback", `{"method":"client.nope"}`},
-			"error -32601: the client answered the callback client.nope: method not found: client.nope (no --answer for it)"},
+			"error -32601: the client answered the callback client.nope: method not found: client.nope (no --answer for it)", exitMethodNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCmd(t, "", append([]string{"call", ts.url}, tt.give...)...)
-			if r.code != exitFailure {
-				t.Errorf("code = %d, want 1", r.code)
+			if r.code != tt.code {
+				t.Errorf("code = %d, want %d", r.code, tt.code)
 			}
 			if got := oneLine(t, r); got != tt.want {
 				t.Errorf("stderr = %q, want %q", got, tt.want)
@@ -172,8 +173,8 @@ func TestCallErrors(t *testing.T) {
 
 func TestCallUnreachable(t *testing.T) {
 	r := runCmd(t, "", "call", "ws://127.0.0.1:1/rpc", "add", "[1]")
-	if r.code != exitFailure {
-		t.Errorf("code = %d, want 1", r.code)
+	if r.code != exitNoConnection {
+		t.Errorf("code = %d, want 3", r.code)
 	}
 	if got, want := oneLine(t, r), "wsrpc call: dial ws://127.0.0.1:1/rpc: connection refused"; got != want {
 		t.Errorf("stderr = %q, want %q", got, want)
@@ -183,8 +184,8 @@ func TestCallUnreachable(t *testing.T) {
 func TestCallNotWebSocket(t *testing.T) {
 	ts := newTestServer(t)
 	r := runCmd(t, "", "call", strings.TrimSuffix(ts.url, "/rpc")+"/elsewhere", "add", "[1]")
-	if r.code != exitFailure {
-		t.Errorf("code = %d, want 1", r.code)
+	if r.code != exitNoConnection {
+		t.Errorf("code = %d, want 3", r.code)
 	}
 	if got := oneLine(t, r); !strings.Contains(got, "HTTP 404 Not Found") {
 		t.Errorf("stderr = %q, want the 404", got)
@@ -194,8 +195,8 @@ func TestCallNotWebSocket(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	ts := newTestServer(t)
 	r := runCmd(t, "", "call", "--timeout", "200ms", ts.url, "sleep", `{"ms":5000}`)
-	if r.code != exitFailure {
-		t.Errorf("code = %d, want 1", r.code)
+	if r.code != exitTimeout {
+		t.Errorf("code = %d, want 4", r.code)
 	}
 	// The deadline travels with the call: whichever side sees it pass first
 	// reports it.
@@ -211,8 +212,8 @@ func TestCallInterrupted(t *testing.T) {
 	timer := time.AfterFunc(100*time.Millisecond, cancel)
 	defer timer.Stop()
 	r := runCtx(t, ctx, strings.NewReader(""), "call", ts.url, "sleep", `{"ms":5000}`)
-	if r.code != exitFailure {
-		t.Errorf("code = %d, want 1", r.code)
+	if r.code != exitInterrupted {
+		t.Errorf("code = %d, want 130", r.code)
 	}
 	if got := oneLine(t, r); got != "wsrpc call: interrupted" {
 		t.Errorf("stderr = %q", got)
@@ -317,10 +318,145 @@ func TestNotifyOnTheWire(t *testing.T) {
 
 func TestNotifyUnreachable(t *testing.T) {
 	r := runCmd(t, "", "notify", "ws://127.0.0.1:1/rpc", "m")
-	if r.code != exitFailure {
-		t.Errorf("code = %d, want 1", r.code)
+	if r.code != exitNoConnection {
+		t.Errorf("code = %d, want 3", r.code)
 	}
 	if got, want := oneLine(t, r), "wsrpc notify: dial ws://127.0.0.1:1/rpc: connection refused"; got != want {
 		t.Errorf("stderr = %q, want %q", got, want)
+	}
+}
+
+// discoverDoc is an OpenRPC document in the shape handler.Mux answers
+// rpc.discover with.
+const discoverDoc = `{"openrpc":"1.3.2","info":{"title":"demo","version":"0.1.0"},"methods":[
+ {"name":"greet","summary":"says hello","params":[{"name":"params","schema":{"type":"object","properties":{"name":{"type":"string"},"polite":{"type":"boolean"}},"required":["name"]}}],"result":{"name":"result","schema":{"type":"string"}}},
+ {"name":"add","params":[{"name":"params","schema":{"type":"array","items":{"type":"number"}}}],"result":{"name":"result","schema":{"type":"number"}}},
+ {"name":"pair","description":"a tuple\nand more","params":[{"name":"params","schema":{"type":"array","prefixItems":[{"type":"integer"},{"type":["string","null"]}]}}],"result":{"name":"result","schema":{"enum":["a","b"]}}},
+ {"name":"legacy","deprecated":true,"params":[{"name":"a","required":true,"schema":{"$ref":"#/components/schemas/Thing"}},{"name":"b","schema":{}}]},
+ {"name":"free","params":[],"result":{"name":"result","schema":{"type":"object","additionalProperties":{"type":"integer"}}}}
+]}`
+
+// discoverServer answers rpc.discover with doc (or method-not-found when
+// doc is empty) and echo otherwise.
+func discoverServer(t *testing.T, doc string) string {
+	t.Helper()
+	return newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
+		p, err := rpc.New(c, rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+			if req.Method == "rpc.discover" && doc != "" {
+				return []byte(doc), nil
+			}
+			return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q not found", req.Method)
+		})))
+		if err != nil {
+			return
+		}
+		<-p.Done()
+	})
+}
+
+func TestCallList(t *testing.T) {
+	url := discoverServer(t, discoverDoc)
+	r := runCmd(t, "", "call", "--list", url)
+	if r.code != exitOK || r.stderr != "" {
+		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	}
+	golden(t, "call-list", r.stdout)
+
+	r = runCmd(t, "", "call", "--list", discoverServer(t, ""))
+	if got := oneLine(t, r); r.code != exitMethodNotFound || got != "wsrpc call: the server does not list its methods: rpc.discover: method not found" {
+		t.Errorf("no discovery: code %d, stderr %q", r.code, got)
+	}
+	r = runCmd(t, "", "call", "--list", discoverServer(t, `[1,2]`))
+	if got := oneLine(t, r); r.code != exitFailure || !strings.HasPrefix(got, "wsrpc call: rpc.discover answered what is not an OpenRPC document") {
+		t.Errorf("not a document: code %d, stderr %q", r.code, got)
+	}
+	for _, args := range [][]string{{"--list", url, "add"}, {"--list"}, {"--list", "--stream", url}} {
+		r := runCmd(t, "", append([]string{"call"}, args...)...)
+		if r.code != exitUsage {
+			t.Errorf("%q: code %d, want 2 (stderr %q)", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestSchemaType(t *testing.T) {
+	tests := []struct{ give, want string }{
+		{``, "any"},
+		{`true`, "any"},
+		{`{}`, "any"},
+		{`false`, "never"},
+		{`{"type":"string"}`, "string"},
+		{`{"type":["number","null"]}`, "number|null"},
+		{`{"type":"array","items":{"type":"string"}}`, "[string]"},
+		{`{"type":"array"}`, "[any]"},
+		{`{"type":"array","items":[{"type":"integer"},{"type":"string"}]}`, "[integer, string]"},
+		{`{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"string"}},"required":["b"]}`, "{a?: string, b: integer}"},
+		{`{"properties":{"x":{"type":"number"}}}`, "{x?: number}"},
+		{`{"type":"object"}`, "object"},
+		{`{"type":"object","additionalProperties":{"type":"number"}}`, "{string: number}"},
+		{`{"$ref":"#/components/schemas/Point"}`, "Point"},
+		{`{"const":"on"}`, `"on"`},
+		{`{"enum":[1,"two",null]}`, `1|"two"|null`},
+		{`{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]}`, "string|[string]"},
+		{`{"oneOf":[{"type":"integer"},{"const":false}]}`, "integer|false"},
+		{`{"type":"array","items":{"type":"array","items":{"type":"array","items":{"type":"array"}}}}`, "[[[…]]]"},
+		{`"nonsense"`, "?"},
+	}
+	for _, tt := range tests {
+		if got := schemaType(json.RawMessage(tt.give), 0); got != tt.want {
+			t.Errorf("schemaType(%s) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestCallVerbose(t *testing.T) {
+	ts := newTestServer(t, server.WithAuth(func(r *http.Request) (any, error) { return r.Header.Get("Authorization"), nil }))
+	r := runCmd(t, "", "call", "-v", "-H", "Authorization: Bearer s3cret-token", "--codec", "json", ts.url, "add", "[1,2]")
+	if r.code != exitOK || r.stdout != "3\n" {
+		t.Fatalf("code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(ts.url, "ws://"), "/rpc")
+	for _, re := range []string{
+		`^\* connected to ` + regexp.QuoteMeta(host) + ` in [\d.]+ms\n> GET /rpc HTTP/1\.1\n> Host: ` + regexp.QuoteMeta(host) + `\n`,
+		`(?m)^> Authorization: Bearer <hidden, 12 bytes>$`,
+		`(?m)^> Sec-Websocket-Protocol: jsonrpc2\.0$`,
+		`(?m)^> Upgrade: websocket$`,
+		`(?m)^>\n< HTTP/1\.1 101 Switching Protocols\n`,
+		`(?m)^< Sec-Websocket-Protocol: jsonrpc2\.0$`,
+		`(?m)^<\n\* WebSocket handshake done in [\d.]+ms \(response after [\d.]+ms\), subprotocol jsonrpc2\.0\n\* call add: result after [\d.]+ms\n$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(r.stderr) {
+			t.Errorf("stderr does not match %s:\n%s", re, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "s3cret") {
+		t.Errorf("-v shows the credentials:\n%s", r.stderr)
+	}
+
+	// A refused handshake is shown too, and so is a failed call.
+	r = runCmd(t, "", "call", "-v", strings.TrimSuffix(ts.url, "/rpc")+"/nowhere", "add", "[1]")
+	if r.code != exitNoConnection || !regexp.MustCompile(`(?m)^< HTTP/1\.1 404 Not Found\n(.|\n)*^\* handshake failed after [\d.]+ms\nwsrpc call: dial .*404`).MatchString(r.stderr) {
+		t.Errorf("refused: code %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = runCmd(t, "", "call", "-v", ts.url, "nope")
+	if r.code != exitMethodNotFound || !regexp.MustCompile(`(?m)^\* call nope: error after [\d.]+ms\nerror -32601: `).MatchString(r.stderr) {
+		t.Errorf("failed call: code %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+func TestExitStatusOf(t *testing.T) {
+	tests := []struct {
+		give rpc.Code
+		want int
+	}{
+		{rpc.CodeConnectionLost, 3}, {rpc.CodeDeadlineExceeded, 4}, {rpc.CodeMethodNotFound, 5},
+		{rpc.CodeInvalidParams, 6}, {rpc.CodeInvalidRequest, 6}, {rpc.CodeParseError, 6},
+		{rpc.CodeInternalError, 7}, {rpc.CodeUnavailable, 8}, {rpc.CodeBusy, 8},
+		{rpc.CodeUnauthenticated, 9}, {rpc.CodePermissionDenied, 9}, {rpc.CodeCanceled, 10},
+		{42, 1}, {-32099, 1},
+	}
+	for _, tt := range tests {
+		if got := exitStatusOf(tt.give); got != tt.want {
+			t.Errorf("exitStatusOf(%d) = %d, want %d", tt.give, got, tt.want)
+		}
 	}
 }

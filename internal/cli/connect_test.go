@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,10 +56,12 @@ func echoWS(c *transport.Conn) {
 	}
 }
 
+// TestConnectSession: with stdout not a terminal, stdout holds the
+// messages alone, one a line (for jq), and the rest goes to stderr.
 func TestConnectSession(t *testing.T) {
 	url := newWSServer(t, &transport.AcceptOptions{Subprotocols: []string{"echo.v1"}}, echoWS)
 	stdin, in := io.Pipe()
-	b := start(t, stdin, "connect", "--no-time", "--subprotocol", "echo.v1", url)
+	b := start(t, stdin, "connect", "--subprotocol", "echo.v1", url)
 	send := func(line string) {
 		t.Helper()
 		if _, err := io.WriteString(in, line+"\n"); err != nil {
@@ -65,12 +69,12 @@ func TestConnectSession(t *testing.T) {
 		}
 	}
 	b.stderr.waitFor(t, regexp.MustCompile(`connected to .* \(subprotocol: echo\.v1\)`), b.ended)
-	send("hello")
-	b.stdout.waitFor(t, regexp.MustCompile(`< text: hello\n`), b.ended)
+	send(`{"hello": [1, 2]}`)
+	b.stdout.waitFor(t, regexp.MustCompile(`^\{"hello": \[1, 2\]\}\n$`), b.ended)
 	send("//slash")
-	b.stdout.waitFor(t, regexp.MustCompile(`< text: /slash\n`), b.ended)
+	b.stdout.waitFor(t, regexp.MustCompile(`\n/slash\n$`), b.ended)
 	send("/ping")
-	b.stdout.waitFor(t, regexp.MustCompile(`< pong after \S+\n`), b.ended)
+	b.stderr.waitFor(t, regexp.MustCompile(`< [\d:.]+ pong after \S+\n`), b.ended)
 	send("/frob")
 	b.stderr.waitFor(t, regexp.MustCompile(`unknown command /frob`), b.ended)
 	send("/close 4001 bye now")
@@ -78,22 +82,9 @@ func TestConnectSession(t *testing.T) {
 		t.Errorf("code = %d, want 0; stderr:\n%s", code, b.stderr.String())
 	}
 	in.Close()
-	out := regexp.MustCompile(`pong after \S+`).ReplaceAllString(b.stdout.String(), "pong after RTT")
-	golden(t, "connect-session", out)
-}
-
-func TestConnectTimestamps(t *testing.T) {
-	url := newWSServer(t, nil, echoWS)
-	stdin, in := io.Pipe()
-	b := start(t, stdin, "connect", "--linger", "0", url)
-	io.WriteString(in, "hi\n")
-	b.stdout.waitFor(t, regexp.MustCompile(`(?m)^< \d\d:\d\d:\d\d\.\d\d\d text: hi$`), b.ended)
-	in.Close() // EOF closes with 1000
-	if code := b.wait(t); code != exitOK {
-		t.Errorf("code = %d, want 0", code)
-	}
-	if !strings.HasSuffix(b.stdout.String(), "closed: 1000 normal closure\n") {
-		t.Errorf("stdout = %q, want the 1000 close at the end", b.stdout.String())
+	golden(t, "connect-session", b.stdout.String())
+	if !strings.HasSuffix(b.stderr.String(), "closed: 4001 \"bye now\"\n") {
+		t.Errorf("stderr = %q, want the close at the end", b.stderr.String())
 	}
 }
 
@@ -103,18 +94,20 @@ func TestConnectBinary(t *testing.T) {
 		name string
 		give []string
 		line string
+		want string // the echo on stdout
 	}{
-		{"hex", []string{"--binary"}, "0a 0b 0c"},
-		{"base64", []string{"--base64"}, "CgsM"},
+		{"hex", []string{"--binary"}, "0a 0b 0c", "0a0b0c\n"},
+		{"base64", []string{"--base64"}, "CgsM", "CgsM\n"},
+		{"raw", []string{"--binary", "--raw"}, "0a0b0c", "\x0a\x0b\x0c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			stdin, in := io.Pipe()
-			b := start(t, stdin, append(append([]string{"connect", "--no-time"}, tt.give...), url)...)
+			b := start(t, stdin, append(append([]string{"connect"}, tt.give...), url)...)
 			io.WriteString(in, "not hex!\n")
 			b.stderr.waitFor(t, regexp.MustCompile(`not sent: bad `), b.ended)
 			io.WriteString(in, tt.line+"\n")
-			b.stdout.waitFor(t, regexp.MustCompile(`< binary \(3 bytes\): 0a0b0c\n`), b.ended)
+			b.stdout.waitFor(t, regexp.MustCompile("^"+regexp.QuoteMeta(tt.want)+"$"), b.ended)
 			io.WriteString(in, "/close\n")
 			if code := b.wait(t); code != exitOK {
 				t.Errorf("code = %d, want 0", code)
@@ -124,16 +117,138 @@ func TestConnectBinary(t *testing.T) {
 	}
 }
 
+// TestConnectRaw: --raw writes each payload exactly: text and a newline,
+// binary as its bytes.
+func TestConnectRaw(t *testing.T) {
+	url := newWSServer(t, nil, func(c *transport.Conn) {
+		ctx := context.Background()
+		c.Send(ctx, transport.Message{Type: transport.Text, Data: []byte(`{"a":1}`)})
+		c.Send(ctx, transport.Message{Type: transport.Binary, Data: []byte{0, 1, 2}})
+		c.Send(ctx, transport.Message{Type: transport.Text, Data: []byte("two\nlines")})
+		c.Close(transport.StatusNormalClosure, "")
+	})
+	stdin, in := io.Pipe()
+	defer in.Close()
+	r := runCtx(t, context.Background(), stdin, "connect", "--raw", url)
+	if r.code != exitOK {
+		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	}
+	if want := "{\"a\":1}\n\x00\x01\x02two\nlines\n"; r.stdout != want {
+		t.Errorf("stdout = %q, want %q", r.stdout, want)
+	}
+}
+
+// TestConnectPretty: --pretty indents JSON messages, and leaves the others
+// as they came.
+func TestConnectPretty(t *testing.T) {
+	url := newWSServer(t, nil, func(c *transport.Conn) {
+		ctx := context.Background()
+		c.Send(ctx, transport.Message{Type: transport.Text, Data: []byte(`{"a":[1,2]}`)})
+		c.Send(ctx, transport.Message{Type: transport.Text, Data: []byte(`not {json`)})
+		c.Close(transport.StatusNormalClosure, "")
+	})
+	stdin, in := io.Pipe()
+	defer in.Close()
+	r := runCtx(t, context.Background(), stdin, "connect", "--pretty", url)
+	if want := "{\n  \"a\": [\n    1,\n    2\n  ]\n}\nnot {json\n"; r.code != exitOK || r.stdout != want {
+		t.Errorf("code %d, stdout %q, want %q", r.code, r.stdout, want)
+	}
+}
+
+// TestConnectJSONRPC: 'METHOD [PARAMS]' lines become requests with ids 1,
+// 2, ...; /notify sends a notification; a line starting with [ or { goes as
+// it is; the replies are pretty-printed.
+func TestConnectJSONRPC(t *testing.T) {
+	got := make(chan string, 8)
+	url := newWSServer(t, nil, func(c *transport.Conn) {
+		for m := range c.Recv() {
+			got <- string(m.Data)
+			var req struct {
+				ID json.RawMessage `json:"id"`
+			}
+			if json.Unmarshal(m.Data, &req) == nil && len(req.ID) > 0 {
+				c.Send(context.Background(), transport.Message{Type: transport.Text, Data: []byte(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":true}`)})
+			}
+		}
+	})
+	stdin := strings.Join([]string{
+		`add [1,2]`,
+		`time`,
+		`bad 5`,
+		`/notify log {"text":"hi"}`,
+		`[{"jsonrpc":"2.0","id":"x","method":"m"}]`,
+		`add {"a":`,
+	}, "\n") + "\n"
+	r := runCmd(t, stdin, "connect", "--jsonrpc", "--linger", "200ms", url)
+	if r.code != exitOK {
+		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	}
+	var sent []string
+	for range 4 {
+		sent = append(sent, <-got)
+	}
+	want := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}`,
+		`{"jsonrpc":"2.0","id":2,"method":"time"}`,
+		`{"jsonrpc":"2.0","method":"log","params":{"text":"hi"}}`,
+		`[{"jsonrpc":"2.0","id":"x","method":"m"}]`,
+	}
+	if !slices.Equal(sent, want) {
+		t.Errorf("sent %q\nwant %q", sent, want)
+	}
+	reply := func(id string) string {
+		return "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": " + id + ",\n  \"result\": true\n}\n"
+	}
+	if wantOut := reply("1") + reply("2"); r.stdout != wantOut {
+		t.Errorf("stdout = %q, want %q", r.stdout, wantOut)
+	}
+	for _, want := range []string{
+		"not sent: PARAMS must be a JSON array or object, not 5",
+		`not sent: PARAMS is not valid JSON: {"a":`,
+		"closed: 1000 normal closure",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+// TestConnectJSONRPCToWsrpc: --jsonrpc against a wsrpc server, which
+// speaks JSON-RPC when no subprotocol is offered.
+func TestConnectJSONRPCToWsrpc(t *testing.T) {
+	ts := newTestServer(t)
+	r := runCmd(t, "add [1,2,3]\nnope\n", "connect", "--jsonrpc", "--linger", "200ms", ts.url)
+	if r.code != exitOK {
+		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	}
+	replies := map[float64]map[string]any{} // by id: the server answers in any order
+	dec := json.NewDecoder(strings.NewReader(r.stdout)) // pretty-printed documents, one after the other
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("%v in %q", err, r.stdout)
+		}
+		id, _ := m["id"].(float64)
+		replies[id] = m
+	}
+	if len(replies) != 2 || replies[1]["result"] != 6.0 || replies[2]["error"] == nil {
+		t.Errorf("replies = %v", replies)
+	}
+}
+
 // TestConnectLinger pipes a line in and ends stdin at once: the echo still
 // arrives before connect closes.
 func TestConnectLinger(t *testing.T) {
 	url := newWSServer(t, nil, echoWS)
-	r := runCmd(t, "one\ntwo\n", "connect", "--no-time", url)
+	r := runCmd(t, "one\ntwo\n", "connect", url)
 	if r.code != exitOK {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}
-	if want := "< text: one\n< text: two\nclosed: 1000 normal closure\n"; r.stdout != want {
+	if want := "one\ntwo\n"; r.stdout != want {
 		t.Errorf("stdout = %q, want %q", r.stdout, want)
+	}
+	if !strings.HasSuffix(r.stderr, "\nclosed: 1000 normal closure\n") {
+		t.Errorf("stderr = %q, want the close at the end", r.stderr)
 	}
 }
 
@@ -144,12 +259,12 @@ func TestConnectServerCloses(t *testing.T) {
 	})
 	stdin, in := io.Pipe() // never written: connect must end on its own
 	defer in.Close()
-	r := runCtx(t, context.Background(), stdin, "connect", "--no-time", url)
+	r := runCtx(t, context.Background(), stdin, "connect", url)
 	if r.code != exitOK {
 		t.Errorf("code = %d, want 0; stderr %q", r.code, r.stderr)
 	}
-	if want := "< text: welcome\nclosed: 4000 \"bye\"\n"; r.stdout != want {
-		t.Errorf("stdout = %q, want %q", r.stdout, want)
+	if r.stdout != "welcome\n" || !strings.HasSuffix(r.stderr, "\nclosed: 4000 \"bye\"\n") {
+		t.Errorf("stdout = %q, stderr = %q", r.stdout, r.stderr)
 	}
 }
 
@@ -157,12 +272,12 @@ func TestConnectServerDrops(t *testing.T) {
 	url := newWSServer(t, nil, func(c *transport.Conn) { c.CloseNow() })
 	stdin, in := io.Pipe()
 	defer in.Close()
-	r := runCtx(t, context.Background(), stdin, "connect", "--no-time", url)
+	r := runCtx(t, context.Background(), stdin, "connect", url)
 	if r.code != exitFailure {
 		t.Errorf("code = %d, want 1 for an abnormal end", r.code)
 	}
-	if !strings.HasPrefix(r.stdout, "closed: 1006 abnormal closure") {
-		t.Errorf("stdout = %q, want the 1006", r.stdout)
+	if r.stdout != "" || !strings.Contains(r.stderr, "\nclosed: 1006 abnormal closure") {
+		t.Errorf("stdout = %q, stderr = %q, want the 1006", r.stdout, r.stderr)
 	}
 }
 
@@ -170,14 +285,14 @@ func TestConnectInterrupted(t *testing.T) {
 	url := newWSServer(t, nil, echoWS)
 	stdin, in := io.Pipe()
 	defer in.Close()
-	b := start(t, stdin, "connect", "--no-time", url)
+	b := start(t, stdin, "connect", url)
 	b.stderr.waitFor(t, regexp.MustCompile(`connected to`), b.ended)
 	b.cancel() // SIGINT
 	if code := b.wait(t); code != exitOK {
 		t.Errorf("code = %d, want 0", code)
 	}
-	if got := b.stdout.String(); got != "closed: 1000 normal closure\n" {
-		t.Errorf("stdout = %q", got)
+	if got := b.stdout.String(); got != "" || !strings.HasSuffix(b.stderr.String(), "\nclosed: 1000 normal closure\n") {
+		t.Errorf("stdout = %q, stderr = %q", got, b.stderr.String())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 
@@ -22,42 +23,116 @@ import (
 type dialFlags struct {
 	headers  headerFlag
 	insecure bool
+	ca       string // PEM file of the CAs to trust instead of the system's
+	cert     string // PEM file of the client certificate (with key)
+	key      string
+	proxy    string // URL of an HTTP CONNECT proxy
+
+	// wrap, when set, wraps the transport of the handshake's HTTP client
+	// (call -v records the handshake with it).
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 func (d *dialFlags) register(fs *flag.FlagSet) {
 	fs.Var(&d.headers, "H", "`'Name: value'` add a header to the handshake request (repeatable)")
 	fs.BoolVar(&d.insecure, "insecure", false, "skip TLS certificate verification (wss://); never in production")
+	fs.StringVar(&d.ca, "ca", "", "trust the CA certificates of this PEM `file` (wss://) instead of the system's")
+	fs.StringVar(&d.cert, "cert", "", "present the client certificate of this PEM `file` (wss://; with --key)")
+	fs.StringVar(&d.key, "key", "", "the private key of --cert, a PEM `file`")
+	fs.StringVar(&d.proxy, "proxy", "", "reach the server through the HTTP proxy at this `URL` (http://[user:pass@]host:port), with CONNECT; without it, $HTTPS_PROXY and $HTTP_PROXY are used")
 }
 
-// insecureTLS warns loudly on stderr that TLS verification is off, and
-// returns the TLS configuration that turns it off.
-func (d *dialFlags) insecureTLS(e *env, name string) *tls.Config {
-	fmt.Fprintf(e.stderr, "wsrpc %s: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and change this connection\n", name)
-	return &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with --insecure
+// tlsConfig returns the TLS configuration the flags ask for, nil for the
+// defaults. A file that cannot be used is a usage error: nothing was dialed.
+func (d *dialFlags) tlsConfig(e *env, name string) (*tls.Config, error) {
+	if (d.cert == "") != (d.key == "") {
+		return nil, usagef("--cert and --key go together")
+	}
+	if !d.insecure && d.ca == "" && d.cert == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.ca != "" {
+		pem, err := os.ReadFile(d.ca)
+		if err != nil {
+			return nil, usagef("--ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca %s: no PEM certificate in it", d.ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if d.cert != "" {
+		pair, err := tls.LoadX509KeyPair(d.cert, d.key)
+		if err != nil {
+			return nil, usagef("--cert/--key: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if d.insecure {
+		fmt.Fprintf(e.stderr, "wsrpc %s: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and change this connection\n", name)
+		cfg.InsecureSkipVerify = true //nolint:gosec // asked for with --insecure
+	}
+	return cfg, nil
+}
+
+// httpClient returns the HTTP client of the handshake the flags ask for
+// (TLS, proxy, call -v's recorder), nil when the defaults do.
+func (d *dialFlags) httpClient(e *env, name string) (*http.Client, error) {
+	tc, err := d.tlsConfig(e, name)
+	if err != nil {
+		return nil, err
+	}
+	var proxy *url.URL
+	if d.proxy != "" {
+		if proxy, err = parseProxy(d.proxy); err != nil {
+			return nil, err
+		}
+	}
+	if tc == nil && proxy == nil && d.wrap == nil {
+		return nil, nil
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	if proxy != nil {
+		// A tunnel for ws:// too: the standard transport would send a
+		// ws:// handshake to the proxy as a plain request, which proxies
+		// do not upgrade.
+		t.Proxy = nil
+		t.DialContext = (&connectDialer{proxy: proxy}).DialContext
+	}
+	var rt http.RoundTripper = t
+	if d.wrap != nil {
+		rt = d.wrap(rt)
+	}
+	return &http.Client{Transport: rt}, nil
 }
 
 // clientOptions returns the options of client.Dial the flags ask for.
-func (d *dialFlags) clientOptions(e *env, name string) []client.Option {
+func (d *dialFlags) clientOptions(e *env, name string) ([]client.Option, error) {
 	var opts []client.Option
 	if h := d.headers.header(); h != nil {
 		opts = append(opts, client.WithHeader(h))
 	}
-	if d.insecure {
-		opts = append(opts, client.WithTLSConfig(d.insecureTLS(e, name)))
+	hc, err := d.httpClient(e, name)
+	if err != nil {
+		return nil, err
 	}
-	return opts
+	if hc != nil {
+		opts = append(opts, client.WithHTTPClient(hc))
+	}
+	return opts, nil
 }
 
 // transportOptions returns the options of transport.Dial the flags ask for,
 // for connect, which speaks raw WebSocket.
-func (d *dialFlags) transportOptions(e *env, name string, subprotocols []string) *transport.DialOptions {
-	o := &transport.DialOptions{Header: d.headers.header(), Subprotocols: subprotocols}
-	if d.insecure {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = d.insecureTLS(e, name)
-		o.HTTPClient = &http.Client{Transport: t}
+func (d *dialFlags) transportOptions(e *env, name string, subprotocols []string) (*transport.DialOptions, error) {
+	hc, err := d.httpClient(e, name)
+	if err != nil {
+		return nil, err
 	}
-	return o
+	return &transport.DialOptions{Header: d.headers.header(), Subprotocols: subprotocols, HTTPClient: hc}, nil
 }
 
 // codecFlag is the --codec flag of the RPC commands.
@@ -121,9 +196,12 @@ func dialError(u string, err error) error {
 		hn    x509.HostnameError
 		ci    x509.CertificateInvalidError
 		rh    tls.RecordHeaderError
+		pe    *proxyError
 	)
 	var why string
 	switch {
+	case errors.As(err, &pe):
+		why = pe.Error()
 	case errors.As(err, &he):
 		why = fmt.Sprintf("the server answered HTTP %d %s instead of switching protocols", he.StatusCode, http.StatusText(he.StatusCode))
 	case errors.Is(err, context.DeadlineExceeded):
@@ -133,7 +211,7 @@ func dialError(u string, err error) error {
 	case errors.As(err, &dns):
 		why = fmt.Sprintf("lookup %s: %s", dns.Name, dns.Err)
 	case errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci):
-		why = fmt.Sprintf("TLS: %s (--insecure skips the check)", innermost(err))
+		why = fmt.Sprintf("TLS: %s (--ca FILE trusts a CA; --insecure skips the check)", innermost(err))
 	case errors.As(err, &rh):
 		why = "TLS handshake failed: the server does not speak TLS (use ws:// or http://)"
 	case errors.As(err, &errno):
@@ -141,8 +219,18 @@ func dialError(u string, err error) error {
 	default:
 		why = innermost(err)
 	}
-	return fmt.Errorf("dial %s: %s", redact(u), why)
+	return &dialErr{msg: fmt.Sprintf("dial %s: %s", redact(u), why), err: err}
 }
+
+// dialErr is a failed dial: a message of a few words, and the error that
+// says more.
+type dialErr struct {
+	msg string
+	err error
+}
+
+func (e *dialErr) Error() string { return e.msg }
+func (e *dialErr) Unwrap() error { return e.err }
 
 // innermost returns the text of the deepest error err wraps: the actual
 // cause, without the layers of context around it.

@@ -26,6 +26,16 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// failure is an error that ends a command with a status of its class
+// (see callHelp): report prints it as one line, as any error.
+type failure struct {
+	status int
+	err    error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
 // errHelp is returned by a command that printed its help on request.
 var errHelp = flag.ErrHelp
 
@@ -59,6 +69,9 @@ func (h *help) print(w io.Writer, fs *flag.FlagSet) {
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Usage == "" {
+			return // a flag kept only to explain that it is gone
+		}
 		arg, usage := flag.UnquoteUsage(f)
 		if strings.HasPrefix(f.Usage, "`") {
 			// "`binary|json` wire codec": the name only names the argument.

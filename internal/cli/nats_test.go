@@ -147,8 +147,8 @@ func TestServeNATS(t *testing.T) {
 		t.Errorf("the broker got %d publications on chat.room, want 2", n)
 	}
 	// The demo topics are there too, and their rules.
-	if r := runCmd(t, "", "publish", url, "time", `"noon"`); r.code != exitFailure {
-		t.Errorf("publish on time: code %d, want 1", r.code)
+	if r := runCmd(t, "", "publish", url, "time", `"noon"`); r.code != exitNotAllowed {
+		t.Errorf("publish on time: code %d, want 9 (permission denied)", r.code)
 	}
 
 	srv.cancel()
@@ -197,8 +197,8 @@ publishing:
 		t.Fatalf("subscribe: code %d, stdout %q, stderr %q", code, sub.stdout.String(), sub.stderr.String())
 	}
 	r := runCmd(t, "", "publish", url, "news", "1")
-	if got := oneLine(t, r); r.code != exitFailure || !strings.HasPrefix(got, "error -32005: ") {
-		t.Errorf("publish: code %d, stderr %q; want 1 and -32005", r.code, got)
+	if got := oneLine(t, r); r.code != exitNotAllowed || !strings.HasPrefix(got, "error -32005: ") {
+		t.Errorf("publish: code %d, stderr %q; want 9 and -32005", r.code, got)
 	}
 
 	srv.cancel()

@@ -32,11 +32,15 @@ func runNotify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts, err := f.options(e, "notify", rpc.WithHandler(answerHandler(nil)))
+	if err != nil {
+		return err
+	}
 	nctx, cancel := withTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := dialClient(nctx, t.url, f.options(e, "notify", rpc.WithHandler(answerHandler(nil)))...)
+	c, err := dialClient(nctx, t.url, opts...)
 	if err != nil {
-		return timeoutError(ctx, err, f.timeout)
+		return dialFailure(ctx, err, f.timeout)
 	}
 	// The client's one connection (it does not reconnect): how it ends says
 	// whether the notification got out.

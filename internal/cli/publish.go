@@ -103,12 +103,16 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 		return usagef("no DATA: give it as an argument or on stdin")
 	}
 
+	opts, err := d.clientOptions(e, "publish")
+	if err != nil {
+		return err
+	}
+	opts = append(opts, codec.options()...)
 	dctx, cancel := withTimeout(ctx, timeout)
-	opts := append(d.clientOptions(e, "publish"), codec.options()...)
 	c, err := dialClient(dctx, u, append(opts, client.WithReconnect(false))...)
 	cancel()
 	if err != nil {
-		return timeoutError(ctx, err, timeout)
+		return dialFailure(ctx, err, timeout)
 	}
 	defer c.Close()
 	for v := first; ; {

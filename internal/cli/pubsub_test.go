@@ -149,12 +149,12 @@ func TestServePubSub(t *testing.T) {
 
 	// Clients may not publish on time, nor more than 4 KiB on chat.>.
 	r = runCmd(t, "", "publish", url, "time", `"noon"`)
-	if got := oneLine(t, r); r.code != exitFailure || got != `error -32005: $/publish: clients may not publish on "time"` {
+	if got := oneLine(t, r); r.code != exitNotAllowed || got != `error -32005: $/publish: clients may not publish on "time"` {
 		t.Errorf("publish on time: code %d, stderr %q", r.code, got)
 	}
 	big := `"` + strings.Repeat("x", maxChatBytes) + `"`
 	r = runCmd(t, "", "publish", url, "chat.room", big)
-	if got := oneLine(t, r); r.code != exitFailure || !strings.HasPrefix(got, "error -32602: a chat publication holds at most 4096 bytes") {
+	if got := oneLine(t, r); r.code != exitInvalid || !strings.HasPrefix(got, "error -32602: a chat publication holds at most 4096 bytes") {
 		t.Errorf("publish a big one: code %d, stderr %q", r.code, got)
 	}
 

@@ -123,6 +123,41 @@ var commands = []command{
 	{"bench", "load-test a method: throughput, latency percentiles, histogram", runBench},
 	{"demo", "start a server and walk through what wsrpc does, in one process", runDemo},
 	{"version", "print the version", runVersion},
+	// help is added by init: it looks commands up.
+}
+
+func init() {
+	commands = append(commands, command{"help", "show the help of a command ('wsrpc help call')", runHelp})
+}
+
+var helpHelp = help{
+	usage: "help [COMMAND]",
+	about: `
+Without COMMAND, lists the commands; with one, shows its help, as
+'wsrpc COMMAND --help' does.`,
+	examples: `
+wsrpc help
+wsrpc help bench`,
+}
+
+func runHelp(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("help")
+	pos, err := parseArgs(fs, args, e, &helpHelp)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		printUsage(e.stdout)
+		return nil
+	case len(pos) > 1:
+		return usagef("want at most one COMMAND, got %d", len(pos))
+	}
+	c := lookup(pos[0])
+	if c == nil {
+		return usagef("unknown command %q", pos[0])
+	}
+	return c.run(ctx, e, []string{"--help"})
 }
 
 // run is the whole program of the core build (no Extensions): it runs the
@@ -148,14 +183,7 @@ func runWith(ctx context.Context, ext Extensions, args []string, stdin io.Reader
 	}
 	name, rest := args[0], args[1:]
 	switch name {
-	case "help", "-h", "-help", "--help":
-		if name == "help" && len(rest) > 0 {
-			if c := lookup(rest[0]); c != nil {
-				return report(e, c.name, c.run(ctx, e, []string{"--help"}))
-			}
-			fmt.Fprintf(e.stderr, "wsrpc help: unknown command %q (run 'wsrpc help')\n", rest[0])
-			return exitUsage
-		}
+	case "-h", "-help", "--help":
 		printUsage(e.stdout)
 		return exitOK
 	}
@@ -210,8 +238,7 @@ Commands:
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s  %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, `  help       show the help of a command ('wsrpc help call')
-
+	fmt.Fprint(w, `
 Run 'wsrpc <command> --help' for a command's flags and examples.
 New here? Run 'wsrpc demo'.
 `)

@@ -107,7 +107,7 @@ func TestServeAllowedHosts(t *testing.T) {
 func TestServeBroadcastOffByDefault(t *testing.T) {
 	b, wsURL := startServe(t, "--log-level", "error")
 	r := runCmd(t, "", "call", wsURL, "broadcast", `{"text":"hi"}`)
-	if got := oneLine(t, r); r.code != exitFailure || got != `error -32601: method "broadcast" not found` {
+	if got := oneLine(t, r); r.code != exitMethodNotFound || got != `error -32601: method "broadcast" not found` {
 		t.Errorf("broadcast without the flag: code %d, stderr %q; want method not found", r.code, got)
 	}
 	b.cancel()

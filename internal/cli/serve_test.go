@@ -243,15 +243,15 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("no warning for --insecure: %q", r.stderr)
 	}
 	r = runCmd(t, "", "call", url, "add", "[1,1]")
-	if r.code != exitFailure {
-		t.Errorf("an unknown certificate: code %d, want 1", r.code)
+	if r.code != exitNoConnection {
+		t.Errorf("an unknown certificate: code %d, want 3", r.code)
 	}
-	if got := oneLine(t, r); !strings.Contains(got, "TLS: ") || !strings.Contains(got, "--insecure skips the check") {
+	if got := oneLine(t, r); !strings.Contains(got, "TLS: ") || !strings.Contains(got, "--ca FILE trusts a CA; --insecure skips the check") {
 		t.Errorf("stderr = %q", got)
 	}
 	r = runCmd(t, "", "call", "ws"+strings.TrimPrefix(url, "wss"), "add", "[1,1]")
-	if r.code != exitFailure {
-		t.Errorf("ws:// to a TLS server: code %d, want 1 (stderr %q)", r.code, r.stderr)
+	if r.code != exitNoConnection {
+		t.Errorf("ws:// to a TLS server: code %d, want 3 (stderr %q)", r.code, r.stderr)
 	}
 	b.cancel()
 	if code := b.wait(t); code != exitOK {

@@ -124,20 +124,21 @@ func TestCallStreamErrors(t *testing.T) {
 		name string
 		give []string
 		want string // the one line on stderr
+		code int    // the exit status
 	}{
-		{"from too big", []string{"countdown", `{"from":10001}`}, "error -32602: from must be between 0 and 10000"},
-		{"interval too long", []string{"countdown", `{"from":1,"interval_ms":10001}`}, "error -32602: interval_ms must be between 0 and 10000"},
-		{"negative interval", []string{"countdown", `{"from":1,"interval_ms":-1}`}, "error -32602: interval_ms must be between 0 and 10000"},
-		{"tail without topic", []string{"tail", `{}`}, "error -32602: "},
-		{"tail bad topic", []string{"tail", `{"topic":"a..b"}`}, "error -32602: "},
-		{"unknown method", []string{"nope"}, `error -32601: method "nope" not found`},
+		{"from too big", []string{"countdown", `{"from":10001}`}, "error -32602: from must be between 0 and 10000", exitInvalid},
+		{"interval too long", []string{"countdown", `{"from":1,"interval_ms":10001}`}, "error -32602: interval_ms must be between 0 and 10000", exitInvalid},
+		{"negative interval", []string{"countdown", `{"from":1,"interval_ms":-1}`}, "error -32602: interval_ms must be between 0 and 10000", exitInvalid},
+		{"tail without topic", []string{"tail", `{}`}, "error -32602: ", exitInvalid},
+		{"tail bad topic", []string{"tail", `{"topic":"a..b"}`}, "error -32602: ", exitInvalid},
+		{"unknown method", []string{"nope"}, `error -32601: method "nope" not found`, exitMethodNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, codec := range []string{"binary", "json"} {
 				r := runCmd(t, "", append([]string{"call", "--stream", "--codec", codec, url}, tt.give...)...)
-				if r.code != exitFailure {
-					t.Errorf("%s: code = %d, want 1", codec, r.code)
+				if r.code != tt.code {
+					t.Errorf("%s: code = %d, want %d", codec, r.code, tt.code)
 				}
 				if got := oneLine(t, r); !strings.HasPrefix(got, tt.want) {
 					t.Errorf("%s: stderr = %q, want %q", codec, got, tt.want)
@@ -147,7 +148,7 @@ func TestCallStreamErrors(t *testing.T) {
 	}
 	// A plain call of tail must give max: tail never ends by itself.
 	r := runCmd(t, "", "call", url, "tail", `{"topic":"time"}`)
-	if got := oneLine(t, r); r.code != exitFailure || !strings.Contains(got, "call it as a stream") {
+	if got := oneLine(t, r); r.code != exitInvalid || !strings.Contains(got, "call it as a stream") {
 		t.Errorf("plain tail: code %d, stderr %q", r.code, got)
 	}
 }
@@ -241,15 +242,15 @@ func TestCallStreamEndsWithError(t *testing.T) {
 }
 
 // SIGINT mid-stream cancels the call on the server (its handler's ctx
-// ends) and exits with 1, saying so.
+// ends) and exits with 130, saying so.
 func TestCallStreamInterrupted(t *testing.T) {
 	ss := newStreamServer(t)
 	for _, codec := range []string{"binary", "json"} {
 		b := start(t, strings.NewReader(""), "call", "--stream", "--codec", codec, "--window", "2", ss.url, "countdown", `{"from":10000,"interval_ms":5}`)
 		b.stdout.waitFor(t, regexp.MustCompile(`^10000\n9999\n9998\n`), b.ended)
 		b.cancel()
-		if code := b.wait(t); code != exitFailure {
-			t.Errorf("%s: code %d, want 1", codec, code)
+		if code := b.wait(t); code != exitInterrupted {
+			t.Errorf("%s: code %d, want 130", codec, code)
 		}
 		if got := b.stderr.String(); !regexp.MustCompile(`^wsrpc call: interrupted after \d+ results\n$`).MatchString(got) {
 			t.Errorf("%s: stderr %q", codec, got)
@@ -264,7 +265,7 @@ func TestCallStreamInterrupted(t *testing.T) {
 func TestCallStreamTimeout(t *testing.T) {
 	ss := newStreamServer(t)
 	r := runCmd(t, "", "call", "--stream", "--timeout", "300ms", ss.url, "countdown", `{"from":100,"interval_ms":50}`)
-	if r.code != exitFailure || !strings.HasPrefix(r.stdout, "100\n99\n") {
+	if r.code != exitTimeout || !strings.HasPrefix(r.stdout, "100\n99\n") {
 		t.Errorf("code %d, stdout %q", r.code, r.stdout)
 	}
 	if got := r.stderr; !regexp.MustCompile(`^(wsrpc call: timed out after 300ms|error -32002: .*)\n$`).MatchString(got) {
@@ -332,7 +333,7 @@ func TestCallStreamTail(t *testing.T) {
 	}
 	b.stdout.waitFor(t, regexp.MustCompile(`^\{"topic":"time","offset":\d+,"epoch":"\w+","data":"noon"\}\n$`), b.ended)
 	b.cancel()
-	if code := b.wait(t); code != exitFailure || b.stderr.String() != "wsrpc call: interrupted after 1 result\n" {
+	if code := b.wait(t); code != exitInterrupted || b.stderr.String() != "wsrpc call: interrupted after 1 result\n" {
 		t.Errorf("code %d, stderr %q", code, b.stderr.String())
 	}
 	if how := ss.waitEnded(t, "tail"); how != "context canceled" {
@@ -406,7 +407,7 @@ func TestServeEndsStreams(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("serve took %s to stop", took)
 	}
-	if code := b.wait(t); code != exitFailure {
+	if code := b.wait(t); code == exitOK || code == exitUsage {
 		t.Errorf("call: code %d", code)
 	}
 	if got := b.stderr.String(); !regexp.MustCompile(`^error -32\d{3}: stream ended: server shutting down\n$`).MatchString(got) {
@@ -421,7 +422,7 @@ func TestServeEndsStreams(t *testing.T) {
 func TestTailWithoutPubSub(t *testing.T) {
 	_, url := startServe(t, "--demo-topics=false")
 	r := runCmd(t, "", "call", "--stream", url, "tail", `{"topic":"time"}`)
-	if got := oneLine(t, r); r.code != exitFailure || got != "error -32000: tail: this server has no pub/sub hub" {
+	if got := oneLine(t, r); r.code != exitRetryLater || got != "error -32000: tail: this server has no pub/sub hub" {
 		t.Errorf("code %d, stderr %q", r.code, got)
 	}
 	ts := newTestServer(t) // services without streaming: countdown still works

@@ -133,7 +133,11 @@ func runSubscribe(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	opts := append(d.clientOptions(e, "subscribe"), codec.options()...)
+	opts, err := d.clientOptions(e, "subscribe")
+	if err != nil {
+		return err
+	}
+	opts = append(opts, codec.options()...)
 	opts = append(opts, client.WithStatusHook(status))
 
 	sctx, cancel := withTimeout(ctx, timeout)

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// discoverMethod is the reserved method a server lists its methods with,
+// as OpenRPC's service discovery does.
+const discoverMethod = "rpc.discover"
+
+// openRPC is the part of an OpenRPC document (spec.open-rpc.org) that
+// call --list shows.
+type openRPC struct {
+	OpenRPC string `json:"openrpc"`
+	Info    struct {
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"info"`
+	Methods []openRPCMethod `json:"methods"`
+}
+
+type openRPCMethod struct {
+	Name        string       `json:"name"`
+	Summary     string       `json:"summary"`
+	Description string       `json:"description"`
+	Params      []openRPCArg `json:"params"`
+	Result      *openRPCArg  `json:"result"`
+	Deprecated  bool         `json:"deprecated"`
+}
+
+type openRPCArg struct {
+	Name     string          `json:"name"`
+	Required bool            `json:"required"`
+	Schema   json.RawMessage `json:"schema"`
+}
+
+// maxTypeWidth bounds a params or result column; longer ones end in "…".
+const maxTypeWidth = 60
+
+// printMethods prints the methods of the OpenRPC document doc, one a line:
+// name, params, result and summary.
+func printMethods(w io.Writer, doc []byte) error {
+	var d openRPC
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return fmt.Errorf("%s answered what is not an OpenRPC document: %v", discoverMethod, err)
+	}
+	if d.Info.Title != "" {
+		title := d.Info.Title
+		if d.Info.Version != "" {
+			title += " " + d.Info.Version
+		}
+		fmt.Fprintf(w, "%s: %d methods\n", title, len(d.Methods))
+	}
+	slices.SortFunc(d.Methods, func(a, b openRPCMethod) int { return strings.Compare(a.Name, b.Name) })
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT\tSUMMARY")
+	for _, m := range d.Methods {
+		result := "-"
+		if m.Result != nil {
+			result = clip(schemaType(m.Result.Schema, 0))
+		}
+		about := m.Summary
+		if about == "" {
+			about, _, _ = strings.Cut(m.Description, "\n")
+		}
+		if m.Deprecated {
+			about = strings.TrimSpace("(deprecated) " + about)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flat(m.Name), clip(paramsType(m.Params)), result, flat(about))
+	}
+	tw.Flush()
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		if line != "" {
+			fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+		}
+	}
+	return nil
+}
+
+// flat keeps s on one line of the table.
+func flat(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func clip(s string) string {
+	s = flat(s)
+	if r := []rune(s); len(r) > maxTypeWidth {
+		return string(r[:maxTypeWidth-1]) + "…"
+	}
+	return s
+}
+
+// paramsType describes a method's params: the schema of the one param named
+// "params" (the whole params value), or the list of named params.
+func paramsType(params []openRPCArg) string {
+	switch {
+	case len(params) == 0:
+		return "-"
+	case len(params) == 1 && params[0].Name == "params":
+		return schemaType(params[0].Schema, 0)
+	}
+	parts := make([]string, len(params))
+	for i, p := range params {
+		opt := "?"
+		if p.Required {
+			opt = ""
+		}
+		parts[i] = p.Name + opt + ": " + schemaType(p.Schema, 1)
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// jsonSchema is the part of a JSON Schema that schemaType reads.
+type jsonSchema struct {
+	Type        json.RawMessage            `json:"type"` // a string or a list of them
+	Items       json.RawMessage            `json:"items"`
+	PrefixItems []json.RawMessage          `json:"prefixItems"`
+	Properties  map[string]json.RawMessage `json:"properties"`
+	Required    []string                   `json:"required"`
+	Enum        []json.RawMessage          `json:"enum"`
+	Const       json.RawMessage            `json:"const"`
+	Ref         string                     `json:"$ref"`
+	AnyOf       []json.RawMessage          `json:"anyOf"`
+	OneOf       []json.RawMessage          `json:"oneOf"`
+	Additional  json.RawMessage            `json:"additionalProperties"`
+}
+
+// maxSchemaDepth is how deep schemaType describes nested schemas.
+const maxSchemaDepth = 3
+
+// schemaType describes a JSON Schema in a few words: "number",
+// "[string]" (an array of strings), "[number, number]" (a tuple),
+// "{a: number, b?: string}" (b is optional), "string|null", "any".
+func schemaType(raw json.RawMessage, depth int) string {
+	if len(raw) == 0 || string(raw) == "true" || string(raw) == "{}" || string(raw) == "null" {
+		return "any"
+	}
+	if string(raw) == "false" {
+		return "never"
+	}
+	var s jsonSchema
+	if json.Unmarshal(raw, &s) != nil {
+		return "?"
+	}
+	if depth >= maxSchemaDepth {
+		return "…"
+	}
+	alts := func(list []json.RawMessage) string {
+		parts := make([]string, len(list))
+		for i, r := range list {
+			parts[i] = schemaType(r, depth+1)
+		}
+		return strings.Join(parts, "|")
+	}
+	switch {
+	case s.Ref != "":
+		return s.Ref[strings.LastIndex(s.Ref, "/")+1:]
+	case len(s.Const) > 0:
+		return string(s.Const)
+	case len(s.Enum) > 0:
+		parts := make([]string, len(s.Enum))
+		for i, v := range s.Enum {
+			parts[i] = string(v)
+		}
+		return strings.Join(parts, "|")
+	case len(s.AnyOf) > 0:
+		return alts(s.AnyOf)
+	case len(s.OneOf) > 0:
+		return alts(s.OneOf)
+	}
+	var types []string
+	if json.Unmarshal(s.Type, &types) != nil {
+		var one string
+		if json.Unmarshal(s.Type, &one) == nil && one != "" {
+			types = []string{one}
+		}
+	}
+	if len(types) == 0 {
+		switch {
+		case len(s.Properties) > 0:
+			types = []string{"object"}
+		case len(s.Items) > 0 || len(s.PrefixItems) > 0:
+			types = []string{"array"}
+		default:
+			return "any"
+		}
+	}
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = s.describe(t, depth)
+	}
+	return strings.Join(parts, "|")
+}
+
+// describe describes s as a value of type t.
+func (s *jsonSchema) describe(t string, depth int) string {
+	switch t {
+	case "array":
+		if len(s.PrefixItems) > 0 {
+			parts := make([]string, len(s.PrefixItems))
+			for i, r := range s.PrefixItems {
+				parts[i] = schemaType(r, depth+1)
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		}
+		var tuple []json.RawMessage // the items of drafts before 2020-12
+		if json.Unmarshal(s.Items, &tuple) == nil && len(tuple) > 0 {
+			parts := make([]string, len(tuple))
+			for i, r := range tuple {
+				parts[i] = schemaType(r, depth+1)
+			}
+			return "[" + strings.Join(parts, ", ") + "]"
+		}
+		return "[" + schemaType(s.Items, depth+1) + "]"
+	case "object":
+		if len(s.Properties) == 0 {
+			if len(s.Additional) > 0 && string(s.Additional) != "true" && string(s.Additional) != "false" {
+				return "{string: " + schemaType(s.Additional, depth+1) + "}"
+			}
+			return "object"
+		}
+		names := make([]string, 0, len(s.Properties))
+		for name := range s.Properties {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		parts := make([]string, len(names))
+		for i, name := range names {
+			opt := "?"
+			if slices.Contains(s.Required, name) {
+				opt = ""
+			}
+			parts[i] = name + opt + ": " + schemaType(s.Properties[name], depth+1)
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return t
+}
