@@ -371,7 +371,7 @@ func TestConnectDialerKeepsTunnelBytes(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nfirst bytes")
 	}()
 	defer func() { ln.Close(); wg.Wait() }()
-	d := &connectDialer{proxy: mustParse(t, "http://"+ln.Addr().String())}
+	d := &connectDialer{proxy: mustParseProxy("http://" + ln.Addr().String())}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", "example.test:443")
@@ -385,11 +385,11 @@ func TestConnectDialerKeepsTunnelBytes(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, s string) *url.URL {
-	t.Helper()
+// mustParseProxy is parseProxy for a URL known to be good.
+func mustParseProxy(s string) *url.URL {
 	u, err := parseProxy(s)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return u
 }
