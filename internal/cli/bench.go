@@ -137,7 +137,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.workers, "c", 1, "run `n` workers: calls in flight at once, in all")
 	fs.IntVar(&cfg.conns, "connections", 1, "spread the workers over `n` connections (at most -c)")
 	fs.Float64Var(&cfg.rate, "r", 0, "make `rate` calls a second on a fixed schedule (open loop; see above)")
-	fs.Float64Var(&cfg.rate, "rate", 0, "the same as -r")
+	fs.Float64Var(&cfg.rate, "rate", 0, "the same as -r: `rate` calls a second")
 	fs.Func("concurrency", "", func(string) error { return errConcurrencyGone })
 	fs.IntVar(&cfg.total, "n", 1000, "make `n` calls in all (or use -d)")
 	fs.DurationVar(&cfg.dur, "d", 0, "make calls for this `duration` instead of -n calls")
