@@ -333,8 +333,12 @@ const discoverDoc = `{"openrpc":"1.3.2","info":{"title":"demo","version":"0.1.0"
  {"name":"add","params":[{"name":"params","schema":{"type":"array","items":{"type":"number"}}}],"result":{"name":"result","schema":{"type":"number"}}},
  {"name":"pair","description":"a tuple\nand more","params":[{"name":"params","schema":{"type":"array","prefixItems":[{"type":"integer"},{"type":["string","null"]}]}}],"result":{"name":"result","schema":{"enum":["a","b"]}}},
  {"name":"legacy","deprecated":true,"params":[{"name":"a","required":true,"schema":{"$ref":"#/components/schemas/Thing"}},{"name":"b","schema":{}}]},
- {"name":"free","params":[],"result":{"name":"result","schema":{"type":"object","additionalProperties":{"type":"integer"}}}}
-]}`
+ {"name":"free","params":[],"result":{"name":"result","schema":{"type":["object","null"],"additionalProperties":{"type":"integer"}}}},
+ {"name":"echo"},
+ {"name":"log","params":[{"name":"params","schema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]},
+ {"name":"countdown","x-wsrpc-stream":true,"params":[{"name":"params","schema":{"type":"object","properties":{"from":{"type":"integer"}}}}],"result":{"name":"result","schema":{"type":"array","items":{"type":"integer"}}}},
+ {"name":"point","params":[{"name":"params","schema":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}],"result":{"name":"result","schema":{"$ref":"#/components/schemas/Point"}}}
+],"components":{"schemas":{"Point":{"type":"object"}}}}`
 
 // discoverServer answers rpc.discover with doc (or method-not-found when
 // doc is empty) and echo otherwise.
@@ -386,19 +390,23 @@ func TestSchemaType(t *testing.T) {
 		{`false`, "never"},
 		{`{"type":"string"}`, "string"},
 		{`{"type":["number","null"]}`, "number|null"},
-		{`{"type":"array","items":{"type":"string"}}`, "[string]"},
-		{`{"type":"array"}`, "[any]"},
+		{`{"type":"array","items":{"type":"string"}}`, "[]string"},
+		{`{"type":["array","null"],"items":{"type":"number"}}`, "[]number|null"},
+		{`{"type":"array","items":{"type":"number"},"minItems":3,"maxItems":3}`, "[3]number"},
+		{`{"type":"array"}`, "[]any"},
 		{`{"type":"array","items":[{"type":"integer"},{"type":"string"}]}`, "[integer, string]"},
 		{`{"type":"object","properties":{"b":{"type":"integer"},"a":{"type":"string"}},"required":["b"]}`, "{a?: string, b: integer}"},
 		{`{"properties":{"x":{"type":"number"}}}`, "{x?: number}"},
 		{`{"type":"object"}`, "object"},
-		{`{"type":"object","additionalProperties":{"type":"number"}}`, "{string: number}"},
+		{`{"type":"object","additionalProperties":{"type":"number"}}`, "map[string]number"},
+		{`{"description":"any JSON value (T has its own MarshalJSON)"}`, "any"},
+		{`{"type":"string","format":"date-time"}`, "string"},
 		{`{"$ref":"#/components/schemas/Point"}`, "Point"},
 		{`{"const":"on"}`, `"on"`},
 		{`{"enum":[1,"two",null]}`, `1|"two"|null`},
-		{`{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]}`, "string|[string]"},
+		{`{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]}`, "string|[]string"},
 		{`{"oneOf":[{"type":"integer"},{"const":false}]}`, "integer|false"},
-		{`{"type":"array","items":{"type":"array","items":{"type":"array","items":{"type":"array"}}}}`, "[[[…]]]"},
+		{`{"type":"array","items":{"type":"array","items":{"type":"array","items":{"type":"array"}}}}`, "[][][]…"},
 		{`"nonsense"`, "?"},
 	}
 	for _, tt := range tests {

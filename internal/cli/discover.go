@@ -31,6 +31,7 @@ type openRPCMethod struct {
 	Params      []openRPCArg `json:"params"`
 	Result      *openRPCArg  `json:"result"`
 	Deprecated  bool         `json:"deprecated"`
+	Stream      bool         `json:"x-wsrpc-stream"`
 }
 
 type openRPCArg struct {
@@ -61,9 +62,14 @@ func printMethods(w io.Writer, doc []byte) error {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT\tSUMMARY")
 	for _, m := range d.Methods {
-		result := "-"
-		if m.Result != nil {
+		result := "?" // an untyped method: the server does not know
+		switch {
+		case m.Result != nil && m.Stream:
+			result = "stream of " + clip(streamItems(m.Result.Schema))
+		case m.Result != nil:
 			result = clip(schemaType(m.Result.Schema, 0))
+		case m.Params != nil:
+			result = "(no reply)" // a declared notification
 		}
 		about := m.Summary
 		if about == "" {
@@ -96,10 +102,24 @@ func clip(s string) string {
 	return s
 }
 
-// paramsType describes a method's params: the schema of the one param named
-// "params" (the whole params value), or the list of named params.
+// streamItems describes the items of a stream's result schema,
+// {"type": "array", "items": I}.
+func streamItems(raw json.RawMessage) string {
+	var s jsonSchema
+	if json.Unmarshal(raw, &s) != nil || len(s.Items) == 0 {
+		return schemaType(raw, 0)
+	}
+	return schemaType(s.Items, 0)
+}
+
+// paramsType describes a method's params: "?" when the server does not
+// know them (an untyped method), "-" for none, the schema of the one param
+// named "params" (the whole params value, as wsrpc servers describe it), or
+// OpenRPC's list of named params.
 func paramsType(params []openRPCArg) string {
 	switch {
+	case params == nil:
+		return "?"
 	case len(params) == 0:
 		return "-"
 	case len(params) == 1 && params[0].Name == "params":
@@ -129,14 +149,17 @@ type jsonSchema struct {
 	AnyOf       []json.RawMessage          `json:"anyOf"`
 	OneOf       []json.RawMessage          `json:"oneOf"`
 	Additional  json.RawMessage            `json:"additionalProperties"`
+	MinItems    *int                       `json:"minItems"`
+	MaxItems    *int                       `json:"maxItems"`
 }
 
 // maxSchemaDepth is how deep schemaType describes nested schemas.
 const maxSchemaDepth = 3
 
 // schemaType describes a JSON Schema in a few words: "number",
-// "[string]" (an array of strings), "[number, number]" (a tuple),
-// "{a: number, b?: string}" (b is optional), "string|null", "any".
+// "[]string" (an array of strings), "[2]number" (of two numbers),
+// "[number, string]" (a tuple), "map[string]integer", "{a: number, b?:
+// string}" (b may be left out), "string|null", "Point" (a $ref), "any".
 func schemaType(raw json.RawMessage, depth int) string {
 	if len(raw) == 0 || string(raw) == "true" || string(raw) == "{}" || string(raw) == "null" {
 		return "any"
@@ -217,11 +240,14 @@ func (s *jsonSchema) describe(t string, depth int) string {
 			}
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
-		return "[" + schemaType(s.Items, depth+1) + "]"
+		if s.MinItems != nil && s.MaxItems != nil && *s.MinItems == *s.MaxItems {
+			return fmt.Sprintf("[%d]%s", *s.MinItems, schemaType(s.Items, depth+1))
+		}
+		return "[]" + schemaType(s.Items, depth+1)
 	case "object":
 		if len(s.Properties) == 0 {
 			if len(s.Additional) > 0 && string(s.Additional) != "true" && string(s.Additional) != "false" {
-				return "{string: " + schemaType(s.Additional, depth+1) + "}"
+				return "map[string]" + schemaType(s.Additional, depth+1)
 			}
 			return "object"
 		}
