@@ -221,7 +221,7 @@ func TestConnectJSONRPCToWsrpc(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}
-	replies := map[float64]map[string]any{} // by id: the server answers in any order
+	replies := map[float64]map[string]any{}             // by id: the server answers in any order
 	dec := json.NewDecoder(strings.NewReader(r.stdout)) // pretty-printed documents, one after the other
 	for dec.More() {
 		var m map[string]any
