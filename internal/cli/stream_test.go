@@ -447,7 +447,7 @@ func TestTailKeepsSubscribeRules(t *testing.T) {
 	t.Cleanup(st.Stop)
 	for _, topic := range []string{"secret.plans", "secret.>", ">"} {
 		r := runCmd(t, "", "call", "--stream", url, "tail", `{"topic":"`+topic+`"}`)
-		if got := oneLine(t, r); r.code != exitFailure || !strings.Contains(got, "-32005") || !strings.Contains(got, "not allowed: staff only") {
+		if got := oneLine(t, r); r.code != exitNotAllowed || !strings.Contains(got, "-32005") || !strings.Contains(got, "not allowed: staff only") {
 			t.Errorf("tail %s: code %d, stderr %q", topic, r.code, got)
 		}
 	}
