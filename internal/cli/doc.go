@@ -16,8 +16,13 @@
 // "wsrpc help" lists the commands and "wsrpc <command> --help" shows each
 // one's flags and examples. Output meant for programs (call results, bench
 // --json, subscribe's publications when stdout is not a terminal) is JSON on
-// stdout; output for people is aligned text; an error is one line on stderr. The exit status is 0 on success, 1 when the command
-// failed and 2 when the command line is wrong.
+// stdout; output for people is aligned text; an error is one line on stderr.
+// The exit status is 0 on success, 1 when the command failed and 2 when the
+// command line is wrong; call, notify and publish say more with theirs (the
+// class of the error: no connection, timeout, method not found, invalid
+// params, ...; callHelp has the table), and an interrupted command exits
+// with 128 + the signal's number (130 for SIGINT), which Main puts in its
+// context's cause.
 //
 // The RPC commands (call, notify, subscribe, publish, bench and demo) reach
 // the server through package client, the one call path every front end
@@ -35,7 +40,12 @@
 // command, services.go holds the demo services, streams.go the demo
 // streaming services (countdown, and tail, which reads the hub's broker
 // through a tap) and topics.go the demo topics that serve and demo share,
-// flags.go the flag helpers and dial.go what the client commands share.
+// flags.go the flag helpers and dial.go what the client commands share
+// (TLS files, the proxy of proxy.go, the dial errors); verbose.go is call -v,
+// discover.go call --list, lineedit.go connect's prompt and term_linux.go
+// the terminal control it needs (termios through ioctl; term_other.go does
+// without a prompt elsewhere). The latencies of bench go into
+// internal/histogram.
 //
 // # Goroutines and ownership
 //
@@ -43,11 +53,14 @@
 // serve's HTTP server goroutine (by the shutdown) and the clock publishing
 // the time topic (stopped before the shutdown, and so are the handlers of
 // the streams countdown and tail, which would hold the drain up), bench's
-// workers and progress line, connect's pings, subscribe's subscriber (which makes the subscribes
-// while the command prints), demo's shutdown. The one exception is the
-// stdin reader of connect and publish when stdin is the process's own: a
-// read from a terminal cannot be interrupted, so the command closes stdin
-// and returns, and the reader, which holds nothing, ends with the process.
+// workers and progress line, connect's pings and its reader of the terminal
+// (whose reads time out every tenth of a second in the prompt's raw mode),
+// subscribe's subscriber (which makes the subscribes while the command
+// prints), demo's shutdown, Main's signal watcher. The one exception is the
+// stdin reader of connect (without a prompt) and publish when stdin is the
+// process's own: a read from a pipe or a terminal in line mode cannot be
+// interrupted, so the command closes stdin and returns, and the reader, which
+// holds nothing, ends with the process.
 //
 // # Concurrency
 //
