@@ -144,9 +144,10 @@ func TestProxyUnreachable(t *testing.T) {
 	}
 }
 
-// TestProxyAnswerIsBounded: a proxy that sends headers without end is cut
-// off, not read into memory.
-func TestProxyAnswerIsBounded(t *testing.T) {
+// oneShotProxy accepts one connection on loopback and hands it to answer;
+// it returns the listener's host:port. The cleanup waits for answer.
+func oneShotProxy(t *testing.T, answer func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +161,16 @@ func TestProxyAnswerIsBounded(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		answer(c)
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// TestProxyAnswerIsBounded: a proxy that sends headers without end is cut
+// off, not read into memory.
+func TestProxyAnswerIsBounded(t *testing.T) {
+	addr := oneShotProxy(t, func(c net.Conn) {
 		bufio.NewReader(c).ReadString('\n')
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
 		line := "X-Junk: " + strings.Repeat("j", 1000) + "\r\n"
@@ -168,9 +179,8 @@ func TestProxyAnswerIsBounded(t *testing.T) {
 				return
 			}
 		}
-	}()
-	defer func() { ln.Close(); wg.Wait() }()
-	r := runCmd(t, "", "call", "--proxy", "http://"+ln.Addr().String(), "ws://127.0.0.1:2/rpc", "m")
+	})
+	r := runCmd(t, "", "call", "--proxy", "http://"+addr, "ws://127.0.0.1:2/rpc", "m")
 	if got := oneLine(t, r); r.code != exitNoConnection || !strings.Contains(got, "its answer to CONNECT is over 65536 bytes") {
 		t.Errorf("code %d, stderr %q", r.code, got)
 	}
@@ -351,27 +361,14 @@ func TestDialFlagErrors(t *testing.T) {
 // TestConnectDialerKeepsTunnelBytes: bytes the proxy sends right after its
 // answer belong to the tunnel.
 func TestConnectDialerKeepsTunnelBytes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := oneShotProxy(t, func(c net.Conn) {
 		req, err := http.ReadRequest(bufio.NewReader(c))
 		if err != nil || req.Method != http.MethodConnect || req.Host != "example.test:443" {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nfirst bytes")
-	}()
-	defer func() { ln.Close(); wg.Wait() }()
-	d := &connectDialer{proxy: mustParseProxy("http://" + ln.Addr().String())}
+	})
+	d := &connectDialer{proxy: mustParseProxy("http://" + addr)}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", "example.test:443")
