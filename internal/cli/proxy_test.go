@@ -315,6 +315,10 @@ func TestTLSFlags(t *testing.T) {
 	if r.code != exitOK || r.stdout != `{"jsonrpc":"2.0","id":1,"result":4}`+"\n" {
 		t.Fatalf("connect: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	r = runCmd(t, "", "call", "-v", "--ca", p.caFile, "--cert", p.clientCert, "--key", p.clientKey, url, "add", "[1,2]")
+	if r.code != exitOK || !regexp.MustCompile(`(?m)^\* TLS handshake in [\d.]+ms: TLS 1\.[23], TLS_\w+$`).MatchString(r.stderr) {
+		t.Errorf("-v over TLS: code %d, stderr:\n%s", r.code, r.stderr)
+	}
 	// Without the CA the server is not trusted; without a client
 	// certificate the server refuses the handshake.
 	r = runCmd(t, "", "call", "--cert", p.clientCert, "--key", p.clientKey, url, "add", "[1,2]")
