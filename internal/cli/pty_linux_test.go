@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/wsrpc/wsrpc/transport"
@@ -84,21 +85,25 @@ func startOn(t *testing.T, p *pty, args ...string) *bg {
 	return b
 }
 
-func termFlags(t *testing.T, f *os.File) uint32 {
+func termios(t *testing.T, f *os.File) syscall.Termios {
 	t.Helper()
 	var tio syscall.Termios
 	if err := ioctl(f.Fd(), syscall.TCGETS, unsafe.Pointer(&tio)); err != nil {
 		t.Fatal(err)
 	}
-	return tio.Lflag
+	return tio
 }
+
+func termFlags(t *testing.T, f *os.File) uint32 { return termios(t, f).Lflag }
+
+func termCC(t *testing.T, f *os.File, i int) uint8 { return termios(t, f).Cc[i] }
 
 // TestConnectPromptIsNotOverwritten: on a terminal, a message arriving
 // while a line is half typed is printed above the prompt, and the line is
 // drawn again below it, as it was; typing goes on where it was.
 func TestConnectPromptIsNotOverwritten(t *testing.T) {
 	p := newPTY(t)
-	before := termFlags(t, p.tty)
+	before := termios(t, p.tty)
 	push := make(chan string)
 	got := make(chan string, 4)
 	url := newWSServer(t, nil, func(c *transport.Conn) {
@@ -118,6 +123,9 @@ func TestConnectPromptIsNotOverwritten(t *testing.T) {
 	p.screen.waitFor(t, regexp.MustCompile(`\r> \x1b\[K$`), b.ended)
 	if termFlags(t, p.tty)&(syscall.ICANON|syscall.ECHO) != 0 {
 		t.Error("the terminal is still in line mode")
+	}
+	if termCC(t, p.tty, syscall.VSUSP) != 0 {
+		t.Error("Ctrl-Z still suspends")
 	}
 	p.typeKeys(t, "hel")
 	p.screen.waitFor(t, regexp.MustCompile(`\r> hel\x1b\[K$`), b.ended)
@@ -139,8 +147,8 @@ func TestConnectPromptIsNotOverwritten(t *testing.T) {
 	if !strings.Contains(p.screen.String(), "closed: 1000 normal closure") {
 		t.Errorf("the screen lacks the close:\n%q", p.screen.String())
 	}
-	if after := termFlags(t, p.tty); after != before {
-		t.Errorf("the terminal's flags are %#x after connect, were %#x", after, before)
+	if after := termios(t, p.tty); after != before {
+		t.Errorf("the terminal's settings are %+v after connect, were %+v", after, before)
 	}
 }
 
@@ -198,5 +206,37 @@ func TestIsTerminal(t *testing.T) {
 		if got := isTerminal(tt.give); got != tt.want {
 			t.Errorf("isTerminal(%s) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestNotifyContext: Main's context ends with the signal as its cause, and
+// the exit status is 128 + its number. The signal is SIGUSR1, sent once to
+// this process while notifyContext has it (so it kills nothing).
+func TestNotifyContext(t *testing.T) {
+	ctx, stop := notifyContext(context.Background(), syscall.SIGUSR1)
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(testTimeout):
+		t.Fatal("the signal did not end the context")
+	}
+	if got := interruptedStatus(ctx); got != 128+int(syscall.SIGUSR1) {
+		t.Errorf("status = %d, want %d", got, 128+int(syscall.SIGUSR1))
+	}
+	if got := context.Cause(ctx).Error(); got != "user defined signal 1 signal received" {
+		t.Errorf("cause = %q", got)
+	}
+	plain, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := interruptedStatus(plain); got != exitInterrupted {
+		t.Errorf("status of a plain cancel = %d, want 130", got)
+	}
+	term, cancelTerm := context.WithCancelCause(context.Background())
+	cancelTerm(signalCause{syscall.SIGTERM})
+	if got := interruptedStatus(term); got != 143 {
+		t.Errorf("status after SIGTERM = %d, want 143", got)
 	}
 }

@@ -32,7 +32,9 @@ type rawTerm struct {
 // makeRaw turns off the terminal's line editing and echo, so that connect
 // edits the line itself and can print above it, and makes a read return
 // after a tenth of a second without input, so that the reader can stop.
-// Signals (Ctrl-C, Ctrl-Z) and output processing stay on.
+// Ctrl-C still interrupts and output processing stays on; Ctrl-Z does not
+// suspend (a stopped connect would leave the shell a terminal in raw mode,
+// and come back to one in line mode).
 func makeRaw(fd uintptr) (*rawTerm, error) {
 	var t syscall.Termios
 	if err := ioctl(fd, syscall.TCGETS, unsafe.Pointer(&t)); err != nil {
@@ -41,6 +43,7 @@ func makeRaw(fd uintptr) (*rawTerm, error) {
 	r := &rawTerm{fd: fd, old: t}
 	t.Lflag &^= syscall.ICANON | syscall.ECHO | syscall.IEXTEN
 	t.Iflag &^= syscall.IXON
+	t.Cc[syscall.VSUSP] = 0 // _POSIX_VDISABLE
 	t.Cc[syscall.VMIN] = 0
 	t.Cc[syscall.VTIME] = 1
 	if err := ioctl(fd, syscall.TCSETS, unsafe.Pointer(&t)); err != nil {
