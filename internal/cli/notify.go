@@ -14,7 +14,9 @@ var notifyHelp = help{
 Sends a notification (a call that wants no reply) to the wsrpc server at URL,
 then closes the connection cleanly (1000). Prints nothing on success.
 PARAMS is JSON (an array or an object for --codec json), or - to read it from
-stdin; put -- before PARAMS that start with '-'.`,
+stdin; put -- before PARAMS that start with '-'. A failure exits with the
+status of its class, as call does ('wsrpc call --help' has the table): 3 when
+no connection could be made, say.`,
 	examples: `
 wsrpc notify ws://127.0.0.1:8080/rpc broadcast '{"text":"hello, everyone"}'   # wsrpc serve --demo-broadcast
 echo '[1,2]' | wsrpc notify --codec json ws://127.0.0.1:8080/rpc add -`,

@@ -30,7 +30,9 @@ with -, the JSON values on stdin (one, or a stream of them: one a line, say)
 are published one after the other as each is read, one position a line.
 
 A publication that a hook of the server dropped prints "dropped". A publish the
-server refuses prints "error CODE: MESSAGE" on stderr and exits with 1.`,
+server refuses prints "error CODE: MESSAGE" on stderr and exits with the
+status of the error's class, as call does (9 for a permission refused, 6 for
+invalid data; 'wsrpc call --help' has the table).`,
 	examples: `
 wsrpc publish ws://127.0.0.1:8080/rpc chat.room '{"text":"hello"}'
 wsrpc publish ws://127.0.0.1:8080/rpc chat.room '"just a string"'
