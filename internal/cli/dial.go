@@ -36,10 +36,10 @@ type dialFlags struct {
 func (d *dialFlags) register(fs *flag.FlagSet) {
 	fs.Var(&d.headers, "H", "`'Name: value'` add a header to the handshake request (repeatable)")
 	fs.BoolVar(&d.insecure, "insecure", false, "skip TLS certificate verification (wss://); never in production")
-	fs.StringVar(&d.ca, "ca", "", "trust the CA certificates of this PEM `file` (wss://) instead of the system's")
+	fs.StringVar(&d.ca, "ca", "", "trust the CA certificates of this PEM `file` (wss://, and an https:// proxy) instead of the system's")
 	fs.StringVar(&d.cert, "cert", "", "present the client certificate of this PEM `file` (wss://; with --key)")
 	fs.StringVar(&d.key, "key", "", "the private key of --cert, a PEM `file`")
-	fs.StringVar(&d.proxy, "proxy", "", "reach the server through the HTTP proxy at this `URL` (http://[user:pass@]host:port), with CONNECT; without it, $HTTPS_PROXY and $HTTP_PROXY are used")
+	fs.StringVar(&d.proxy, "proxy", "", "reach the server through the HTTP proxy at this `URL` ([user:pass@]host:port after http:// or https://), with CONNECT; without it, $HTTPS_PROXY and $HTTP_PROXY are used")
 }
 
 // tlsConfig returns the TLS configuration the flags ask for, nil for the
@@ -100,7 +100,11 @@ func (d *dialFlags) httpClient(e *env, name string) (*http.Client, error) {
 		// ws:// handshake to the proxy as a plain request, which proxies
 		// do not upgrade.
 		t.Proxy = nil
-		t.DialContext = (&connectDialer{proxy: proxy}).DialContext
+		cd := &connectDialer{proxy: proxy}
+		if tc != nil {
+			cd.roots, cd.insecure = tc.RootCAs, tc.InsecureSkipVerify
+		}
+		t.DialContext = cd.DialContext
 	}
 	var rt http.RoundTripper = t
 	if d.wrap != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -57,7 +58,11 @@ func (e *proxyError) Unwrap() error { return e.err }
 // wss://, then go through the tunnel end to end.
 type connectDialer struct {
 	proxy *url.URL
-	net   net.Dialer
+	// roots and insecure verify an https:// proxy's certificate: --ca and
+	// --insecure apply to the proxy too.
+	roots    *x509.CertPool
+	insecure bool
+	net      net.Dialer
 }
 
 // DialContext is the http.Transport's DialContext: a tunnel to addr. ctx
@@ -103,7 +108,12 @@ func (d *connectDialer) DialContext(ctx context.Context, network, addr string) (
 // tunnel.
 func (d *connectDialer) connect(conn net.Conn, addr string) (net.Conn, error) {
 	if d.proxy.Scheme == "https" {
-		tc := tls.Client(conn, &tls.Config{ServerName: d.proxy.Hostname(), MinVersion: tls.VersionTLS12})
+		tc := tls.Client(conn, &tls.Config{
+			ServerName:         d.proxy.Hostname(),
+			RootCAs:            d.roots,
+			InsecureSkipVerify: d.insecure, //nolint:gosec // asked for with --insecure
+			MinVersion:         tls.VersionTLS12,
+		})
 		if err := tc.Handshake(); err != nil {
 			return nil, &proxyError{msg: "TLS handshake with the proxy failed", err: err}
 		}

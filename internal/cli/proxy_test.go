@@ -28,7 +28,8 @@ import (
 
 // connectProxy is an HTTP proxy that only tunnels (CONNECT), on loopback.
 type connectProxy struct {
-	url string // http://127.0.0.1:port
+	url    string // http://127.0.0.1:port, or https://
+	caFile string // with https://: the PEM file of its certificate
 
 	mu      sync.Mutex
 	targets []string // the host:port of each tunnel asked for
@@ -39,6 +40,13 @@ type connectProxy struct {
 // waits for their goroutines.
 func newConnectProxy(t *testing.T, auth string) *connectProxy {
 	t.Helper()
+	return startConnectProxy(t, auth, false)
+}
+
+// startConnectProxy is newConnectProxy, on https:// with overTLS (the
+// certificate is in caFile).
+func startConnectProxy(t *testing.T, auth string, overTLS bool) *connectProxy {
+	t.Helper()
 	p := &connectProxy{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -48,7 +56,7 @@ func newConnectProxy(t *testing.T, auth string) *connectProxy {
 		defer mu.Unlock()
 		conns = append(conns, c)
 	}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
 			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
 			return
@@ -78,6 +86,15 @@ func newConnectProxy(t *testing.T, auth string) *connectProxy {
 		go func() { defer wg.Done(); io.Copy(up, down); up.Close() }()
 		go func() { defer wg.Done(); io.Copy(down, up); down.Close() }()
 	}))
+	if overTLS {
+		ts.StartTLS()
+		p.caFile = filepath.Join(t.TempDir(), "proxy-ca.pem")
+		if err := os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		ts.Start()
+	}
 	t.Cleanup(func() {
 		ts.Close()
 		mu.Lock()
@@ -134,6 +151,23 @@ func TestProxyAuth(t *testing.T) {
 	r = runCmd(t, "", "call", "--proxy", withAuth, ts.url, "add", "[1,2]")
 	if r.code != exitOK || r.stdout != "3\n" {
 		t.Errorf("with credentials: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestProxyOverTLS: an https:// proxy, its certificate trusted with --ca.
+func TestProxyOverTLS(t *testing.T) {
+	ts := newTestServer(t)
+	p := startConnectProxy(t, "", true)
+	r := runCmd(t, "", "call", "--proxy", p.url, "--ca", p.caFile, ts.url, "add", "[1,2]")
+	if r.code != exitOK || r.stdout != "3\n" {
+		t.Fatalf("code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCmd(t, "", "call", "--proxy", p.url, ts.url, "add", "[1,2]")
+	if got := oneLine(t, r); r.code != exitNoConnection || !strings.Contains(got, "proxy "+p.url+": TLS handshake with the proxy failed: ") {
+		t.Errorf("an untrusted proxy: code %d, stderr %q", r.code, got)
+	}
+	if n := len(p.tunnels()); n != 1 {
+		t.Errorf("%d tunnels, want 1", n)
 	}
 }
 
