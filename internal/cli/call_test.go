@@ -337,8 +337,11 @@ const discoverDoc = `{"openrpc":"1.3.2","info":{"title":"demo","version":"0.1.0"
  {"name":"echo"},
  {"name":"log","params":[{"name":"params","schema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]},
  {"name":"countdown","x-wsrpc-stream":true,"params":[{"name":"params","schema":{"type":"object","properties":{"from":{"type":"integer"}}}}],"result":{"name":"result","schema":{"type":"array","items":{"type":"integer"}}}},
- {"name":"point","params":[{"name":"params","schema":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}],"result":{"name":"result","schema":{"$ref":"#/components/schemas/Point"}}}
-],"components":{"schemas":{"Point":{"type":"object"}}}}`
+ {"name":"point","params":[{"name":"params","schema":{"type":"array","items":{"type":"number"},"minItems":2,"maxItems":2}}],"result":{"name":"result","schema":{"$ref":"#/components/schemas/Point"}}},
+ {"name":"tree","params":[],"result":{"name":"result","schema":{"$ref":"#/components/schemas/Tree"}}}
+],"components":{"schemas":{
+ "Point":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"}},"required":["x","y"]},
+ "Tree":{"type":"object","properties":{"kids":{"type":["array","null"],"items":{"$ref":"#/components/schemas/Tree"}}}}}}}`
 
 // discoverServer answers rpc.discover with doc (or method-not-found when
 // doc is empty) and echo otherwise.
@@ -412,6 +415,27 @@ func TestSchemaType(t *testing.T) {
 	for _, tt := range tests {
 		if got := schemaType(json.RawMessage(tt.give), 0); got != tt.want {
 			t.Errorf("schemaType(%s) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+// TestSchemaRefs: a $ref is described as the component it names, once:
+// a type that refers to itself shows its name there.
+func TestSchemaRefs(t *testing.T) {
+	x := &schemaText{components: map[string]json.RawMessage{
+		"P":    json.RawMessage(`{"type":"object","properties":{"x":{"type":"number"}},"required":["x"]}`),
+		"List": json.RawMessage(`{"type":"object","properties":{"next":{"anyOf":[{"$ref":"#/components/schemas/List"},{"type":"null"}]}}}`),
+	}}
+	tests := []struct{ give, want string }{
+		{`{"$ref":"#/components/schemas/P"}`, "{x: number}"},
+		{`{"type":"array","items":{"$ref":"#/components/schemas/P"}}`, "[]{x: number}"},
+		{`{"$ref":"#/components/schemas/List"}`, "{next?: List|null}"},
+		{`{"$ref":"#/components/schemas/Missing"}`, "Missing"},
+		{`{"$ref":"http://example.com/P"}`, "P"},
+	}
+	for _, tt := range tests {
+		if got := x.of(json.RawMessage(tt.give), 0); got != tt.want {
+			t.Errorf("of(%s) = %q, want %q", tt.give, got, tt.want)
 		}
 	}
 }

@@ -21,7 +21,10 @@ type openRPC struct {
 		Title   string `json:"title"`
 		Version string `json:"version"`
 	} `json:"info"`
-	Methods []openRPCMethod `json:"methods"`
+	Methods    []openRPCMethod `json:"methods"`
+	Components struct {
+		Schemas map[string]json.RawMessage `json:"schemas"`
+	} `json:"components"`
 }
 
 type openRPCMethod struct {
@@ -60,14 +63,18 @@ func printMethods(w io.Writer, doc []byte) error {
 	slices.SortFunc(d.Methods, func(a, b openRPCMethod) int { return strings.Compare(a.Name, b.Name) })
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	x := &schemaText{components: d.Components.Schemas}
 	fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT\tSUMMARY")
 	for _, m := range d.Methods {
+		x.visits = 0
+		params := clip(x.params(m.Params))
+		x.visits = 0
 		result := "?" // an untyped method: the server does not know
 		switch {
 		case m.Result != nil && m.Stream:
-			result = "stream of " + clip(streamItems(m.Result.Schema))
+			result = "stream of " + clip(x.streamItems(m.Result.Schema))
 		case m.Result != nil:
-			result = clip(schemaType(m.Result.Schema, 0))
+			result = clip(x.of(m.Result.Schema, 0))
 		case m.Params != nil:
 			result = "(no reply)" // a declared notification
 		}
@@ -78,7 +85,7 @@ func printMethods(w io.Writer, doc []byte) error {
 		if m.Deprecated {
 			about = strings.TrimSpace("(deprecated) " + about)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flat(m.Name), clip(paramsType(m.Params)), result, flat(about))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flat(m.Name), params, result, flat(about))
 	}
 	tw.Flush()
 	for _, line := range strings.SplitAfter(table.String(), "\n") {
@@ -104,26 +111,26 @@ func clip(s string) string {
 
 // streamItems describes the items of a stream's result schema,
 // {"type": "array", "items": I}.
-func streamItems(raw json.RawMessage) string {
+func (x *schemaText) streamItems(raw json.RawMessage) string {
 	var s jsonSchema
 	if json.Unmarshal(raw, &s) != nil || len(s.Items) == 0 {
-		return schemaType(raw, 0)
+		return x.of(raw, 0)
 	}
-	return schemaType(s.Items, 0)
+	return x.of(s.Items, 0)
 }
 
-// paramsType describes a method's params: "?" when the server does not
+// params describes a method's params: "?" when the server does not
 // know them (an untyped method), "-" for none, the schema of the one param
 // named "params" (the whole params value, as wsrpc servers describe it), or
 // OpenRPC's list of named params.
-func paramsType(params []openRPCArg) string {
+func (x *schemaText) params(params []openRPCArg) string {
 	switch {
 	case params == nil:
 		return "?"
 	case len(params) == 0:
 		return "-"
 	case len(params) == 1 && params[0].Name == "params":
-		return schemaType(params[0].Schema, 0)
+		return x.of(params[0].Schema, 0)
 	}
 	parts := make([]string, len(params))
 	for i, p := range params {
@@ -131,12 +138,12 @@ func paramsType(params []openRPCArg) string {
 		if p.Required {
 			opt = ""
 		}
-		parts[i] = p.Name + opt + ": " + schemaType(p.Schema, 1)
+		parts[i] = p.Name + opt + ": " + x.of(p.Schema, 1)
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-// jsonSchema is the part of a JSON Schema that schemaType reads.
+// jsonSchema is the part of a JSON Schema that schemaText reads.
 type jsonSchema struct {
 	Type        json.RawMessage            `json:"type"` // a string or a list of them
 	Items       json.RawMessage            `json:"items"`
@@ -153,14 +160,50 @@ type jsonSchema struct {
 	MaxItems    *int                       `json:"maxItems"`
 }
 
-// maxSchemaDepth is how deep schemaType describes nested schemas.
+// maxSchemaDepth is how deep a description goes into nested schemas.
 const maxSchemaDepth = 3
 
-// schemaType describes a JSON Schema in a few words: "number",
-// "[]string" (an array of strings), "[2]number" (of two numbers),
-// "[number, string]" (a tuple), "map[string]integer", "{a: number, b?:
-// string}" (b may be left out), "string|null", "Point" (a $ref), "any".
-func schemaType(raw json.RawMessage, depth int) string {
+// schemaText describes JSON Schemas in a few words, with the components
+// of their document: a $ref to one is described as what it refers to, but
+// where it refers to itself (a recursive type), by its name.
+type schemaText struct {
+	components map[string]json.RawMessage
+	expanding  map[string]bool
+	visits     int // schemas described since the last reset: bounded by maxVisits
+}
+
+// maxVisits bounds the schemas one column describes: a document whose
+// alternatives refer to alternatives could otherwise make the work grow
+// as a power of its size.
+const maxVisits = 1000
+
+// schemaType describes a schema without components: what x.of does.
+func schemaType(raw json.RawMessage, depth int) string { return (&schemaText{}).of(raw, depth) }
+
+// ref describes the schema a $ref names: the component, or its name when it
+// is not one of the document's or is being described already.
+func (x *schemaText) ref(ref string, depth int) string {
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	raw, ok := x.components[name]
+	if !ok || !strings.HasPrefix(ref, "#/components/schemas/") || x.expanding[name] {
+		return name
+	}
+	if x.expanding == nil {
+		x.expanding = map[string]bool{}
+	}
+	x.expanding[name] = true
+	defer delete(x.expanding, name)
+	return x.of(raw, depth)
+}
+
+// of describes a JSON Schema in a few words: "number", "[]string" (an
+// array of strings), "[2]number" (of two numbers), "[number, string]" (a
+// tuple), "map[string]integer", "{a: number, b?: string}" (b may be left
+// out), "string|null", "Point" (a $ref not expanded), "any".
+func (x *schemaText) of(raw json.RawMessage, depth int) string {
+	if x.visits++; x.visits > maxVisits {
+		return "…"
+	}
 	if len(raw) == 0 || string(raw) == "true" || string(raw) == "{}" || string(raw) == "null" {
 		return "any"
 	}
@@ -177,13 +220,13 @@ func schemaType(raw json.RawMessage, depth int) string {
 	alts := func(list []json.RawMessage) string {
 		parts := make([]string, len(list))
 		for i, r := range list {
-			parts[i] = schemaType(r, depth+1)
+			parts[i] = x.of(r, depth+1)
 		}
 		return strings.Join(parts, "|")
 	}
 	switch {
 	case s.Ref != "":
-		return s.Ref[strings.LastIndex(s.Ref, "/")+1:]
+		return x.ref(s.Ref, depth)
 	case len(s.Const) > 0:
 		return string(s.Const)
 	case len(s.Enum) > 0:
@@ -216,19 +259,19 @@ func schemaType(raw json.RawMessage, depth int) string {
 	}
 	parts := make([]string, len(types))
 	for i, t := range types {
-		parts[i] = s.describe(t, depth)
+		parts[i] = x.describe(&s, t, depth)
 	}
 	return strings.Join(parts, "|")
 }
 
 // describe describes s as a value of type t.
-func (s *jsonSchema) describe(t string, depth int) string {
+func (x *schemaText) describe(s *jsonSchema, t string, depth int) string {
 	switch t {
 	case "array":
 		if len(s.PrefixItems) > 0 {
 			parts := make([]string, len(s.PrefixItems))
 			for i, r := range s.PrefixItems {
-				parts[i] = schemaType(r, depth+1)
+				parts[i] = x.of(r, depth+1)
 			}
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
@@ -236,18 +279,18 @@ func (s *jsonSchema) describe(t string, depth int) string {
 		if json.Unmarshal(s.Items, &tuple) == nil && len(tuple) > 0 {
 			parts := make([]string, len(tuple))
 			for i, r := range tuple {
-				parts[i] = schemaType(r, depth+1)
+				parts[i] = x.of(r, depth+1)
 			}
 			return "[" + strings.Join(parts, ", ") + "]"
 		}
 		if s.MinItems != nil && s.MaxItems != nil && *s.MinItems == *s.MaxItems {
-			return fmt.Sprintf("[%d]%s", *s.MinItems, schemaType(s.Items, depth+1))
+			return fmt.Sprintf("[%d]%s", *s.MinItems, x.of(s.Items, depth+1))
 		}
-		return "[]" + schemaType(s.Items, depth+1)
+		return "[]" + x.of(s.Items, depth+1)
 	case "object":
 		if len(s.Properties) == 0 {
 			if len(s.Additional) > 0 && string(s.Additional) != "true" && string(s.Additional) != "false" {
-				return "map[string]" + schemaType(s.Additional, depth+1)
+				return "map[string]" + x.of(s.Additional, depth+1)
 			}
 			return "object"
 		}
@@ -262,7 +305,7 @@ func (s *jsonSchema) describe(t string, depth int) string {
 			if slices.Contains(s.Required, name) {
 				opt = ""
 			}
-			parts[i] = name + opt + ": " + schemaType(s.Properties[name], depth+1)
+			parts[i] = name + opt + ": " + x.of(s.Properties[name], depth+1)
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
