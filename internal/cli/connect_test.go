@@ -161,6 +161,7 @@ func TestConnectPretty(t *testing.T) {
 func TestConnectJSONRPC(t *testing.T) {
 	got := make(chan string, 8)
 	url := newWSServer(t, nil, func(c *transport.Conn) {
+		n := 0
 		for m := range c.Recv() {
 			got <- string(m.Data)
 			var req struct {
@@ -168,6 +169,9 @@ func TestConnectJSONRPC(t *testing.T) {
 			}
 			if json.Unmarshal(m.Data, &req) == nil && len(req.ID) > 0 {
 				c.Send(context.Background(), transport.Message{Type: transport.Text, Data: []byte(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":true}`)})
+			}
+			if n++; n == 4 { // all that is sent: the server ends the session
+				c.Close(transport.StatusNormalClosure, "")
 			}
 		}
 	})
@@ -179,7 +183,7 @@ func TestConnectJSONRPC(t *testing.T) {
 		`[{"jsonrpc":"2.0","id":"x","method":"m"}]`,
 		`add {"a":`,
 	}, "\n") + "\n"
-	r := runCmd(t, stdin, "connect", "--jsonrpc", "--linger", "200ms", url)
+	r := runCmd(t, stdin, "connect", "--jsonrpc", "--linger", "1m", url)
 	if r.code != exitOK {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}
@@ -217,7 +221,7 @@ func TestConnectJSONRPC(t *testing.T) {
 // speaks JSON-RPC when no subprotocol is offered.
 func TestConnectJSONRPCToWsrpc(t *testing.T) {
 	ts := newTestServer(t)
-	r := runCmd(t, "add [1,2,3]\nnope\n", "connect", "--jsonrpc", "--linger", "200ms", ts.url)
+	r := runCmd(t, "add [1,2,3]\nnope\n", "connect", "--jsonrpc", ts.url) // the default linger: 1s of quiet
 	if r.code != exitOK {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}

@@ -126,7 +126,7 @@ func TestProxyConnectAndCall(t *testing.T) {
 	if r.code != exitOK || r.stdout != "3\n" {
 		t.Fatalf("call: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	r = runCmd(t, `{"jsonrpc":"2.0","id":1,"method":"add","params":[2,3]}`+"\n", "connect", "--proxy", p.url, "--linger", "200ms", ts.url)
+	r = runCmd(t, `{"jsonrpc":"2.0","id":1,"method":"add","params":[2,3]}`+"\n", "connect", "--proxy", p.url, ts.url)
 	if r.code != exitOK || r.stdout != `{"jsonrpc":"2.0","id":1,"result":5}`+"\n" {
 		t.Fatalf("connect: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -344,7 +344,7 @@ func TestTLSFlags(t *testing.T) {
 	if r.code != exitOK || r.stdout != "3\n" || r.stderr != "" {
 		t.Fatalf("call with the CA and a client certificate: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	r = runCmd(t, `{"jsonrpc":"2.0","id":1,"method":"add","params":[2,2]}`+"\n", "connect", "--linger", "200ms",
+	r = runCmd(t, `{"jsonrpc":"2.0","id":1,"method":"add","params":[2,2]}`+"\n", "connect",
 		"--ca", p.caFile, "--cert", p.clientCert, "--key", p.clientKey, url)
 	if r.code != exitOK || r.stdout != `{"jsonrpc":"2.0","id":1,"result":4}`+"\n" {
 		t.Fatalf("connect: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
