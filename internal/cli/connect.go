@@ -54,7 +54,10 @@ When stdin ends, connect waits until the connection has been quiet for
 --linger (so replies to what was just sent are printed), then closes with 1000.
 When the connection ends, it prints how ("closed: 1000 normal closure "bye"")
 and exits with 0, or 1 if it ended abnormally (no closing handshake, or a
-protocol error). SIGINT (Ctrl-C) closes with 1000.`,
+protocol error). SIGINT (Ctrl-C) closes with 1000.
+
+Changed: without a terminal, stdout used to get the messages with their
+"< text: " prefix, and the pongs and the close; it now gets the messages alone.`,
 	examples: `
 wsrpc connect ws://127.0.0.1:8080/rpc
 wsrpc connect --jsonrpc ws://127.0.0.1:8080/rpc
