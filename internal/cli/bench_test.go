@@ -67,6 +67,23 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// newRPCServer serves h on bare rpc peers, one a connection, each open
+// until the client ends it; onConnect, if not nil, runs first. It returns
+// the server's ws:// URL.
+func newRPCServer(t *testing.T, onConnect func(), h rpc.HandlerFunc) string {
+	t.Helper()
+	return newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
+		if onConnect != nil {
+			onConnect()
+		}
+		p, err := rpc.New(c, rpc.WithHandler(h))
+		if err != nil {
+			return
+		}
+		<-p.Done()
+	})
+}
+
 // TestBenchWorkersAndConnections: -c counts the calls in flight at once,
 // --connections the connections they share (hey's and ghz's meaning).
 func TestBenchWorkersAndConnections(t *testing.T) {
@@ -79,27 +96,20 @@ func TestBenchWorkersAndConnections(t *testing.T) {
 		all       = make(chan struct{}) // closed once every worker has a call in flight
 		once      sync.Once
 	)
-	url := newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
-		connected.Add(1)
-		p, err := rpc.New(c, rpc.WithHandler(rpc.HandlerFunc(func(ctx context.Context, _ *rpc.Request) ([]byte, error) {
-			n := inFlight.Add(1)
-			defer inFlight.Add(-1)
-			mu.Lock()
-			peak = max(peak, n)
-			mu.Unlock()
-			if n == workers {
-				once.Do(func() { close(all) })
-			}
-			select { // hold the first calls until all the workers are in
-			case <-all:
-			case <-ctx.Done():
-			}
-			return []byte("1"), nil
-		})))
-		if err != nil {
-			return
+	url := newRPCServer(t, func() { connected.Add(1) }, func(ctx context.Context, _ *rpc.Request) ([]byte, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		mu.Lock()
+		peak = max(peak, n)
+		mu.Unlock()
+		if n == workers {
+			once.Do(func() { close(all) })
 		}
-		<-p.Done()
+		select { // hold the first calls until all the workers are in
+		case <-all:
+		case <-ctx.Done():
+		}
+		return []byte("1"), nil
 	})
 	r := runCmd(t, "", "bench", "-n", "60", "-c", strconv.Itoa(workers), "--connections", strconv.Itoa(conns), "--json", url, "m")
 	if r.code != exitOK {
@@ -213,17 +223,11 @@ func TestBenchInterrupted(t *testing.T) {
 	for _, asJSON := range []bool{true, false} {
 		var calls atomic.Int32
 		twenty := make(chan struct{})
-		url := newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
-			p, err := rpc.New(c, rpc.WithHandler(rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) {
-				if calls.Add(1) == 20 {
-					close(twenty)
-				}
-				return []byte("1"), nil
-			})))
-			if err != nil {
-				return
+		url := newRPCServer(t, nil, func(context.Context, *rpc.Request) ([]byte, error) {
+			if calls.Add(1) == 20 {
+				close(twenty)
 			}
-			<-p.Done()
+			return []byte("1"), nil
 		})
 		args := []string{"bench", "-d", "1m", "-c", "2", url, "m"}
 		if asJSON {
@@ -263,21 +267,15 @@ func TestBenchInterrupted(t *testing.T) {
 // TestBenchErrorMessages: errors are counted by code and message.
 func TestBenchErrorMessages(t *testing.T) {
 	var n atomic.Int32
-	url := newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
-		p, err := rpc.New(c, rpc.WithHandler(rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) {
-			switch i := n.Add(1); i % 3 {
-			case 0:
-				return []byte("1"), nil
-			case 1:
-				return nil, rpc.Errorf(rpc.CodeInvalidParams, "odd")
-			default:
-				return nil, rpc.Errorf(rpc.CodeInvalidParams, "even")
-			}
-		})))
-		if err != nil {
-			return
+	url := newRPCServer(t, nil, func(context.Context, *rpc.Request) ([]byte, error) {
+		switch i := n.Add(1); i % 3 {
+		case 0:
+			return []byte("1"), nil
+		case 1:
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "odd")
+		default:
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "even")
 		}
-		<-p.Done()
 	})
 	r := runCmd(t, "", "bench", "-n", "30", "--json", url, "m")
 	if r.code != exitOK {

@@ -347,17 +347,11 @@ const discoverDoc = `{"openrpc":"1.3.2","info":{"title":"demo","version":"0.1.0"
 // doc is empty) and echo otherwise.
 func discoverServer(t *testing.T, doc string) string {
 	t.Helper()
-	return newWSServer(t, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()}, func(c *transport.Conn) {
-		p, err := rpc.New(c, rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
-			if req.Method == "rpc.discover" && doc != "" {
-				return []byte(doc), nil
-			}
-			return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q not found", req.Method)
-		})))
-		if err != nil {
-			return
+	return newRPCServer(t, nil, func(_ context.Context, req *rpc.Request) ([]byte, error) {
+		if req.Method == "rpc.discover" && doc != "" {
+			return []byte(doc), nil
 		}
-		<-p.Done()
+		return nil, rpc.Errorf(rpc.CodeMethodNotFound, "method %q not found", req.Method)
 	})
 }
 
