@@ -486,3 +486,26 @@ func TestExitStatusOf(t *testing.T) {
 		}
 	}
 }
+
+// TestServeList: call --list against the real wsrpc serve, which answers
+// rpc.discover with the schemas of its Go types.
+func TestServeList(t *testing.T) {
+	b, url := startServe(t, "--log-level", "error")
+	r := runCmd(t, "", "call", "--list", url)
+	if r.code != exitOK || r.stderr != "" {
+		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
+	}
+	for _, re := range []string{
+		`^wsrpc serve \S+: \d+ methods\nMETHOD +PARAMS +RESULT +SUMMARY\n`,
+		`(?m)^add +\[\]number(\|null)? +number$`,
+		`(?m)^sleep +\{ms: integer\} +\{slept_ms: integer\}$`,
+		`(?m)^tail +\{max: integer, topic: string\} +stream of \{data: any, `,
+		`(?m)^whoami +- +\{conn_id: string, `,
+	} {
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("the list does not match %s:\n%s", re, r.stdout)
+		}
+	}
+	b.cancel()
+	b.wait(t)
+}

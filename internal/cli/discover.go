@@ -14,7 +14,10 @@ import (
 const discoverMethod = "rpc.discover"
 
 // openRPC is the part of an OpenRPC document (spec.open-rpc.org) that
-// call --list shows.
+// call --list shows. It is read loosely, with the schemas kept as JSON,
+// rather than into package openrpc's Document, which has the subset of JSON
+// Schema a wsrpc server writes: call --list shows the documents of other
+// OpenRPC servers too (enum, const, oneOf, prefixItems, boolean schemas).
 type openRPC struct {
 	OpenRPC string `json:"openrpc"`
 	Info    struct {
