@@ -496,7 +496,7 @@ func TestServeList(t *testing.T) {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}
 	for _, re := range []string{
-		`^wsrpc serve \S+: \d+ methods\nMETHOD +PARAMS +RESULT +SUMMARY\n`,
+		`^wsrpc serve \S+: \d+ methods\nMETHOD +PARAMS +RESULT\n`,
 		`(?m)^add +\[\]number(\|null)? +number$`,
 		`(?m)^sleep +\{ms: integer\} +\{slept_ms: integer\}$`,
 		`(?m)^tail +\{max: integer, topic: string\} +stream of \{data: any, `,

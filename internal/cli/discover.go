@@ -50,7 +50,7 @@ type openRPCArg struct {
 const maxTypeWidth = 60
 
 // printMethods prints the methods of the OpenRPC document doc, one a line:
-// name, params, result and summary.
+// name, params, result and, when the document has some, summary.
 func printMethods(w io.Writer, doc []byte) error {
 	var d openRPC
 	if err := json.Unmarshal(doc, &d); err != nil {
@@ -67,7 +67,16 @@ func printMethods(w io.Writer, doc []byte) error {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	x := &schemaText{components: d.Components.Schemas}
-	fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT\tSUMMARY")
+	// The SUMMARY column only when there is something to put in it (a wsrpc
+	// server writes no summaries).
+	withAbout := slices.ContainsFunc(d.Methods, func(m openRPCMethod) bool {
+		return m.Summary != "" || m.Description != "" || m.Deprecated
+	})
+	if withAbout {
+		fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT\tSUMMARY")
+	} else {
+		fmt.Fprintln(tw, "METHOD\tPARAMS\tRESULT")
+	}
 	for _, m := range d.Methods {
 		x.visits = 0
 		params := clip(x.params(m.Params))
@@ -88,7 +97,11 @@ func printMethods(w io.Writer, doc []byte) error {
 		if m.Deprecated {
 			about = strings.TrimSpace("(deprecated) " + about)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flat(m.Name), params, result, flat(about))
+		if withAbout {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", flat(m.Name), params, result, flat(about))
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", flat(m.Name), params, result)
+		}
 	}
 	tw.Flush()
 	for _, line := range strings.SplitAfter(table.String(), "\n") {
