@@ -60,7 +60,7 @@ async function jsRun(codec) {
 }
 
 function goRun(codec) {
-  const out = execFileSync(bin, ['bench', '-n', String(N), '--concurrency', String(C), '--codec', codec, '--json', url, 'echo', JSON.stringify(params)], { encoding: 'utf8' });
+  const out = execFileSync(bin, ['bench', '-n', String(N), '-c', String(C), '--connections', '1', '--codec', codec, '--json', url, 'echo', JSON.stringify(params)], { encoding: 'utf8' });
   const r = JSON.parse(out);
   if (r.ok !== N) throw new Error(`wsrpc bench: ${out}`);
   return r.rps;

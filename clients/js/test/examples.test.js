@@ -30,4 +30,9 @@ describe('examples', { skip: noGo }, () => {
       '',
     ].join('\n'));
   });
+
+  it('bench/calls.js runs beside wsrpc bench', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(jsRoot, 'bench', 'calls.js'), '--calls', '200', '--rounds', '1', '--concurrency', '8'], { timeout: 120_000 });
+    assert.match(stdout, /^median: js \(json\) \d+, go \(json\) \d+, js \(binary\) \d+, go \(binary\) \d+ calls\/s; js\/go: json [\d.]+x, binary [\d.]+x$/m);
+  });
 });
