@@ -35,14 +35,7 @@ func TestMessageInPartsGiB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends 1 GiB")
 	}
-	size := int64(1 << 30)
-	if s := os.Getenv("WSRPC_PARTS_BYTES"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		size = n
-	}
+	size := proctest.Size(t, "WSRPC_PARTS_BYTES", 1<<30)
 	dirs := []string{"client to server", "server to client"}
 	if raceEnabled {
 		dirs = dirs[1:]
@@ -61,22 +54,8 @@ func TestMessageInPartsGiB(t *testing.T) {
 			if s["bytes"] != strconv.FormatInt(size, 10) || r["bytes"] != s["bytes"] || r["crc"] != s["crc"] {
 				t.Fatalf("sent %s bytes (crc %s), received %s (crc %s)", s["bytes"], s["crc"], r["bytes"], r["crc"])
 			}
-			const heapBound, rssBound = 64 << 20, 256 << 20
-			for _, e := range []struct {
-				name string
-				c    *proctest.Child
-				res  map[string]string
-			}{{"sender", sent, s}, {"receiver", got, r}} {
-				heap, _ := strconv.ParseInt(e.res["heap"], 10, 64)
-				rss := e.c.MaxRSS()
-				t.Logf("%s: peak heap %.1f MiB, peak RSS %.1f MiB", e.name, float64(heap)/(1<<20), float64(rss)/(1<<20))
-				if heap > heapBound {
-					t.Errorf("%s: peak heap %d bytes, more than %d for a %d-byte message", e.name, heap, heapBound, size)
-				}
-				if rss > rssBound {
-					t.Errorf("%s: peak RSS %d bytes, more than %d for a %d-byte message", e.name, rss, rssBound, size)
-				}
-			}
+			proctest.Bounded(t, "sender", sent, s["heap"], 64<<20, 256<<20)
+			proctest.Bounded(t, "receiver", got, r["heap"], 64<<20, 256<<20)
 			ns, _ := strconv.ParseInt(r["ns"], 10, 64)
 			t.Logf("%d bytes in %s parts of %d: %.0f MB/s (receiver's clock, first part to last)",
 				size, r["parts"], partsOf, float64(size)/(float64(ns)/1e9)/1e6)

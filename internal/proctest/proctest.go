@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -178,3 +179,35 @@ func (g *Generator) Left() int64 { return g.left }
 
 // Sum32 is the CRC-32 of the bytes read so far.
 func (g *Generator) Sum32() uint32 { return g.crc.Sum32() }
+
+// Size is the byte count the environment variable env gives (a decimal
+// integer), or def when it is unset; t fails on anything else.
+func Size(t testing.TB, env string, def int64) int64 {
+	t.Helper()
+	s := os.Getenv(env)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a byte count", env, s)
+	}
+	return n
+}
+
+// Bounded logs the peak heap (as the child sampled and reported it) and
+// the peak RSS of the exited child c, and fails t when either is above its
+// bound, or the heap was not measured: the memory of an end that must not
+// grow with what it moved.
+func Bounded(t testing.TB, name string, c *Child, heap string, heapBound, rssBound int64) {
+	t.Helper()
+	h, _ := strconv.ParseInt(heap, 10, 64)
+	rss := c.MaxRSS()
+	t.Logf("%s: peak heap %.1f MiB, peak RSS %.1f MiB", name, float64(h)/(1<<20), float64(rss)/(1<<20))
+	if h <= 0 || h > heapBound {
+		t.Errorf("%s: peak heap %d bytes, want (0, %d]", name, h, heapBound)
+	}
+	if rss > rssBound {
+		t.Errorf("%s: peak RSS %d bytes, more than %d", name, rss, rssBound)
+	}
+}
