@@ -70,3 +70,24 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// A server's retry hint gets jitter on top, never below it: a moment in
+// [h, h + h/4], and no wait for no hint.
+func TestSpreadHint(t *testing.T) {
+	t.Parallel()
+	const h = 400 * time.Millisecond
+	lowest := func(int64) int64 { return 0 }
+	highest := func(n int64) int64 { return n - 1 }
+	if got := client.SpreadHint(h, lowest); got != h {
+		t.Errorf("lowest draw: %v, want %v", got, h)
+	}
+	if got := client.SpreadHint(h, highest); got != h+h/4 {
+		t.Errorf("highest draw: %v, want %v", got, h+h/4)
+	}
+	if got := client.SpreadHint(0, highest); got != 0 {
+		t.Errorf("no hint: %v, want 0", got)
+	}
+	if got := client.SpreadHint(time.Nanosecond, highest); got != time.Nanosecond {
+		t.Errorf("1ns hint: %v", got)
+	}
+}

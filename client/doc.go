@@ -59,7 +59,9 @@
 // ([rpc.Peer.RetryAfter], capped at [MaxRetryHint]; 0 means at once); an
 // attempt refused with 503, 502, 504 or 429 and a Retry-After header (a
 // server draining, or limiting its handshake rate) is followed by a wait of
-// that long instead of the backoff, capped the same way. After a notice the old connection is
+// that long instead of the backoff, capped the same way. Either wait is
+// drawn at random from [hint, hint + hint/4], so that the clients one server
+// sent away do not come back in one instant. After a notice the old connection is
 // drained rather than dropped: its calls in flight complete, then it is
 // closed with 1000, while new calls go to the new connection. While no
 // connection is up, calls wait for one, bounded by their ctx and by

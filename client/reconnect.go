@@ -101,7 +101,8 @@ const MaxRetryHint = time.Minute
 // redial makes a new connection, sleeping before each attempt: the server's
 // retry hint before the first attempt after a shutdown notice, the
 // Retry-After of a refusal (a 503 from a server that is draining or
-// limiting its handshake rate) after one, a jittered backoff otherwise. It
+// limiting its handshake rate) after one, each up to a quarter later at
+// random (spreadHint), a jittered backoff otherwise. It
 // returns nil when the client closes.
 func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 	var hint time.Duration      // the last refusal's Retry-After, capped
@@ -110,9 +111,9 @@ func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 		wait := c.delay(attempt + penalty)
 		switch {
 		case attempt == 0 && notice:
-			wait = min(retryAfter, MaxRetryHint)
+			wait = spreadHint(min(retryAfter, MaxRetryHint), c.randN)
 		case hint > 0:
-			wait = hint
+			wait = spreadHint(hint, c.randN)
 		}
 		if !sleep(c.closing, wait) {
 			return nil
@@ -127,6 +128,17 @@ func (c *Client) redial(notice bool, retryAfter time.Duration) *rpc.Peer {
 		_, hint = transient(err)
 		c.log(slog.LevelWarn, "wsrpc: reconnect failed", nil, "attempt", attempt+1, "err", err)
 	}
+}
+
+// spreadHint is a server's retry hint h with jitter, as PROTOCOL.md asks of
+// clients: a random moment in [h, h + h/4], never sooner than the server
+// asked, so that the clients one server sent away do not all come back in
+// the same instant.
+func spreadHint(h time.Duration, randN func(int64) int64) time.Duration {
+	if h <= 0 {
+		return 0
+	}
+	return h + time.Duration(randN(int64(h/4)+1))
 }
 
 // delay is the jittered backoff before reconnect attempt n (from 0).
