@@ -241,6 +241,22 @@ export interface ClientEventMap {
   error: ClientErrorEvent;
 }
 
+/**
+ * A listener of the client's events. Declared here rather than taken from
+ * the DOM library's names (EventListenerOrEventListenerObject,
+ * AddEventListenerOptions), which a Node project typed with @types/node and
+ * without "DOM" in its lib does not have.
+ */
+export type Listener = ((ev: Event) => void) | { handleEvent(ev: Event): void };
+
+/** The options of addEventListener, as the platform's. */
+export interface ListenerOptions {
+  capture?: boolean;
+  once?: boolean;
+  passive?: boolean;
+  signal?: AbortSignal;
+}
+
 export declare class Client extends EventTarget {
   constructor(url: string | URL | Array<string | URL>, options?: ClientOptions);
   readonly status: StatusName;
@@ -256,10 +272,10 @@ export declare class Client extends EventTarget {
   publish(topic: string, data: unknown, opts?: CallOptions): Promise<Position & { dropped?: true }>;
   stream<T = unknown, R = unknown>(method: string, params?: Params, opts?: StreamOptions): Stream<T, R>;
   close(): Promise<void>;
-  addEventListener<K extends keyof ClientEventMap>(type: K, listener: (ev: ClientEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
-  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
-  removeEventListener<K extends keyof ClientEventMap>(type: K, listener: (ev: ClientEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
-  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  addEventListener<K extends keyof ClientEventMap>(type: K, listener: (ev: ClientEventMap[K]) => void, options?: boolean | ListenerOptions): void;
+  addEventListener(type: string, listener: Listener | null, options?: boolean | ListenerOptions): void;
+  removeEventListener<K extends keyof ClientEventMap>(type: K, listener: (ev: ClientEventMap[K]) => void, options?: boolean | { capture?: boolean }): void;
+  removeEventListener(type: string, listener: Listener | null, options?: boolean | { capture?: boolean }): void;
 }
 
 /** connect makes a Client and resolves once its first connection is up. */
