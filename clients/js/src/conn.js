@@ -475,5 +475,13 @@ function errorReply(codec, id, err) {
       return codec.error(id, code, err.message);
     }
   }
-  return codec.error(id, Codes.INTERNAL_ERROR, err instanceof Error ? err.message : String(err));
+  let text;
+  try {
+    text = err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    // Thrown values without text (Object.create(null), a Symbol's
+    // wrapper...): answered all the same, so the call and its slot end.
+    text = 'the handler failed with a value that has no text';
+  }
+  return codec.error(id, Codes.INTERNAL_ERROR, text);
 }

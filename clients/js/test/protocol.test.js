@@ -191,6 +191,29 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('answers -32603 when a handler throws a value that has no text, and frees its slot', async () => {
+    const { fake, c, ws } = await setup({ client: { maxServed: 1 } });
+    let unhandled = null;
+    const onUnhandled = (e) => { unhandled = e; };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      c.handle('odd', () => { throw Object.create(null); });
+      c.handle('odd2', async () => { throw Object.create(null); });
+      fake.push(ws, { jsonrpc: '2.0', id: 1, method: 'odd' });
+      const r1 = await fake.sentOn(ws, (m) => m.id === 1);
+      assert.equal(r1.error.code, Codes.INTERNAL_ERROR);
+      fake.push(ws, { jsonrpc: '2.0', id: 2, method: 'odd2' }); // not -32003: the slot of id 1 was freed
+      const r2 = await fake.sentOn(ws, (m) => m.id === 2);
+      assert.equal(r2.error.code, Codes.INTERNAL_ERROR);
+      assert.equal(c._conn.served.size, 0);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(unhandled, null);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    await c.close();
+  });
+
   it('bounds the server\'s calls handled at once: -32003 beyond, notifications dropped', async () => {
     const { fake, c, ws } = await setup({ client: { maxServed: 2 } });
     const release = [];
