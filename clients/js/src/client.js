@@ -152,6 +152,7 @@ export class Client extends EventTarget {
     this._conn = null; // the current connection, null while none is up
     this._conns = new Set(); // every open connection, those being retired included
     this._waiters = new Set(); // calls waiting for a connection: their wake-up functions
+    this._pauses = new Set(); // calls pausing before a retry: their wake-up functions (close ends the pause)
     this._waiting = 0;
     this._closing = false;
     this._dead = null; // with reconnect off: why calls fail once the connection is gone
@@ -302,6 +303,7 @@ export class Client extends EventTarget {
       this._readyReject(closedError(notSent('the client was closed before it connected')));
       this._wakeSleeper();
       this._wake();
+      for (const w of [...this._pauses]) w();
       for (const s of [...this._subs.values()]) s._end(null);
       this._subs.clear();
       for (const c of this._conns) c.close(CLOSE.NORMAL, 'client closed');
@@ -621,7 +623,10 @@ export class Client extends EventTarget {
     for (const w of [...this._waiters]) w();
   }
 
-  /** _pause waits ms before a call's retry on the same connection. */
+  /**
+   * _pause waits ms before a call's retry on the same connection, or less
+   * if the client closes (then _next_ fails the call).
+   */
   _pause(ms, scope) {
     return new Promise((resolve, reject) => {
       const { signal, deadline } = scope;
@@ -629,14 +634,21 @@ export class Client extends EventTarget {
         reject(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded before the call could be sent again'));
         return;
       }
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(abortError(signal));
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
+      if (this._closing) {
         resolve();
-      }, ms);
+        return;
+      }
+      const end = (err) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this._pauses.delete(wake);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => end(abortError(signal));
+      const wake = () => end(null);
+      const timer = setTimeout(wake, ms);
+      this._pauses.add(wake);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

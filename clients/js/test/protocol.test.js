@@ -345,6 +345,20 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('ends a call pausing before its retry when the client closes', { timeout: 20_000 }, async () => {
+    // A pause of a minute: without close ending it, the test times out.
+    const { fake, c, ws } = await setup({ client: { backoff: { base: 60_000, max: 60_000 }, random: () => 0.999 } });
+    const p = c.call('work', [1]);
+    const first = await fake.sentOn(ws);
+    fake.push(ws, { jsonrpc: '2.0', id: first.id, error: { code: Codes.UNAVAILABLE, message: 'not now; the request was not started' } });
+    await fake.until(() => c._pauses.size === 1);
+    const failed = assert.rejects(p, (e) => e.closed === true && e.code === Codes.UNAVAILABLE);
+    await c.close();
+    await failed;
+    assert.equal(c._pauses.size, 0);
+    assert.equal(ws.sent.filter((m) => JSON.parse(m).method === 'work').length, 1);
+  });
+
   it('closes at once while a handshake hangs', { timeout: 20_000 }, async () => {
     const hang = new FakeServer({ open: false });
     const c = new Client('ws://fake/rpc', { WebSocket: hang.WebSocket, handshakeTimeout: 60_000 });
