@@ -179,7 +179,8 @@ export interface HandlerContext {
   deadline?: number;
   metadata: Metadata;
   method: string;
-  id: string | number | null;
+  /** The server's request id: on wsrpc.v1 a number, or a BigInt beyond 2^53. */
+  id: string | number | bigint | null;
   connection: number;
 }
 
