@@ -4,6 +4,7 @@
 
 import { Codes, RPCError, rpcError } from './errors.js';
 import { jitter } from './backoff.js';
+import { later, cancel } from './timer.js';
 
 /** Methods and the close code of section 15. */
 export const AUTH_EXPIRY = '$/auth.expiry';
@@ -107,11 +108,11 @@ export class Auth {
 
   /** schedule sets conn's expiry to ms from now and its refresh ahead of it. */
   schedule(conn, ms) {
-    clearTimeout(conn.refreshTimer);
+    cancel(conn.refreshTimer);
     conn.refreshFailures = 0;
     conn.authExpiresAt = Date.now() + Math.max(0, ms);
     if (!this.credentials || conn.refreshOff) return;
-    conn.refreshTimer = setTimeout(() => this.refresh(conn), ms > 0 ? refreshAt(ms, this.client._o.random) : 0);
+    conn.refreshTimer = later(() => this.refresh(conn), ms > 0 ? refreshAt(ms, this.client._o.random) : 0);
   }
 
   /** refresh presents a new credential on conn ($/auth.refresh); it retries a failure after a backoff, until the expiry. */
@@ -127,7 +128,7 @@ export class Auth {
       if (ms !== null && !(ms > 0)) throw rpcError(Codes.UNAUTHENTICATED, `${AUTH_REFRESH}: a lifetime that is not positive (${ms})`);
       this.expiredCloses = 0;
       if (ms === null) {
-        clearTimeout(conn.refreshTimer);
+        cancel(conn.refreshTimer);
         conn.authExpiresAt = null; // no end
       } else {
         this.schedule(conn, ms);
@@ -143,14 +144,14 @@ export class Auth {
       if (e.code === Codes.UNAUTHENTICATED || e.code === Codes.PERMISSION_DENIED) this.refuse('refused');
       const wait = jitter(c._o.backoffBase, c._o.backoffMax, conn.refreshFailures++, c._o.random) + c._o.backoffBase;
       if (conn.authExpiresAt !== null && Date.now() + wait < conn.authExpiresAt) {
-        conn.refreshTimer = setTimeout(() => this.refresh(conn), wait);
+        conn.refreshTimer = later(() => this.refresh(conn), wait);
       }
     }
   }
 
   /** onClose ends conn's schedule; 4401 makes the next connection fetch a new credential. */
   onClose(conn, code) {
-    clearTimeout(conn.refreshTimer);
+    cancel(conn.refreshTimer);
     if (code === CLOSE_AUTH_EXPIRED) {
       this.refuse('expired');
       this.expiredCloses++;

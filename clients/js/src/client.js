@@ -11,6 +11,7 @@ import { Subscription } from './subscription.js';
 import { Stream } from './stream.js';
 import { checkPattern } from './topic.js';
 import { Auth, CLOSE_AUTH_EXPIRED } from './auth.js';
+import { later, cancel, MAX_DELAY } from './timer.js';
 
 /** MAX_ATTEMPTS bounds how many times one call is sent, the first included (as in Go). */
 export const MAX_ATTEMPTS = 10;
@@ -113,17 +114,17 @@ export class Client extends EventTarget {
     const base = o.backoff?.base ?? DEFAULT_BACKOFF_BASE;
     const max = o.backoff?.max ?? DEFAULT_BACKOFF_MAX;
     const problems = [];
-    if (!(base > 0) || !(max >= base)) problems.push(`backoff {base: ${base}, max: ${max}}: base must be positive and max at least base`);
+    if (!(base > 0) || !(max >= base) || !(max <= MAX_DELAY)) problems.push(`backoff {base: ${base}, max: ${max}}: base must be positive and max at least base, at most ${MAX_DELAY} ms`);
     if (o.queueSize !== undefined && !(Number.isInteger(o.queueSize) && o.queueSize >= 0)) problems.push(`queueSize ${o.queueSize}: must be a non-negative integer`);
     if (o.callTimeout !== undefined && !(o.callTimeout >= 0)) problems.push(`callTimeout ${o.callTimeout}: must not be negative`);
     if (o.credentials !== undefined && typeof o.credentials !== 'function') problems.push('credentials must be a function returning the credential (the params of the in-band authentication and of $/auth.refresh)');
     if (o.inBandAuth !== undefined && (typeof o.inBandAuth !== 'string' || o.inBandAuth === '' || typeof o.credentials !== 'function')) problems.push('inBandAuth must be a method name, and needs credentials');
     if (o.codec !== undefined && !['json', 'binary', 'auto'].includes(o.codec)) problems.push(`codec ${JSON.stringify(o.codec)}: must be "json", "binary" or "auto"`);
     if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
-    if (o.handshakeTimeout !== undefined && !(o.handshakeTimeout > 0)) problems.push(`handshakeTimeout ${o.handshakeTimeout}: must be positive`);
+    if (o.handshakeTimeout !== undefined && !(o.handshakeTimeout > 0 && o.handshakeTimeout <= MAX_DELAY)) problems.push(`handshakeTimeout ${o.handshakeTimeout}: must be positive, at most ${MAX_DELAY} ms`);
     if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) problems.push(`maxMessageSize ${o.maxMessageSize}: must be a positive integer`);
     const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
-    if (hb && !(hb.interval > 0 && hb.timeout > 0)) problems.push(`heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive`);
+    if (hb && !(hb.interval > 0 && hb.timeout > 0 && hb.interval <= MAX_DELAY && hb.timeout <= MAX_DELAY)) problems.push(`heartbeat {interval: ${hb.interval}, timeout: ${hb.timeout}}: both must be positive, at most ${MAX_DELAY} ms`);
     if (problems.length > 0) throw new TypeError('wsrpc: ' + problems.join('; '));
     this._o = {
       WebSocket: o.WebSocket,
@@ -571,8 +572,9 @@ export class Client extends EventTarget {
    * client's callTimeout) in ms from now, and opts.signal.
    */
   _scope(opts) {
-    const timeout = opts.timeout > 0 ? opts.timeout : this._o.callTimeout;
-    return { deadline: timeout > 0 ? Date.now() + timeout : 0, signal: opts.signal };
+    // Infinity, like 0 or none, is no deadline.
+    const timeout = opts.timeout > 0 && Number.isFinite(opts.timeout) ? opts.timeout : this._o.callTimeout;
+    return { deadline: timeout > 0 && Number.isFinite(timeout) ? Date.now() + timeout : 0, signal: opts.signal };
   }
 
   /** _next_ returns the connection for a call's next attempt, waiting for one if needed. */
@@ -600,7 +602,7 @@ export class Client extends EventTarget {
       const end = (err) => {
         if (!this._waiters.delete(wake)) return;
         this._waiting--;
-        if (timer !== undefined) clearTimeout(timer);
+        cancel(timer);
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve();
@@ -614,7 +616,7 @@ export class Client extends EventTarget {
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       if (deadline > 0) {
-        timer = setTimeout(() => end(rpcError(Codes.DEADLINE_EXCEEDED, 'waiting for a connection: deadline exceeded; the request was not sent')), Math.max(0, deadline - Date.now()));
+        timer = later(() => end(rpcError(Codes.DEADLINE_EXCEEDED, 'waiting for a connection: deadline exceeded; the request was not sent')), deadline - Date.now());
       }
     });
   }

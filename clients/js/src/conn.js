@@ -6,6 +6,7 @@
 import { Codes, RPCError, rpcError, notSent } from './errors.js';
 import { jsonCodec, checkMetadata, isParams } from './jsonrpc.js';
 import { binaryCodec } from './binary.js';
+import { later, cancel } from './timer.js';
 
 const OPEN = 1;
 
@@ -139,7 +140,7 @@ export class Conn {
     return new Promise((resolve, reject) => {
       let timer;
       const cleanup = () => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancel(timer);
         signal?.removeEventListener('abort', onAbort);
       };
       const giveUp = (err) => {
@@ -158,7 +159,7 @@ export class Conn {
         return;
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs > 0) timer = setTimeout(() => giveUp(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
+      if (timeoutMs > 0) timer = later(() => giveUp(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded')), timeoutMs);
     });
   }
 
@@ -369,7 +370,7 @@ export class Conn {
     this.served.set(key, ac);
     let timer;
     if (e.timeoutMs > 0) {
-      timer = setTimeout(() => ac.abort(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded')), Math.min(e.timeoutMs, 2 ** 31 - 1));
+      timer = later(() => ac.abort(rpcError(Codes.DEADLINE_EXCEEDED, 'deadline exceeded')), e.timeoutMs);
     }
     return this._run(fn, e, ac).then(
       (result) => {
@@ -383,7 +384,7 @@ export class Conn {
       },
       (err) => errorReply(this.codec, e.id, err),
     ).then((text) => {
-      if (timer !== undefined) clearTimeout(timer);
+      cancel(timer);
       this.served.delete(key);
       if (!ac.cancelled) this._reply(text, replies);
       this.host.onServed(this);
