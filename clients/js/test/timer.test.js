@@ -76,6 +76,22 @@ describe('timers', () => {
     await c.close();
   });
 
+  it('does not refresh a credential that lives a month until near its expiry', async () => {
+    const fake = new FakeServer();
+    let asked = 0;
+    const c = await connect('ws://fake/rpc', { WebSocket: fake.WebSocket, credentials: async () => { asked++; return { token: 't' }; } });
+    const ws = await fake.socket(0);
+    const month = 30 * 24 * 3600 * 1000;
+    fake.push(ws, { jsonrpc: '2.0', method: '$/auth.expiry', params: { expiresIn: month } });
+    await fake.until(() => c.authExpiry !== null);
+    assert.ok(c.authExpiry > Date.now() + MAX_DELAY, `authExpiry ${c.authExpiry}`);
+    // A delay that a timer of 1 ms (what setTimeout makes of a month) would beat.
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(asked, 0);
+    assert.equal(ws.sent.filter((m) => m.includes('$/auth.refresh')).length, 0);
+    await c.close();
+  });
+
   it('refuses options setTimeout cannot hold', () => {
     const WebSocket = new FakeServer().WebSocket;
     assert.throws(() => new Client('ws://fake/rpc', { WebSocket, backoff: { base: 1, max: 2 ** 31 } }), /backoff/);
