@@ -42,12 +42,23 @@ export class Stream {
     this._end = null; // {value} or {error} once the reply came
     this._cancelled = false;
     this._ac = new AbortController();
-    const signals = [this._ac.signal];
-    if (opts.signal) signals.push(opts.signal);
-    this._signal = signals.length > 1 && AbortSignal.any ? AbortSignal.any(signals) : this._ac.signal;
-    if (signals.length > 1 && !AbortSignal.any) opts.signal.addEventListener('abort', () => this._ac.abort(opts.signal.reason), { once: true });
+    this._signal = this._ac.signal;
+    let unlink = null;
+    if (opts.signal && typeof AbortSignal.any === 'function') {
+      this._signal = AbortSignal.any([this._ac.signal, opts.signal]);
+    } else if (opts.signal) {
+      // Node < 20.3 has no AbortSignal.any: the caller's signal aborts ours,
+      // already aborted or later, and lets go of it once the stream ends.
+      const outer = opts.signal;
+      const onAbort = () => this._ac.abort(outer.reason);
+      if (outer.aborted) onAbort();
+      else {
+        outer.addEventListener('abort', onAbort, { once: true });
+        unlink = () => outer.removeEventListener('abort', onAbort);
+      }
+    }
     this.result = this._run(params, opts);
-    this.result.catch(() => {});
+    this.result.catch(() => {}).finally(() => unlink?.());
   }
 
   /** received is how many results have arrived so far. */

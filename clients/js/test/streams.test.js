@@ -74,6 +74,32 @@ for (const codec of ['json', 'binary']) describe(`streams (${codec})`, { skip: n
     }
   });
 
+  it('is cancelled by the caller\'s signal without AbortSignal.any (Node < 20.3), and lets go of it', async () => {
+    const any = AbortSignal.any;
+    AbortSignal.any = undefined;
+    try {
+      const pre = c.stream('countdown', { from: 3, interval_ms: 0 }, { signal: AbortSignal.abort() });
+      await assert.rejects(pre.result, (e) => e.code === Codes.CANCELED);
+      const ac = new AbortController();
+      const listeners = [];
+      const add = ac.signal.addEventListener.bind(ac.signal);
+      const remove = ac.signal.removeEventListener.bind(ac.signal);
+      ac.signal.addEventListener = (t, fn, o) => { listeners.push(fn); add(t, fn, o); };
+      ac.signal.removeEventListener = (t, fn, o) => { listeners.splice(listeners.indexOf(fn), 1); remove(t, fn, o); };
+      const done = c.stream('countdown', { from: 2, interval_ms: 0 }, { signal: ac.signal });
+      for await (const x of done) void x;
+      assert.equal(await done.result, 'liftoff');
+      assert.equal(listeners.length, 0, 'a listener left on the caller\'s signal');
+      const s = c.stream('countdown', { from: 1000, interval_ms: 5 }, { signal: ac.signal });
+      assert.equal(typeof (await s.next()).value, 'number');
+      ac.abort();
+      await assert.rejects(s.result, (e) => e.code === Codes.CANCELED);
+      assert.equal(listeners.length, 0);
+    } finally {
+      AbortSignal.any = any;
+    }
+  });
+
   it('refuses a window out of range', () => {
     assert.throws(() => c.stream('countdown', {}, { window: 0 }), RangeError);
   });
