@@ -2,7 +2,7 @@
 // (docs/PROTOCOL.md, section 15): the server's $/auth.expiry, a refresh
 // with $/auth.refresh ahead of it, and a new credential after 4401.
 
-import { Codes, RPCError, rpcError } from './errors.js';
+import { Codes, RPCError, rpcError, notSent } from './errors.js';
 import { jitter } from './backoff.js';
 import { later, cancel } from './timer.js';
 
@@ -90,7 +90,11 @@ export class Auth {
   /** login authenticates a new connection in-band, when a method is set. */
   async login(conn, deadline) {
     if (!this.method) return;
-    const params = await this.get('connect', conn.url);
+    // The credentials function may take its time (a login form, say): the
+    // connection closing (client.close(), the server) ends the wait.
+    const closed = conn.closed.then(() => { throw notSent('the connection closed while its credentials were being fetched'); });
+    closed.catch(() => {});
+    const params = await Promise.race([this.get('connect', conn.url), closed]);
     try {
       await conn.request(this.method, params, { deadline });
     } catch (err) {

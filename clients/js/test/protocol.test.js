@@ -327,6 +327,16 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('closes while the credentials function has not answered yet', { timeout: 20_000 }, async () => {
+    const fake = new FakeServer();
+    let asked;
+    const c = new Client('ws://fake/rpc', { WebSocket: fake.WebSocket, inBandAuth: 'auth.login', credentials: () => new Promise(() => { asked = true; }) });
+    await fake.until(() => asked);
+    await c.close(); // it waited for the credential, for ever
+    await assert.rejects(c.ready(), (e) => e.closed === true);
+    assert.equal(fake.sockets[0].sent.length, 0);
+  });
+
   it('sends a call the server refused unstarted again on the same connection, after a pause', async () => {
     const { fake, c, ws } = await setup();
     const p = c.call('work', [1]);
