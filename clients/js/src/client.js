@@ -25,7 +25,8 @@ export const DEFAULT_MAX_SERVED = 1000;
 /** The heartbeat of the Go peers (section 1.5): a ping every 30 s, the peer dead after 20 s without its pong. */
 export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
 export const DEFAULT_PONG_TIMEOUT = 20_000;
-const CLOSE_TIMEOUT = 5_000;
+/** DEFAULT_CLOSE_TIMEOUT bounds close()'s wait for a socket's closing handshake (ms). */
+const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /** The client's statuses, as the Go client's. */
 export const Status = Object.freeze({
@@ -121,6 +122,7 @@ export class Client extends EventTarget {
     if (o.inBandAuth !== undefined && (typeof o.inBandAuth !== 'string' || o.inBandAuth === '' || typeof o.credentials !== 'function')) problems.push('inBandAuth must be a method name, and needs credentials');
     if (o.codec !== undefined && !['json', 'binary', 'auto'].includes(o.codec)) problems.push(`codec ${JSON.stringify(o.codec)}: must be "json", "binary" or "auto"`);
     if (o.maxServed !== undefined && !(Number.isInteger(o.maxServed) && o.maxServed >= 1)) problems.push(`maxServed ${o.maxServed}: must be a positive integer`);
+    if (o.closeTimeout !== undefined && !(o.closeTimeout > 0 && o.closeTimeout <= MAX_DELAY)) problems.push(`closeTimeout ${o.closeTimeout}: must be positive, at most ${MAX_DELAY} ms`);
     if (o.handshakeTimeout !== undefined && !(o.handshakeTimeout > 0 && o.handshakeTimeout <= MAX_DELAY)) problems.push(`handshakeTimeout ${o.handshakeTimeout}: must be positive, at most ${MAX_DELAY} ms`);
     if (o.maxMessageSize !== undefined && !(Number.isInteger(o.maxMessageSize) && o.maxMessageSize > 0)) problems.push(`maxMessageSize ${o.maxMessageSize}: must be a positive integer`);
     const hb = o.heartbeat === false ? null : { interval: o.heartbeat?.interval ?? DEFAULT_HEARTBEAT_INTERVAL, timeout: o.heartbeat?.timeout ?? DEFAULT_PONG_TIMEOUT };
@@ -136,6 +138,7 @@ export class Client extends EventTarget {
       queueSize: o.queueSize ?? DEFAULT_QUEUE_SIZE,
       callTimeout: o.callTimeout ?? 0,
       handshakeTimeout: o.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      closeTimeout: o.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
       onPublication: o.onPublication,
       random: o.random ?? Math.random,
     };
@@ -314,8 +317,13 @@ export class Client extends EventTarget {
         else ws.close();
       }
     }
+    // A socket whose peer does not answer the close (a server that hangs)
+    // is dropped after closeTimeout: before the manager is awaited, which
+    // returns only once its connection has closed.
+    const drop = (c) => bounded(c.closed, this._o.closeTimeout, () => c.abandon());
+    await Promise.all([...this._conns].map(drop));
     await this._managed;
-    await Promise.all([...this._conns].map((c) => bounded(c.closed, CLOSE_TIMEOUT, () => c.ws.terminate?.())));
+    await Promise.all([...this._conns].map(drop));
   }
 
   // ---- internals: connections -------------------------------------------------

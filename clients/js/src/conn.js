@@ -428,6 +428,16 @@ export class Conn {
     }
   }
 
+  /**
+   * abandon drops a socket whose closing handshake did not end: the ws
+   * package's is terminated (its close event follows); a browser's cannot
+   * be, so the connection counts as closed (1006) at once.
+   */
+  abandon() {
+    if (typeof this.ws.terminate === 'function') this.ws.terminate();
+    else this._onClose(1006, 'the closing handshake timed out', false);
+  }
+
   _onClose(code, reason, wasClean) {
     clearTimeout(this._hbTimer);
     if (this.state === 'closed') return;

@@ -121,6 +121,8 @@ export interface ClientOptions {
   queueSize?: number;
   /** Timeout in ms of calls without their own (default: none). */
   callTimeout?: number;
+  /** How long close() waits for each socket's closing handshake, in ms, before dropping it (default 5000). */
+  closeTimeout?: number;
   /** Bound of one opening handshake in ms (default 10000). */
   handshakeTimeout?: number;
   /** Largest message the client sends, in bytes (default 1 MiB, the server's read limit). */

@@ -9,6 +9,7 @@ export class FakeServer {
     this.protocol = protocol;
     this.open = open; // false: sockets never open (a handshake that hangs)
     this.refuse = false; // true: sockets close before they open
+    this.deaf = false; // true: a close is never answered (no close event follows)
     this.waiters = new Set();
     const server = this;
     this.WebSocket = class FakeWebSocket {
@@ -44,6 +45,7 @@ export class FakeServer {
         if (this.readyState >= 2) return;
         this.readyState = 2;
         this.closedWith = { code, reason };
+        if (server.deaf) return;
         setTimeout(() => {
           this.readyState = 3;
           this.onclose?.({ code, reason, wasClean: true });

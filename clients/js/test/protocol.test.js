@@ -337,6 +337,22 @@ describe('protocol (scripted peer)', () => {
     assert.equal(fake.sockets[0].sent.length, 0);
   });
 
+  it('closes within closeTimeout when the server does not answer the close', { timeout: 20_000 }, async () => {
+    // The fake's sockets cannot be terminated, as a browser's: the connection counts as closed.
+    const { fake, c, ws } = await setup({ client: { closeTimeout: 50 } });
+    const p = c.call('slow');
+    await fake.sentOn(ws);
+    const failed = assert.rejects(p, (e) => e.closed === true && e.code === Codes.CONNECTION_LOST);
+    fake.deaf = true;
+    const codes = [];
+    c.addEventListener('disconnect', (e) => codes.push(e.code));
+    await c.close(); // it waited for the close event, for ever
+    await failed;
+    assert.deepEqual(ws.closedWith, { code: 1000, reason: 'client closed' });
+    assert.deepEqual(codes, [1006]);
+    assert.equal(c._conns.size, 0);
+  });
+
   it('sends a call the server refused unstarted again on the same connection, after a pause', async () => {
     const { fake, c, ws } = await setup();
     const p = c.call('work', [1]);
