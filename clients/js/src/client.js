@@ -72,14 +72,44 @@ export class ClientErrorEvent extends ClientEvent {
   }
 }
 
-/** ConnectError: a connection attempt failed (the socket closed before it opened). */
+/**
+ * ConnectError: a connection attempt failed (the socket closed before it
+ * opened). Where the socket lets the client see the server's HTTP refusal
+ * (the ws package's does, a browser's does not), status is its status and
+ * retryAfterMs its Retry-After.
+ */
 export class ConnectError extends Error {
-  constructor(url, message, code) {
+  constructor(url, message, code, refusal) {
     super(`wsrpc: connect ${url}: ${message}`);
     this.name = 'ConnectError';
     this.url = url;
     this.code = code;
+    if (refusal) {
+      this.status = refusal.status;
+      if (refusal.retryAfterMs !== undefined) this.retryAfterMs = refusal.retryAfterMs;
+    }
   }
+}
+
+/** The HTTP refusals of a handshake whose Retry-After is a wait before the next attempt (as the Go client's). */
+const RETRY_STATUSES = new Set([429, 502, 503, 504]);
+
+/**
+ * retryAfter reads a Retry-After header (seconds, or an HTTP date) as ms
+ * from now, or undefined when there is none or it is not one.
+ */
+export function retryAfter(v, now = Date.now()) {
+  if (typeof v !== 'string') return undefined;
+  v = v.trim();
+  if (/^\d+$/.test(v)) return Math.min(Number(v) * 1000, MAX_DELAY);
+  const at = Date.parse(v);
+  return Number.isNaN(at) || !/[a-z]/i.test(v) ? undefined : Math.max(0, at - now);
+}
+
+/** hintOf is the wait a failed attempt's refusal asks for (capped at MAX_RETRY_HINT), or undefined. */
+function hintOf(err) {
+  if (!(err instanceof ConnectError) || !RETRY_STATUSES.has(err.status) || err.retryAfterMs === undefined) return undefined;
+  return Math.min(err.retryAfterMs, MAX_RETRY_HINT);
 }
 
 let wsPackage; // the ws package's WebSocket, loaded once when the platform has none
@@ -377,6 +407,17 @@ export class Client extends EventTarget {
       }
       ws.binaryType = 'arraybuffer'; // wsrpc.v1 messages, if the server chooses it
       let why = '';
+      let refusal = null;
+      if (typeof ws.on === 'function') {
+        // The ws package shows the server's HTTP answer to a handshake it
+        // refused: its status and Retry-After say when to try again.
+        ws.on('unexpected-response', (req, res) => {
+          refusal = { status: res.statusCode, retryAfterMs: retryAfter(res.headers?.['retry-after']) };
+          why = `the server refused the handshake: HTTP ${res.statusCode}`;
+          res.resume?.();
+          ws.terminate();
+        });
+      }
       this._opening = ws; // close() aborts it
       const timer = setTimeout(() => {
         why = `no handshake within ${this._o.handshakeTimeout} ms`;
@@ -387,7 +428,7 @@ export class Client extends EventTarget {
       ws.onclose = (ev) => {
         clearTimeout(timer);
         if (this._opening === ws) this._opening = null;
-        reject(new ConnectError(url, why || `closed before it opened (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, ev.code));
+        reject(new ConnectError(url, why || `closed before it opened (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, ev.code, refusal));
       };
       ws.onopen = () => {
         clearTimeout(timer);
@@ -443,6 +484,7 @@ export class Client extends EventTarget {
       try {
         conn = await this._connect();
       } catch (err) {
+        const hint = hintOf(err);
         if (this._closing) return;
         this.report(err);
         if (!this._o.waitForServer && attempt >= this._urls.length) {
@@ -455,7 +497,7 @@ export class Client extends EventTarget {
           return;
         }
         const n = attempt - this._urls.length;
-        await this._sleep(n >= 0 ? this._delay(n) : 0);
+        await this._sleep(n < 0 ? 0 : hint ?? this._delay(n));
         if (this._closing) return;
       }
     }
@@ -492,13 +534,18 @@ export class Client extends EventTarget {
       // refresh) back off further (section 15.4).
       const extra = conn.closeInfo?.code === CLOSE_AUTH_EXPIRED ? this._auth.expiredCloses : 0;
       conn = null;
+      // A handshake refused with a Retry-After (503 while the server
+      // drains, 429 or 503 under a handshake rate) waits that long instead
+      // of the backoff.
+      let refused;
       for (let attempt = 0; !conn; attempt++) {
-        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : this._delay(attempt + extra));
+        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : refused ?? this._delay(attempt + extra));
         if (this._closing) return;
         try {
           conn = await this._connect();
         } catch (err) {
           if (this._closing) return;
+          refused = hintOf(err);
           this.report(err);
         }
       }

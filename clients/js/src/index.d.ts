@@ -38,6 +38,10 @@ export declare class ConnectError extends Error {
   url: string;
   /** The close code the socket reported, if any. */
   code?: number;
+  /** The HTTP status of a refused handshake, where the socket shows it (the ws package's; a browser's does not). */
+  status?: number;
+  /** Its Retry-After in ms, if it had one: the client waits that long (at most 60 s) before the next attempt, for 429, 502, 503 and 504. */
+  retryAfterMs?: number;
 }
 
 export type StatusName = 'connecting' | 'connected' | 'reconnecting' | 'closed';

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { connect, Client, Codes, ConnectError, Status, jitter } from '../src/index.js';
 import { refreshAt } from '../src/auth.js';
+import { retryAfter } from '../src/client.js';
 import { Server, Proxy, noGo, waitFor } from './helpers.js';
 
 const fast = { backoff: { base: 20, max: 200 } };
@@ -95,6 +96,42 @@ describe('reconnect', { skip: noGo }, () => {
     cleanup.push(() => srv.stop());
     await c.ready();
     assert.equal(await early, 5);
+  });
+
+  it('waits the Retry-After of a handshake refused under a handshake rate, not the backoff', async () => {
+    // One handshake a second: the second client's first attempt gets 503.
+    const srv = await Server.start({ args: ['--handshake-rate', '1', '--handshake-burst', '1'] });
+    cleanup.push(() => srv.stop());
+    const first = await connect(srv.url);
+    cleanup.push(() => first.close());
+    const sleeps = [];
+    class Watched extends Client {
+      _sleep(ms) {
+        sleeps.push(ms);
+        return super._sleep(ms);
+      }
+    }
+    const c = new Watched(srv.url, { backoff: { base: 1, max: 1 }, waitForServer: true });
+    cleanup.push(() => c.close());
+    const errors = [];
+    c.addEventListener('error', (e) => errors.push(e.error));
+    await c.ready();
+    const refused = errors.find((e) => e instanceof ConnectError && e.status === 503);
+    assert.ok(refused, `no 503 among ${errors.map((e) => e.message)}`);
+    assert.ok(refused.retryAfterMs >= 1000, `retryAfterMs ${refused.retryAfterMs}`);
+    // The wait after the refusal is its Retry-After, not the 1 ms backoff.
+    assert.equal(sleeps[errors.indexOf(refused)], Math.min(refused.retryAfterMs, 60_000));
+    assert.equal(await c.call('add', [1, 1]), 2);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('Tue, 01 Dec 2026 18:00:00 GMT');
+    assert.equal(retryAfter('3', now), 3000);
+    assert.equal(retryAfter(' 0 ', now), 0);
+    assert.equal(retryAfter('Tue, 01 Dec 2026 18:00:05 GMT', now), 5000);
+    assert.equal(retryAfter('Tue, 01 Dec 2026 17:00:00 GMT', now), 0);
+    for (const bad of [undefined, '', '-1', '1.5', 'soon', '12abc']) assert.equal(retryAfter(bad, now), undefined, String(bad));
+    assert.equal(retryAfter('99999999999', now), 2 ** 31 - 1);
   });
 
   it('with reconnect off, fails calls once the connection is gone', async () => {
