@@ -16,3 +16,14 @@ export function jitter(base, max, n, random = Math.random) {
   if (!(ceil > 0)) return 0;
   return Math.floor(random() * (Math.floor(ceil) + 1));
 }
+
+/**
+ * spreadHint is a server's retry hint h (ms) with jitter, as PROTOCOL.md
+ * asks of clients and the Go client does (client/reconnect.go): a random
+ * moment in [h, h + h/4], never sooner than the server asked, so that the
+ * clients one server sent away do not all come back in the same instant.
+ */
+export function spreadHint(h, random = Math.random) {
+  if (!(h > 0)) return 0;
+  return h + Math.floor(random() * (Math.floor(h / 4) + 1));
+}

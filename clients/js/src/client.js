@@ -5,7 +5,7 @@
 
 import { Codes, RPCError, rpcError, notSent, closedError } from './errors.js';
 import { Conn, CLOSE, MAX_RETRY_HINT, M, abortError } from './conn.js';
-import { jitter, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
+import { jitter, spreadHint, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX } from './backoff.js';
 import { MAX_METADATA, MAX_METADATA_BYTES } from './jsonrpc.js';
 import { Subscription } from './subscription.js';
 import { Stream } from './stream.js';
@@ -106,9 +106,9 @@ export function retryAfter(v, now = Date.now()) {
   return Number.isNaN(at) || !/[a-z]/i.test(v) ? undefined : Math.max(0, at - now);
 }
 
-/** hintOf is the wait a failed attempt's refusal asks for (capped at MAX_RETRY_HINT), or undefined. */
+/** hintOf is the wait a failed attempt's refusal asks for (capped at MAX_RETRY_HINT), or 0 for none. */
 function hintOf(err) {
-  if (!(err instanceof ConnectError) || !RETRY_STATUSES.has(err.status) || err.retryAfterMs === undefined) return undefined;
+  if (!(err instanceof ConnectError) || !RETRY_STATUSES.has(err.status) || err.retryAfterMs === undefined) return 0;
   return Math.min(err.retryAfterMs, MAX_RETRY_HINT);
 }
 
@@ -497,7 +497,7 @@ export class Client extends EventTarget {
           return;
         }
         const n = attempt - this._urls.length;
-        await this._sleep(n < 0 ? 0 : hint ?? this._delay(n));
+        await this._sleep(n < 0 ? 0 : hint > 0 ? spreadHint(hint, this._o.random) : this._delay(n));
         if (this._closing) return;
       }
     }
@@ -536,10 +536,13 @@ export class Client extends EventTarget {
       conn = null;
       // A handshake refused with a Retry-After (503 while the server
       // drains, 429 or 503 under a handshake rate) waits that long instead
-      // of the backoff.
-      let refused;
+      // of the backoff. Either hint is spread over [h, h + h/4].
+      let refused = 0;
       for (let attempt = 0; !conn; attempt++) {
-        await this._sleep(attempt === 0 && hinted ? Math.min(hint, MAX_RETRY_HINT) : refused ?? this._delay(attempt + extra));
+        let wait = this._delay(attempt + extra);
+        if (attempt === 0 && hinted) wait = spreadHint(Math.min(hint, MAX_RETRY_HINT), this._o.random);
+        else if (refused > 0) wait = spreadHint(refused, this._o.random);
+        await this._sleep(wait);
         if (this._closing) return;
         try {
           conn = await this._connect();

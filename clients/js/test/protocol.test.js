@@ -128,6 +128,27 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('waits the notice\'s hint, up to a quarter more at random, before the next connection', async () => {
+    const fake = new FakeServer();
+    const sleeps = [];
+    class Watched extends Client {
+      _sleep(ms) {
+        sleeps.push(ms);
+        return super._sleep(Math.min(ms, 5)); // the test does not wait it out
+      }
+    }
+    for (const [r, want] of [[0, 40], [0.999999, 50]]) {
+      sleeps.length = 0;
+      const c = new Watched('ws://fake/rpc', { WebSocket: fake.WebSocket, ...fast, random: () => r });
+      await c.ready();
+      const n = fake.sockets.length;
+      fake.push(fake.sockets[n - 1], { jsonrpc: '2.0', method: '$/shutdown', params: { retryAfterMs: 40 } });
+      await fake.until(() => fake.sockets[n]?.readyState === 1 && c.status === 'connected');
+      assert.deepEqual(sleeps, [want]);
+      await c.close();
+    }
+  });
+
   it('reports an unknown outcome when the connection drops after a notice without 1012', async () => {
     const { fake, c, ws } = await setup();
     const p = c.call('work');

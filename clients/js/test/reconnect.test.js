@@ -7,6 +7,7 @@ import net from 'node:net';
 import { connect, Client, Codes, ConnectError, Status, jitter } from '../src/index.js';
 import { refreshAt } from '../src/auth.js';
 import { retryAfter } from '../src/client.js';
+import { spreadHint } from '../src/backoff.js';
 import { Server, Proxy, noGo, waitFor } from './helpers.js';
 
 const fast = { backoff: { base: 20, max: 200 } };
@@ -119,8 +120,10 @@ describe('reconnect', { skip: noGo }, () => {
     const refused = errors.find((e) => e instanceof ConnectError && e.status === 503);
     assert.ok(refused, `no 503 among ${errors.map((e) => e.message)}`);
     assert.ok(refused.retryAfterMs >= 1000, `retryAfterMs ${refused.retryAfterMs}`);
-    // The wait after the refusal is its Retry-After, not the 1 ms backoff.
-    assert.equal(sleeps[errors.indexOf(refused)], Math.min(refused.retryAfterMs, 60_000));
+    // The wait after the refusal is its Retry-After (up to a quarter more), not the 1 ms backoff.
+    const h = Math.min(refused.retryAfterMs, 60_000);
+    const waited = sleeps[errors.indexOf(refused)];
+    assert.ok(waited >= h && waited <= h + h / 4, `waited ${waited} for a Retry-After of ${h}`);
     assert.equal(await c.call('add', [1, 1]), 2);
   });
 
@@ -197,6 +200,17 @@ describe('reconnect', { skip: noGo }, () => {
     assert.equal(refreshAt(1000, () => 0.999999), 749);
     assert.equal(refreshAt(3_600_000, () => 0), 3_540_000); // a one-hour token: 59 minutes
     assert.equal(refreshAt(3_600_000, () => 0.999999), 3_569_999); // up to 59.5
+  });
+
+  it('spreads a retry hint over [h, h + h/4], never sooner', () => {
+    assert.equal(spreadHint(0, () => 0.5), 0);
+    assert.equal(spreadHint(-5, () => 0.5), 0);
+    assert.equal(spreadHint(1000, () => 0), 1000);
+    assert.equal(spreadHint(1000, () => 0.999999), 1250);
+    for (let i = 0; i < 1000; i++) {
+      const w = spreadHint(4000);
+      assert.ok(w >= 4000 && w <= 5000 && Number.isInteger(w), String(w));
+    }
   });
 
   it('draws full-jitter delays: within [0, min(max, base*2^n)]', () => {
