@@ -84,9 +84,14 @@ export class Subscription {
     return new Promise((resolve, reject) => this._readers.push({ resolve, reject }));
   }
 
-  /** return (a for-await loop left early) unsubscribes. */
+  /**
+   * return (a for-await loop left early) unsubscribes. The loop is left at
+   * once: the $/unsubscribe goes out, but its reply is not waited for (a
+   * browser's connection that died unnoticed would hold the loop until the
+   * server's close); a failure comes as an 'error' event of the client.
+   */
   async return() {
-    await this.unsubscribe();
+    this.unsubscribe().catch((err) => this.client.report(err));
     return { value: undefined, done: true };
   }
 

@@ -255,6 +255,29 @@ describe('protocol (scripted peer)', () => {
     await c.close();
   });
 
+  it('leaves a for-await loop over a subscription at once, its $/unsubscribe sent and not waited for', { timeout: 20_000 }, async () => {
+    const { fake, c, ws } = await setup();
+    const subP = c.subscribe('news.eu');
+    const sub = await fake.sentOn(ws, (m) => m.method === '$/subscribe');
+    fake.push(ws, { jsonrpc: '2.0', id: sub.id, result: { sub: 7, topic: 'news.eu', position: { offset: 0, epoch: 'E' } } });
+    const s = await subP;
+    fake.push(ws, { jsonrpc: '2.0', method: '$/publication', params: { sub: 7, topic: 'news.eu', offset: 1, epoch: 'E', data: 'a' } });
+    for await (const p of s) {
+      assert.equal(p.data, 'a');
+      break; // the server never answers the $/unsubscribe: the loop must not wait for it
+    }
+    assert.equal(s.ended, true);
+    const un = await fake.sentOn(ws, (m) => m.method === '$/unsubscribe');
+    assert.deepEqual(un.params, { sub: 7 });
+    // A refusal of the unsubscribe comes as an error event.
+    const errors = [];
+    c.addEventListener('error', (e) => errors.push(e.error));
+    fake.push(ws, { jsonrpc: '2.0', id: un.id, error: { code: Codes.INVALID_PARAMS, message: 'no such subscription' } });
+    await fake.until(() => errors.length === 1);
+    assert.equal(errors[0].code, Codes.INVALID_PARAMS);
+    await c.close();
+  });
+
   it('closes with 1003 on a binary message', async () => {
     const { fake, c, ws } = await setup();
     fake.push(ws, new Uint8Array([1, 2, 3]));
