@@ -100,8 +100,8 @@ describe('reconnect', { skip: noGo }, () => {
   });
 
   it('waits the Retry-After of a handshake refused under a handshake rate, not the backoff', async () => {
-    // One handshake a second: the second client's first attempt gets 503.
-    const srv = await Server.start({ args: ['--handshake-rate', '1', '--handshake-burst', '1'] });
+    // One handshake in two seconds: the second client's first attempt gets 503.
+    const srv = await Server.start({ args: ['--handshake-rate', '0.5', '--handshake-burst', '1'] });
     cleanup.push(() => srv.stop());
     const first = await connect(srv.url);
     cleanup.push(() => first.close());
