@@ -135,3 +135,60 @@ func TestStateString(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeLimiterStormHonoursRetryAfter plays a reconnect storm on a
+// fake clock: every client refused comes back exactly when its Retry-After
+// (whole seconds) says. Whatever the burst, no client is refused twice, and
+// the storm is let in at the rate, or at the burst a second when the burst
+// is below the rate (clients told the same second arrive together).
+func TestHandshakeLimiterStormHonoursRetryAfter(t *testing.T) {
+	tests := []struct {
+		rate    float64
+		burst   int
+		clients int
+		perSec  float64 // handshakes a second the storm is let in at
+	}{
+		{rate: 5, burst: 0, clients: 40, perSec: 5},
+		{rate: 5, burst: 2, clients: 40, perSec: 2},
+		{rate: 2.5, burst: 3, clients: 40, perSec: 2.5},
+		{rate: 10, burst: 1, clients: 30, perSec: 1},
+		{rate: 0.5, burst: 0, clients: 10, perSec: 0.5},
+	}
+	for _, tt := range tests {
+		t0 := time.Unix(1_000_000, 0)
+		l := newHandshakeLimiter(tt.rate, tt.burst, t0)
+		// at[s] lists the clients arriving s seconds after t0.
+		at := map[int][]int{0: make([]int, tt.clients)}
+		refusals := make([]int, tt.clients)
+		for i := range at[0] {
+			at[0][i] = i
+		}
+		admitted, last := 0, 0
+		for s := 0; admitted < tt.clients && s < 1000; s++ {
+			now := t0.Add(time.Duration(s) * time.Second)
+			for _, c := range at[s] {
+				ok, wait := l.take(now)
+				if ok {
+					admitted++
+					last = s
+					continue
+				}
+				refusals[c]++
+				back := s + retryAfterSeconds(wait)
+				at[back] = append(at[back], c)
+			}
+		}
+		if admitted != tt.clients {
+			t.Fatalf("rate %v burst %d: %d of %d clients admitted", tt.rate, tt.burst, admitted, tt.clients)
+		}
+		for c, n := range refusals {
+			if n > 1 {
+				t.Fatalf("rate %v burst %d: client %d refused %d times; a client that honours Retry-After is refused once", tt.rate, tt.burst, c, n)
+			}
+		}
+		// The storm lasts about clients/perSec; one second more for rounding.
+		if want := int(float64(tt.clients)/tt.perSec) + 1; last > want {
+			t.Fatalf("rate %v burst %d: the last client admitted at %d s, want at most %d s", tt.rate, tt.burst, last, want)
+		}
+	}
+}

@@ -346,8 +346,11 @@ func WithGoodbyeWindow(d time.Duration) Option {
 // at the rate rather than together; at most [MaxHandshakeRetryAfter]. Only
 // handshakes that would otherwise be accepted take a token; the refusals
 // are counted in [Stats].Refused[[RefusedRate]]. perSecond 0 means no limit (the
-// default); burst 0 means perSecond rounded up (at least 1). A negative or
-// infinite rate, or a negative burst, is an error.
+// default); burst 0 means perSecond rounded up (at least 1). A burst below
+// perSecond holds a storm to burst handshakes a second: Retry-After counts
+// whole seconds, so the clients told the same second come back together,
+// and the bucket lets only burst of them in. A negative or infinite rate,
+// or a negative burst, is an error.
 func WithHandshakeRate(perSecond float64, burst int) Option {
 	return serverOption(func(o *options) error {
 		switch {

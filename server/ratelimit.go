@@ -13,7 +13,7 @@ const MaxHandshakeRetryAfter = time.Minute
 
 // handshakeLimiter is the token bucket of [WithHandshakeRate]. Besides the
 // bucket it keeps the moment it last told a refused handshake to come back
-// at: the next refusal is told one token's time later, so that a storm of
+// at: the next refusal is told one token's time later (see step), so that a storm of
 // refused clients comes back spread at the rate instead of all together
 // when the first token is free. Those moments are advice, not reservations:
 // the bucket serves whoever comes first. Safe for concurrent use.
@@ -53,11 +53,20 @@ func (l *handshakeLimiter) take(now time.Time) (ok bool, wait time.Duration) {
 	capSecs := MaxHandshakeRetryAfter.Seconds()
 	next := (1 - l.tokens) / l.rate // until a token is free
 	if !l.promised.IsZero() {
-		next = max(next, l.promised.Sub(now).Seconds()+1/l.rate)
+		next = max(next, l.promised.Sub(now).Seconds()+l.step())
 	}
 	next = min(next, capSecs)
 	l.promised = now.Add(time.Duration(next * float64(time.Second)))
 	return false, time.Duration(next * float64(time.Second))
+}
+
+// step is how far apart, in seconds, two refusals are told to come back:
+// one token's time, or one burst-th of a second when the burst is below the
+// rate. Retry-After counts whole seconds, so the clients told to come back
+// within the same second arrive together, and the bucket lets at most burst
+// of them in at once: more would be refused again, and pushed to the back.
+func (l *handshakeLimiter) step() float64 {
+	return 1 / min(l.rate, l.burst)
 }
 
 // retryAfterSeconds is a Retry-After header's delay-seconds for d: rounded
