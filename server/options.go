@@ -66,6 +66,7 @@ type options struct {
 	idleTimeout       time.Duration
 	allowedHosts      []string // normalized patterns
 	trustedProxies    trustedProxies
+	badTrustedProxies bool   // WithTrustedProxies was given a value it refused
 	forwardedHeader   string // headerXFF or headerForwarded; "" until WithForwardedHeader
 	auth              func(*http.Request) (any, error)
 	inBand            *inBandAuth
@@ -206,6 +207,7 @@ func WithTrustedProxies(cidrs ...string) Option {
 	return serverOption(func(o *options) error {
 		t, err := parseTrustedProxies(cidrs)
 		if err != nil {
+			o.badTrustedProxies = true // New reports this, not a missing option
 			return err
 		}
 		o.trustedProxies = append(o.trustedProxies, t...)

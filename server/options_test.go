@@ -60,6 +60,19 @@ func TestNewRefusesOptions(t *testing.T) {
 	}
 }
 
+// TestNewBadTrustedProxyOneError: a refused WithTrustedProxies value is
+// the one error, not also "WithForwardedHeader needs WithTrustedProxies"
+// (wsrpc serve --trusted-proxies 10.0.0.0/33 printed both).
+func TestNewBadTrustedProxyOneError(t *testing.T) {
+	_, err := server.New(services(t), server.WithTrustedProxies("10.0.0.0/33"), server.WithForwardedHeader("X-Forwarded-For"))
+	if err == nil {
+		t.Fatal("New accepted a /33 prefix")
+	}
+	if !strings.Contains(err.Error(), `trusted proxy "10.0.0.0/33"`) || strings.Contains(err.Error(), "needs WithTrustedProxies") {
+		t.Fatalf("error %q, want the bad prefix alone", err)
+	}
+}
+
 // TestNewJoinsErrors: New reports every problem at once, whatever the order
 // of the options, and a nil handler is one of them.
 func TestNewJoinsErrors(t *testing.T) {

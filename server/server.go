@@ -102,7 +102,7 @@ func New(h handler.Handler, opts ...Option) (*Server, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if o.forwardedHeader != "" && len(o.trustedProxies) == 0 {
+	if o.forwardedHeader != "" && len(o.trustedProxies) == 0 && !o.badTrustedProxies {
 		errs = append(errs, errors.New("wsrpc: WithForwardedHeader needs WithTrustedProxies: without trusted proxies no forwarded header is read"))
 	}
 	if o.skipOriginCheck && len(o.originPatterns) > 0 {
