@@ -69,6 +69,18 @@ func TestDeploymentDocKubernetes(t *testing.T) {
 	if need := time.Duration(preStop)*time.Second + drain + 5*time.Second; time.Duration(grace)*time.Second < need {
 		t.Errorf("terminationGracePeriodSeconds %d: want at least preStop %ds + --drain-timeout %v + 5s", grace, preStop, drain)
 	}
+	// Section 7's rule for the ready delay: a little above the readiness
+	// probe's period times its failure threshold, so that a balancer that
+	// polls /readyz has stopped sending before handshakes are refused.
+	period, _ := strconv.Atoi(manifestField(t, manifest, `readinessProbe:[^}]*\}\s+periodSeconds: (\d+)`))
+	failures, _ := strconv.Atoi(manifestField(t, manifest, `readinessProbe:[^}]*\}\s+periodSeconds: \d+\s+failureThreshold: (\d+)`))
+	readyDelay, err := time.ParseDuration(flag("--ready-delay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if polled := time.Duration(period*failures) * time.Second; readyDelay <= polled {
+		t.Errorf("--ready-delay %v: want it above the readiness probe's periodSeconds %d × failureThreshold %d", readyDelay, period, failures)
+	}
 	// Which port is which flag's: the probes must reach the listener
 	// that outlives the drain.
 	portOf := func(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
