@@ -64,7 +64,9 @@ func (e *AuthError) Unwrap() error { return e.Err }
 // WithCredentials gives the client a source of credentials: fn returns one
 // (see [Credential]) and is called
 //
-//   - by Dial, before the first handshake, bounded by Dial's ctx;
+//   - by Dial, before the first handshake, bounded by Dial's ctx; with
+//     [WithWaitForServer], once more when a handshake after a wait is
+//     refused with 401 or 403 (the credential may have expired meanwhile);
 //   - ahead of the expiry the server announced for the connection
 //     (docs/PROTOCOL.md, section 15; see [MaxAuthRefreshLead]), to refresh
 //     it in-band with $/auth.refresh: calls and subscriptions carry on;

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/rpc"
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // tokens is a credentials callback giving token-1, token-2... as both the
@@ -326,5 +327,76 @@ func TestAuthExpiringConnectionsBackOff(t *testing.T) {
 	}
 	if n := tk.n.Load(); n < 3 || n > conns.Load()+1 {
 		t.Fatalf("%d credentials for %d connections, want one per expiry", n, conns.Load())
+	}
+}
+
+// TestAuthWaitForServerStaleCredential: with WithWaitForServer, Dial
+// fetches a credential once and keeps it while it waits; when the server
+// comes back and refuses it with 401 (it expired during the wait), Dial
+// tries once more with a new one instead of failing. A new credential
+// refused too ends Dial with the 401, after two calls of the callback.
+func TestAuthWaitForServerStaleCredential(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		accept string // the Authorization accepted; "" none
+		want   []string
+	}{
+		{"the new credential is accepted", "Bearer token-2", []string{"Bearer token-1", "Bearer token-1", "Bearer token-2"}},
+		{"the new credential is refused too", "", []string{"Bearer token-1", "Bearer token-1", "Bearer token-2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			hdrs := make(chan string, 64)
+			var n atomic.Int32
+			gate := func(w http.ResponseWriter, r *http.Request) bool {
+				hdrs <- r.Header.Get("Authorization")
+				switch {
+				case n.Add(1) == 1: // not up yet
+					http.Error(w, "starting", http.StatusServiceUnavailable)
+					return false
+				case r.Header.Get("Authorization") != tt.accept:
+					http.Error(w, "expired", http.StatusUnauthorized)
+					return false
+				}
+				return true
+			}
+			srv := newGatedTestServer(t, methods{"echo": echo}, gate)
+			var tk tokens
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			c, err := client.Dial(ctx, srv.url(), fastBackoff, client.WithWaitForServer(), client.WithCredentials(tk.credential))
+			if tt.accept != "" {
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				defer c.Close()
+				if err := c.Call(ctx, "echo", 1, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				var he *transport.HandshakeError
+				if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
+					if c != nil {
+						c.Close()
+					}
+					t.Fatalf("Dial: %v, want the 401", err)
+				}
+			}
+			for i, w := range tt.want {
+				if got := recv(t, hdrs, "a handshake"); got != w {
+					t.Fatalf("handshake %d carried %q, want %q", i+1, got, w)
+				}
+			}
+			select {
+			case got := <-hdrs:
+				t.Fatalf("one handshake too many, with %q", got)
+			default:
+			}
+			if got := tk.n.Load(); got != 2 {
+				t.Fatalf("the callback gave %d credentials, want 2", got)
+			}
+		})
 	}
 }

@@ -42,6 +42,7 @@ func (c *Client) dialFirst(ctx context.Context) (*rpc.Peer, error) {
 func (c *Client) waitForServer(ctx context.Context) (*rpc.Peer, error) {
 	var last error      // from the last attempt that completed
 	var permanent error // the last permanent error of the first pass
+	var wasRefused bool // the attempt before was refused for its credential
 	for attempt := 1; ; attempt++ {
 		p, err := c.connect(ctx)
 		if err == nil {
@@ -54,6 +55,15 @@ func (c *Client) waitForServer(ctx context.Context) (*rpc.Peer, error) {
 			return nil, errGaveUp(ctx, attempt, last)
 		}
 		retry, hint := transient(err)
+		refused := c.auth.fn != nil && credentialRefused(err)
+		if refused && !wasRefused && attempt > 1 {
+			// The credential was fetched for an earlier attempt and may have
+			// expired while Dial waited for the server (a Retry-After can be
+			// a minute): one more attempt, with a new one (handshakeFailed
+			// has marked this one bad). A new one refused too is final.
+			retry = true
+		}
+		wasRefused = refused
 		switch {
 		case !retry && attempt >= len(c.urls):
 			return nil, err
@@ -112,6 +122,13 @@ func transient(err error) (retry bool, hint time.Duration) {
 		return false, 0
 	}
 	return true, 0
+}
+
+// credentialRefused reports whether err is a handshake refused for its
+// credential: 401 or 403.
+func credentialRefused(err error) bool {
+	var he *transport.HandshakeError
+	return errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden)
 }
 
 // retryAfter parses a Retry-After header value: delay-seconds or an HTTP
