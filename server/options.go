@@ -345,9 +345,12 @@ func WithGoodbyeWindow(d time.Duration) Option {
 // Retry-After: the time, rounded up to seconds, until a handshake would be
 // accepted, each refused handshake being told a later moment than the one
 // before (one more 1/perSecond), so that refused clients come back spread
-// at the rate rather than together; at most [MaxHandshakeRetryAfter]. Only
-// handshakes that would otherwise be accepted take a token; the refusals
-// are counted in [Stats].Refused[[RefusedRate]]. perSecond 0 means no limit (the
+// at the rate rather than together; at most [MaxHandshakeRetryAfter].
+// Handshakes refused before the limit (Host, Origin, a shutdown, the
+// connection limit) take no token; one that takes a token keeps it even if
+// [WithAuth] or the WebSocket handshake then refuses it, since the limit
+// shields the auth hook too. The refusals are counted in
+// [Stats].Refused[[RefusedRate]]. perSecond 0 means no limit (the
 // default); burst 0 means perSecond rounded up (at least 1). A burst below
 // perSecond holds a storm to burst handshakes a second: Retry-After counts
 // whole seconds, so the clients told the same second come back together,
