@@ -332,6 +332,34 @@ func TestHandshakeRateAfterOtherChecks(t *testing.T) {
 	}
 }
 
+// TestHandshakeRateBeforeAuth: the limit comes before WithAuth and shields
+// it: a handshake refused with 401 has spent its token, so the next one,
+// with a good credential, is refused with 503 and the hook is not called.
+func TestHandshakeRateBeforeAuth(t *testing.T) {
+	var hooked atomic.Int32
+	s := newServer(t, server.WithHandshakeRate(0.001, 1), server.WithAuth(func(r *http.Request) (any, error) {
+		hooked.Add(1)
+		if r.Header.Get("Authorization") != "good" {
+			return nil, errors.New("bad credential")
+		}
+		return "alice", nil
+	}))
+	url := start(t, s)
+	if _, err := tryDial(t, url, nil); handshakeStatus(err) != http.StatusUnauthorized {
+		t.Fatalf("without a credential: %v, want 401", err)
+	}
+	good := &transport.DialOptions{Header: http.Header{"Authorization": {"good"}}, Subprotocols: rpc.Subprotocols()}
+	if _, err := tryDial(t, url, good); handshakeStatus(err) != http.StatusServiceUnavailable {
+		t.Fatalf("after the 401 took the token: %v, want 503", err)
+	}
+	if n := hooked.Load(); n != 1 {
+		t.Fatalf("the auth hook ran %d times, want 1 (not for the rate-limited handshake)", n)
+	}
+	if st := s.Stats(); st.Refused[server.RefusedAuth] != 1 || st.Refused[server.RefusedRate] != 1 {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
 // proxied puts an httputil.ReverseProxy in front of the server at backend
 // (host:port), as nginx would be, rewriting the Host with rewriteHost (nil:
 // left as the client sent it, like nginx's $http_host) and appending the
