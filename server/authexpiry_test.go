@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -375,3 +376,77 @@ func (h countHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestAuthRefreshRacingExpiryAndClose: refreshes that race the expiry
+// timer, the client's close and Shutdown, on many connections at once,
+// leave no timer or goroutine behind (goleak), race nothing (-race), and
+// end every connection with one of the codes the race allows: 4401 (the
+// expiry won), 1000 (the client closed) or 1012 (Shutdown).
+func TestAuthRefreshRacingExpiryAndClose(t *testing.T) {
+	s, err := server.New(services(t), server.WithAuth(headerAuth), server.WithAuthRefresh(sameUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := start(t, s)
+	const conns = 16
+	ends := make(chan transport.StatusCode, conns)
+	warm := make(chan struct{}, conns) // a connection made its first refreshes, or ended
+	var wg sync.WaitGroup
+	for i := range conns {
+		p := dial(t, url, bearer("alice@20", bothCodecs[i%2]))
+		wg.Go(func() {
+			defer func() { ends <- transport.CloseStatus(p.Err()) }()
+			warmed := false
+			defer func() {
+				if !warmed {
+					warm <- struct{}{}
+				}
+			}()
+			for j := range 40 {
+				if j == 5 {
+					warm <- struct{}{}
+					warmed = true
+				}
+				if i%4 == 0 && j == 8 {
+					p.Close()
+					break
+				}
+				// Lifetimes of 0 to 30 ms: the timer fires during some
+				// refreshes, and some refreshes come after it fired.
+				tok := fmt.Sprintf(`{"token":"alice@%d"}`, (i*7+j*3)%31)
+				err := p.Call(ctxT(t), rpc.MethodAuthRefresh, rpc.Raw(tok), nil)
+				select {
+				case <-p.Done():
+					return
+				default:
+				}
+				switch rpc.CodeOf(err) {
+				case 0: // refreshed
+				case rpc.CodeUnauthenticated: // a lifetime of 0: already expired
+				case rpc.CodeUnavailable: // after Shutdown's notice: not sent
+				default:
+					t.Errorf("refresh: %v", err)
+				}
+			}
+			<-p.Done() // the client closed it, the last expiry closes it, or Shutdown
+		})
+	}
+	for range conns {
+		<-warm
+	}
+	if err := s.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(ends)
+	seen := map[transport.StatusCode]int{}
+	for code := range ends {
+		seen[code]++
+		switch code {
+		case rpc.CloseAuthExpired, transport.StatusNormalClosure, transport.StatusServiceRestart:
+		default:
+			t.Errorf("a connection ended with %d", code)
+		}
+	}
+	t.Logf("connections ended: %v", seen)
+}
