@@ -240,9 +240,8 @@ func (a *attempts) next() (*rpc.Peer, error) {
 // retry decides what follows an attempt on p that ended with err: another
 // attempt (true), or the end of the call with the error to report.
 //
-//   - CodeUnavailable and CodeBusy (never started: refused, or the server
-//     had too many calls) are retried; CodeConnectionLost (sent, outcome
-//     unknown) only for an idempotent call; anything else is final.
+//   - CodeUnavailable (never started) is retried; CodeConnectionLost (sent,
+//     outcome unknown) only for an idempotent call; anything else is final.
 //   - A retry goes to another connection when p is gone or going away, and
 //     to the same one after a backoff pause when p is still healthy (the
 //     server refused the call but keeps the connection).
@@ -257,7 +256,7 @@ func (a *attempts) retry(p *rpc.Peer, err error) (bool, error) {
 	if !errors.As(err, &e) {
 		return false, err
 	}
-	if e.Code != rpc.CodeUnavailable && e.Code != rpc.CodeBusy && e.Code != rpc.CodeConnectionLost {
+	if e.Code != rpc.CodeUnavailable && e.Code != rpc.CodeConnectionLost {
 		return false, err
 	}
 	if a.c.isClosed() {

@@ -77,18 +77,15 @@
 //	rpc.CodeUnavailable: never started (the   retried          retried
 //	  server refused it while shutting down,
 //	  or it was not sent: connection gone)
-//	rpc.CodeBusy: never started (the server   retried after    retried after
-//	  had too many calls in flight)           a backoff        a backoff
 //	rpc.CodeConnectionLost: sent, then the    returned:        retried
 //	  connection dropped; outcome unknown     outcome unknown  (may run twice)
-//	any other error (deadline, …)             returned         returned
+//	any other error (busy, deadline, …)       returned         returned
 //
 // A call is sent at most [MaxAttempts] times, and never after its ctx has
 // ended or the Client has closed (the error then matches [ErrClientClosed]). A
 // retry waits for a new connection when the old one is gone or going away;
-// when the server refused the call with CodeUnavailable or CodeBusy on a
-// connection it keeps open, the retry goes to the same connection after a
-// backoff pause.
+// when the server refused the call with CodeUnavailable on a connection it
+// keeps open, the retry goes to the same connection after a backoff pause.
 // With [WithReconnect](false) there is no next connection: such calls return
 // their error.
 //

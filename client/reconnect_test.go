@@ -573,39 +573,3 @@ func TestNoticeThenCloseHonoursHint(t *testing.T) {
 	}
 	wg.Wait()
 }
-
-// A call refused with CodeBusy (never started: the server had too many
-// calls in flight) is sent again on the same connection after a backoff,
-// plain or idempotent; one refused every time gives up after MaxAttempts.
-func TestBusyIsRetried(t *testing.T) {
-	t.Parallel()
-	var tries, always atomic.Int32
-	srv := newTestServer(t, methods{
-		"work": func(hctx context.Context, req *rpc.Request) ([]byte, error) {
-			if tries.Add(1) <= 2 {
-				return nil, rpc.Errorf(rpc.CodeBusy, "too many calls in flight")
-			}
-			return whoami(hctx, req)
-		},
-		"never": func(context.Context, *rpc.Request) ([]byte, error) {
-			always.Add(1)
-			return nil, rpc.Errorf(rpc.CodeBusy, "too many calls in flight")
-		},
-	})
-	c := dial(t, srv.url(), fastBackoff)
-	ctx := testContext(t)
-	var idx int
-	if err := c.Call(ctx, "work", nil, &idx); err != nil {
-		t.Fatalf("Call: %v", err)
-	}
-	if n := tries.Load(); n != 3 || idx != 0 {
-		t.Errorf("handler reached %d times, call ran on connection %d; want 3 times on connection 0", n, idx)
-	}
-	err := c.Call(ctx, "never", nil, nil)
-	if rpc.CodeOf(err) != rpc.CodeBusy || !strings.Contains(err.Error(), "gave up after") {
-		t.Errorf("Call refused every time = %v, want busy after giving up", err)
-	}
-	if n := always.Load(); n != client.MaxAttempts {
-		t.Errorf("refused call sent %d times, want MaxAttempts (%d)", n, client.MaxAttempts)
-	}
-}

@@ -716,14 +716,13 @@ export class Client extends EventTarget {
   /**
    * _retry decides what follows an attempt on conn that failed with err:
    * it returns (another attempt, state in a) or throws the error to report.
-   * -32000 and -32003 (never started: refused, or the server was busy)
-   * are retried; -32006 (outcome unknown) only for an idempotent call;
-   * anything else is final. A retry goes to another
+   * -32000 (never started) is retried; -32006 (outcome unknown) only for
+   * an idempotent call; anything else is final. A retry goes to another
    * connection when conn is gone or going away, to the same one after a
    * backoff pause when it is healthy.
    */
   _retry(err, conn, a, scope, idempotent) {
-    if (!(err instanceof RPCError) || (err.code !== Codes.UNAVAILABLE && err.code !== Codes.BUSY && err.code !== Codes.CONNECTION_LOST)) throw err;
+    if (!(err instanceof RPCError) || (err.code !== Codes.UNAVAILABLE && err.code !== Codes.CONNECTION_LOST)) throw err;
     if (this._closing) throw closedError(err);
     if (err.code === Codes.CONNECTION_LOST && !idempotent) throw err;
     if (scope.signal?.aborted || (scope.deadline > 0 && Date.now() >= scope.deadline)) throw err;
