@@ -304,6 +304,9 @@ func TestHandshakeRate(t *testing.T) {
 	if !slices.IsSorted(hints) || hints[2] <= hints[0] {
 		t.Fatalf("Retry-After %v, want them growing (the refused spread at the rate)", hints)
 	}
+	// A connection is counted once registered, which may come just after
+	// its client's Dial returned.
+	waitFor(t, func() bool { st := s.Stats(); return st.Accepted == 2 && st.Conns == 2 }, "2 connections registered: %+v", s.Stats())
 	st := s.Stats()
 	if st.Refused[server.RefusedRate] != 3 || st.Accepted != 2 || st.Conns != 2 || st.State != server.StateReady {
 		t.Fatalf("Stats = %+v, want 3 refused by the rate, 2 accepted and open", st)
