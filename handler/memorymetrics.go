@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -18,7 +19,10 @@ import (
 // many distinct names cannot make it grow without bound. Likewise it keeps
 // at most [MaxMetricCodes] distinct outcome codes per method (the codes of
 // the calls a peer makes are the other side's to choose): further codes
-// are counted under [OtherCodes].
+// are counted under [OtherCodes]. A method name longer than 256 bytes is
+// counted under its first 256 bytes followed by "…(N bytes)", as the logs
+// show it, so that the names kept stay small however long the names
+// callers send.
 //
 // A MemoryMetrics is safe for concurrent use. Recording a call takes a mutex
 // and allocates only for a method or code not seen before.
@@ -103,6 +107,7 @@ func (m *MemoryMetrics) CallFinished(method string, code rpc.Code, d time.Durati
 }
 
 func (m *MemoryMetrics) methodLocked(method string) *methodCounts {
+	method = logtext.Clip(method)
 	mc := m.methods[method]
 	if mc != nil {
 		return mc

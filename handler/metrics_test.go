@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -149,6 +151,35 @@ func TestMemoryMetricsTooManyMethods(t *testing.T) {
 	}
 	if got := s.Methods[handler.OtherMethods]; got.Started != 10 || got.Finished[0].Count != 10 {
 		t.Errorf("other: %+v, want 10 started and finished", got)
+	}
+}
+
+// TestMemoryMetricsLongMethodName: method names come from the network, up
+// to the read limit; the bound on their count would not bound the bytes
+// kept (1024 names of 1 MiB) nor a scrape's size, so long ones are cut.
+func TestMemoryMetricsLongMethodName(t *testing.T) {
+	m := handler.NewMemoryMetrics()
+	exact := strings.Repeat("e", 256)
+	m.CallStarted(exact)
+	for i := range 3 {
+		long := fmt.Sprint(i, strings.Repeat("é", 500_000)) // 1 MB, cut at a rune boundary
+		m.CallStarted(long)
+		m.CallFinished(long, 0, time.Millisecond)
+	}
+	s := m.Snapshot()
+	if _, ok := s.Methods[exact]; !ok {
+		t.Errorf("a name of 256 bytes was not kept as it is")
+	}
+	if len(s.Methods) != 4 {
+		t.Errorf("%d methods, want 4: %v", len(s.Methods), slices.Collect(maps.Keys(s.Methods)))
+	}
+	for name, mm := range s.Methods {
+		if len(name) > 300 || !utf8.ValidString(name) {
+			t.Errorf("a method kept as %d bytes (valid UTF-8: %v)", len(name), utf8.ValidString(name))
+		}
+		if name != exact && (!strings.HasSuffix(name, "…(1000001 bytes)") || mm.Started != 1 || mm.Finished[0].Count != 1) {
+			t.Errorf("long name kept as %q…: %+v", name[:10], mm)
+		}
 	}
 }
 

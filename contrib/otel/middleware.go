@@ -175,7 +175,7 @@ func (t *tracer) end(span trace.Span, req *rpc.Request, code rpc.Code, err error
 	span.End()
 	if dur != nil {
 		dur.Record(context.Background(), time.Since(start).Seconds(), metric.WithAttributes(
-			KeySystem.String(System), KeyMethod.String(t.names.Name(logtext.Clip(req.Method))), KeyStatus.String(t.codes.Label(code))))
+			KeySystem.String(System), KeyMethod.String(t.names.Name(req.Method)), KeyStatus.String(t.codes.Label(code))))
 	}
 }
 

@@ -48,7 +48,9 @@ func WithBuckets(seconds ...float64) Option {
 // WithMaxMethods bounds the distinct method names labelled in each
 // direction (default [DefaultMaxMethods]). Method names come from the
 // network: without a bound, a client sending random names would make the
-// metrics grow without end. n < 1 means the default.
+// metrics grow without end. A name longer than 256 bytes is labelled by
+// its first 256 bytes and "…(N bytes)", as the logs show it. n < 1 means
+// the default.
 func WithMaxMethods(n int) Option { return func(o *options) { o.maxMethods = n } }
 
 // Calls records the calls its [Calls.Middleware] sees in the metrics

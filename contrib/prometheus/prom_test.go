@@ -258,6 +258,23 @@ wsrpc_calls_started_total{direction="incoming",method="b"} 1
 	}
 }
 
+// TestLongMethodNameCut: a method name as long as a message is labelled by
+// its first 256 bytes, so that the bound on the names bounds their bytes.
+func TestLongMethodNameCut(t *testing.T) {
+	calls := wsrpcprom.NewCalls()
+	h := calls.Middleware()(rpc.HandlerFunc(func(context.Context, *rpc.Request) ([]byte, error) { return nil, nil }))
+	long := strings.Repeat("x", 1<<20)
+	h.ServeRPC(context.Background(), &rpc.Request{Method: long})
+	want := `
+# HELP wsrpc_calls_started_total Calls and notifications started.
+# TYPE wsrpc_calls_started_total counter
+wsrpc_calls_started_total{direction="incoming",method="` + strings.Repeat("x", 256) + `…(1048576 bytes)"} 1
+`
+	if err := testutil.CollectAndCompare(calls, strings.NewReader(want), "wsrpc_calls_started_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 // countingBroker is a broker that counts its own work, as the NATS one does.
 type countingBroker struct{ pubsub.Broker }
 

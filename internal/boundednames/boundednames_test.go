@@ -2,12 +2,14 @@ package boundednames
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/wsrpc/wsrpc/handler"
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/rpc"
 )
 
@@ -24,6 +26,22 @@ func TestName(t *testing.T) {
 	var zero Set
 	if got := zero.Name("a"); got != Other {
 		t.Errorf("zero Set: %q", got)
+	}
+}
+
+func TestNameCut(t *testing.T) {
+	s := Set{Max: 3}
+	short := strings.Repeat("a", logtext.MaxField)
+	if got := s.Name(short); got != short {
+		t.Errorf("a name of %d bytes changed: %d bytes", len(short), len(got))
+	}
+	long := strings.Repeat("b", 1<<20)
+	got := s.Name(long)
+	if want := logtext.Clip(long); got != want {
+		t.Errorf("a name of 1 MiB kept as %d bytes, want %d", len(got), len(want))
+	}
+	if again := s.Name(long); again != got {
+		t.Errorf("the same long name labelled twice differently")
 	}
 }
 
