@@ -84,6 +84,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	c.closing, c.stop = context.WithCancelCause(context.Background())
 	c.peer, c.status = p, Connected
+	c.log(slog.LevelInfo, "wsrpc: connected", p, "subprotocol", p.Subprotocol())
 	c.wg.Go(func() { c.run(p) })
 	if c.auth.fn != nil {
 		c.wg.Go(c.refresher)

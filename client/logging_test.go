@@ -31,12 +31,20 @@ func TestLogAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]map[string]any{}
+	var conns []map[string]any // the "connected" records, in order
 	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
 		got[rec["msg"].(string)] = rec
+		if rec["msg"] == "wsrpc: connected" {
+			conns = append(conns, rec)
+		}
+	}
+	// The first connection, made by Dial, is logged as a reconnection is.
+	if len(conns) != 2 || conns[0]["conn"] != first.ID() || conns[0]["subprotocol"] != first.Subprotocol() {
+		t.Errorf("connected records %v, want 2, the first with conn %s", conns, first.ID())
 	}
 	lost, ok := got["wsrpc: connection lost"]
 	if !ok || lost["conn"] != first.ID() || lost["remote"] != first.RemoteAddr().String() {
