@@ -2,6 +2,9 @@ package wsrpcotel_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"slices"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -203,6 +206,55 @@ func TestTraceServerToClient(t *testing.T) {
 	}
 }
 
+// TestTraceStream: a stream is one span on each side, open from the call
+// that opens it to its end (not only to its opening), marked wsrpc.stream,
+// the server's a child of the client's across the wire.
+func TestTraceStream(t *testing.T) {
+	for _, codec := range codecs {
+		t.Run(codec, func(t *testing.T) {
+			e := newEnv(t, codec)
+			ctx := ctxT(t)
+			s, err := e.client.Stream(ctx, "count", [1]int{5}, rpc.WithWindow(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			// Four results to go, held back by the window: neither side has
+			// ended its span.
+			for _, sp := range e.rec.Ended() {
+				if sp.Name() == "count" {
+					t.Fatalf("the %s span ended while the stream was open", sp.SpanKind())
+				}
+			}
+			n := 1
+			for {
+				if _, err := s.Recv(); errors.Is(err, io.EOF) {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				n++
+			}
+			if n != 5 {
+				t.Fatalf("%d results, want 5", n)
+			}
+			// Both spans end once the stream has; either may end first.
+			waitEnded(t, e, "count", trace.SpanKindClient, trace.SpanKindServer)
+			cs := e.span(t, "count", trace.SpanKindClient)
+			ss := e.span(t, "count", trace.SpanKindServer)
+			childOf(t, ss, cs, true)
+			for _, sp := range []sdktrace.ReadOnlySpan{cs, ss} {
+				if !attr(sp, wsrpcotel.KeyStream).AsBool() || sp.Status().Code != codes.Unset {
+					t.Errorf("%s stream span: status %v, attributes %v", sp.SpanKind(), sp.Status(), sp.Attributes())
+				}
+			}
+		})
+	}
+}
+
 // TestSpanStatus: a failed call is an error on the client side; on the
 // server side only when the server failed.
 func TestSpanStatus(t *testing.T) {
@@ -246,17 +298,18 @@ func TestSpanStatus(t *testing.T) {
 
 // waitEnded waits for a span the handler's return ends after the handler
 // itself has answered the test.
-func waitEnded(t *testing.T, e *env, name string, kind trace.SpanKind) {
+// With several kinds, it waits for a span of each, in any order.
+func waitEnded(t *testing.T, e *env, name string, kinds ...trace.SpanKind) {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
-	for {
+	for len(kinds) > 0 {
 		select {
 		case s := <-e.ended:
-			if s.Name() == name && s.SpanKind() == kind {
-				return
+			if i := slices.Index(kinds, s.SpanKind()); s.Name() == name && i >= 0 {
+				kinds = slices.Delete(kinds, i, i+1)
 			}
 		case <-timeout:
-			t.Fatalf("no %s span %s ended", kind, name)
+			t.Fatalf("no %v span %s ended", kinds, name)
 		}
 	}
 }

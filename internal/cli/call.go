@@ -60,7 +60,7 @@ streams): each result is printed on stdout as it arrives, as compact JSON on
 a line of its own (JSON Lines, for jq), and the final result, unless null,
 goes to stderr as "end: RESULT". An error ends a stream as it ends a call,
 after the results it sent. SIGINT cancels the stream on the server too and
-exits with 1 ("interrupted after N results"). --window is the initial
+exits with 130 ("interrupted after N results"). --window is the initial
 credit: how many results the server may send ahead of those printed; it is
 held back beyond (the window grows for small results, up to about 1 MiB of
 them). --timeout bounds the dial only, unless given: then the whole stream
