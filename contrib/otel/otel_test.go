@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +41,7 @@ type env struct {
 	client   *client.Client
 	clientTP *sdktrace.TracerProvider
 	md       chan rpc.Metadata // the metadata of each call the server serves
+	release  chan struct{}     // the stream "held" sends its second result once closed
 }
 
 func newEnv(t *testing.T, codec string) *env {
@@ -56,7 +57,8 @@ func newEnv(t *testing.T, codec string) *env {
 		clientTP.Shutdown(context.Background())
 		mp.Shutdown(context.Background())
 	})
-	e := &env{rec: rec, ended: ended, reader: reader, clientTP: clientTP, md: make(chan rpc.Metadata, 16)}
+	e := &env{rec: rec, ended: ended, reader: reader, clientTP: clientTP, md: make(chan rpc.Metadata, 16),
+		release: make(chan struct{})}
 
 	traced := wsrpcotel.Middleware(wsrpcotel.WithTracerProvider(serverTP), wsrpcotel.WithMeterProvider(mp))
 	mux := handler.NewMux()
@@ -65,13 +67,16 @@ func newEnv(t *testing.T, codec string) *env {
 		e.md <- rpc.RequestFromContext(ctx).Metadata.Clone()
 		return v, nil
 	}))
-	mux.Handle("count", handler.Stream(func(ctx context.Context, n [1]int, send func(int) error) error {
-		for i := range n[0] {
-			if err := send(i); err != nil {
-				return err
-			}
+	mux.Handle("held", handler.Stream(func(ctx context.Context, _ []int, send func(int) error) error {
+		if err := send(1); err != nil {
+			return err
 		}
-		return nil
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return send(2)
 	}))
 	mux.Handle("fail", handler.NoParams(func(context.Context) (any, error) { return nil, rpc.NewError(-32050, "out of stock") }))
 	mux.Handle("boom", handler.NoParams(func(context.Context) (any, error) { panic("boom") }))
@@ -214,7 +219,7 @@ func TestTraceStream(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			e := newEnv(t, codec)
 			ctx := ctxT(t)
-			s, err := e.client.Stream(ctx, "count", [1]int{5}, rpc.WithWindow(1))
+			s, err := e.client.Stream(ctx, "held", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,13 +227,14 @@ func TestTraceStream(t *testing.T) {
 			if _, err := s.Recv(); err != nil {
 				t.Fatal(err)
 			}
-			// Four results to go, held back by the window: neither side has
+			// The handler waits to send its second result: neither side has
 			// ended its span.
 			for _, sp := range e.rec.Ended() {
-				if sp.Name() == "count" {
+				if sp.Name() == "held" {
 					t.Fatalf("the %s span ended while the stream was open", sp.SpanKind())
 				}
 			}
+			close(e.release)
 			n := 1
 			for {
 				if _, err := s.Recv(); errors.Is(err, io.EOF) {
@@ -238,13 +244,13 @@ func TestTraceStream(t *testing.T) {
 				}
 				n++
 			}
-			if n != 5 {
-				t.Fatalf("%d results, want 5", n)
+			if n != 2 {
+				t.Fatalf("%d results, want 2", n)
 			}
 			// Both spans end once the stream has; either may end first.
-			waitEnded(t, e, "count", trace.SpanKindClient, trace.SpanKindServer)
-			cs := e.span(t, "count", trace.SpanKindClient)
-			ss := e.span(t, "count", trace.SpanKindServer)
+			waitEnded(t, e, "held", trace.SpanKindClient, trace.SpanKindServer)
+			cs := e.span(t, "held", trace.SpanKindClient)
+			ss := e.span(t, "held", trace.SpanKindServer)
 			childOf(t, ss, cs, true)
 			for _, sp := range []sdktrace.ReadOnlySpan{cs, ss} {
 				if !attr(sp, wsrpcotel.KeyStream).AsBool() || sp.Status().Code != codes.Unset {
