@@ -19,7 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wsrpc/wsrpc/client"
+	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/internal/histogram"
+	"github.com/wsrpc/wsrpc/internal/logtext"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/transport"
 )
@@ -48,8 +50,11 @@ call, failed ones too; they are counted in a histogram of constant size (within
 last second is drawn on stderr when it is a terminal.
 
 --json prints the summary as JSON on stdout: method, connections, concurrency
-(the workers), rate (0: none), calls, ok, errors {code: count}, error_messages
-[{code, message, count}], duration_ms, rps, interrupted, latency_ms {min, mean,
+(the workers), rate (0: none), calls, ok, errors {code: count} (past 64
+distinct codes, the rest under "other", code -2147483648 in error_messages),
+error_messages [{code, message,
+count}] (past 64 distinct messages, the rest as "(other messages)"; each cut
+to 256 bytes), duration_ms, rps, interrupted, latency_ms {min, mean,
 p50, p90, p99, p999, max}, histogram [{le_ms, count}] (the calls of latency in
 (previous le_ms, le_ms]) and, with -r, schedule {late, late_after_ms, lateness_ms
 {p50, p99, max}}.
@@ -78,6 +83,11 @@ const maxErrorMessages = 64
 
 // otherMessages stands for the error messages beyond maxErrorMessages.
 const otherMessages = "(other messages)"
+
+// maxErrorCodes bounds the distinct error codes a run counts one by one
+// (the server chooses them); the others are counted as handler.OtherCodes,
+// "other" in the summary.
+const maxErrorCodes = 64
 
 // benchConfig is one load test.
 type benchConfig struct {
@@ -329,6 +339,9 @@ type benchWorker struct {
 // countError counts err by code, and by message while fewer than
 // maxErrorMessages distinct ones have been seen.
 func countError(errs map[rpc.Code]int, msgs map[errorKey]int, k errorKey, n int) {
+	if _, ok := errs[k.code]; !ok && len(errs) >= maxErrorCodes {
+		k.code = handler.OtherCodes
+	}
 	errs[k.code] += n
 	if _, ok := msgs[k]; !ok && len(msgs) >= maxErrorMessages {
 		k.msg = otherMessages
@@ -481,12 +494,22 @@ func benchLoad(ctx context.Context, cfg *benchConfig, progress func(benchProgres
 var errGoingAway = errors.New("the server is shutting down")
 
 // errorMessage is the message of an *rpc.Error, or the error's text.
+// codeKey is a code as the keys of --json's errors: its number, or "other"
+// for the codes beyond maxErrorCodes.
+func codeKey(c rpc.Code) string {
+	if c == handler.OtherCodes {
+		return "other"
+	}
+	return strconv.Itoa(int(c))
+}
+
+// errorMessage is the message of err, cut as the logs cut a peer's text.
 func errorMessage(err error) string {
 	var e *rpc.Error
 	if errors.As(err, &e) && e.Message != "" {
-		return e.Message
+		return logtext.Clip(e.Message)
 	}
-	return err.Error()
+	return logtext.Clip(err.Error())
 }
 
 // benchSummary is the --json output. Its field names are stable.
@@ -584,7 +607,7 @@ func (r *benchResult) summary(cfg *benchConfig) benchSummary {
 		Histogram:     []histogramRow{},
 	}
 	for c, n := range r.errors {
-		s.Errors[strconv.Itoa(int(c))] = n
+		s.Errors[codeKey(c)] = n
 	}
 	h := &r.latency
 	if h.Count() > 0 {
@@ -662,7 +685,11 @@ func (r *benchResult) print(w io.Writer, cfg *benchConfig) {
 	if len(r.errors) > 0 {
 		fmt.Fprintf(w, "\nErrors:\n")
 		for _, ec := range r.errorCounts() {
-			fmt.Fprintf(tw, "  %d %s\t%d\t(%s)\n", ec.Code, rpc.Code(ec.Code), ec.Count, ec.Message)
+			if c := rpc.Code(ec.Code); c == handler.OtherCodes {
+				fmt.Fprintf(tw, "  other codes\t%d\t(%s)\n", ec.Count, ec.Message)
+			} else {
+				fmt.Fprintf(tw, "  %d %s\t%d\t(%s)\n", ec.Code, c, ec.Count, ec.Message)
+			}
 		}
 		tw.Flush()
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/internal/histogram"
 
 	"github.com/wsrpc/wsrpc/rpc"
@@ -434,6 +435,26 @@ func TestCountErrorIsBounded(t *testing.T) {
 	other := errorKey{rpc.CodeInvalidParams, otherMessages}
 	if len(msgs) != maxErrorMessages+1 || errs[rpc.CodeInvalidParams] != 201 || msgs[other] != 200-maxErrorMessages || msgs[errorKey{rpc.CodeInvalidParams, "bad id 3"}] != 2 {
 		t.Errorf("%d messages, %d errors, %d others", len(msgs), errs[rpc.CodeInvalidParams], msgs[other])
+	}
+}
+
+// TestCountErrorCodesBounded: the codes are the server's to choose, so they
+// are bounded too, and so are the messages' bytes.
+func TestCountErrorCodesBounded(t *testing.T) {
+	errs, msgs := map[rpc.Code]int{}, map[errorKey]int{}
+	for i := range 1000 {
+		countError(errs, msgs, errorKey{rpc.Code(-31000 - i), "app"}, 1)
+	}
+	if len(errs) != maxErrorCodes+1 || errs[handler.OtherCodes] != 1000-maxErrorCodes || len(msgs) > maxErrorMessages+maxErrorCodes+1 {
+		t.Errorf("%d codes (%d other), %d messages", len(errs), errs[handler.OtherCodes], len(msgs))
+	}
+	r := &benchResult{errors: errs, messages: msgs}
+	if sum := r.summary(&benchConfig{}); sum.Errors["other"] != 1000-maxErrorCodes {
+		t.Errorf("--json errors: other %d", sum.Errors["other"])
+	}
+	long := errorMessage(rpc.NewError(-32050, strings.Repeat("x", 1<<20)))
+	if len(long) > 300 {
+		t.Errorf("an error message of 1 MiB kept as %d bytes", len(long))
 	}
 }
 
