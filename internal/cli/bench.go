@@ -52,12 +52,11 @@ last second is drawn on stderr when it is a terminal.
 --json prints the summary as JSON on stdout: method, connections, concurrency
 (the workers), rate (0: none), calls, ok, errors {code: count} (past 64
 distinct codes, the rest under "other", code -2147483648 in error_messages),
-error_messages [{code, message,
-count}] (past 64 distinct messages, the rest as "(other messages)"; each cut
-to 256 bytes), duration_ms, rps, interrupted, latency_ms {min, mean,
-p50, p90, p99, p999, max}, histogram [{le_ms, count}] (the calls of latency in
-(previous le_ms, le_ms]) and, with -r, schedule {late, late_after_ms, lateness_ms
-{p50, p99, max}}.
+error_messages [{code, message, count}] (past 64 distinct messages, the rest
+as "(other messages)"; each cut to 256 bytes), duration_ms, rps, interrupted,
+latency_ms {min, mean, p50, p90, p99, p999, max}, histogram [{le_ms, count}]
+(the calls of latency in (previous le_ms, le_ms]) and, with -r, schedule
+{late, late_after_ms, lateness_ms {p50, p99, max}}.
 
 The exit status is 1 when no call succeeded or a connection was lost. SIGINT
 stops the run: the summary of what was measured is printed, marked as
