@@ -277,3 +277,79 @@ func TestServeNATSUsage(t *testing.T) {
 		t.Errorf("the Broker func was called with %q", urls)
 	}
 }
+
+// flakyExt is the Extensions of a NATS build whose Broker func fails
+// until its failures are used up (every time with failures < 0), then
+// returns b.
+type flakyExt struct {
+	b        pubsub.Broker
+	failures int
+
+	mu    sync.Mutex
+	calls int
+}
+
+func (x *flakyExt) ext() Extensions {
+	return Extensions{Broker: func(ctx context.Context, url string) (pubsub.Broker, error) {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		x.calls++
+		if x.failures < 0 || x.calls <= x.failures {
+			return nil, errors.New("nats: no servers available for connection")
+		}
+		return x.b, nil
+	}}
+}
+
+func (x *flakyExt) called() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.calls
+}
+
+// TestServeNATSWait: with --nats-wait, serve keeps trying to reach NATS
+// with backoff, logging each failure, and serves once it can; when the wait
+// runs out it gives up with the last error and the attempts it made. Without
+// it, one failure ends serve (TestServeNATSFails).
+func TestServeNATSWait(t *testing.T) {
+	x := &flakyExt{b: newFakeBroker(), failures: 2}
+	srv, url := startServeExt(t, x.ext(), "--nats", "nats://127.0.0.1:4222", "--nats-wait", "30s")
+	if n := x.called(); n != 3 {
+		t.Errorf("the Broker func was called %d times, want 3 (two failures, then the broker)", n)
+	}
+	if got := strings.Count(srv.stderr.String(), "NATS not reachable yet; trying again"); got != 2 {
+		t.Errorf("%d retries logged, want 2:\n%s", got, srv.stderr.String())
+	}
+	if r := runCmd(t, "", "publish", url, "chat.room", `"one"`); r.code != exitOK {
+		t.Errorf("publish: code %d, stderr %q", r.code, r.stderr)
+	}
+
+	never := &flakyExt{failures: -1}
+	r := runExt(t, never.ext(), "", "serve", "--addr", "127.0.0.1:0", "--nats", "nats://127.0.0.1:1", "--nats-wait", "600ms")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	got := lines[len(lines)-1]
+	if len(lines) != 2 || !strings.Contains(lines[0], "NATS not reachable yet") {
+		t.Errorf("stderr %q: want one retry logged, then the error", r.stderr)
+	}
+	// 250 ms, then 500 ms would pass the 600 ms: two attempts.
+	if want := "wsrpc serve: --nats nats://127.0.0.1:1: 2 attempts over 600ms: nats: no servers available for connection"; r.code != exitFailure || got != want {
+		t.Errorf("code %d, stderr %q; want 1 and %q", r.code, got, want)
+	}
+	if n := never.called(); n != 2 {
+		t.Errorf("the Broker func was called %d times, want 2", n)
+	}
+
+	for _, tc := range []struct{ args []string }{
+		{[]string{"serve", "--nats", "nats://127.0.0.1:1", "--nats-wait", "-1s"}},
+		{[]string{"serve", "--nats-wait", "5s"}},
+	} {
+		x := &flakyExt{b: newFakeBroker()}
+		r := runExt(t, x.ext(), "", tc.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--nats-wait") {
+			t.Errorf("%q: code %d, stderr %q; want a usage error about --nats-wait", tc.args, r.code, r.stderr)
+		}
+		if x.called() != 0 {
+			t.Errorf("%q: the Broker func was called", tc.args)
+		}
+	}
+}

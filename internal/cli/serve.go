@@ -156,6 +156,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		demoBroadcast   bool
 		demoTopics      bool
 		natsURL         string
+		natsWait        time.Duration
 		logFormat       string
 		logLevel        string
 		healthAddr      string
@@ -179,6 +180,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&demoBroadcast, "demo-broadcast", false, "offer the broadcast service (any client can then notify every connection)")
 	fs.BoolVar(&demoTopics, "demo-topics", true, "serve pub/sub with the demo topics time and chat.> (see above)")
 	fs.StringVar(&natsURL, "nats", "", "use the NATS server at `url` as the pub/sub broker, shared with the other servers using it (serves pub/sub even with --demo-topics=false; NATS build only)")
+	fs.DurationVar(&natsWait, "nats-wait", 0, "with --nats, keep trying to reach NATS for up to this `duration` at start (with backoff) before giving up; 0: one try")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 25*time.Second, "bound on the whole shutdown after SIGTERM: ready delay, goodbye window and calls in flight")
 	fs.StringVar(&healthAddr, "health-addr", "", "also serve /readyz and /livez on this `host:port`, until the process exits (they are on --addr too)")
 	fs.DurationVar(&readyDelay, "ready-delay", 0, "on SIGTERM, answer /readyz with 503 but keep accepting handshakes for this `duration` before refusing them")
@@ -259,6 +261,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if nats && natsURL == "" {
 		return usagef("--nats needs a URL")
 	}
+	if natsWait < 0 {
+		return usagef("--nats-wait must not be negative")
+	}
+	if natsWait > 0 && !nats {
+		return usagef("--nats-wait needs --nats")
+	}
 	allowed, trusted := commaList(hosts), commaList(proxies)
 	cfg.logger = newLogger(e.stderr, logFormat, level)
 	// The listening line goes out whatever --log-level says: scripts wait
@@ -288,7 +296,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		tap *brokerTap
 	)
 	if demoTopics || nats {
-		if hub, tap, err = serveHub(ctx, e.ext, natsURL, demoTopics, cfg.logger); err != nil {
+		if hub, tap, err = serveHub(ctx, e.ext, natsURL, natsWait, demoTopics, cfg.logger); err != nil {
 			return err
 		}
 		// Closed, with its broker, once the server has shut down (the
@@ -396,7 +404,7 @@ const brokerTimeout = 10 * time.Second
 // the broker ext.Broker makes for natsURL when natsURL is set, with the
 // tap the tail service reads through. The hub owns the broker: its Close
 // closes it.
-func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, logger *slog.Logger) (*pubsub.Hub, *brokerTap, error) {
+func serveHub(ctx context.Context, ext Extensions, natsURL string, wait time.Duration, demo bool, logger *slog.Logger) (*pubsub.Hub, *brokerTap, error) {
 	if natsURL == "" {
 		if !demo {
 			return newHub(logger, nil)
@@ -404,16 +412,9 @@ func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, lo
 		return demoHub(logger, nil)
 	}
 	shown := redactURL(natsURL)
-	bctx, cancel := context.WithTimeout(ctx, brokerTimeout)
-	b, err := ext.Broker(bctx, natsURL)
-	cancel()
-	switch {
-	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return nil, nil, fmt.Errorf("--nats %s: no broker within %s: %w", shown, brokerTimeout, err)
-	case err != nil:
-		return nil, nil, fmt.Errorf("--nats %s: %w", shown, err)
-	case b == nil:
-		return nil, nil, fmt.Errorf("--nats %s: the broker func returned no broker", shown)
+	b, err := connectBroker(ctx, ext, natsURL, wait, logger)
+	if err != nil {
+		return nil, nil, err
 	}
 	var (
 		hub *pubsub.Hub
@@ -430,6 +431,53 @@ func serveHub(ctx context.Context, ext Extensions, natsURL string, demo bool, lo
 	}
 	return hub, tap, nil
 }
+
+// connectBroker makes the --nats broker, trying again with backoff
+// (natsRetryFirst doubling to natsRetryMax) for up to wait after the first
+// failure, so that a server started beside its NATS (a pod, a compose
+// file) waits for it rather than exiting. ctx ending (SIGTERM) stops the
+// wait.
+func connectBroker(ctx context.Context, ext Extensions, natsURL string, wait time.Duration, logger *slog.Logger) (pubsub.Broker, error) {
+	shown := redactURL(natsURL)
+	giveUp := time.Now().Add(wait)
+	pause := natsRetryFirst
+	for attempt := 1; ; attempt++ {
+		bctx, cancel := context.WithTimeout(ctx, brokerTimeout)
+		b, err := ext.Broker(bctx, natsURL)
+		cancel()
+		switch {
+		case err == nil && b == nil:
+			return nil, fmt.Errorf("--nats %s: the broker func returned no broker", shown)
+		case err == nil:
+			return b, nil
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			err = fmt.Errorf("no broker within %s: %w", brokerTimeout, err)
+		}
+		if ctx.Err() != nil || time.Now().Add(pause).After(giveUp) {
+			if attempt > 1 {
+				return nil, fmt.Errorf("--nats %s: %d attempts over %s: %w", shown, attempt, wait, err)
+			}
+			return nil, fmt.Errorf("--nats %s: %w", shown, err)
+		}
+		if logger != nil {
+			logger.Warn("NATS not reachable yet; trying again", "url", shown, "attempt", attempt, "in", pause, "err", err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("--nats %s: stopped while waiting for NATS: %w", shown, context.Cause(ctx))
+		}
+		pause = min(2*pause, natsRetryMax)
+	}
+}
+
+// The pauses between tries of --nats-wait.
+const (
+	natsRetryFirst = 250 * time.Millisecond
+	natsRetryMax   = 5 * time.Second
+)
 
 // redactURL is the comma-separated list of URLs s (a NATS URL may name
 // several servers) without the passwords and tokens it holds, for logs and
