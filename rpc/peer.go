@@ -78,7 +78,8 @@ type Peer struct {
 
 	loopDone chan struct{}
 	closing  sync.Once
-	endErr   error // why the connection ended; set before loopDone closes
+	closer   sync.WaitGroup // a close started by receiveNow
+	endErr   error          // why the connection ended; set before loopDone closes
 
 	warnings logtext.Limiter // see AllowWarning
 	panics   logtext.Limiter // handler panics: limited apart, so warnings cannot hide them
@@ -169,6 +170,7 @@ func newPeer(conn *transport.Conn, o *Config) (*Peer, error) {
 			}
 		}
 	}
+	p.conn.SetReceiver(p.receiveNow)
 	go p.loop()
 	return p, nil
 }
@@ -361,19 +363,25 @@ func (p *Peer) receive(m transport.Message) {
 // and closes the connection when the other side breaks the protocol. (The
 // reader is a goroutine of its own rather than the transport's: while it
 // dispatches, the transport reads the next message, which a busy
-// connection's calls need.)
+// connection's calls need. A message that comes alone is dispatched on the
+// transport's reader instead: see receiveNow.)
 //
 // The reader lets its goroutine go after loopIdle without a message, and
 // the transport starts another with the next one (transport.Conn.NotifyRecv),
 // so an idle connection keeps only the transport's reader.
 func (p *Peer) loop() {
 	recv := p.conn.Recv()
+	// The idle timer is not reset for every message (a timer operation
+	// each, on a busy connection): once armed it keeps running, and when it
+	// fires the reader goes only if no message came since it last fired, so
+	// an idle reader goes after between loopIdle and twice that.
 	var idle *time.Timer
 	defer func() {
 		if idle != nil {
 			idle.Stop()
 		}
 	}()
+	got := false // a message, since the timer last fired
 	for {
 		var m transport.Message
 		var ok bool
@@ -382,28 +390,61 @@ func (p *Peer) loop() {
 		default: // about to wait
 			if idle == nil {
 				idle = time.NewTimer(p.loopIdle)
-			} else {
-				idle.Reset(p.loopIdle)
+				got = false
 			}
 			select {
 			case m, ok = <-recv:
 			case <-idle.C:
+				if got {
+					got = false
+					idle.Reset(p.loopIdle)
+					continue
+				}
 				if p.conn.NotifyRecv(p.restartLoop) {
 					return // the next message starts a reader again
 				}
+				idle.Reset(p.loopIdle)
 				continue
 			}
 		}
 		if !ok {
 			break
 		}
+		got = true
 		p.receive(m)
+		p.conn.Handled()
 		if p.broken {
 			p.closing.Do(func() { p.conn.Close(p.violation.code, p.violation.reason) })
 			break
 		}
 	}
 	p.ended()
+}
+
+// receiveNow is the transport's receiver (transport.Conn.SetReceiver): it
+// dispatches m on the transport's reader goroutine when nothing waits for
+// the peer's own reader, which saves a hand-off between goroutines for
+// every message on a connection with one call at a time. When more has
+// come already, m goes to the peer's reader instead, so that the transport
+// reads the next message while this one is dispatched. Dispatching never
+// blocks on a handler (they run on workers).
+func (p *Peer) receiveNow(m transport.Message, more bool) bool {
+	if more || p.broken {
+		return false
+	}
+	p.receive(m)
+	if p.broken {
+		// Close waits for the transport's reader, which is this goroutine:
+		// close on another, which ended waits for.
+		p.closing.Do(func() {
+			p.closer.Add(1)
+			go func() {
+				defer p.closer.Done()
+				p.conn.Close(p.violation.code, p.violation.reason)
+			}()
+		})
+	}
+	return true
 }
 
 // restartLoop starts the reader again; the transport calls it (on its own
@@ -470,6 +511,7 @@ func (p *Peer) protocolError(code transport.StatusCode, reason string) {
 // ended runs once the connection is gone: fail pending calls, cancel handlers.
 func (p *Peer) ended() {
 	<-p.conn.Done()
+	p.closer.Wait() // a close for a broken protocol (see receiveNow)
 	err := p.conn.Err()
 	if err == nil {
 		err = errConnClosed

@@ -226,24 +226,34 @@ func (p *Peer) dropBacklog(reply bool) {
 var workerIdle = time.Second
 
 // worker serves c, then the calls handed to it while it waits idle, and
-// exits after workerIdle without one or once the connection has ended.
+// exits when it has had none for workerIdle (see below) or once the
+// connection has ended.
 // Reusing goroutines saves starting one per call and, above all, growing its
 // stack again each time: a handler that encodes a reply needs more than a
 // new goroutine's stack.
+//
+// The idle timer is not reset for every call (a timer operation each, on a
+// busy connection): it keeps running, and when it fires the worker exits
+// only if it served nothing since it last fired: an idle worker goes after
+// between workerIdle and twice that.
 func (p *Peer) worker(c *inCall) {
 	defer p.workers.Done()
 	idle := time.NewTimer(p.workerIdle)
 	defer idle.Stop()
+	served := false // since the timer was last reset
 	for {
-		if c = p.serve(c); c != nil {
-			continue // the oldest call of the backlog, started by serve
+		for c != nil {
+			c = p.serve(c) // then the oldest call of the backlog, if serve started one
+			served = true
 		}
-		// c is nil: the finished call goes while waiting for the next
-		idle.Reset(p.workerIdle)
 		select {
 		case c = <-p.work:
 		case <-idle.C:
-			return
+			if !served {
+				return
+			}
+			served = false
+			idle.Reset(p.workerIdle)
 		case <-p.loopDone:
 			return
 		}

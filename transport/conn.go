@@ -46,6 +46,12 @@ type Conn struct {
 
 	recv chan Message // closed by the reader when it exits
 
+	// receiver, when set, takes messages on the reader goroutine while
+	// unhandled (messages put in recv and not yet Handled) is 0; see
+	// SetReceiver. The reader alone reads unhandled's value.
+	receiver  atomic.Pointer[func(Message, bool) bool]
+	unhandled atomic.Int64
+
 	notifyMu sync.Mutex
 	notify   func() // see NotifyRecv
 
@@ -664,8 +670,12 @@ func (c *Conn) readLoop() {
 			cut = m.Partial // until its last part
 			continue
 		}
+		if fn := c.receiver.Load(); fn != nil && c.unhandled.Load() == 0 && c.receive(*fn, m) {
+			continue
+		}
 		select {
 		case c.recv <- m:
+			c.unhandled.Add(1)
 			c.notifyRecv()
 			continue
 		default:
@@ -680,12 +690,14 @@ func (c *Conn) readLoop() {
 		c.notifyRecv()
 		select {
 		case c.recv <- m:
+			c.unhandled.Add(1)
 		case <-c.stop:
 			// Closing: the peer may still send until its close frame arrives
 			// (RFC 6455 7.1.1). Deliver what fits in the queue, drop the rest,
 			// and keep reading so the closing handshake can complete.
 			select {
 			case c.recv <- m:
+				c.unhandled.Add(1)
 			default:
 				// A part dropped: deliver none of the rest of its message,
 				// so that the parts delivered never have a hole.
@@ -710,6 +722,37 @@ func (c *Conn) readLoop() {
 	close(c.done) // before recv: once Recv is closed, Err already says why
 	close(c.recv)
 	c.notifyRecv()
+}
+
+// SetReceiver gives the connection a consumer that handles messages on
+// the reader goroutine itself, which saves handing each one to another
+// goroutine through Recv. Once set, each message that arrives while every
+// message put in Recv so far has been handled (see [Conn.Handled]) is
+// passed to fn instead, with more reporting whether bytes of a following
+// message have already been read (a busy connection, where handing this
+// one to another goroutine lets reading go on meanwhile). fn returns
+// false to have the message put in Recv after all, as without a receiver;
+// once it did, fn is next called only when those messages are handled.
+//
+// fn must be quick and must not block: while it runs nothing is read (it
+// counts as the consumer being behind, so the heartbeat does not take the
+// silence for a dead peer). A consumer that sets a receiver must call
+// Handled for every message it takes from Recv once it has dealt with it,
+// so that messages are always handled in the order they came. Set it
+// before messages matter: those that came before are in Recv.
+func (c *Conn) SetReceiver(fn func(m Message, more bool) bool) { c.receiver.Store(&fn) }
+
+// Handled records that a message taken from Recv has been dealt with; see
+// [Conn.SetReceiver]. It matters only with a receiver set.
+func (c *Conn) Handled() { c.unhandled.Add(-1) }
+
+// receive passes m to the receiver fn, counting as the consumer being
+// behind while it runs.
+func (c *Conn) receive(fn func(Message, bool) bool, m Message) bool {
+	c.delivering.Store(true)
+	ok := fn(m, c.cork != nil && c.cork.buffered())
+	c.delivering.Store(false)
+	return ok
 }
 
 // NotifyRecv arranges for fn to be called, once, on the reader goroutine,

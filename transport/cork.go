@@ -56,7 +56,13 @@ type corkConn struct {
 	// nowReader.readWait); small messages keep reading in place.
 	waitAhead bool
 	held      atomic.Int32 // read-ahead buffers held (0 or 1), for tests
+	// aheadN is len(ahead), for buffered: Close may read (waiting for the
+	// close frame) on another goroutine than the reader.
+	aheadN atomic.Int32
 }
+
+// buffered reports whether bytes read ahead wait to be handed out.
+func (c *corkConn) buffered() bool { return c.aheadN.Load() > 0 }
 
 // newCorkConn wraps nc.
 func newCorkConn(nc net.Conn) *corkConn {
@@ -115,6 +121,7 @@ func (c *corkConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.ahead)
 	c.ahead = c.ahead[n:]
+	c.aheadN.Store(int32(len(c.ahead)))
 	if len(c.ahead) == 0 {
 		c.held.Add(-1)
 		bufpool.Put(c.aheadBuf)

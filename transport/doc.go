@@ -15,7 +15,9 @@
 //     delivers messages on Recv. It closes the Recv channel when it exits.
 //     A consumer with nothing to do can let its own goroutine go and be
 //     called back by the reader when the next message comes
-//     ([Conn.NotifyRecv]).
+//     ([Conn.NotifyRecv]), and a consumer that handles a message quickly
+//     can have the reader hand it over directly, without Recv, whenever
+//     nothing waits in Recv ([Conn.SetReceiver]).
 //   - the writer, which takes queued messages and writes them, gathered into
 //     as few system calls as it can (and, for messages that allow it, into
 //     one WebSocket message: [Message.Pack]), bounded by the write timeout.
