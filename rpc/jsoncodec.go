@@ -144,17 +144,42 @@ type jsonScanner struct {
 }
 
 // swarSpecial reports whether one of the eight bytes of x is '"', '\\' or
-// below 0x20: the bytes a JSON string cannot hold as they are (the classic
-// "has zero byte" and "has byte less than n" tests, exact for whether any
-// byte matches).
-func swarSpecial(x uint64) bool {
+// below 0x20: the bytes a JSON string cannot hold as they are.
+func swarSpecial(x uint64) bool { return swarSpecialMask(x) != 0 }
+
+// swarSpecialMask is nonzero when one of the eight bytes of x is '"', '\\'
+// or below 0x20 (the classic "has byte less than n" and "has zero byte"
+// tests, exact for whether any byte matches, though not for which). x ^
+// 0x02 in every byte turns '"' (0x22) into 0x20 and keeps the control
+// characters below 0x20 without bringing any other byte there, so one
+// "less than 0x21" test finds both.
+func swarSpecialMask(x uint64) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	less := (x - lo*0x20) & ^x & hi
-	q := x ^ (lo * '"')
-	quote := (q - lo) & ^q & hi
+	y := x ^ (lo * 0x02)
+	less := (y - lo*0x21) & ^y & hi
 	b := x ^ (lo * '\\')
 	backslash := (b - lo) & ^b & hi
-	return less|quote|backslash != 0
+	return less | backslash
+}
+
+// plainRun returns how many bytes from the start of d, in whole words of
+// eight, hold no '"', '\\' or control character: 32 bytes a step while
+// they last, then 8.
+func plainRun(d []byte) int {
+	i := 0
+	for ; i+32 <= len(d); i += 32 {
+		w := d[i : i+32 : i+32]
+		if swarSpecialMask(binary.LittleEndian.Uint64(w[0:8]))|swarSpecialMask(binary.LittleEndian.Uint64(w[8:16]))|
+			swarSpecialMask(binary.LittleEndian.Uint64(w[16:24]))|swarSpecialMask(binary.LittleEndian.Uint64(w[24:32])) != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(d); i += 8 {
+		if swarSpecialMask(binary.LittleEndian.Uint64(d[i:i+8])) != 0 {
+			break
+		}
+	}
+	return i
 }
 
 // jsonStrPlain marks the bytes that stand for themselves inside a JSON
@@ -308,11 +333,9 @@ func (s *jsonScanner) str() bool {
 	i := s.pos + 1
 	s.esc = false
 	for i < len(d) {
-		// Eight plain bytes at a time: none is '"', '\\' or a control
+		// Plain bytes a word at a time: none is '"', '\\' or a control
 		// character (bytes from 0x80 are plain; UTF-8 is checked apart).
-		for i+8 <= len(d) && !swarSpecial(binary.LittleEndian.Uint64(d[i:])) {
-			i += 8
-		}
+		i += plainRun(d[i:])
 		if i >= len(d) {
 			break
 		}

@@ -2,7 +2,9 @@ package rpc
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +35,52 @@ func TestSwarSpecial(t *testing.T) {
 	for range 200000 {
 		binary.LittleEndian.PutUint64(b, r.Uint64())
 		check(b)
+	}
+}
+
+// TestPlainRun holds the word-at-a-time run to the byte table: it stops at
+// the word holding the first special byte, wherever that is.
+func TestPlainRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 100 {
+		d := make([]byte, n)
+		for i := range d {
+			d[i] = 'a' + byte(r.IntN(26))
+		}
+		for special := -1; special < n; special++ {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f} {
+				if special >= 0 {
+					d[special] = c
+				}
+				first := n
+				for i, c := range d {
+					if !jsonStrPlain[c] {
+						first = i
+						break
+					}
+				}
+				got := plainRun(d)
+				if got%8 != 0 || got > first || first-got >= 8 && got+8 <= n {
+					t.Fatalf("plainRun(%q) = %d; the first special byte is at %d", d, got, first)
+				}
+				if special >= 0 {
+					d[special] = 'a'
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkScanString(b *testing.B) {
+	for _, n := range []int{64, 4096} {
+		data := []byte(`"` + strings.Repeat("abcdefgh", n/8) + `"`)
+		b.Run(fmt.Sprintf("size=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if !ValidJSON(data) {
+					b.Fatal("invalid")
+				}
+			}
+		})
 	}
 }
