@@ -96,31 +96,96 @@ const stuckAfter = 15 * time.Second
 // A pipeliner keeps window messages in flight (0: as many as the mode has
 // callers).
 func runCell(ctx context.Context, im impl, size int, m mode, window int, warm, d time.Duration) (res cellResult, err error) {
-	res = cellResult{Impl: im.name, Size: size, Mode: m.name, Conns: m.conns, Callers: m.callers}
+	lc, err := openCell(ctx, im, size, m, window)
+	if err != nil {
+		return lc.res, err
+	}
+	defer lc.closeCell(&err)
+	if err := lc.warmUp(ctx, warm); err != nil {
+		return lc.res, err
+	}
+	if err := lc.slice(ctx, d); err != nil {
+		return lc.res, err
+	}
+	return lc.result()
+}
+
+// runInterleaved measures the implementations ims in one size and mode
+// side by side: every one's server and connections are up at once, each is
+// warmed up, then each is measured for d/rounds in turn, rounds times
+// over, so that all of them see the same conditions of a machine whose
+// speed drifts from one second to the next. Each result sums its slices.
+func runInterleaved(ctx context.Context, ims []impl, size int, m mode, window, rounds int, warm, d time.Duration) (res []cellResult, err error) {
+	cells := make([]*liveCell, 0, len(ims))
+	defer func() {
+		for _, lc := range cells {
+			lc.closeCell(&err)
+		}
+	}()
+	for _, im := range ims {
+		lc, err := openCell(ctx, im, size, m, window)
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, lc)
+		if err := lc.warmUp(ctx, warm); err != nil {
+			return nil, err
+		}
+	}
+	for range rounds {
+		for _, lc := range cells {
+			if err := lc.slice(ctx, d/time.Duration(rounds)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, lc := range cells {
+		r, err := lc.result()
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+// A liveCell is one implementation's server and connections for a size and
+// mode, with a worker per caller, and what its measured slices did.
+type liveCell struct {
+	res       cellResult
+	workers   []worker
+	hists     []hist
+	clients   []*onceClient
+	closeCell func(err *error)
+	sum       measured
+}
+
+// openCell starts im's server and connections for a cell and makes its
+// workers: one per caller; a pipeliner with many callers is one worker
+// that keeps window messages in flight (0: as many as the mode has
+// callers).
+func openCell(ctx context.Context, im impl, size int, m mode, window int) (*liveCell, error) {
+	lc := &liveCell{res: cellResult{Impl: im.name, Size: size, Mode: m.name, Conns: m.conns, Callers: m.callers}}
 	if window <= 0 {
 		window = m.callers
 	}
 	clients, closeCell, err := startCell(ctx, im, size, m.conns)
 	if err != nil {
-		return res, err
+		return lc, err
 	}
-	defer closeCell(&err)
-
-	// One worker per caller; a pipeliner with many callers is one worker
-	// that keeps that many messages in flight.
-	var workers []worker
+	lc.clients, lc.closeCell = clients, closeCell
 	for _, c := range clients {
 		if p, ok := c.client.(pipeliner); ok && m.callers > 1 {
-			res.Pipelined = true
-			res.Window = window
-			workers = append(workers, func(stop *atomic.Bool, h *hist) (int64, error) {
+			lc.res.Pipelined = true
+			lc.res.Window = window
+			lc.workers = append(lc.workers, func(stop *atomic.Bool, h *hist) (int64, error) {
 				return p.pipeline(stop, window, h)
 			})
 			continue
 		}
 		for range m.callers {
 			call := c.caller()
-			workers = append(workers, func(stop *atomic.Bool, h *hist) (int64, error) {
+			lc.workers = append(lc.workers, func(stop *atomic.Bool, h *hist) (int64, error) {
 				var n int64
 				for !stop.Load() {
 					start := time.Now()
@@ -134,17 +199,40 @@ func runCell(ctx context.Context, im impl, size int, m mode, window int, warm, d
 			})
 		}
 	}
-	hists := make([]hist, len(workers))
-	ms, err := measurePhases(ctx, workers, hists, clients, warm, d)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", im.name, err)
+	lc.hists = make([]hist, len(lc.workers))
+	return lc, nil
+}
+
+// warmUp runs the workers for d, unmeasured.
+func (lc *liveCell) warmUp(ctx context.Context, d time.Duration) error {
+	if _, _, err := phase(ctx, lc.workers, lc.hists, lc.clients, d); err != nil {
+		return fmt.Errorf("%s: warm-up: %w", lc.res.Impl, err)
 	}
+	for i := range lc.hists {
+		lc.hists[i] = hist{}
+	}
+	return nil
+}
+
+// slice measures the workers for d and adds what they did to the cell's sum.
+func (lc *liveCell) slice(ctx context.Context, d time.Duration) error {
+	ms, err := measureSlice(ctx, lc.workers, lc.hists, lc.clients, d)
+	if err != nil {
+		return fmt.Errorf("%s: %w", lc.res.Impl, err)
+	}
+	lc.sum.add(ms)
+	return nil
+}
+
+// result is the cell's figures over its measured slices.
+func (lc *liveCell) result() (cellResult, error) {
+	res, ms := lc.res, lc.sum
 	if ms.n == 0 {
-		return res, fmt.Errorf("%s: no call completed", im.name)
+		return res, fmt.Errorf("%s: no call completed", res.Impl)
 	}
 	var all hist
-	for i := range hists {
-		all.merge(&hists[i])
+	for i := range lc.hists {
+		all.merge(&lc.hists[i])
 	}
 	res.Calls = ms.n
 	res.Elapsed = ms.elapsed
@@ -200,6 +288,18 @@ type measured struct {
 	reads, writes  int64         // this process's read and write system calls meanwhile
 }
 
+// add adds what another slice of the same cell did.
+func (m *measured) add(o measured) {
+	m.n += o.n
+	m.elapsed += o.elapsed
+	m.mallocs += o.mallocs
+	m.bytes += o.bytes
+	m.cpu += o.cpu
+	m.busy += o.busy
+	m.reads += o.reads
+	m.writes += o.writes
+}
+
 // measurePhases runs the workers for warm, unmeasured, then (after a GC and
 // with the histograms reset) for d, and returns what they did in the
 // second phase. hists is nil or has one histogram per worker.
@@ -210,6 +310,12 @@ func measurePhases(ctx context.Context, workers []worker, hists []hist, clients 
 	for i := range hists {
 		hists[i] = hist{}
 	}
+	return measureSlice(ctx, workers, hists, clients, d)
+}
+
+// measureSlice runs the workers for d, after a GC, and returns what they
+// did; their latencies add to hists (nil, or one histogram per worker).
+func measureSlice(ctx context.Context, workers []worker, hists []hist, clients []*onceClient, d time.Duration) (measured, error) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	// Outside the MemStats: reading /proc allocates.

@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		only       = fs.String("impls", "", "run only these implementations, comma-separated (default all)")
 		modeNames  = fs.String("modes", "", "run only these modes: seq, callers, conns (default all)")
 		rawWindow  = fs.Int("raw-window", 0, "messages in flight in raw-echo's pipelined cell (0: as many as there are callers, 64)")
+		rounds     = fs.Int("rounds", 1, "split each call cell's -d into this many slices, measured in turn with the other implementations' slices of the same size and mode (all of them connected at once), so that all see the same drift of the machine's speed")
 		pending    *countFlag
 		idle       = countFlag{name: "idle", def: defaultIdleConns, pending: &pending}
 		churn      = countFlag{name: "churn", def: defaultChurnCycles, pending: &pending}
@@ -296,7 +297,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runIdle(ctx, idleConfig{conns: idle.n, wait: *idleWait, profile: *idleProf, json: *asJSON, subs: *idleSubs, heartbeat: *idleBeat}, stdout, stderr)
 	}
 
-	cfg := config{d: *d, warm: *warm, rawWindow: *rawWindow}
+	if *rounds < 1 {
+		fmt.Fprintf(stderr, "wsrpc-bench: -rounds: %d is not a count of at least 1\n", *rounds)
+		return 2
+	}
+	cfg := config{d: *d, warm: *warm, rawWindow: *rawWindow, rounds: *rounds}
 	for s := range strings.SplitSeq(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 8 {
@@ -399,6 +404,7 @@ func pick[T any](all []T, list string, name func(T) string) ([]T, error) {
 type config struct {
 	d, warm   time.Duration
 	rawWindow int // 0: the mode's callers
+	rounds    int // 1: each cell alone; more: the impls of a size and mode interleaved (runInterleaved)
 	sizes     []int
 	modes     []mode
 	impls     []impl
@@ -410,16 +416,36 @@ func measure(ctx context.Context, cfg config, progress io.Writer) ([]cellResult,
 	var cells []cellResult
 	for _, size := range cfg.sizes {
 		for _, m := range cfg.modes {
-			for _, im := range cfg.impls {
-				res, err := runCell(ctx, im, size, m, cfg.rawWindow, cfg.warm, cfg.d)
+			var results []cellResult
+			if cfg.rounds > 1 {
+				res, err := runInterleaved(ctx, cfg.impls, size, m, cfg.rawWindow, cfg.rounds, cfg.warm, cfg.d)
 				if err != nil {
 					return nil, fmt.Errorf("%d B, %s: %w", size, m.name, err)
 				}
-				fmt.Fprintf(progress, "%6d B  %-18s %-13s %10.0f req/s  p50 %-9s p99 %-9s %5.1f allocs/call\n",
-					size, m.name, im.name, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99), res.AllocsPerCall)
-				cells = append(cells, res)
+				results = res
+			} else {
+				for _, im := range cfg.impls {
+					res, err := runCell(ctx, im, size, m, cfg.rawWindow, cfg.warm, cfg.d)
+					if err != nil {
+						return nil, fmt.Errorf("%d B, %s: %w", size, m.name, err)
+					}
+					results = append(results, res)
+					progressLine(progress, res)
+				}
 			}
+			if cfg.rounds > 1 {
+				for _, res := range results {
+					progressLine(progress, res)
+				}
+			}
+			cells = append(cells, results...)
 		}
 	}
 	return cells, nil
+}
+
+// progressLine reports one measured cell.
+func progressLine(progress io.Writer, res cellResult) {
+	fmt.Fprintf(progress, "%6d B  %-18s %-13s %10.0f req/s  p50 %-9s p99 %-9s %5.1f allocs/call\n",
+		res.Size, res.Mode, res.Impl, res.ReqPerSec, fmtDur(res.P50), fmtDur(res.P99), res.AllocsPerCall)
 }

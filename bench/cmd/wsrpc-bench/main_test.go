@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -77,6 +78,33 @@ func TestRunQuick(t *testing.T) {
 	}
 	if len(rep.Targets) != 1 || !strings.Contains(rep.Targets[0].Name, "p50") {
 		t.Fatalf("targets: %+v", rep.Targets)
+	}
+}
+
+// TestRunInterleaved runs two implementations interleaved in rounds: each
+// gets a result over all its slices, and the report says how it was run.
+func TestRunInterleaved(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args := []string{"-quick", "-d", "120ms", "-rounds", "3", "-json", "-sizes", "64", "-modes", "seq,conns", "-impls", "raw-echo,wsrpc-binary"}
+	var rep report
+	runJSON(t, ctx, args, &rep)
+	if rep.Meta.Rounds != 3 || len(rep.Cells) != 4 {
+		t.Fatalf("rounds %d, %d cells", rep.Meta.Rounds, len(rep.Cells))
+	}
+	for _, c := range rep.Cells {
+		// Three slices of 40ms each, not one of 120ms: the elapsed time
+		// adds up (a little over, for calls in flight when a slice ends).
+		if c.Calls == 0 || c.Elapsed < 120*time.Millisecond || c.Elapsed > 2*time.Second {
+			t.Errorf("%s %s: %d calls in %s", c.Impl, c.Mode, c.Calls, c.Elapsed)
+		}
+	}
+	if rep.Cells[1].VsRaw == nil {
+		t.Errorf("no ratio to raw-echo: %+v", rep.Cells[1])
+	}
+	var stderr bytes.Buffer
+	if code := run(ctx, []string{"-rounds", "0"}, strings.NewReader(""), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-rounds") {
+		t.Errorf("-rounds 0: exit %d, %q", code, stderr.String())
 	}
 }
 

@@ -18,6 +18,7 @@ type meta struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	Duration   string `json:"cell_duration,omitempty"`
 	Warm       string `json:"warm_up,omitempty"`
+	Rounds     int    `json:"rounds,omitempty"` // call cells interleaved in this many rounds (-rounds); 0 or 1: one at a time
 	Start      string `json:"start"`
 }
 
@@ -57,6 +58,9 @@ func isWSRPC(name string) bool { return strings.HasPrefix(name, "wsrpc-") }
 func newReport(cfg config, cells []cellResult) *report {
 	r := &report{Meta: newMeta(), Cells: cells}
 	r.Meta.Duration, r.Meta.Warm = cfg.d.String(), cfg.warm.String()
+	if cfg.rounds > 1 {
+		r.Meta.Rounds = cfg.rounds
+	}
 	find := func(impl string, size int, mode string) *cellResult {
 		for i := range r.Cells {
 			c := &r.Cells[i]
@@ -155,8 +159,12 @@ func printReport(stdout, stderr io.Writer, asJSON bool, rep any, table func(io.W
 func (r *report) writeTable(w io.Writer) error {
 	var b strings.Builder
 	m := r.Meta
-	fmt.Fprintf(&b, "wsrpc-bench  %s %s/%s, %d CPUs, GOMAXPROCS=%d, loopback; cells of %s after %s warm-up, run one at a time\n",
-		m.Go, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, m.Duration, m.Warm)
+	order := "run one at a time"
+	if m.Rounds > 1 {
+		order = fmt.Sprintf("the implementations of each size and mode interleaved in %d rounds of %s each", m.Rounds, roundLen(m.Duration, m.Rounds))
+	}
+	fmt.Fprintf(&b, "wsrpc-bench  %s %s/%s, %d CPUs, GOMAXPROCS=%d, loopback; cells of %s after %s warm-up, %s\n",
+		m.Go, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, m.Duration, m.Warm, order)
 	b.WriteString("allocs/call counts both ends (client and server share this process). ÷raw and ÷gRPC: this wsrpc\n" +
 		"figure divided by raw-echo's / grpc's in the same size and mode (req/s: higher is better; p50: lower is better).\n" +
 		"raw-echo with 64 callers/1 conn (*) is a pipelined echo with the window shown in flight.\n\n")
@@ -223,4 +231,13 @@ func fmtDur(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	}
+}
+
+// roundLen is a cell's duration (as printed by time.Duration) divided by rounds.
+func roundLen(d string, rounds int) string {
+	v, err := time.ParseDuration(d)
+	if err != nil {
+		return "?"
+	}
+	return (v / time.Duration(rounds)).String()
 }
