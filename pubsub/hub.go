@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsrpc/wsrpc/internal/topic"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -70,6 +71,10 @@ type entry struct {
 
 	mu   sync.Mutex // guards subs and each sub's delivery state
 	subs []*sub
+	// quietSince is when the last fan-out ended (sinceStart), and quiet
+	// whether a quiet spell came before it; under mu: see fanout.
+	quietSince time.Duration
+	quiet      bool
 }
 
 // conn is one attached connection.

@@ -204,6 +204,17 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	}
 	n := 0
 	e.mu.Lock()
+	// On a topic published to slowly (this publication and the one before
+	// each came after a quiet spell) each subscriber's connection is
+	// written at once, where the socket takes it without waiting, rather
+	// than woken to write (rpc.Peer.OfferNow): a delivery then costs a
+	// system call and no goroutine hand-off, and the last subscriber has
+	// it sooner. A topic published to back to back goes through the queues
+	// instead, where the publications that pile up are packed together;
+	// one pause in such a stream (a publisher waiting for its subscribers)
+	// is not enough to leave it, since writing each delivery alone would
+	// cost it its packing just as publications pile up again.
+	now := e.writeAtOnce(sinceStart())
 	for _, s := range e.subs {
 		msg := (*rpc.Encoded)(nil)
 		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
@@ -228,18 +239,46 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 			s.pending = append(s.pending, held{offset: pub.Offset, epoch: pub.Epoch, msg: msg})
 			continue
 		}
-		if h.offer(s, msg) {
+		if h.offer(s, msg, now) {
 			n++
 		}
 	}
+	e.quietSince = sinceStart()
 	e.mu.Unlock()
 	h.delivered.Add(uint64(n))
 }
 
-// offer queues msg on s's connection, counting a slow subscriber it closes.
-func (h *Hub) offer(s *sub, msg *rpc.Encoded) bool {
+// writeAtOnce reports whether a fan-out starting at t (sinceStart) writes
+// at once (see fanout): it came after a quiet spell, and so did the one
+// before. The caller holds e.mu and sets e.quietSince when it is done.
+func (e *entry) writeAtOnce(t time.Duration) bool {
+	quiet := t-e.quietSince > quietGap
+	now := quiet && e.quiet
+	e.quiet = quiet
+	return now
+}
+
+// quietGap is how long a topic's pattern must have had no publication for
+// the next one to be written at once (see fanout).
+const quietGap = 2 * time.Millisecond
+
+// start is when the package was loaded, for sinceStart.
+var start = time.Now()
+
+// sinceStart is the monotonic time since start.
+func sinceStart() time.Duration { return time.Since(start) }
+
+// offer queues msg on s's connection (or writes it at once, with now),
+// counting a slow subscriber it closes.
+func (h *Hub) offer(s *sub, msg *rpc.Encoded, now bool) bool {
 	p := s.conn.peer
-	if err := p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason); err != nil {
+	var err error
+	if now {
+		err = p.OfferNow(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason)
+	} else {
+		err = p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason)
+	}
+	if err != nil {
 		if errors.Is(err, transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {
 			h.slowClosed.Add(1)
 			h.warnPeer("slow subscriber closed", p, slog.Int64("queued", p.Conn().QueuedBytes()))

@@ -279,7 +279,7 @@ func (h *Hub) goLive(s *sub) {
 		if m.offset > 0 && m.epoch == s.last.Epoch && m.offset <= s.last.Offset {
 			continue // in the reply, or before the position it gave (live publications have none)
 		}
-		h.offer(s, m.msg)
+		h.offer(s, m.msg, false)
 	}
 }
 

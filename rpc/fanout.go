@@ -75,6 +75,17 @@ func (p *Peer) SendEncoded(ctx context.Context, e *Encoded) error {
 // many peers is never held up by one of them. The error of an Offer that
 // closed the connection wraps transport.ErrSlowReader.
 func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason string) error {
+	return p.offer(e, limit, code, reason, false)
+}
+
+// OfferNow is Offer that may write e at once on the caller's goroutine,
+// without waiting, when nothing is queued on the connection (see
+// transport.Conn.OfferNow): for the first publication after a quiet spell.
+func (p *Peer) OfferNow(e *Encoded, limit int64, code transport.StatusCode, reason string) error {
+	return p.offer(e, limit, code, reason, true)
+}
+
+func (p *Peer) offer(e *Encoded, limit int64, code transport.StatusCode, reason string, now bool) error {
 	if e.wire != p.wire {
 		return errWrongWire
 	}
@@ -84,7 +95,13 @@ func (p *Peer) Offer(e *Encoded, limit int64, code transport.StatusCode, reason 
 	if refused != nil {
 		return refused
 	}
-	err := p.conn.Offer(transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()}, limit, code, reason)
+	m := transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()}
+	var err error
+	if now {
+		err = p.conn.OfferNow(m, limit, code, reason)
+	} else {
+		err = p.conn.Offer(m, limit, code, reason)
+	}
 	if err != nil {
 		// Wrapped, so that the caller can tell this Offer's own closing
 		// (transport.ErrSlowReader) from a connection already gone.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ import (
 type Conn struct {
 	ws   *websocket.Conn
 	cork *corkConn // nil when the connection cannot be corked
+	// offerNow: Offer may write a message on the caller's goroutine when
+	// the socket takes it at once (see offerNow): an accepted connection on
+	// plain TCP or a Unix socket, without compression.
+	offerNow bool
 	// corkFrames: SendReader corks each frame it writes. Only a client's
 	// frames gain from it: coder/websocket masks them through its 4 KiB
 	// buffer, a system call each, while it writes a server's unmasked
@@ -128,6 +133,8 @@ type Conn struct {
 	msgTimer *time.Timer
 
 	counts counts // see Stats
+
+	offerCuts atomic.Int64 // frames tryOfferNow wrote in part, for tests
 }
 
 func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
@@ -137,6 +144,7 @@ func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, 
 		ws:          ws,
 		cork:        cork,
 		corkFrames:  client && cork != nil,
+		offerNow:    !client && cork.canTryWrite() && opts.Compression == websocket.CompressionDisabled,
 		sock:        sock,
 		broken:      broken,
 		opts:        opts,
@@ -264,6 +272,27 @@ func (c *Conn) PushQueued(ctx context.Context, m Message) error {
 // The error then wraps [ErrClosed] and [ErrSlowReader], and so does Err. Offer
 // never waits and never writes on the caller's goroutine.
 func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) error {
+	return c.offer(m, limit, code, reason, false)
+}
+
+// OfferNow is Offer for a message the caller may write itself: when
+// nothing is queued, on an accepted connection over plain TCP (or a Unix
+// socket) without compression, a message of up to 16 KiB is written at
+// once on the caller's goroutine, as one frame, if the socket's buffer
+// takes it without waiting (a non-blocking write; a frame it takes only in
+// part is finished by the writer goroutine before anything else).
+// Otherwise it is queued as by Offer. It never waits either.
+//
+// A publication to many idle connections then costs each one a system
+// call and no goroutine to wake, most of a delivery's cost at low rates;
+// but it is written alone, where Offer's writer packs messages that queue
+// up together. So it suits a producer that has been idle (the first
+// publication after a quiet spell), not one that offers back to back.
+func (c *Conn) OfferNow(m Message, limit int64, code StatusCode, reason string) error {
+	return c.offer(m, limit, code, reason, true)
+}
+
+func (c *Conn) offer(m Message, limit int64, code StatusCode, reason string, now bool) error {
 	if m.Type != Text && m.Type != Binary {
 		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
 	}
@@ -271,6 +300,16 @@ func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) err
 	case <-c.stop:
 		return c.closedErr()
 	default:
+	}
+	if now && c.offerNow && len(m.Data) <= maxOfferNow && c.pending.Load() == 0 && c.wmu.TryLock() {
+		written, ok := c.tryOfferNow(m)
+		c.wmu.Unlock()
+		if !ok {
+			return c.closedErr()
+		}
+		if written {
+			return nil
+		}
 	}
 	if bound := c.opts.MaxQueuedBytes; limit <= 0 || bound >= 0 && limit > bound {
 		limit = bound
@@ -290,6 +329,72 @@ func (c *Conn) Offer(m Message, limit int64, code StatusCode, reason string) err
 // msgOverhead is what a queued message counts against MaxQueuedBytes
 // beyond its bytes, so that the bound also bounds the number of messages.
 const msgOverhead = 64
+
+// maxOfferNow bounds the messages Offer may write on the caller's
+// goroutine: a frame is copied whole to be written in one system call.
+const maxOfferNow = 16 << 10
+
+// tryOfferNow writes m as one frame on the caller's goroutine if nothing
+// is queued and the socket takes it without waiting (see OfferNow). It
+// reports whether m was
+// written, and false for ok once the connection is ending. A frame the
+// socket takes only in part is finished by the writer goroutine before
+// anything else. The caller holds wmu.
+func (c *Conn) tryOfferNow(m Message) (written, ok bool) {
+	select {
+	case <-c.stop:
+		return false, false
+	default:
+	}
+	if c.pending.Load() != 0 { // queued meanwhile, and not yet written: it goes first
+		return false, true
+	}
+	frame := appendFrameHeader(bufpool.Get(len(m.Data) + 10)[:0], m.Type, len(m.Data))
+	frame = append(frame, m.Data...)
+	res, err := c.cork.tryWrite(frame)
+	bufpool.Put(frame)
+	if err != nil {
+		c.writeFailed(err)
+		return false, false
+	}
+	if res == wroteNone {
+		return false, true
+	}
+	if res == wrotePart {
+		c.offerCuts.Add(1)
+		// The writer finishes the frame; until then nothing else goes out.
+		c.reserveNow(msgOverhead, -1)
+		if !c.append(Message{Type: restType}) {
+			c.unreserve(msgOverhead)
+			// Ending: the frame stays cut, as any write cut by a close.
+		}
+	}
+	c.counts.sent(len(m.Data), true)
+	c.lastWrite.Store(clock())
+	if m.Recycle != nil {
+		if _, rx := m.Recycle.(receivedBuffer); !rx {
+			m.Recycle.Recycle(m.Data)
+		}
+	}
+	return true, true
+}
+
+// restType marks, in the send queue, the rest of a frame that Offer
+// wrote in part (tryOfferNow): the writer writes it out.
+const restType MessageType = -1
+
+// appendFrameHeader appends the header of a final, unmasked frame (a
+// server's) of a message of type typ and n bytes (RFC 6455, section 5.2).
+func appendFrameHeader(b []byte, typ MessageType, n int) []byte {
+	b = append(b, 0x80|byte(typ)) // FIN, and the opcode: 1 text, 2 binary
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return append(b, 126, byte(n>>8), byte(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+}
 
 func cost(m Message) int64 { return int64(len(m.Data)) + msgOverhead }
 
@@ -1058,6 +1163,18 @@ func fannedOut(batch []Message) bool {
 // discards the rest. The caller holds wmu.
 func (c *Conn) writeAll(ms []Message) bool {
 	for len(ms) > 0 {
+		if ms[0].Type == restType {
+			err := c.cork.flushRest()
+			c.pending.Add(-1)
+			c.unreserve(msgOverhead)
+			ms = ms[1:]
+			if err != nil {
+				c.writeFailed(err)
+				c.discardMessages(ms)
+				return false
+			}
+			continue
+		}
 		if ms[0].Type == turnType {
 			ok := c.giveTurn(ms[0].Recycle.(*turn))
 			c.pending.Add(-1)

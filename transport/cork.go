@@ -59,6 +59,12 @@ type corkConn struct {
 	// aheadN is len(ahead), for buffered: Close may read (waiting for the
 	// close frame) on another goroutine than the reader.
 	aheadN atomic.Int32
+
+	// Writing without waiting (tryWrite): nowW is nil when the socket
+	// does not allow it. rest is the end of a frame that tryWrite could
+	// write only in part: it goes out before anything else, under mu.
+	nowW *nowWriter
+	rest []byte
 }
 
 // buffered reports whether bytes read ahead wait to be handed out.
@@ -77,6 +83,7 @@ func newCorkConn(nc net.Conn) *corkConn {
 	}
 	if raw != nil && err == nil {
 		c.now = newNowReader(raw, nc)
+		c.nowW = newNowWriter(raw)
 	}
 	return c
 }
@@ -154,6 +161,9 @@ const maxCork = 64 << 10
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.flushRestLocked(); err != nil {
+		return 0, err
+	}
 	if c.corked {
 		if len(c.buf)+len(p) <= maxCork {
 			if c.buf == nil {
@@ -195,10 +205,67 @@ func (c *corkConn) drop() {
 		bufpool.Put(c.buf)
 		c.buf = nil
 	}
+	if c.rest != nil {
+		bufpool.Put(c.rest)
+		c.rest = nil
+	}
 	c.mu.Unlock()
 }
 
+// canTryWrite reports whether tryWrite can write on this connection.
+func (c *corkConn) canTryWrite() bool { return c != nil && c.nowW != nil }
+
+// How tryWrite went.
+const (
+	wroteNone = iota // the socket had no room: nothing was written
+	wroteAll
+	wrotePart // the rest waits in c.rest for the next write, or flushRest
+)
+
+// tryWrite writes b, a whole frame, if the socket takes it at once, without
+// waiting for room. When it takes only part, the rest is kept (copied) and
+// goes out first with the next write; the caller must see to one
+// (flushRest). Nothing is written while corked or while a rest waits.
+func (c *corkConn) tryWrite(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked || len(c.rest) > 0 {
+		return wroteNone, nil
+	}
+	n, err := c.nowW.writeNow(b)
+	switch {
+	case err != nil:
+		return wroteNone, err
+	case n == 0:
+		return wroteNone, nil
+	case n < len(b):
+		c.rest = append(bufpool.Get(len(b) - n)[:0], b[n:]...)
+		return wrotePart, nil
+	}
+	return wroteAll, nil
+}
+
+// flushRest writes out the rest of a frame tryWrite left, waiting for room.
+func (c *corkConn) flushRest() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushRestLocked()
+}
+
+func (c *corkConn) flushRestLocked() error {
+	if len(c.rest) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.rest)
+	bufpool.Put(c.rest)
+	c.rest = nil
+	return err
+}
+
 func (c *corkConn) flushLocked() error {
+	if err := c.flushRestLocked(); err != nil {
+		return err
+	}
 	if len(c.buf) == 0 {
 		return nil
 	}

@@ -23,7 +23,9 @@
 //     one WebSocket message: [Message.Pack]), bounded by the write timeout.
 //     It runs only while there is writing to do: the first message queued
 //     starts it, and it exits after a second without one, so an idle
-//     connection has no writer.
+//     connection has no writer. Some messages are written on the sender's
+//     goroutine instead, when nothing is queued: [Conn.Send]'s, and
+//     [Conn.OfferNow]'s when the socket takes them without waiting.
 //
 // When a heartbeat is configured, a timer fires every interval and a short-lived
 // goroutine sends one ping and waits for its pong; it is tracked like the others.

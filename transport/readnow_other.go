@@ -16,3 +16,10 @@ func newNowReader(syscall.RawConn, net.Conn) *nowReader { return nil }
 func (*nowReader) readNow([]byte) (int, error) { return -1, nil }
 
 func (*nowReader) readWait() ([]byte, int, error) { panic("transport: readWait without a Unix socket") }
+
+// Writing without waiting needs a Unix socket too.
+type nowWriter struct{}
+
+func newNowWriter(syscall.RawConn) *nowWriter { return nil }
+
+func (*nowWriter) writeNow([]byte) (int, error) { panic("transport: writeNow without a Unix socket") }

@@ -106,3 +106,45 @@ func (r *nowReader) readNow(b []byte) (int, error) {
 	return 0, &net.OpError{Op: "read", Net: r.conn.LocalAddr().Network(), Source: r.conn.LocalAddr(),
 		Addr: r.conn.RemoteAddr(), Err: os.NewSyscallError("read", r.err)}
 }
+
+// nowWriter writes what a socket takes at once, without waiting for room.
+type nowWriter struct {
+	raw syscall.RawConn
+	fn  func(fd uintptr) bool // w.write, made once so that a write allocates nothing
+	b   []byte
+	n   int
+	err error
+}
+
+func newNowWriter(raw syscall.RawConn) *nowWriter {
+	w := &nowWriter{raw: raw}
+	w.fn = w.write
+	return w
+}
+
+func (w *nowWriter) write(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), w.b)
+		if err == syscall.EINTR {
+			continue
+		}
+		w.n, w.err = max(n, 0), err
+		return true // one attempt: never wait for the socket to be writable
+	}
+}
+
+// writeNow writes as much of b as the socket's buffer takes now: the bytes
+// written (0 when it is full), and the socket's error if it failed.
+func (w *nowWriter) writeNow(b []byte) (int, error) {
+	w.b, w.n, w.err = b, 0, nil
+	err := w.raw.Write(w.fn)
+	n, werr := w.n, w.err
+	w.b = nil
+	switch {
+	case err != nil: // closed
+		return 0, err
+	case werr == nil, errors.Is(werr, syscall.EAGAIN), errors.Is(werr, syscall.EWOULDBLOCK):
+		return n, nil
+	}
+	return n, os.NewSyscallError("write", werr)
+}
