@@ -23,7 +23,7 @@ import (
 var (
 	streamBinary  = wsrpcImpl("wsrpc-binary", rpc.SubprotocolBinary, true, streamHandler)
 	streamJSON    = wsrpcImpl("wsrpc-json", rpc.SubprotocolJSON, true, streamHandler)
-	streamSystems = []impl{streamBinary, streamJSON, grpcEcho}
+	streamSystems = []impl{streamBinary, streamJSON, grpcEcho, rawPacked}
 )
 
 // streamTarget is issue 16's target: wsrpc-binary's results/s ≥ 2× gRPC's.
@@ -195,14 +195,14 @@ type streamReport struct {
 const grpcStreamSettings = "gRPC-go defaults: insecure TCP, one ClientConn, HTTP/2 windows of 64 KiB per stream and " +
 	"connection grown by BDP estimation, 32 KiB read and write buffers; a codec that passes []byte through (no protobuf)"
 
-// newStreamReport adds each wsrpc row's ratio to gRPC's in the same cell
-// and checks the target on wsrpc-binary's.
+// newStreamReport adds each row's ratio to gRPC's in the same cell and
+// checks the target on wsrpc-binary's.
 func newStreamReport(cfg streamConfig, rows []streamResult) *streamReport {
 	r := &streamReport{Meta: newMeta(), GRPC: grpcStreamSettings, Rows: rows}
 	r.Meta.Duration, r.Meta.Warm = cfg.d.String(), cfg.warm.String()
 	for i := range r.Rows {
 		c := &r.Rows[i]
-		if !isWSRPC(c.System) {
+		if c.System == grpcEcho.name {
 			continue
 		}
 		for _, ref := range r.Rows {
@@ -226,6 +226,8 @@ func (r *streamReport) writeTable(w io.Writer) error {
 		m.Go, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, m.Duration, m.Warm)
 	b.WriteString("One connection per cell carrying N streams at once; the handler sends one payload again and again.\n" +
 		"wsrpc: client.Dial + Client.Stream, handler.Stream on server.New (defaults). grpc: " + r.GRPC + ".\n" +
+		"raw-packed (the ceiling for wsrpc's packing): coder/websocket alone, the results of a WebSocket message packed as\n" +
+		"wsrpc packs them, no envelope, no credit, a connection per stream.\n" +
 		"allocs, B, CPU, reads and writes (system calls) are per result and count both ends (this process);\n" +
 		"cores: this process's CPU ÷ time; other: the machine's busy cores besides this process (well above 0.1: not comparable).\n\n")
 	row := func(cols ...string) {
@@ -241,6 +243,9 @@ func (r *streamReport) writeTable(w io.Writer) error {
 		}
 		prev = group
 		win, ratio := "h2", ""
+		if c.System == rawPacked.name {
+			win = "tcp"
+		}
 		if c.Window > 0 {
 			win = strconv.Itoa(c.Window)
 		}
