@@ -78,8 +78,7 @@ type Peer struct {
 
 	loopDone chan struct{}
 	closing  sync.Once
-	closer   sync.WaitGroup // a close started by receiveNow
-	endErr   error          // why the connection ended; set before loopDone closes
+	endErr   error // why the connection ended; set before loopDone closes
 
 	warnings logtext.Limiter // see AllowWarning
 	panics   logtext.Limiter // handler panics: limited apart, so warnings cannot hide them
@@ -329,12 +328,7 @@ func (p *Peer) receive(m transport.Message) {
 		p.protocolError(transport.StatusUnsupportedData, fmt.Sprintf("%s message on a %s connection", typeName(m.Type), p.wire.name()))
 		return
 	}
-	msgs, batch, err := p.wire.decode(m.Data, p.msgs[:0], &p.in, p.limits)
-	if cap(msgs) <= 2*transport.MaxPack {
-		p.msgs = msgs // kept for the next message
-	} else {
-		p.msgs = nil // a large batch's array is not kept for the connection's life
-	}
+	msgs, batch, err := p.decode(m)
 	if err != nil {
 		if m.Recycle != nil {
 			m.Recycle.Recycle(m.Data)
@@ -346,6 +340,22 @@ func (p *Peer) receive(m transport.Message) {
 		p.protocolError(transport.StatusProtocolError, err.Error())
 		return
 	}
+	p.dispatchAll(m, msgs, batch)
+}
+
+// decode decodes m into the reader's scratch array.
+func (p *Peer) decode(m transport.Message) ([]message, bool, error) {
+	msgs, batch, err := p.wire.decode(m.Data, p.msgs[:0], &p.in, p.limits)
+	if cap(msgs) <= 2*transport.MaxPack {
+		p.msgs = msgs // kept for the next message
+	} else {
+		p.msgs = nil // a large batch's array is not kept for the connection's life
+	}
+	return msgs, batch, err
+}
+
+// dispatchAll dispatches the messages decoded from m, in order.
+func (p *Peer) dispatchAll(m transport.Message, msgs []message, batch bool) {
 	var b *batchReply
 	if batch {
 		b = newBatchReply(p)
@@ -426,24 +436,35 @@ func (p *Peer) loop() {
 // the peer's own reader, which saves a hand-off between goroutines for
 // every message on a connection with one call at a time. When more has
 // come already, m goes to the peer's reader instead, so that the transport
-// reads the next message while this one is dispatched. Dispatching never
-// blocks on a handler (they run on workers).
+// reads the next message while this one is dispatched.
+//
+// Only what dispatches without waiting is taken: calls and notifications
+// (handed to workers), replies, stream results and credit, cancels. A
+// message that does not decode, or that holds a notification served by a
+// WithInline func (which may wait, on the connection's end among other
+// things, and so must not hold up its reader), goes to the peer's reader,
+// which decodes it again.
 func (p *Peer) receiveNow(m transport.Message, more bool) bool {
-	if more || p.broken {
+	if more || p.broken || m.Type != p.wire.messageType() {
 		return false
 	}
-	p.receive(m)
-	if p.broken {
-		// Close waits for the transport's reader, which is this goroutine:
-		// close on another, which ended waits for.
-		p.closing.Do(func() {
-			p.closer.Add(1)
-			go func() {
-				defer p.closer.Done()
-				p.conn.Close(p.violation.code, p.violation.reason)
-			}()
-		})
+	msgs, batch, err := p.decode(m)
+	if err != nil {
+		clear(msgs)
+		return false
 	}
+	if p.opts.inline != nil {
+		for i := range msgs {
+			if msgs[i].kind == kindNotification && p.opts.inline[msgs[i].method] != nil {
+				clear(msgs)
+				return false
+			}
+		}
+	}
+	// Dispatching breaks no protocol (only a message that does not decode
+	// does, and the peer's reader has those), so the connection never has
+	// to be closed from here, where Close would wait for this goroutine.
+	p.dispatchAll(m, msgs, batch)
 	return true
 }
 
@@ -511,7 +532,6 @@ func (p *Peer) protocolError(code transport.StatusCode, reason string) {
 // ended runs once the connection is gone: fail pending calls, cancel handlers.
 func (p *Peer) ended() {
 	<-p.conn.Done()
-	p.closer.Wait() // a close for a broken protocol (see receiveNow)
 	err := p.conn.Err()
 	if err == nil {
 		err = errConnClosed

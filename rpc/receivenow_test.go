@@ -1,0 +1,52 @@
+package rpc_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wsrpc/wsrpc/rpc"
+)
+
+// A WithInline func runs on the peer's own reader, never on the
+// transport's (where calls and replies are dispatched when they come
+// alone): one that waits for the connection to end must not keep it from
+// ending, and CloseNow returns.
+func TestInlineFuncWaitingForTheEndDoesNotHoldTheConnection(t *testing.T) {
+	for _, sub := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		t.Run(sub, func(t *testing.T) {
+			running, release := make(chan struct{}), make(chan struct{})
+			c, s := peers(t, sub, []rpc.Option{rpc.WithHandler(services(t))}, []rpc.Option{rpc.WithInline("hold", func(req *rpc.Request) {
+				close(running)
+				select {
+				case <-req.Peer().Conn().Done():
+				case <-release: // the test failed: let everything end
+				}
+			})})
+			// A call first, so that the connection has dispatched on the
+			// transport's reader before the notification comes.
+			if err := c.Call(ctxT(t), "echo", []int{1}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Notify(ctxT(t), "hold", nil); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-running:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the inline func did not run")
+			}
+			done := make(chan struct{})
+			go func() { // owned: waited for below
+				defer close(done)
+				c.CloseNow()
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				close(release)
+				<-done
+				t.Fatal("CloseNow did not return while an inline func waited for the connection's end")
+			}
+		})
+	}
+}
