@@ -205,8 +205,8 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	n := 0
 	e.mu.Lock()
 	// On a topic published to slowly (this publication and the one before
-	// each came after a quiet spell) each subscriber's connection is
-	// written at once, where the socket takes it without waiting, rather
+	// each came after a quiet spell) with many subscribers, each
+	// subscriber's connection is written at once, where the socket takes it without waiting, rather
 	// than woken to write (rpc.Peer.OfferNow): a delivery then costs a
 	// system call and no goroutine hand-off, and the last subscriber has
 	// it sooner. A topic published to back to back goes through the queues
@@ -214,7 +214,7 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	// one pause in such a stream (a publisher waiting for its subscribers)
 	// is not enough to leave it, since writing each delivery alone would
 	// cost it its packing just as publications pile up again.
-	now := e.writeAtOnce(sinceStart())
+	now := e.writeAtOnce(sinceStart()) && len(e.subs) >= writeAtOnceSubs
 	for _, s := range e.subs {
 		msg := (*rpc.Encoded)(nil)
 		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
@@ -257,6 +257,17 @@ func (e *entry) writeAtOnce(t time.Duration) bool {
 	e.quiet = quiet
 	return now
 }
+
+// writeAtOnceSubs is the fewest subscribers a fan-out writes at once to.
+// Queued, each delivery wakes its connection's writer goroutine; up to
+// about a scheduler's local run queue of them (256 a P) those run in
+// parallel on every core while the publisher goes on, which measured
+// faster than writing them all on the publisher's goroutine (100
+// subscribers: p99 0.8-1.6x the queued path's); beyond, the wake-ups
+// spill to the global queue and cost more than the writes themselves
+// (1,000 subscribers: p50 about 0.7x, p99 0.6-0.9x centrifuge's, against
+// parity queued). docs/BENCHMARKS.md has the runs.
+const writeAtOnceSubs = 256
 
 // quietGap is how long a topic's pattern must have had no publication for
 // the next one to be written at once (see fanout).
