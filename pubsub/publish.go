@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsrpc/wsrpc/internal/topic"
@@ -215,6 +216,9 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	// is not enough to leave it, since writing each delivery alone would
 	// cost it its packing just as publications pile up again.
 	now := e.writeAtOnce(sinceStart()) && len(e.subs) >= writeAtOnceSubs
+	if now {
+		atOnceFanouts.Add(1)
+	}
 	for _, s := range e.subs {
 		msg := (*rpc.Encoded)(nil)
 		if !s.echo && pub.Publisher != "" && pub.Publisher == s.conn.peer.ID() {
@@ -257,6 +261,9 @@ func (e *entry) writeAtOnce(t time.Duration) bool {
 	e.quiet = quiet
 	return now
 }
+
+// atOnceFanouts counts the fan-outs written at once, for tests.
+var atOnceFanouts atomic.Int64
 
 // writeAtOnceSubs is the fewest subscribers a fan-out writes at once to.
 // Queued, each delivery wakes its connection's writer goroutine; up to
