@@ -20,44 +20,19 @@ import (
 var rawEcho = impl{name: "raw-echo", listen: listenRaw}
 
 type rawServer struct {
-	hs      *http.Server
-	address string
-	serve   chan error
-	size    int
-
-	wg    sync.WaitGroup // one per connection handler
-	mu    sync.Mutex
-	conns map[*websocket.Conn]struct{}
+	rawBase
+	size int
 }
 
 func listenRaw(_ context.Context, size int) (endpoint, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &rawServer{size: size}
+	if err := s.listen(s.echo); err != nil {
 		return nil, err
 	}
-	s := &rawServer{address: ln.Addr().String(), serve: make(chan error, 1), size: size,
-		conns: make(map[*websocket.Conn]struct{})}
-	s.hs = &http.Server{Handler: http.HandlerFunc(s.echo), ReadHeaderTimeout: 10 * time.Second}
-	go func() { s.serve <- s.hs.Serve(ln) }() // owned: waited for in close
 	return s, nil
 }
 
-func (s *rawServer) echo(w http.ResponseWriter, r *http.Request) {
-	s.wg.Add(1)
-	defer s.wg.Done()
-	ws, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer ws.CloseNow()
-	s.mu.Lock()
-	s.conns[ws] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, ws)
-		s.mu.Unlock()
-	}()
+func (s *rawServer) echo(ws *websocket.Conn) {
 	ws.SetReadLimit(transport.DefaultReadLimit)
 	ctx := context.Background()
 	for {
@@ -71,6 +46,63 @@ func (s *rawServer) echo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// rawBase is the server side of the raw implementations: an HTTP server on
+// loopback that accepts WebSocket connections with coder/websocket and
+// runs serve on each, and closes them all when it is closed.
+type rawBase struct {
+	hs      *http.Server
+	address string
+	serve   chan error
+
+	wg    sync.WaitGroup // one per connection handler
+	mu    sync.Mutex
+	conns map[*websocket.Conn]struct{}
+}
+
+// listen starts the server; serve runs on each accepted connection, which
+// is closed when it returns.
+func (b *rawBase) listen(serve func(*websocket.Conn)) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.address, b.serve, b.conns = ln.Addr().String(), make(chan error, 1), make(map[*websocket.Conn]struct{})
+	b.hs = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.wg.Add(1)
+		defer b.wg.Done()
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		b.mu.Lock()
+		b.conns[ws] = struct{}{}
+		b.mu.Unlock()
+		defer func() {
+			b.mu.Lock()
+			delete(b.conns, ws)
+			b.mu.Unlock()
+		}()
+		serve(ws)
+	})}
+	go func() { b.serve <- b.hs.Serve(ln) }() // owned: waited for in close
+	return nil
+}
+
+func (b *rawBase) close() error {
+	b.hs.Close() // the listener; hijacked connections are ours
+	b.mu.Lock()
+	for ws := range b.conns {
+		ws.CloseNow()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	if err := <-b.serve; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 func (s *rawServer) dial(ctx context.Context) (client, error) {
 	ws, _, err := websocket.Dial(ctx, "ws://"+s.address+"/", nil)
 	if err != nil {
@@ -78,20 +110,6 @@ func (s *rawServer) dial(ctx context.Context) (client, error) {
 	}
 	ws.SetReadLimit(transport.DefaultReadLimit)
 	return &rawClient{ws: ws, size: s.size}, nil
-}
-
-func (s *rawServer) close() error {
-	s.hs.Close() // the listener; hijacked connections are ours
-	s.mu.Lock()
-	for ws := range s.conns {
-		ws.CloseNow()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if err := <-s.serve; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 type rawClient struct {

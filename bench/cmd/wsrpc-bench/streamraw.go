@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
-	"net/http"
 	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -30,52 +27,29 @@ func rawPerMessage(size int) int {
 }
 
 type rawPackedServer struct {
-	hs      *http.Server
-	address string
-	serve   chan error
-	size    int
-
-	wg    sync.WaitGroup // one per connection handler
-	mu    sync.Mutex
-	conns map[*websocket.Conn]struct{}
+	rawBase
+	size int
 }
 
 func listenRawPacked(_ context.Context, size int) (endpoint, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &rawPackedServer{size: size}
+	if err := s.listen(s.stream); err != nil {
 		return nil, err
 	}
-	s := &rawPackedServer{address: ln.Addr().String(), serve: make(chan error, 1), size: size,
-		conns: make(map[*websocket.Conn]struct{})}
-	s.hs = &http.Server{Handler: http.HandlerFunc(s.stream), ReadHeaderTimeout: 10 * time.Second}
-	go func() { s.serve <- s.hs.Serve(ln) }() // owned: waited for in close
 	return s, nil
 }
 
 // stream writes packed messages once the client's first message came,
 // until writing fails (the client closed).
-func (s *rawPackedServer) stream(w http.ResponseWriter, r *http.Request) {
-	s.wg.Add(1)
-	defer s.wg.Done()
-	ws, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer ws.CloseNow()
-	s.mu.Lock()
-	s.conns[ws] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, ws)
-		s.mu.Unlock()
-	}()
+func (s *rawPackedServer) stream(ws *websocket.Conn) {
 	ctx := context.Background()
 	if _, _, err := ws.Read(ctx); err != nil {
 		return
 	}
-	// Reading goes on (for the close frame) while this goroutine writes.
-	ctx = ws.CloseRead(ctx)
+	// Reading goes on (for the close frame) while this goroutine writes,
+	// with context.Background(): a context that can end costs allocations
+	// per frame (DEPENDENCIES.md).
+	ws.CloseRead(context.Background())
 	msg := make([]byte, rawPerMessage(s.size)*(s.size+4))
 	for ws.Write(ctx, websocket.MessageBinary, msg) == nil {
 	}
@@ -84,20 +58,6 @@ func (s *rawPackedServer) stream(w http.ResponseWriter, r *http.Request) {
 // dial returns a client that dials a connection for each stream it opens.
 func (s *rawPackedServer) dial(context.Context) (client, error) {
 	return &rawPackedClient{url: "ws://" + s.address + "/", size: s.size}, nil
-}
-
-func (s *rawPackedServer) close() error {
-	s.hs.Close() // the listener; hijacked connections are ours
-	s.mu.Lock()
-	for ws := range s.conns {
-		ws.CloseNow()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	if err := <-s.serve; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 type rawPackedClient struct {
