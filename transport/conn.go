@@ -337,10 +337,9 @@ const maxOfferNow = 16 << 10
 // tryOfferNow writes m as one frame on the caller's goroutine if nothing
 // is queued and the socket takes it without waiting (see OfferNow).
 // (coder/websocket answers a peer's close frame from its reader before the
-// reader tells this Conn: in those few microseconds a frame written here
-// can follow the answer, which the peer, closing, discards. Written
-// through coder/websocket, it would have been refused instead.) It
-// reports whether m was
+// reader tells this Conn; the corkConn sees that close frame go out and
+// writes nothing after it, as coder/websocket refuses to.) It reports
+// whether m was
 // written, and false for ok once the connection is ending. A frame the
 // socket takes only in part is finished by the writer goroutine before
 // anything else. The caller holds wmu.

@@ -65,6 +65,16 @@ type corkConn struct {
 	// write only in part: it goes out before anything else, under mu.
 	nowW *nowWriter
 	rest []byte
+	// closeSent: a close frame was written (by coder/websocket, which
+	// answers the peer's from its reader): tryWrite writes nothing after it.
+	closeSent bool
+}
+
+// isCloseFrame reports whether p is exactly one unmasked close frame, as
+// coder/websocket writes a server's (header and payload in one write: a
+// control frame's payload is at most 125 bytes).
+func isCloseFrame(p []byte) bool {
+	return len(p) >= 2 && len(p) <= 127 && p[0] == 0x88 && int(p[1]) == len(p)-2
 }
 
 // buffered reports whether bytes read ahead wait to be handed out.
@@ -164,6 +174,9 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if err := c.flushRestLocked(); err != nil {
 		return 0, err
 	}
+	if isCloseFrame(p) {
+		c.closeSent = true
+	}
 	if c.corked {
 		if len(c.buf)+len(p) <= maxCork {
 			if c.buf == nil {
@@ -225,11 +238,12 @@ const (
 // tryWrite writes b, a whole frame, if the socket takes it at once, without
 // waiting for room. When it takes only part, the rest is kept (copied) and
 // goes out first with the next write; the caller must see to one
-// (flushRest). Nothing is written while corked or while a rest waits.
+// (flushRest). Nothing is written while corked, while a rest waits, or
+// once a close frame went out.
 func (c *corkConn) tryWrite(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked || len(c.rest) > 0 {
+	if c.corked || len(c.rest) > 0 || c.closeSent {
 		return wroteNone, nil
 	}
 	n, err := c.nowW.writeNow(b)

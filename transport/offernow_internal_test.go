@@ -3,6 +3,8 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -81,5 +83,58 @@ func TestOfferCutFrameIsFinishedFirst(t *testing.T) {
 		}
 		t.Logf("%d messages, %d cut, attempt %d", sent, server.offerCuts.Load(), attempt+1)
 		return
+	}
+}
+
+// After a close frame went out (coder/websocket answering the peer's), a
+// frame is never written at once behind it.
+func TestNothingWrittenAtOnceAfterClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCorkConn(nc)
+	defer c.Close()
+	if !c.canTryWrite() {
+		t.Skip("no non-blocking writes on this platform")
+	}
+	frame := appendFrameHeader(nil, Text, 2)
+	frame = append(frame, "hi"...)
+	if res, err := c.tryWrite(frame); res != wroteAll || err != nil {
+		t.Fatalf("before the close: %d, %v", res, err)
+	}
+	closeFrame := []byte{0x88, 0x02, 0x03, 0xe8} // 1000
+	if _, err := c.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.tryWrite(frame); res != wroteNone || err != nil {
+		t.Fatalf("after the close: %d, %v", res, err)
+	}
+	want := append(append([]byte{}, frame...), closeFrame...)
+	got := make([]byte, len(want)+1)
+	peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	n, _ := io.ReadAtLeast(peer, got, len(want))
+	if !bytes.Equal(got[:n], want) {
+		t.Fatalf("the peer read % x, want % x", got[:n], want)
+	}
+	for _, p := range [][]byte{{0x88, 0x00}, closeFrame, append([]byte{0x88, 125}, make([]byte, 125)...)} {
+		if !isCloseFrame(p) {
+			t.Errorf("% x is a close frame", p)
+		}
+	}
+	for _, p := range [][]byte{{0x88}, {0x88, 0x03, 0x03, 0xe8}, {0x81, 0x02, 'h', 'i'}, append([]byte{0x88, 126}, make([]byte, 128)...)} {
+		if isCloseFrame(p) {
+			t.Errorf("% x is not a close frame", p)
+		}
 	}
 }
