@@ -407,6 +407,9 @@ func (p *Peer) startCall(ctx context.Context, m message, reply chan *Response, s
 		return 0, err
 	}
 	p.pending[id] = pendingCall{reply: reply, slot: slot, hook: hook, stream: stream}
+	if hook != nil && !p.replyHooks.Load() {
+		p.replyHooks.Store(true) // see receiveNow
+	}
 	p.mu.Unlock()
 
 	m.id, m.timeout = wireID{n: id}, timeout

@@ -86,6 +86,10 @@ type Peer struct {
 	unknownReplies       atomic.Uint64
 	droppedNotifications atomic.Uint64
 	droppedReplies       atomic.Uint64
+
+	// replyHooks: a call with an OnReply func was made on this peer, so
+	// that receiveNow looks for replies that would run one.
+	replyHooks atomic.Bool
 }
 
 type pendingCall struct {
@@ -441,9 +445,9 @@ func (p *Peer) loop() {
 // Only what dispatches without waiting is taken: calls and notifications
 // (handed to workers), replies, stream results and credit, cancels. A
 // message that does not decode, or that holds a notification served by a
-// WithInline func (which may wait, on the connection's end among other
-// things, and so must not hold up its reader), goes to the peer's reader,
-// which decodes it again.
+// WithInline func or a reply to a call with an OnReply func (either may
+// wait, on the connection's end among other things, and so must not hold
+// up its reader), goes to the peer's reader, which decodes it again.
 func (p *Peer) receiveNow(m transport.Message, more bool) bool {
 	if more || p.broken || m.Type != p.wire.messageType() {
 		return false
@@ -461,11 +465,30 @@ func (p *Peer) receiveNow(m transport.Message, more bool) bool {
 			}
 		}
 	}
+	if p.replyHooks.Load() && p.runsReplyHook(msgs) {
+		clear(msgs)
+		return false
+	}
 	// Dispatching breaks no protocol (only a message that does not decode
 	// does, and the peer's reader has those), so the connection never has
 	// to be closed from here, where Close would wait for this goroutine.
 	p.dispatchAll(m, msgs, batch)
 	return true
+}
+
+// runsReplyHook reports whether msgs hold a reply to a pending call with
+// an OnReply func: like a WithInline func, it may wait (a client's
+// subscribe reply waits for its subscription's delivery turn, or for the
+// connection's end), so it runs on the peer's own reader.
+func (p *Peer) runsReplyHook(msgs []message) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range msgs {
+		if m := &msgs[i]; (m.kind == kindResult || m.kind == kindError) && m.id.raw == "" && p.pending[m.id.n].hook != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // restartLoop starts the reader again; the transport calls it (on its own

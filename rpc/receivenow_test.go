@@ -50,3 +50,51 @@ func TestInlineFuncWaitingForTheEndDoesNotHoldTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// An OnReply func runs on the peer's own reader, never on the transport's,
+// for the same reason: one that waits for the connection to end (as a
+// client's subscribe reply waits for its subscription's delivery turn,
+// until the connection ends) must not keep it from ending.
+func TestOnReplyWaitingForTheEndDoesNotHoldTheConnection(t *testing.T) {
+	for _, sub := range []string{rpc.SubprotocolBinary, rpc.SubprotocolJSON} {
+		t.Run(sub, func(t *testing.T) {
+			running, release := make(chan struct{}), make(chan struct{})
+			c, _ := peers(t, sub, []rpc.Option{rpc.WithHandler(services(t))}, nil)
+			// A call first, so that the connection has dispatched on the
+			// transport's reader before the reply comes.
+			if err := c.Call(ctxT(t), "echo", []int{1}, nil); err != nil {
+				t.Fatal(err)
+			}
+			reply := make(chan *rpc.Response, 1)
+			err := c.Send(ctxT(t), &rpc.Request{Method: "echo", Params: rpc.Raw(`[2]`), Reply: reply,
+				OnReply: func(*rpc.Response) {
+					close(running)
+					select {
+					case <-c.Conn().Done():
+					case <-release: // the test failed: let everything end
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-running:
+			case <-time.After(10 * time.Second):
+				t.Fatal("OnReply did not run")
+			}
+			done := make(chan struct{})
+			go func() { // owned: waited for below
+				defer close(done)
+				c.CloseNow()
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				close(release)
+				<-done
+				t.Fatal("CloseNow did not return while an OnReply func waited for the connection's end")
+			}
+			<-reply
+		})
+	}
+}
