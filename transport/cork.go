@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
@@ -68,14 +69,65 @@ type corkConn struct {
 	// closeSent: a close frame was written (by coder/websocket, which
 	// answers the peer's from its reader): tryWrite writes nothing after it.
 	closeSent bool
+	// The frames coder/websocket writes through Write are followed (on an
+	// accepted connection, from the handshake on: follow), so that a close
+	// frame is told wherever it begins in a write (one write may end a
+	// frame and begin the next, and a frame's tail, written apart, may look
+	// like a close frame), and so that tryWrite writes only between two
+	// frames. frameLeft is what is left of the current frame's payload;
+	// hdr[:hdrN] the part of its header written so far.
+	follow    bool
+	frameLeft uint64
+	hdr       [14]byte
+	hdrN      int
 }
 
-// isCloseFrame reports whether p is exactly one unmasked close frame, as
-// coder/websocket writes a server's (header and payload in one write: a
-// control frame's payload is at most 125 bytes).
-func isCloseFrame(p []byte) bool {
-	return len(p) >= 2 && len(p) <= 127 && p[0] == 0x88 && int(p[1]) == len(p)-2
+// followFrames follows p, written through Write, frame by frame; the
+// caller holds mu.
+func (c *corkConn) followFrames(p []byte) {
+	for len(p) > 0 {
+		if c.frameLeft > 0 {
+			n := min(c.frameLeft, uint64(len(p)))
+			c.frameLeft -= n
+			p = p[n:]
+			continue
+		}
+		c.hdr[c.hdrN] = p[0]
+		c.hdrN++
+		p = p[1:]
+		if c.hdrN < 2 {
+			continue
+		}
+		need := 2
+		switch c.hdr[1] & 0x7f {
+		case 126:
+			need += 2
+		case 127:
+			need += 8
+		}
+		if c.hdr[1]&0x80 != 0 { // masked (a client's)
+			need += 4
+		}
+		if c.hdrN < need {
+			continue
+		}
+		n := uint64(c.hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			n = uint64(binary.BigEndian.Uint16(c.hdr[2:4]))
+		case 127:
+			n = binary.BigEndian.Uint64(c.hdr[2:10])
+		}
+		if c.hdr[0]&0x0f == 0x8 {
+			c.closeSent = true
+		}
+		c.frameLeft, c.hdrN = n, 0
+	}
 }
+
+// betweenFrames reports whether what was written through Write ends at
+// the end of a frame; the caller holds mu.
+func (c *corkConn) betweenFrames() bool { return c.frameLeft == 0 && c.hdrN == 0 }
 
 // buffered reports whether bytes read ahead wait to be handed out.
 func (c *corkConn) buffered() bool { return c.aheadN.Load() > 0 }
@@ -174,8 +226,8 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if err := c.flushRestLocked(); err != nil {
 		return 0, err
 	}
-	if isCloseFrame(p) {
-		c.closeSent = true
+	if c.follow {
+		c.followFrames(p)
 	}
 	if c.corked {
 		if len(c.buf)+len(p) <= maxCork {
@@ -238,12 +290,13 @@ const (
 // tryWrite writes b, a whole frame, if the socket takes it at once, without
 // waiting for room. When it takes only part, the rest is kept (copied) and
 // goes out first with the next write; the caller must see to one
-// (flushRest). Nothing is written while corked, while a rest waits, or
-// once a close frame went out.
+// (flushRest). Nothing is written while corked, while a rest waits, in
+// the middle of a frame written through Write, or once a close frame went
+// out; nor on a connection whose frames are not followed.
 func (c *corkConn) tryWrite(b []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked || len(c.rest) > 0 || c.closeSent {
+	if c.corked || len(c.rest) > 0 || c.closeSent || !c.follow || !c.betweenFrames() {
 		return wroteNone, nil
 	}
 	n, err := c.nowW.writeNow(b)
@@ -367,6 +420,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.cork = newCorkConn(nc)
+	w.cork.follow = true // what goes through it from now on is frames
 	// net/http hands over its connection's 4 KiB reader and writer with the
 	// hijack. Every connection would hold both for its whole life, idle or
 	// not: they are most of an idle connection's memory. The corking

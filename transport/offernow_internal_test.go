@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -104,6 +105,7 @@ func TestNothingWrittenAtOnceAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCorkConn(nc)
+	c.follow = true
 	defer c.Close()
 	if !c.canTryWrite() {
 		t.Skip("no non-blocking writes on this platform")
@@ -127,14 +129,54 @@ func TestNothingWrittenAtOnceAfterClose(t *testing.T) {
 	if !bytes.Equal(got[:n], want) {
 		t.Fatalf("the peer read % x, want % x", got[:n], want)
 	}
-	for _, p := range [][]byte{{0x88, 0x00}, closeFrame, append([]byte{0x88, 125}, make([]byte, 125)...)} {
-		if !isCloseFrame(p) {
-			t.Errorf("% x is a close frame", p)
+	// Frames followed as written, in writes cut anywhere: a close frame
+	// is told where it begins, and only there.
+	data := append(appendFrameHeader(nil, Binary, 300), make([]byte, 300)...)
+	data[100], data[101] = 0x88, 0x02 // looks like a close frame
+	stream := append(append(append([]byte{}, data...), frame...), closeFrame...)
+	for _, cut := range [][]int{{len(stream)}, {1, 2, 3}, {104, 105}, {len(data) + 1}, {len(data) + len(frame) + 1}} {
+		f := &corkConn{follow: true}
+		prev, closed := 0, -1
+		for _, at := range append(cut, len(stream)) {
+			f.followFrames(stream[prev:at])
+			if f.closeSent && closed < 0 {
+				closed = at
+			}
+			prev = at
+		}
+		if closed <= len(data)+len(frame) || !f.betweenFrames() {
+			t.Errorf("writes cut at %v: close seen after byte %d (of %d), between frames %v", cut, closed, len(stream), f.betweenFrames())
 		}
 	}
-	for _, p := range [][]byte{{0x88}, {0x88, 0x03, 0x03, 0xe8}, {0x81, 0x02, 'h', 'i'}, append([]byte{0x88, 126}, make([]byte, 128)...)} {
-		if isCloseFrame(p) {
-			t.Errorf("% x is not a close frame", p)
-		}
+}
+
+// A data message whose last write to the socket looks like a close frame
+// (coder/websocket writes a frame's tail apart from its start when it
+// overflows its buffer) is not taken for one: OfferNow still writes at
+// once after it.
+func TestDataLikeCloseFrameIsNotAClose(t *testing.T) {
+	client, server := loopbackPair(t)
+	// 600 bytes: a 4-byte header and 508 bytes fill the 512-byte buffer
+	// and go in one write, the last 92 bytes in another.
+	m := make([]byte, 600)
+	m[508], m[509] = 0x88, 90
+	time.Sleep(time.Millisecond) // past burstGap: Send writes directly
+	if err := server.Send(context.Background(), Message{Type: Binary, Data: m}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-client.Recv(); !bytes.Equal(got.Data, m) {
+		t.Fatalf("got %d bytes", len(got.Data))
+	}
+	server.cork.mu.Lock()
+	closeSent := server.cork.closeSent
+	server.cork.mu.Unlock()
+	if closeSent {
+		t.Fatal("the tail of a data frame was taken for a close frame")
+	}
+	if err := server.OfferNow(Message{Type: Binary, Data: []byte("hi")}, 0, StatusPolicyViolation, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-client.Recv(); string(got.Data) != "hi" {
+		t.Fatalf("got %q", got.Data)
 	}
 }
