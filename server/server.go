@@ -67,6 +67,11 @@ type Server struct {
 	limiter  *handshakeLimiter
 	drainCtx context.Context // the ctx of the Shutdown that began refusing; nil: none, or Close
 	late     sync.WaitGroup  // the drains of connections registered after refusing began
+	// lateCut counts what those drains cut short, for Shutdown's error;
+	// under mu.
+	lateCut ShutdownError
+
+	beforeRegister func() // for tests: runs in serve once the peer is serving, before it is registered
 }
 
 // New returns a Server that serves h on every connection. Zero options give
@@ -416,6 +421,9 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 		return false
 	}
 	c.peer = peer
+	if s.beforeRegister != nil {
+		s.beforeRegister()
+	}
 	s.mu.Lock()
 	s.conns[peer.ID()] = c
 	s.counts.accepted.Add(1) // with the registry, so that a scrape sees both or neither
@@ -447,7 +455,18 @@ func (s *Server) serve(tc *transport.Conn, principal any, remote net.Addr) bool 
 				peer.Wait()
 				return
 			}
-			_ = peer.Shutdown(drain, s.notice())
+			// The peer has been serving since New: calls it started
+			// before this registration may be cut short, and Shutdown
+			// must say so as it does of the others.
+			var de *rpc.DrainError
+			if errors.As(peer.Shutdown(drain, s.notice()), &de) {
+				s.mu.Lock()
+				s.lateCut.Connections++
+				s.lateCut.Incoming += de.Incoming
+				s.lateCut.Outgoing += de.Outgoing
+				s.lateCut.Err = de.Err
+				s.mu.Unlock()
+			}
 		}()
 	}
 	return true
@@ -677,6 +696,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	g.Wait()
 	s.served.Wait() // every connection has ended and been cleaned up
 	s.late.Wait()
+	s.mu.Lock()
+	if late := s.lateCut; late.Connections > 0 {
+		cut.Connections += late.Connections
+		cut.Incoming += late.Incoming
+		cut.Outgoing += late.Outgoing
+		cut.Err = late.Err
+	}
+	s.mu.Unlock()
 	s.stopped()
 	if cut.Connections > 0 {
 		return cut
