@@ -30,23 +30,7 @@ func TestInlineFuncWaitingForTheEndDoesNotHoldTheConnection(t *testing.T) {
 			if err := s.Notify(ctxT(t), "hold", nil); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-running:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the inline func did not run")
-			}
-			done := make(chan struct{})
-			go func() { // owned: waited for below
-				defer close(done)
-				c.CloseNow()
-			}()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				close(release)
-				<-done
-				t.Fatal("CloseNow did not return while an inline func waited for the connection's end")
-			}
+			closeWhileHeld(t, c, running, release, "an inline func")
 		})
 	}
 }
@@ -77,24 +61,32 @@ func TestOnReplyWaitingForTheEndDoesNotHoldTheConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-running:
-			case <-time.After(10 * time.Second):
-				t.Fatal("OnReply did not run")
-			}
-			done := make(chan struct{})
-			go func() { // owned: waited for below
-				defer close(done)
-				c.CloseNow()
-			}()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				close(release)
-				<-done
-				t.Fatal("CloseNow did not return while an OnReply func waited for the connection's end")
-			}
+			closeWhileHeld(t, c, running, release, "an OnReply func")
 			<-reply
 		})
+	}
+}
+
+// closeWhileHeld waits for a func of the peer's reader (what) to be
+// running, then checks that c.CloseNow returns while it waits for the
+// connection's end; on failure it closes release, which lets it return.
+func closeWhileHeld(t *testing.T, c *rpc.Peer, running <-chan struct{}, release chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-running:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not run", what)
+	}
+	done := make(chan struct{})
+	go func() { // owned: waited for below
+		defer close(done)
+		c.CloseNow()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		close(release)
+		<-done
+		t.Fatalf("CloseNow did not return while %s waited for the connection's end", what)
 	}
 }
