@@ -229,7 +229,10 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if c.follow {
 		c.followFrames(p)
 	}
-	if c.corked {
+	// A close frame is never gathered: coder/websocket writes its answer
+	// to the peer's from its reader, and the reader, ending, closes the
+	// socket, possibly before the writer uncorks; the answer must be out.
+	if c.corked && !c.closeSent {
 		if len(c.buf)+len(p) <= maxCork {
 			if c.buf == nil {
 				c.buf = bufpool.Get(maxCork)
@@ -240,8 +243,21 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
+	} else if c.corked {
+		if err := c.flushLocked(); err != nil { // what came before the close frame
+			return 0, err
+		}
 	}
 	return c.Conn.Write(p)
+}
+
+// followFromNow starts following the frames written through c: from now
+// on, everything written is frames (a dialed connection, once its
+// handshake is done).
+func (c *corkConn) followFromNow() {
+	c.mu.Lock()
+	c.follow = true
+	c.mu.Unlock()
 }
 
 func (c *corkConn) cork() {

@@ -110,6 +110,11 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 	} else if cork != nil {
 		broken = &cork.watch.broken
 	}
+	if cork != nil && resp.TLS == nil {
+		// The handshake is done: what follows is frames (over TLS the
+		// corkConn is under it and sees records, not frames).
+		cork.followFromNow()
+	}
 	return newConn(ws, true, o.ConnOptions, cork, sock, broken, resp.Header, local, remote), nil
 }
 

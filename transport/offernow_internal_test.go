@@ -180,3 +180,48 @@ func TestDataLikeCloseFrameIsNotAClose(t *testing.T) {
 		t.Fatalf("got %q", got.Data)
 	}
 }
+
+// A close frame is never gathered while corked: it goes out at once, after
+// what was gathered before it, so that the reader, which closes the socket
+// as it ends, cannot cut coder/websocket's answer to the peer's close.
+func TestCloseFrameIsNotCorked(t *testing.T) {
+	for _, masked := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := ln.Accept()
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newCorkConn(nc)
+		c.followFromNow()
+		data := append(appendFrameHeader(nil, Binary, 3), 'a', 'b', 'c')
+		closeFrame := []byte{0x88, 0x02, 0x03, 0xe8}
+		if masked {
+			data = []byte{0x82, 0x83, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2, 'c' ^ 3}
+			closeFrame = []byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}
+		}
+		c.cork()
+		if _, err := c.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(closeFrame); err != nil {
+			t.Fatal(err)
+		}
+		want := append(append([]byte{}, data...), closeFrame...)
+		got := make([]byte, len(want))
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("masked %v: while corked the peer read % x (%v), want % x", masked, got, err, want)
+		}
+		c.drop()
+		c.Close()
+		peer.Close()
+	}
+}
