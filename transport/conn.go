@@ -24,9 +24,9 @@ import (
 type Conn struct {
 	ws   *websocket.Conn
 	cork *corkConn // nil when the connection cannot be corked
-	// offerNow: Offer may write a message on the caller's goroutine when
-	// the socket takes it at once (see offerNow): an accepted connection on
-	// plain TCP or a Unix socket, without compression.
+	// offerNow: OfferNow may write a message on the caller's goroutine
+	// when the socket takes it at once: an accepted connection on plain
+	// TCP or a Unix socket, without compression.
 	offerNow bool
 	// corkFrames: SendReader corks each frame it writes. Only a client's
 	// frames gain from it: coder/websocket masks them through its 4 KiB
@@ -330,19 +330,19 @@ func (c *Conn) offer(m Message, limit int64, code StatusCode, reason string, now
 // beyond its bytes, so that the bound also bounds the number of messages.
 const msgOverhead = 64
 
-// maxOfferNow bounds the messages Offer may write on the caller's
+// maxOfferNow bounds the messages OfferNow may write on the caller's
 // goroutine: a frame is copied whole to be written in one system call.
 const maxOfferNow = 16 << 10
 
 // tryOfferNow writes m as one frame on the caller's goroutine if nothing
-// is queued and the socket takes it without waiting (see OfferNow).
-// (coder/websocket answers a peer's close frame from its reader before the
+// is queued and the socket takes it without waiting (see OfferNow). It
+// reports whether m was written, and false for ok once the connection is
+// ending. A frame the socket takes only in part is finished by the writer
+// goroutine before anything else. The caller holds wmu.
+//
+// coder/websocket answers a peer's close frame from its reader before the
 // reader tells this Conn; the corkConn sees that close frame go out and
-// writes nothing after it, as coder/websocket refuses to.) It reports
-// whether m was
-// written, and false for ok once the connection is ending. A frame the
-// socket takes only in part is finished by the writer goroutine before
-// anything else. The caller holds wmu.
+// writes nothing after it, as coder/websocket refuses to.
 func (c *Conn) tryOfferNow(m Message) (written, ok bool) {
 	select {
 	case <-c.stop:
