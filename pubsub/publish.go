@@ -207,10 +207,10 @@ func (h *Hub) fanout(e *entry, pub *Publication) {
 	e.mu.Lock()
 	// On a topic published to slowly (this publication and the one before
 	// each came after a quiet spell) with many subscribers, each
-	// subscriber's connection is written at once, where the socket takes it without waiting, rather
-	// than woken to write (rpc.Peer.OfferNow): a delivery then costs a
-	// system call and no goroutine hand-off, and the last subscriber has
-	// it sooner. A topic published to back to back goes through the queues
+	// subscriber's connection is written at once, where the socket takes
+	// it without waiting, rather than woken to write (rpc.Peer.OfferNow):
+	// a delivery then costs a system call and no goroutine hand-off, and
+	// the last subscriber has it sooner. A topic published to back to back goes through the queues
 	// instead, where the publications that pile up are packed together;
 	// one pause in such a stream (a publisher waiting for its subscribers)
 	// is not enough to leave it, since writing each delivery alone would
@@ -270,7 +270,8 @@ var atOnceFanouts atomic.Int64
 // about a scheduler's local run queue of them (256 a P) those run in
 // parallel on every core while the publisher goes on, which measured
 // faster than writing them all on the publisher's goroutine (100
-// subscribers: p99 0.8-1.6x the queued path's); beyond, the wake-ups
+// subscribers written at once: p99 0.79-1.64x centrifuge's, against
+// 0.65-1.21x queued); beyond, the wake-ups
 // spill to the global queue and cost more than the writes themselves
 // (1,000 subscribers: p50 about 0.7x, p99 0.6-0.9x centrifuge's, against
 // parity queued). docs/BENCHMARKS.md has the runs.
