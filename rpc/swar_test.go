@@ -38,6 +38,39 @@ func TestSwarSpecial(t *testing.T) {
 	}
 }
 
+// TestPlainRun holds the word-at-a-time run to the byte table: it stops at
+// the word holding the first special byte, wherever that is.
+func TestPlainRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 100 {
+		d := make([]byte, n)
+		for i := range d {
+			d[i] = 'a' + byte(r.IntN(26))
+		}
+		for special := -1; special < n; special++ {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f} {
+				if special >= 0 {
+					d[special] = c
+				}
+				first := n
+				for i, c := range d {
+					if !jsonStrPlain[c] {
+						first = i
+						break
+					}
+				}
+				got := plainRun(d)
+				if got%8 != 0 || got > first || first-got >= 8 && got+8 <= n {
+					t.Fatalf("plainRun(%q) = %d; the first special byte is at %d", d, got, first)
+				}
+				if special >= 0 {
+					d[special] = 'a'
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkScanString(b *testing.B) {
 	for _, n := range []int{64, 4096} {
 		data := []byte(`"` + strings.Repeat("abcdefgh", n/8) + `"`)

@@ -126,9 +126,9 @@ func measureStreams(ctx context.Context, cfg streamConfig, progress io.Writer) (
 }
 
 // runStreamCell measures one system, size and number of streams: a fresh
-// server and one connection, on which each of streams workers opens one
-// stream and counts the results it receives until the phase ends (a
-// warm-up, then d), then closes it.
+// server and one connection, on which streams streams are opened, each
+// read by a worker that counts the results it receives until the phase
+// ends (a warm-up, then d); then they are closed.
 func runStreamCell(ctx context.Context, im impl, size, streams, window int, warm, d time.Duration) (res streamResult, err error) {
 	res = streamResult{System: im.name, Size: size, Streams: streams}
 	clients, closeCell, err := startCell(ctx, im, size, 1)
@@ -146,14 +146,18 @@ func runStreamCell(ctx context.Context, im impl, size, streams, window int, warm
 			res.Window = rpc.DefaultStreamWindow
 		}
 	}
+	// Each stream is opened once and read through the warm-up and the
+	// measured phase: a stream closed after the warm-up would leave the
+	// results in flight in its window (thousands, once the window has grown)
+	// to be read and dropped during the measured phase.
 	workers := make([]worker, streams)
 	for i := range workers {
+		recv, end, err := op.openStream(ctx, window)
+		if err != nil {
+			return res, fmt.Errorf("%s: open stream: %w", im.name, err)
+		}
+		defer end()
 		workers[i] = func(stop *atomic.Bool, _ *hist) (n int64, err error) {
-			recv, end, err := op.openStream(ctx, window)
-			if err != nil {
-				return 0, fmt.Errorf("open stream: %w", err)
-			}
-			defer end()
 			for !stop.Load() {
 				if err := recv(); err != nil {
 					return n, fmt.Errorf("after %d results: %w", n, err)
