@@ -33,6 +33,15 @@ type Conn struct {
 	// buffer, a system call each, while it writes a server's unmasked
 	// payload straight through.
 	corkFrames bool
+	// ownFrames: data messages of one frame are written by the corkConn
+	// (writeMessage) rather than by coder/websocket; see frames.go. mask
+	// makes a client's masking keys for them.
+	ownFrames bool
+	mask      *masker
+	// ownReads: messages of one frame that arrive whole are read by the
+	// corkConn (nextMessage) rather than by coder/websocket; see frames.go.
+	ownReads bool
+	server   bool
 	// sock is what coder/websocket reads and writes beneath it (the socket,
 	// or a dialed 101 response's body), for cutting a closing handshake
 	// short; nil when unknown.
@@ -135,6 +144,9 @@ type Conn struct {
 	counts counts // see Stats
 
 	offerCuts atomic.Int64 // frames tryOfferNow wrote in part, for tests
+	// Messages read by nextMessage and frames written by writeMessage
+	// (see frames.go), for tests.
+	ownRead, ownWritten atomic.Int64
 }
 
 func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
@@ -145,6 +157,7 @@ func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, 
 		cork:        cork,
 		corkFrames:  client && cork != nil,
 		offerNow:    !client && cork.canTryWrite() && opts.Compression == websocket.CompressionDisabled,
+		ownFrames:   cork.followed() && opts.Compression == websocket.CompressionDisabled,
 		sock:        sock,
 		broken:      broken,
 		opts:        opts,
@@ -159,6 +172,13 @@ func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, 
 		writerDone:  make(chan struct{}),
 		room:        make(chan struct{}, 1),
 		timersOn:    true,
+	}
+	if c.ownFrames && client {
+		c.mask = newMasker()
+	}
+	if c.ownFrames && cork.now != nil && cork.fromStart && opts.PartsAbove <= 0 {
+		c.ownReads, c.server = true, !client
+		cork.ownReads = true // before anything reads
 	}
 	c.timerMu.Lock()
 	if opts.HeartbeatInterval > 0 {
@@ -904,6 +924,20 @@ func (c *Conn) notifyRecv() {
 // the size of the previous message, so a stream of similar messages is read
 // in place, without a copy.
 func (c *Conn) readMessage() (Message, error) {
+	if c.ownReads {
+		m, ok, err := c.cork.nextMessage(c.server, c.opts.readLimit())
+		if err != nil {
+			return Message{}, err
+		}
+		if ok {
+			c.ownRead.Add(1)
+			if m.Type == Text && !utf8.Valid(m.Data) {
+				bufpool.Put(m.Data)
+				return Message{}, c.invalidUTF8()
+			}
+			return m, nil
+		}
+	}
 	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
 		return Message{}, err
@@ -941,10 +975,7 @@ func (c *Conn) readMessage() (Message, error) {
 	}
 	if typ == Text && !utf8.Valid(buf) {
 		bufpool.Put(buf)
-		c.setErr(&CloseError{Code: StatusInvalidPayload, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
-		c.beginStop()
-		_ = c.ws.Close(StatusInvalidPayload, "invalid UTF-8 in text message")
-		return Message{}, ErrInvalidUTF8
+		return Message{}, c.invalidUTF8()
 	}
 	if len(buf) == 0 {
 		bufpool.Put(buf)
@@ -955,6 +986,15 @@ func (c *Conn) readMessage() (Message, error) {
 		m.Recycle = receivedBuffer{}
 	}
 	return m, nil
+}
+
+// invalidUTF8 ends the connection for a text message that is not UTF-8
+// (1007) and returns the error that ends reading.
+func (c *Conn) invalidUTF8() error {
+	c.setErr(&CloseError{Code: StatusInvalidPayload, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
+	c.beginStop()
+	_ = c.ws.Close(StatusInvalidPayload, "invalid UTF-8 in text message")
+	return ErrInvalidUTF8
 }
 
 // readError turns an error from the reader into the reason the connection ended.
@@ -1232,7 +1272,7 @@ func (c *Conn) writePacked(ms []Message) bool {
 		size += len(m.Data) + 4
 	}
 	buf := ms[0].Pack.Pack(bufpool.Get(size)[:0], ms)
-	err := c.ws.Write(context.Background(), ms[0].Type, buf)
+	err := c.writeData(ms[0].Type, buf)
 	n := len(buf)
 	bufpool.Put(buf)
 	if err != nil {
@@ -1260,7 +1300,7 @@ const directCorkMin = hijackBufSize - 14
 // writeDirect writes one message on the sender's goroutine, in one system
 // call when it fits the cork; the caller holds wmu.
 func (c *Conn) writeDirect(m Message) bool {
-	if c.cork == nil || len(m.Data) < directCorkMin || len(m.Data) > maxCork-14 {
+	if c.cork == nil || c.ownFrames || len(m.Data) < directCorkMin || len(m.Data) > maxCork-14 {
 		return c.write(m)
 	}
 	c.cork.cork()
@@ -1277,7 +1317,7 @@ func (c *Conn) writeDirect(m Message) bool {
 
 // write writes one message; the caller holds wmu.
 func (c *Conn) write(m Message) bool {
-	if err := c.ws.Write(context.Background(), m.Type, m.Data); err != nil {
+	if err := c.writeData(m.Type, m.Data); err != nil {
 		c.writeFailed(err)
 		return false
 	}
@@ -1288,6 +1328,18 @@ func (c *Conn) write(m Message) bool {
 		}
 	}
 	return true
+}
+
+// writeData writes a data message, as one frame of the corkConn's when it
+// can (see frames.go), else through coder/websocket; the caller holds wmu.
+func (c *Conn) writeData(typ MessageType, p []byte) error {
+	if c.ownFrames {
+		if done, err := c.cork.writeMessage(typ, p, c.mask); done {
+			c.ownWritten.Add(1)
+			return err
+		}
+	}
+	return c.ws.Write(context.Background(), typ, p)
 }
 
 // dropQueue runs as the writer exits: it refuses every later message and

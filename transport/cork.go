@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
@@ -74,60 +73,37 @@ type corkConn struct {
 	// frame is told wherever it begins in a write (one write may end a
 	// frame and begin the next, and a frame's tail, written apart, may look
 	// like a close frame), and so that tryWrite writes only between two
-	// frames. frameLeft is what is left of the current frame's payload;
-	// hdr[:hdrN] the part of its header written so far.
-	follow    bool
-	frameLeft uint64
-	hdr       [14]byte
-	hdrN      int
+	// frames.
+	follow bool
+	wf     frameFollower
+
+	// Reading frames here (ownReads, see frames.go): rf follows what Read
+	// hands coder/websocket, which never gets bytes past the end of the
+	// frame it reads, so that between two of its messages nothing is left
+	// in its buffer and nextMessage may read the next frame itself. rmu
+	// serialises the two, as coder/websocket's Close reads (waiting for
+	// the close frame) on a goroutine of its own.
+	ownReads bool
+	rf       frameFollower
+	rmu      sync.Mutex
+	// fromStart: every byte after the handshake comes through Read, none
+	// was buffered above this corkConn meanwhile (so that rf can follow the
+	// frames from the first); set by the handshake.
+	fromStart  bool
+	emptyReads int // empty reads seen, for watchedBody.drained
 }
 
 // followFrames follows p, written through Write, frame by frame; the
 // caller holds mu.
 func (c *corkConn) followFrames(p []byte) {
-	for len(p) > 0 {
-		if c.frameLeft > 0 {
-			n := min(c.frameLeft, uint64(len(p)))
-			c.frameLeft -= n
-			p = p[n:]
-			continue
-		}
-		c.hdr[c.hdrN] = p[0]
-		c.hdrN++
-		p = p[1:]
-		if c.hdrN < 2 {
-			continue
-		}
-		need := 2
-		switch c.hdr[1] & 0x7f {
-		case 126:
-			need += 2
-		case 127:
-			need += 8
-		}
-		if c.hdr[1]&0x80 != 0 { // masked (a client's)
-			need += 4
-		}
-		if c.hdrN < need {
-			continue
-		}
-		n := uint64(c.hdr[1] & 0x7f)
-		switch n {
-		case 126:
-			n = uint64(binary.BigEndian.Uint16(c.hdr[2:4]))
-		case 127:
-			n = binary.BigEndian.Uint64(c.hdr[2:10])
-		}
-		if c.hdr[0]&0x0f == 0x8 {
-			c.closeSent = true
-		}
-		c.frameLeft, c.hdrN = n, 0
+	if c.wf.follow(p) {
+		c.closeSent = true
 	}
 }
 
 // betweenFrames reports whether what was written through Write ends at
 // the end of a frame; the caller holds mu.
-func (c *corkConn) betweenFrames() bool { return c.frameLeft == 0 && c.hdrN == 0 }
+func (c *corkConn) betweenFrames() bool { return c.wf.between() }
 
 // buffered reports whether bytes read ahead wait to be handed out.
 func (c *corkConn) buffered() bool { return c.aheadN.Load() > 0 }
@@ -156,7 +132,11 @@ const readAhead = 32 << 10
 
 func (c *corkConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
+		c.emptyReads++
 		return 0, nil
+	}
+	if c.ownReads {
+		return c.readFramed(p)
 	}
 	if len(c.ahead) == 0 {
 		if err := c.watch.pending(); err != nil {
@@ -258,6 +238,16 @@ func (c *corkConn) followFromNow() {
 	c.mu.Lock()
 	c.follow = true
 	c.mu.Unlock()
+}
+
+// followed reports whether the frames written through c are followed.
+func (c *corkConn) followed() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.follow
 }
 
 func (c *corkConn) cork() {
@@ -445,6 +435,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// pooled buffer), so coder/websocket gets small ones: a frame header
 	// and a small message fit, larger payloads go through in place.
 	var br *bufio.Reader
+	w.cork.fromStart = brw.Reader.Buffered() == 0
 	if n := brw.Reader.Buffered(); n <= hijackBufSize {
 		b, _ := brw.Reader.Peek(n) // bytes sent after the handshake request: keep them first
 		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), w.cork), hijackBufSize)

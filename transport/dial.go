@@ -114,6 +114,7 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Conn, error) {
 		// The handshake is done: what follows is frames (over TLS the
 		// corkConn is under it and sees records, not frames).
 		cork.followFromNow()
+		cork.fromStart = *body != nil && (*body).drained(cork)
 	}
 	return newConn(ws, true, o.ConnOptions, cork, sock, broken, resp.Header, local, remote), nil
 }

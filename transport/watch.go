@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -54,6 +55,21 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return b.watch.took(b.ReadWriteCloser.Read(p))
+}
+
+// drained reports whether every byte that follows the 101 response will
+// be read from cork, the connection beneath, with nothing kept in net/http's
+// buffer. It is asked once, before anything reads the body. net/http's body
+// of a 101 response reads from that buffer while it holds something, and
+// from the connection otherwise: an empty read reaches cork only then. A
+// body of another kind (another RoundTripper's) is not asked: false.
+func (b *watchedBody) drained(cork *corkConn) bool {
+	if fmt.Sprintf("%T", b.ReadWriteCloser) != "*http.readWriteCloserBody" {
+		return false
+	}
+	cork.emptyReads = 0
+	_, err := b.ReadWriteCloser.Read(nil)
+	return err == nil && cork.emptyReads > 0
 }
 
 // watchingTransport wraps the body of a 101 response in a watchedBody and

@@ -1,0 +1,430 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Sizes around every boundary of the frame header and of what is written
+// and read here rather than by coder/websocket.
+var ownFrameSizes = []int{0, 1, 125, 126, 127, 1000, 4095, 4096, 65535, 65536, maxOwnFrame, maxOwnFrame + 1, 200_000}
+
+func sizedMessage(i, n int) (MessageType, []byte) {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = 'a' + byte((i+j)%26)
+	}
+	if i%2 == 0 {
+		return Text, b
+	}
+	return Binary, b
+}
+
+// exchangeWithPlain sends every size each way between ours and plain,
+// a bare coder/websocket connection at the other end, pinging from plain
+// between messages so that control frames come amid the data frames.
+func exchangeWithPlain(t *testing.T, ours *Conn, plain *websocket.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	plain.SetReadLimit(1 << 20)
+	// Ours sends; plain reads.
+	for i, n := range ownFrameSizes {
+		typ, b := sizedMessage(i, n)
+		if err := ours.Send(ctx, Message{Type: typ, Data: b}); err != nil {
+			t.Fatalf("send %d bytes: %v", n, err)
+		}
+		gt, got, err := plain.Read(ctx)
+		if err != nil {
+			t.Fatalf("plain read of %d bytes: %v", n, err)
+		}
+		if MessageType(gt) != typ || !bytes.Equal(got, b) {
+			t.Fatalf("plain read %v of %d bytes, want %v of %d (equal %v)", gt, len(got), typ, n, bytes.Equal(got, b))
+		}
+	}
+	if ours.ownWritten.Load() == 0 {
+		t.Error("no frame was written by the corkConn")
+	}
+	// Plain sends, with a ping (which ours must answer) after every third
+	// message: the reads that follow a ping are coder/websocket's, until
+	// the next message that arrives alone.
+	readErr := make(chan error, 1)
+	go func() { // plain.Ping waits for the pong, which only a Reader of plain's reads
+		_, _, err := plain.Reader(ctx)
+		readErr <- err
+	}()
+	for i, n := range ownFrameSizes {
+		typ, b := sizedMessage(i+1, n)
+		if err := plain.Write(ctx, websocket.MessageType(typ), b); err != nil {
+			t.Fatalf("plain write of %d bytes: %v", n, err)
+		}
+		if i%3 == 2 {
+			if err := plain.Ping(ctx); err != nil {
+				t.Fatalf("ping after %d bytes: %v", n, err)
+			}
+		}
+		select {
+		case m := <-ours.Recv():
+			if m.Type != typ || !bytes.Equal(m.Data, b) {
+				t.Fatalf("ours read %v of %d bytes, want %v of %d", m.Type, len(m.Data), typ, n)
+			}
+		case <-ctx.Done():
+			t.Fatalf("nothing read of %d bytes: %v", n, ours.Err())
+		}
+	}
+	if ours.ownRead.Load() == 0 {
+		t.Error("no message was read by the corkConn")
+	}
+	plain.CloseNow()
+	if err := <-readErr; err == nil {
+		t.Error("plain's reader got a message")
+	}
+}
+
+// plainServer accepts one bare coder/websocket connection.
+func plainServer(t *testing.T) (url string, conns <-chan *websocket.Conn) {
+	t.Helper()
+	ch := make(chan *websocket.Conn, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			close(ch)
+			return
+		}
+		ch <- c
+	}))
+	t.Cleanup(s.Close)
+	return "ws" + strings.TrimPrefix(s.URL, "http"), ch
+}
+
+// Frames written and read by the corkConn are what a bare coder/websocket
+// peer writes and reads, at every size, both ways, from either end.
+func TestOwnFramesWithPlainPeer(t *testing.T) {
+	t.Run("ours accepted", func(t *testing.T) {
+		ch := make(chan *Conn, 1)
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- c
+		}))
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		plain, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.CloseNow()
+		ours := <-ch
+		if ours == nil {
+			t.Fatal("accept failed")
+		}
+		defer ours.CloseNow()
+		if !ours.ownFrames || !ours.ownReads {
+			t.Fatalf("ownFrames %v, ownReads %v on an accepted plain TCP connection", ours.ownFrames, ours.ownReads)
+		}
+		exchangeWithPlain(t, ours, plain)
+	})
+	t.Run("ours dialed", func(t *testing.T) {
+		url, conns := plainServer(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ours, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ours.CloseNow()
+		plain := <-conns
+		if plain == nil {
+			t.Fatal("accept failed")
+		}
+		defer plain.CloseNow()
+		if !ours.ownFrames || !ours.ownReads || ours.mask == nil {
+			t.Fatalf("ownFrames %v, ownReads %v, masking %v on a dialed plain TCP connection", ours.ownFrames, ours.ownReads, ours.mask != nil)
+		}
+		exchangeWithPlain(t, ours, plain)
+	})
+}
+
+func TestMaskBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for n := range 200 {
+		key := r.Uint32()
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		want := bytes.Clone(b)
+		var k [4]byte
+		binary.LittleEndian.PutUint32(k[:], key)
+		for i := range want {
+			want[i] ^= k[i%4]
+		}
+		maskBytes(b, key)
+		if !bytes.Equal(b, want) {
+			t.Fatalf("%d bytes, key %08x: got % x, want % x", n, key, b, want)
+		}
+	}
+}
+
+func TestMaskingKeysDiffer(t *testing.T) {
+	a, b := newMasker(), newMasker()
+	seen := map[uint32]bool{}
+	for range 64 {
+		seen[a.key()] = true
+		seen[b.key()] = true
+	}
+	if len(seen) < 120 { // 128 draws of 32 bits: a repeat is very unlikely, many are a broken generator
+		t.Fatalf("%d distinct keys in 128", len(seen))
+	}
+}
+
+// appendTestFrame appends a frame with the given first byte, masked or
+// not, in the shortest length encoding or the one asked for (long: 2 or 8
+// bytes even for a short payload, which RFC 6455 forbids but a peer may send).
+func appendTestFrame(b []byte, first byte, payload []byte, masked bool, long int) []byte {
+	b = append(b, first)
+	mbit := byte(0)
+	if masked {
+		mbit = 0x80
+	}
+	n := len(payload)
+	switch {
+	case long == 8 || n > 0xffff:
+		b = binary.BigEndian.AppendUint64(append(b, mbit|127), uint64(n))
+	case long == 2 || n >= 126:
+		b = binary.BigEndian.AppendUint16(append(b, mbit|126), uint16(n))
+	default:
+		b = append(b, mbit|byte(n))
+	}
+	if !masked {
+		return append(b, payload...)
+	}
+	key := [4]byte{0x11, 0x22, 0x33, 0x44}
+	b = append(b, key[:]...)
+	for i, c := range payload {
+		b = append(b, c^key[i%4])
+	}
+	return b
+}
+
+// What is handed to coder/websocket through Read never passes the end of
+// a frame, however the bytes come in, and the frames are followed to the
+// end of the stream.
+func TestFramedReadsStopAtFrameEnds(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		var stream []byte
+		var ends []int
+		for range 1 + r.IntN(8) {
+			n := []int{0, 1, 125, 126, 300, 70000}[r.IntN(6)]
+			first := []byte{0x81, 0x82, 0x02, 0x80, 0x89, 0x8a, 0x88}[r.IntN(7)]
+			stream = appendTestFrame(stream, first, make([]byte, n), r.IntN(2) == 0, []int{0, 0, 2, 8}[r.IntN(4)])
+			ends = append(ends, len(stream))
+		}
+		var f frameFollower
+		pos := 0
+		for pos < len(stream) {
+			avail := stream[pos:min(len(stream), pos+1+r.IntN(5000))] // what one socket read brought
+			for len(avail) > 0 {
+				want := 1 + r.IntN(5000) // what the reader asked for
+				n := min(want, f.limit(avail))
+				if n <= 0 {
+					t.Fatalf("round %d: limit %d with %d bytes available", round, n, len(avail))
+				}
+				for _, e := range ends {
+					if pos < e && pos+n > e {
+						t.Fatalf("round %d: handed out %d..%d, past the frame end at %d", round, pos, pos+n, e)
+					}
+				}
+				f.follow(avail[:n])
+				avail = avail[n:]
+				pos += n
+			}
+		}
+		if !f.between() {
+			t.Fatalf("round %d: not between frames at the end", round)
+		}
+	}
+}
+
+// FuzzNextMessage feeds arbitrary bytes, as read from the network, to
+// the reader of whole frames: it takes a message only when it is one
+// final, well-formed data frame for this end, whole and within the limit,
+// and then exactly that frame's bytes; otherwise it takes nothing.
+func FuzzNextMessage(f *testing.F) {
+	f.Add(appendTestFrame(nil, 0x82, []byte("hello"), true, 0), true)
+	f.Add(appendTestFrame(nil, 0x81, []byte("hello"), false, 0), false)
+	f.Add(appendTestFrame(nil, 0x81, []byte("x"), true, 8), true)
+	f.Add(appendTestFrame(nil, 0x01, []byte("part"), true, 0), true)
+	f.Add(appendTestFrame(nil, 0x89, nil, true, 0), true)
+	f.Add(appendTestFrame(nil, 0xc2, []byte("rsv"), true, 0), true)
+	f.Add(append(appendTestFrame(nil, 0x82, make([]byte, 300), true, 0), 0x82, 0x80), true)
+	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true)
+	f.Add([]byte{0x82}, false)
+	f.Add(appendTestFrame(nil, 0x82, []byte("masked to a client"), true, 0), false)
+	f.Add(appendTestFrame(nil, 0x82, []byte("unmasked to a server"), false, 0), true)
+	f.Fuzz(func(t *testing.T, data []byte, server bool) {
+		if len(data) == 0 {
+			return // an empty read-ahead would wait on the socket
+		}
+		const limit = 1000
+		c := &corkConn{ahead: bytes.Clone(data), aheadBuf: bytes.Clone(data)}
+		m, ok, err := c.nextMessage(server, limit)
+		if err != nil {
+			t.Fatalf("error from bytes already read: %v", err)
+		}
+		taken := len(data) - len(c.ahead)
+		if !ok {
+			if taken != 0 {
+				t.Fatalf("no message, but %d bytes taken", taken)
+			}
+			return
+		}
+		hl, n, hok := frameHeaderLen(data)
+		if !hok || data[0]&0xf0 != 0x80 || n > limit || (data[1]&0x80 != 0) != server {
+			t.Fatalf("took a frame it must leave: % x", data[:min(len(data), 14)])
+		}
+		if op := data[0] & 0x0f; op != 1 && op != 2 || MessageType(op) != m.Type {
+			t.Fatalf("opcode %d taken as %v", op, m.Type)
+		}
+		if taken != hl+int(n) || len(m.Data) != int(n) {
+			t.Fatalf("took %d bytes and a %d-byte message from a frame of %d+%d", taken, len(m.Data), hl, n)
+		}
+		want := bytes.Clone(data[hl : hl+int(n)])
+		if server {
+			key := data[hl-4 : hl]
+			for i := range want {
+				want[i] ^= key[i%4]
+			}
+		}
+		if !bytes.Equal(m.Data, want) {
+			t.Fatalf("payload % x, want % x", m.Data, want)
+		}
+	})
+}
+
+// rawHandshakeServer answers one WebSocket handshake by hand and writes
+// the 101 response and then extra in a single write, so that the client's
+// HTTP transport reads the two together.
+func rawHandshakeServer(t *testing.T, extra []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		req, err := http.ReadRequest(bufio.NewReader(nc))
+		if err != nil {
+			return
+		}
+		h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(h[:]) + "\r\n\r\n"
+		if _, err := nc.Write(append([]byte(resp), extra...)); err != nil {
+			return
+		}
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, nc) // until the client goes
+	}()
+	return "ws://" + ln.Addr().String()
+}
+
+// A frame that arrives with the 101 response is kept in net/http's
+// buffer: the corkConn cannot follow the frames from the first, so it
+// leaves the reading to coder/websocket, and the frame is read all the same.
+func TestFramesWithTheHandshakeResponse(t *testing.T) {
+	for _, extra := range [][]byte{nil, appendTestFrame(nil, 0x81, []byte("early"), false, 0)} {
+		t.Run(fmt.Sprintf("extra=%d", len(extra)), func(t *testing.T) {
+			url := rawHandshakeServer(t, extra)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if c.ownReads != (len(extra) == 0) {
+				t.Fatalf("ownReads %v with %d bytes after the 101 response", c.ownReads, len(extra))
+			}
+			if len(extra) == 0 {
+				return
+			}
+			select {
+			case m := <-c.Recv():
+				if string(m.Data) != "early" {
+					t.Fatalf("read %q", m.Data)
+				}
+			case <-ctx.Done():
+				t.Fatalf("the early frame was not read: %v", c.Err())
+			}
+		})
+	}
+}
+
+// A frame sent with the handshake request is kept in net/http's reader:
+// the accepted side leaves reading to coder/websocket, which reads it.
+func TestFramesWithTheHandshakeRequest(t *testing.T) {
+	accepted := make(chan *Conn, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}))
+	defer s.Close()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := nc.Write(appendTestFrame([]byte(req), 0x82, []byte("early"), true, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	if c == nil {
+		t.Fatal("accept failed")
+	}
+	defer c.CloseNow()
+	select {
+	case m := <-c.Recv():
+		if string(m.Data) != "early" {
+			t.Fatalf("read %q", m.Data)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the early frame was not read: %v", c.Err())
+	}
+	if c.ownReads {
+		t.Fatal("ownReads with bytes read before the hijack")
+	}
+}
