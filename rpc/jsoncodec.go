@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -182,6 +183,23 @@ func plainRun(d []byte) int {
 	return i
 }
 
+// plainPrefix returns how many bytes from the start of d are plain (no
+// '"', '\\' or control character): the index of the first special byte,
+// or len(d). Past the whole words of plainRun, the word holding that byte
+// gives its place at once: in a word's mask the lowest flagged byte is
+// always a true one (a false flag needs a borrow, which only a true match
+// below it makes), so its trailing zeros count the plain bytes before it.
+func plainPrefix(d []byte) int {
+	i := plainRun(d)
+	if i+8 <= len(d) {
+		return i + bits.TrailingZeros64(swarSpecialMask(binary.LittleEndian.Uint64(d[i:i+8])))/8
+	}
+	for i < len(d) && jsonStrPlain[d[i]] {
+		i++
+	}
+	return i
+}
+
 // jsonStrPlain marks the bytes that stand for themselves inside a JSON
 // string: everything but '"', '\\' and control characters.
 var jsonStrPlain = func() (t [256]bool) {
@@ -335,15 +353,11 @@ func (s *jsonScanner) str() bool {
 	for i < len(d) {
 		// Plain bytes a word at a time: none is '"', '\\' or a control
 		// character (bytes from 0x80 are plain; UTF-8 is checked apart).
-		i += plainRun(d[i:])
+		i += plainPrefix(d[i:])
 		if i >= len(d) {
 			break
 		}
 		c := d[i]
-		if jsonStrPlain[c] {
-			i++
-			continue
-		}
 		if c == '"' {
 			s.pos = i + 1
 			return true

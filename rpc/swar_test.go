@@ -71,6 +71,33 @@ func TestPlainRun(t *testing.T) {
 	}
 }
 
+// TestPlainPrefix holds plainPrefix to the byte table: it finds the first
+// special byte exactly, wherever it is, with others after it or not.
+func TestPlainPrefix(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := range 100 {
+		d := make([]byte, n)
+		for range 50 {
+			for i := range d {
+				d[i] = 'a' + byte(r.IntN(26))
+				if r.IntN(12) == 0 { // specials and their neighbours in value, anywhere
+					d[i] = []byte{'"', '\\', 0x00, 0x1f, 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff}[r.IntN(12)]
+				}
+			}
+			first := n
+			for i, c := range d {
+				if !jsonStrPlain[c] {
+					first = i
+					break
+				}
+			}
+			if got := plainPrefix(d); got != first {
+				t.Fatalf("plainPrefix(%q) = %d, want %d", d, got, first)
+			}
+		}
+	}
+}
+
 func BenchmarkScanString(b *testing.B) {
 	for _, n := range []int{64, 4096} {
 		data := []byte(`"` + strings.Repeat("abcdefgh", n/8) + `"`)
