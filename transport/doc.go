@@ -27,6 +27,23 @@
 //     goroutine instead, when nothing is queued: [Conn.Send]'s, and
 //     [Conn.OfferNow]'s when the socket takes them without waiting.
 //
+// # Framing
+//
+// coder/websocket does the handshake, the closing handshake, control frames,
+// compression, fragmented messages and the protocol errors it answers. On a
+// connection over plain TCP or a Unix socket without compression, the Conn
+// frames the common case itself. A data message of up to 64 KiB is written
+// as one final frame built here (masked, on a client, with keys from a
+// per-connection ChaCha8 seeded from crypto/rand); this needs only that
+// the frames written be followed, as on every accepted connection (TLS
+// included) and on a dialed one without TLS. A message that arrives as one
+// final frame, whole in what was read, is taken from the read buffer here
+// when the socket is plain and nothing was buffered above it at the
+// handshake; everything else read goes to coder/websocket, which is never
+// handed bytes past the end of the frame it reads. This skips
+// coder/websocket's channel-based locks, two to three per message each
+// way, which were most of a small message's cost above the system calls.
+//
 // When a heartbeat is configured, a timer fires every interval and a short-lived
 // goroutine sends one ping and waits for its pong; it is tracked like the others.
 // [Conn.Close] and [Conn.CloseNow] stop all of them and wait for them: no
