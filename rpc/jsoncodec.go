@@ -189,10 +189,20 @@ func plainRun(d []byte) int {
 // gives its place at once: in a word's mask the lowest flagged byte is
 // always a true one (a false flag needs a borrow, which only a true match
 // below it makes), so its trailing zeros count the plain bytes before it.
+//
+// The first word is tested alone first: most strings in a message (member
+// names, methods, short values) end in it, and plainRun's 32-byte step
+// would test four words to find that out.
 func plainPrefix(d []byte) int {
-	i := plainRun(d)
-	if i+8 <= len(d) {
-		return i + bits.TrailingZeros64(swarSpecialMask(binary.LittleEndian.Uint64(d[i:i+8])))/8
+	i := 0
+	if len(d) >= 8 {
+		if m := swarSpecialMask(binary.LittleEndian.Uint64(d)); m != 0 {
+			return bits.TrailingZeros64(m) / 8
+		}
+		i = 8 + plainRun(d[8:])
+		if i+8 <= len(d) {
+			return i + bits.TrailingZeros64(swarSpecialMask(binary.LittleEndian.Uint64(d[i:i+8])))/8
+		}
 	}
 	for i < len(d) && jsonStrPlain[d[i]] {
 		i++
