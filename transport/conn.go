@@ -430,22 +430,10 @@ func (c *Conn) enqueue(ctx context.Context, m Message, push, direct bool) error 
 		return c.closedErr()
 	default:
 	}
-	if direct && c.pending.Load() == 0 && clock()-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
-		select {
-		case <-c.stop:
-			c.wmu.Unlock()
-			return c.closedErr()
-		default:
+	if direct && c.pending.Load() == 0 {
+		if now := clock(); now-c.lastWrite.Load() > burstGap && c.wmu.TryLock() {
+			return c.sendDirect(m, now)
 		}
-		c.armWatchdog()
-		ok := c.writeDirect(m)
-		c.disarmWatchdog()
-		c.lastWrite.Store(clock())
-		c.wmu.Unlock()
-		if !ok {
-			return c.closedErr()
-		}
-		return nil
 	}
 	n := cost(m)
 	if push {
@@ -1386,9 +1374,37 @@ func (c *Conn) writeFailed(err error) {
 	_ = c.ws.CloseNow()
 }
 
+// sendDirect writes m on the sender's goroutine (see enqueue); now is
+// the clock() of the decision, which starts the write's watchdog. The
+// caller holds wmu, which it releases.
+func (c *Conn) sendDirect(m Message, now int64) error {
+	select {
+	case <-c.stop:
+		c.wmu.Unlock()
+		return c.closedErr()
+	default:
+	}
+	c.armWatchdogAt(now)
+	ok := c.writeDirect(m)
+	c.disarmWatchdog()
+	c.lastWrite.Store(clock())
+	c.wmu.Unlock()
+	if !ok {
+		return c.closedErr()
+	}
+	return nil
+}
+
 func (c *Conn) armWatchdog() {
 	if c.watchdog != nil {
-		c.writeStart.Store(clock() + 1)
+		c.armWatchdogAt(clock())
+	}
+}
+
+// armWatchdogAt marks a write begun at now (a clock() just read).
+func (c *Conn) armWatchdogAt(now int64) {
+	if c.watchdog != nil {
+		c.writeStart.Store(now + 1)
 		if !c.wdArmed.Load() {
 			c.armWriteTimer(c.opts.WriteTimeout)
 		}
