@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wsrpc/wsrpc/pubsub"
 	"github.com/wsrpc/wsrpc/rpc"
@@ -40,6 +41,10 @@ type Client struct {
 	waiting int           // calls waiting for a connection
 	closed  bool          // Close was called
 	dead    error         // set when the connection ended and reconnect is off
+	// ready is peer while the client is open (nil once closed), for
+	// admit's path without mu: calls from many goroutines on one client
+	// would otherwise all take mu for every call. Written under mu.
+	ready atomic.Pointer[rpc.Peer]
 
 	closeErr error // from closing the last connection; written by the manager before it exits
 
@@ -84,6 +89,7 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Client, error) {
 	}
 	c.closing, c.stop = context.WithCancelCause(context.Background())
 	c.peer, c.status = p, Connected
+	c.ready.Store(p)
 	c.log(slog.LevelInfo, "wsrpc: connected", p, "subprotocol", p.Subprotocol())
 	c.wg.Go(func() { c.run(p) })
 	if c.auth.fn != nil {
@@ -153,6 +159,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
+		c.ready.Store(nil)
 		c.stop(ErrClientClosed)
 	}
 	c.mu.Unlock()
@@ -165,6 +172,9 @@ func (c *Client) Close() error {
 // call that has already been admitted once is not refused by the queue
 // bound. avoid is a connection that refused the call: it is not returned.
 func (c *Client) admit(avoid *rpc.Peer, admitted bool) (*rpc.Peer, <-chan struct{}, error) {
+	if p := c.ready.Load(); p != nil && p != avoid {
+		return p, nil, nil // as the switch below would, without mu
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -205,6 +215,9 @@ func (c *Client) await(ctx context.Context, changed <-chan struct{}) error {
 func (c *Client) setPeer(p *rpc.Peer, s Status, dead error) {
 	c.mu.Lock()
 	c.peer = p
+	if !c.closed {
+		c.ready.Store(p)
+	}
 	moved := c.status != s
 	c.status = s
 	if dead != nil {
