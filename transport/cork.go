@@ -169,13 +169,7 @@ func (c *corkConn) Read(p []byte) (int, error) {
 		}
 	}
 	n := copy(p, c.ahead)
-	c.ahead = c.ahead[n:]
-	c.aheadN.Store(int32(len(c.ahead)))
-	if len(c.ahead) == 0 {
-		c.held.Add(-1)
-		bufpool.Put(c.aheadBuf)
-		c.aheadBuf, c.ahead = nil, nil
-	}
+	c.consume(n)
 	return n, nil
 }
 

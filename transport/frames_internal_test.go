@@ -116,19 +116,10 @@ func plainServer(t *testing.T) (url string, conns <-chan *websocket.Conn) {
 // peer writes and reads, at every size, both ways, from either end.
 func TestOwnFramesWithPlainPeer(t *testing.T) {
 	t.Run("ours accepted", func(t *testing.T) {
-		ch := make(chan *Conn, 1)
-		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
-			if err != nil {
-				close(ch)
-				return
-			}
-			ch <- c
-		}))
-		defer s.Close()
+		url, ch := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		plain, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http"), nil)
+		plain, _, err := websocket.Dial(ctx, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,17 +382,8 @@ func TestFramesWithTheHandshakeResponse(t *testing.T) {
 // A frame sent with the handshake request is kept in net/http's reader:
 // the accepted side leaves reading to coder/websocket, which reads it.
 func TestFramesWithTheHandshakeRequest(t *testing.T) {
-	accepted := make(chan *Conn, 1)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}))
-	defer s.Close()
-	nc, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	url, accepted := acceptingServer(t, nil)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,24 +15,15 @@ import (
 // loopback, closed at the end of the test.
 func loopbackPair(t *testing.T) (client, server *Conn) {
 	t.Helper()
-	accepted := make(chan *Conn, 1)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}))
-	t.Cleanup(s.Close)
+	url, accepted := acceptingServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http"), nil)
+	client, err := Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, ok := <-accepted
-	if !ok {
+	server = <-accepted
+	if server == nil {
 		client.CloseNow()
 		t.Fatal("accept failed")
 	}
@@ -41,6 +32,24 @@ func loopbackPair(t *testing.T) (client, server *Conn) {
 		server.CloseNow()
 	})
 	return client, server
+}
+
+// acceptingServer serves one WebSocket URL whose handler accepts with
+// opts and hands each Conn over (a nil after a failed accept); it stops
+// with the test.
+func acceptingServer(t *testing.T, opts *AcceptOptions) (url string, accepted <-chan *Conn) {
+	t.Helper()
+	ch := make(chan *Conn, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- c
+	}))
+	t.Cleanup(s.Close)
+	return "ws" + strings.TrimPrefix(s.URL, "http"), ch
 }
 
 // After a burst of writes, a connection keeps no write buffer.
