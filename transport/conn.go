@@ -825,6 +825,9 @@ func (c *Conn) readLoop() {
 	}
 	c.beginStop()
 	c.stopTimers()
+	if c.ownReads {
+		c.cork.release()
+	}
 	if !c.closeCalled.Load() {
 		// Reading ended without our closing handshake: the peer's close frame
 		// (coder/websocket has answered it), a network error, EOF, a protocol
@@ -912,7 +915,11 @@ func (c *Conn) notifyRecv() {
 // the size of the previous message, so a stream of similar messages is read
 // in place, without a copy.
 func (c *Conn) readMessage() (Message, error) {
-	if c.ownReads {
+	// Once Close has begun its handshake, coder/websocket reads (waiting
+	// for the peer's close frame, dropping what comes before it) and this
+	// reader must not take frames between the ones it drops: what was
+	// delivered stays a prefix of what the peer sent.
+	if c.ownReads && !c.closeCalled.Load() {
 		m, ok, err := c.cork.nextMessage(c.server, c.opts.readLimit())
 		if err != nil {
 			return Message{}, err

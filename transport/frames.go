@@ -228,11 +228,25 @@ func (f *frameFollower) limit(b []byte) int {
 	n := copy(h[:], f.hdr[:f.hdrN])
 	n += copy(h[n:], b)
 	hl, payload, ok := frameHeaderLen(h[:n])
-	if !ok {
-		return len(b) // all of it is header
+	if !ok || payload >= uint64(len(b)) {
+		// All of b is header, or the frame goes past b: all of b is in it.
+		// (The length is the peer's, up to 2^64-1: no sum with it may wrap.)
+		return len(b)
 	}
-	rest := uint64(hl-f.hdrN) + payload
-	return int(min(rest, uint64(len(b))))
+	return int(min(uint64(hl-f.hdrN)+payload, uint64(len(b))))
+}
+
+// release gives back the read-ahead buffer when reading has ended with
+// bytes left in it (the start of a frame nobody will read).
+func (c *corkConn) release() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.aheadBuf != nil {
+		c.held.Add(-1)
+		bufpool.Put(c.aheadBuf)
+		c.aheadBuf, c.ahead = nil, nil
+		c.aheadN.Store(0)
+	}
 }
 
 // readFramed is Read for a connection whose frames are read here

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -409,4 +410,153 @@ func TestFramesWithTheHandshakeRequest(t *testing.T) {
 	if c.ownReads {
 		t.Fatal("ownReads with bytes read before the hijack")
 	}
+}
+
+// hugeLengthHeader is the header of a client's frame whose 64-bit length
+// is payload, as a hostile peer may send it.
+func hugeLengthHeader(payload uint64) []byte {
+	h := []byte{0x82, 0x80 | 127}
+	h = binary.BigEndian.AppendUint64(h, payload)
+	return append(h, 1, 2, 3, 4) // the masking key: 14 bytes in all
+}
+
+// FuzzFrameFollower hands arbitrary bytes out as readFramed does, in
+// pieces of arbitrary sizes: each piece must be at least a byte (no read
+// that returns nothing while bytes wait: coder/websocket would retry it
+// forever) and never past the end of a frame, whatever the lengths say.
+func FuzzFrameFollower(f *testing.F) {
+	f.Add(hugeLengthHeader(1<<64-10), uint8(5))
+	f.Add(hugeLengthHeader(1<<64-1), uint8(1))
+	f.Add(hugeLengthHeader(1<<63), uint8(13))
+	f.Add(appendTestFrame(appendTestFrame(nil, 0x81, []byte("ab"), true, 8), 0x89, nil, false, 0), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		var ff frameFollower
+		for len(data) > 0 {
+			n := ff.limit(data)
+			if n < 1 || n > len(data) {
+				t.Fatalf("limit %d with %d bytes", n, len(data))
+			}
+			n = min(n, 1+int(step)%len(data))
+			before := ff
+			ff.follow(data[:n])
+			if before.between() && ff.left == 0 && ff.hdrN == 0 && n > 0 {
+				// A whole frame of n bytes: its header said so.
+				hl, payload, ok := frameHeaderLen(data[:n])
+				if !ok || uint64(hl)+payload != uint64(n) {
+					t.Fatalf("%d bytes taken as a whole frame: % x", n, data[:min(n, 14)])
+				}
+			}
+			data = data[n:]
+		}
+	})
+}
+
+// A frame whose 64-bit length is near 2^64 (coder/websocket takes it for
+// a negative length, a protocol error) ends the connection: the reader
+// neither spins nor holds Close up.
+func TestHugeFrameLengthEndsTheConnection(t *testing.T) {
+	for _, payload := range []uint64{1<<64 - 10, 1<<64 - 1, 1 << 63} {
+		t.Run(fmt.Sprintf("length=%#x", payload), func(t *testing.T) {
+			url, accepted := acceptingServer(t, nil)
+			nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+			if _, err := nc.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+			c := <-accepted
+			if c == nil {
+				t.Fatal("accept failed")
+			}
+			defer c.CloseNow()
+			br := bufio.NewReader(nc)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			if !c.ownReads {
+				t.Fatal("the transport does not read frames itself here: the test needs it to")
+			}
+			if _, err := nc.Write(hugeLengthHeader(payload)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.Done():
+				var ce *CloseError
+				if !errors.As(c.Err(), &ce) || ce.Code != StatusProtocolError {
+					t.Fatalf("ended with %v, want 1002", c.Err())
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the connection did not end")
+			}
+		})
+	}
+}
+
+// Messages that arrive while Close waits for the peer's close frame are
+// delivered as a prefix of what the peer sent: coder/websocket reads from
+// then on, and this reader takes nothing between the frames it drops.
+func TestMessagesDuringCloseArePrefix(t *testing.T) {
+	url, conns := plainServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ours, err := Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.CloseNow()
+	plain := <-conns
+	if plain == nil {
+		t.Fatal("accept failed")
+	}
+	defer plain.CloseNow()
+	if !ours.ownReads {
+		t.Fatal("the transport does not read frames itself here: the test needs it to")
+	}
+	go func() { // plain answers our close frame (it reads nothing else)
+		for {
+			if _, _, err := plain.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	const n = 2000
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := plain.Write(ctx, websocket.MessageBinary, binary.BigEndian.AppendUint32(nil, uint32(i))); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	// Read a few, then close while the rest stream in.
+	for range 10 {
+		<-ours.Recv()
+	}
+	closed := make(chan struct{})
+	go func() {
+		ours.Close(StatusNormalClosure, "")
+		close(closed)
+	}()
+	next := uint32(10)
+	for m := range ours.Recv() {
+		if got := binary.BigEndian.Uint32(m.Data); got != next {
+			t.Fatalf("after message %d came %d: a gap", next-1, got)
+		}
+		next++
+	}
+	<-closed
+	<-sent // plain's writes end with the close
+	t.Logf("%d messages delivered in all", next)
 }
