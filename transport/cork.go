@@ -83,14 +83,21 @@ type corkConn struct {
 	// in its buffer and nextMessage may read the next frame itself. rmu
 	// serialises the two, as coder/websocket's Close reads (waiting for
 	// the close frame) on a goroutine of its own.
+	rf  frameFollower
+	rmu sync.Mutex
+	// fillSize is the buffer fill reads into next: twice what the last
+	// fill read, from minFill, or readAhead after one that filled its
+	// buffer (more was waiting), so that a connection with small messages
+	// (an idle one answering pings) takes small pooled buffers.
+	fillSize int32
 	ownReads bool
-	rf       frameFollower
-	rmu      sync.Mutex
 	// fromStart: every byte after the handshake comes through Read, none
 	// was buffered above this corkConn meanwhile (so that rf can follow the
 	// frames from the first); set by the handshake.
-	fromStart  bool
-	emptyReads int // empty reads seen, for watchedBody.drained
+	fromStart bool
+	emptyRead bool // an empty read was seen, for watchedBody.drained
+	// (The fields are ordered to pack: an idle connection's corkConn stays
+	// in the 256-byte size class.)
 }
 
 // followFrames follows p, written through Write, frame by frame; the
@@ -132,7 +139,7 @@ const readAhead = 32 << 10
 
 func (c *corkConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		c.emptyReads++
+		c.emptyRead = true
 		return 0, nil
 	}
 	if c.ownReads {
@@ -152,7 +159,7 @@ func (c *corkConn) Read(p []byte) (int, error) {
 			// than p holds: wait, then take all that came at once in one
 			// system call (instead of one for p's worth and one for the
 			// rest of the message).
-			b, n, err := c.now.readWait()
+			b, n, err := c.now.readWait(readAhead)
 			if err != nil {
 				return c.watch.took(0, err)
 			}
@@ -448,5 +455,8 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // hijackBufSize is the size of the buffered reader and writer that
 // coder/websocket gets on an accepted connection. Writes of a message whose
 // frame does not fit are corked (see writeDirect), so that it still leaves
-// in one system call.
-const hijackBufSize = 512
+// in one system call. Since the transport frames small messages itself
+// (frames.go), coder/websocket's buffers mostly carry control frames and
+// the headers of what it reads, and are held by every idle connection:
+// 256 bytes each, down from 512.
+const hijackBufSize = 256

@@ -156,7 +156,7 @@ func (c *corkConn) writeMessage(typ MessageType, p []byte, mk *masker) (bool, er
 type frameFollower struct {
 	left uint64   // what is left of the current frame's payload
 	hdr  [14]byte // the part of the current header seen so far, hdr[:hdrN]
-	hdrN int
+	hdrN uint8
 }
 
 // frameHeaderLen parses the start of a frame header, h: the header's
@@ -233,7 +233,7 @@ func (f *frameFollower) limit(b []byte) int {
 		// (The length is the peer's, up to 2^64-1: no sum with it may wrap.)
 		return len(b)
 	}
-	return int(min(uint64(hl-f.hdrN)+payload, uint64(len(b))))
+	return int(min(uint64(hl-int(f.hdrN))+payload, uint64(len(b))))
 }
 
 // release gives back the read-ahead buffer when reading has ended with
@@ -280,15 +280,26 @@ func (c *corkConn) readFramed(p []byte) (int, error) {
 // pooled buffer, taken only once there is something (an idle connection
 // holds none), leaving it in ahead. The caller holds rmu; ahead is empty.
 func (c *corkConn) fill() error {
-	b, n, err := c.now.readWait()
+	b, n, err := c.now.readWait(max(int(c.fillSize), minFill))
 	if err != nil {
 		return err
+	}
+	if n == len(b) {
+		c.fillSize = readAhead
+	} else {
+		c.fillSize = int32(2 * n)
 	}
 	c.held.Add(1)
 	c.aheadBuf, c.ahead = b, b[:n]
 	c.aheadN.Store(int32(n))
 	return nil
 }
+
+// minFill is the smallest buffer fill reads into (bufpool's smallest
+// class holds it): enough for a small call or a pong, and small enough
+// that a heartbeat round over many idle connections, whose pongs all come
+// at once, takes little memory from the pool.
+const minFill = 256
 
 // consume takes n bytes off the front of ahead, giving the buffer back
 // once it is drained.

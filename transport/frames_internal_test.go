@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
 )
@@ -559,4 +560,13 @@ func TestMessagesDuringCloseArePrefix(t *testing.T) {
 	<-closed
 	<-sent // plain's writes end with the close
 	t.Logf("%d messages delivered in all", next)
+}
+
+// Every connection holds a corkConn for its whole life, idle or not: the
+// idle-memory target (docs/BENCHMARKS.md, issue 13) has no room for it to
+// pass the 256-byte size class.
+func TestCorkConnSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(corkConn{}); n > 256 {
+		t.Fatalf("corkConn is %d bytes, over the 256-byte size class: reorder or trim its fields", n)
+	}
 }

@@ -21,6 +21,7 @@ type nowReader struct {
 	b      []byte
 	n      int
 	err    error
+	size   int // of the buffer readPooled takes
 }
 
 func newNowReader(raw syscall.RawConn, conn net.Conn) *nowReader {
@@ -35,7 +36,7 @@ func newNowReader(raw syscall.RawConn, conn net.Conn) *nowReader {
 // asks the runtime to wait for the socket (return false), so a reader
 // parked on an idle connection holds none.
 func (r *nowReader) readPooled(fd uintptr) bool {
-	b := bufpool.Get(readAhead)
+	b := bufpool.Get(r.size)
 	b = b[:cap(b)]
 	for {
 		n, err := syscall.Read(int(fd), b)
@@ -53,11 +54,13 @@ func (r *nowReader) readPooled(fd uintptr) bool {
 
 // readWait waits for the socket to have data, as net.Conn.Read does (the
 // read deadline included), and reads what it has into a pooled buffer of
-// up to readAhead bytes, which it returns with the count: one system call
-// for a message larger than the caller's buffer, which would otherwise take
-// a read for each part of it. On io.EOF or an error no buffer is returned.
-func (r *nowReader) readWait() ([]byte, int, error) {
+// about size bytes (at most readAhead), which it returns with the count:
+// one system call for a message larger than the caller's buffer, which
+// would otherwise take a read for each part of it. On io.EOF or an error
+// no buffer is returned.
+func (r *nowReader) readWait(size int) ([]byte, int, error) {
 	r.b, r.n, r.err = nil, 0, nil
+	r.size = min(size, readAhead)
 	if err := r.raw.Read(r.fnWait); err != nil { // the deadline passed, or the socket is closed
 		var oe *net.OpError
 		if errors.As(err, &oe) {

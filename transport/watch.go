@@ -67,9 +67,9 @@ func (b *watchedBody) drained(cork *corkConn) bool {
 	if fmt.Sprintf("%T", b.ReadWriteCloser) != "*http.readWriteCloserBody" {
 		return false
 	}
-	cork.emptyReads = 0
+	cork.emptyRead = false
 	_, err := b.ReadWriteCloser.Read(nil)
-	return err == nil && cork.emptyReads > 0
+	return err == nil && cork.emptyRead
 }
 
 // watchingTransport wraps the body of a 101 response in a watchedBody and
