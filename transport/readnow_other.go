@@ -15,7 +15,9 @@ func newNowReader(syscall.RawConn, net.Conn) *nowReader { return nil }
 
 func (*nowReader) readNow([]byte) (int, error) { return -1, nil }
 
-func (*nowReader) readWait(int) ([]byte, int, error) { panic("transport: readWait without a Unix socket") }
+func (*nowReader) readWait(int) ([]byte, int, error) {
+	panic("transport: readWait without a Unix socket")
+}
 
 // Writing without waiting needs a Unix socket too.
 type nowWriter struct{}
