@@ -22,12 +22,29 @@ import (
 // Conn is a WebSocket connection seen as a pair of channels. It is made by
 // [Dial] or [Accept]. See the package documentation for the goroutines it owns.
 type Conn struct {
-	ws   *websocket.Conn
-	cork *corkConn // nil when the connection cannot be corked
+	// What Offer touches for every delivery of a fan-out, on the
+	// publisher's goroutine, together at the start: a publication to many
+	// connections finds each one's lines cold, and these fit in two of
+	// them instead of six (the fields are described below, where they
+	// belong).
+	stop    chan struct{} // closed once the connection starts ending, for any reason
+	queued  atomic.Int64
+	pending atomic.Int64
+	qmu     sync.Mutex
+	queue   []Message
+	wake    chan struct{} // capacity 1
+	closed  bool
+	writing bool // a writer goroutine is running
+	stopped bool
 	// offerNow: OfferNow may write a message on the caller's goroutine
 	// when the socket takes it at once: an accepted connection on plain
 	// TCP or a Unix socket, without compression.
 	offerNow bool
+	// maxQueued is opts.MaxQueuedBytes.
+	maxQueued int64
+
+	ws   *websocket.Conn
+	cork *corkConn // nil when the connection cannot be corked
 	// corkFrames: SendReader corks each frame it writes. Only a client's
 	// frames gain from it: coder/websocket masks them through its 4 KiB
 	// buffer, a system call each, while it writes a server's unmasked
@@ -80,15 +97,8 @@ type Conn struct {
 	// writerIdle without one, so an idle connection has no writer. stopped
 	// is set (with the stop channel) when the connection starts ending;
 	// then the running writer, or, with none, beginStop, ends writing.
-	qmu     sync.Mutex
-	queue   []Message
-	spare   []Message
-	closed  bool
-	writing bool // a writer goroutine is running
-	stopped bool
-	wake    chan struct{} // capacity 1
-
-	stop       chan struct{} // closed once the connection starts ending, for any reason
+	// (qmu, queue, closed, writing, stopped, wake and stop are at the top.)
+	spare      []Message
 	stopOnce   sync.Once
 	done       chan struct{} // closed by the reader once the connection has ended
 	writerDone chan struct{} // closed once writing has ended for good (see endWrites)
@@ -116,7 +126,6 @@ type Conn struct {
 	// by Send writing directly; pending counts messages queued but not yet
 	// written, so a direct write never overtakes a queued message.
 	wmu        sync.Mutex
-	pending    atomic.Int64
 	lastWrite  atomic.Int64 // clock() when the last write ended
 	writeStart atomic.Int64 // clock()+1 when the current write began, 0 when idle
 	wdArmed    atomic.Bool  // the write watchdog's timer is running (see checkWrite)
@@ -124,10 +133,9 @@ type Conn struct {
 	stalls     atomic.Int64 // times the reader has had to wait for the consumer
 
 	// The bounds of the send queue: queued counts the bytes (plus
-	// msgOverhead each) of the messages in it, and pending (above) the
+	// msgOverhead each) of the messages in it, and pending (at the top) the
 	// messages. A Send waiting for room registers in roomWaiters and is
 	// woken through room.
-	queued      atomic.Int64
 	roomWaiters atomic.Int32
 	room        chan struct{} // capacity 1
 	discard     atomic.Bool   // ending for a slow reader: drop the queue, do not flush it
@@ -157,6 +165,7 @@ func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, 
 		cork:        cork,
 		corkFrames:  client && cork != nil,
 		offerNow:    !client && cork.canTryWrite() && opts.Compression == websocket.CompressionDisabled,
+		maxQueued:   opts.MaxQueuedBytes,
 		ownFrames:   cork.followed() && opts.Compression == websocket.CompressionDisabled,
 		sock:        sock,
 		broken:      broken,
@@ -331,7 +340,7 @@ func (c *Conn) offer(m Message, limit int64, code StatusCode, reason string, now
 			return nil
 		}
 	}
-	if bound := c.opts.MaxQueuedBytes; limit <= 0 || bound >= 0 && limit > bound {
+	if bound := c.maxQueued; limit <= 0 || bound >= 0 && limit > bound {
 		limit = bound
 	}
 	n := cost(m)
