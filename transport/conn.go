@@ -66,9 +66,10 @@ type Conn struct {
 	// broken is set when a read beneath coder/websocket failed (see
 	// readWatch); nil when there is no such watch.
 	broken      *atomic.Bool
-	lastSize    int       // of the last message read; the reader's own
-	probe       [1]byte   // the reader's own; see readMessage
-	part        partState // the reader's own; see readPart
+	ownRead     atomic.Int64 // messages read by nextMessage (frames.go), for tests; the reader's
+	lastSize    int          // of the last message read; the reader's own
+	probe       [1]byte      // the reader's own; see readMessage
+	part        partState    // the reader's own; see readPart
 	opts        ConnOptions
 	subprotocol string
 	localAddr   net.Addr
@@ -126,6 +127,7 @@ type Conn struct {
 	// by Send writing directly; pending counts messages queued but not yet
 	// written, so a direct write never overtakes a queued message.
 	wmu        sync.Mutex
+	ownWritten atomic.Int64 // frames written by writeMessage (frames.go), for tests; under wmu
 	lastWrite  atomic.Int64 // clock() when the last write ended
 	writeStart atomic.Int64 // clock()+1 when the current write began, 0 when idle
 	wdArmed    atomic.Bool  // the write watchdog's timer is running (see checkWrite)
@@ -152,9 +154,6 @@ type Conn struct {
 	counts counts // see Stats
 
 	offerCuts atomic.Int64 // frames tryOfferNow wrote in part, for tests
-	// Messages read by nextMessage and frames written by writeMessage
-	// (see frames.go), for tests.
-	ownRead, ownWritten atomic.Int64
 }
 
 func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, sock io.Closer, broken *atomic.Bool, header http.Header, local, remote net.Addr) *Conn {
