@@ -31,10 +31,10 @@
 //
 // coder/websocket does the handshake, the closing handshake, control frames,
 // compression, fragmented messages and the protocol errors it answers. On a
-// connection over plain TCP or a Unix socket without compression, the Conn
-// frames the common case itself. A data message of up to 64 KiB is written
-// as one final frame built here (masked, on a client, with keys from a
-// per-connection ChaCha8 seeded from crypto/rand); this needs only that
+// connection without compression, the Conn frames the common case itself.
+// A data message of up to 64 KiB is written as one final frame built here
+// (masked, on a client, with keys from a per-connection ChaCha8 seeded
+// from crypto/rand); this needs only that
 // the frames written be followed, as on every accepted connection (TLS
 // included) and on a dialed one without TLS. A message that arrives as one
 // final frame, whole in what was read, is taken from the read buffer here
