@@ -381,6 +381,10 @@ func TestFramesWithTheHandshakeResponse(t *testing.T) {
 	}
 }
 
+// rawUpgrade is a WebSocket handshake request written by hand.
+const rawUpgrade = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+
 // A frame sent with the handshake request is kept in net/http's reader:
 // the accepted side leaves reading to coder/websocket, which reads it.
 func TestFramesWithTheHandshakeRequest(t *testing.T) {
@@ -390,9 +394,7 @@ func TestFramesWithTheHandshakeRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-	if _, err := nc.Write(appendTestFrame([]byte(req), 0x82, []byte("early"), true, 0)); err != nil {
+	if _, err := nc.Write(appendTestFrame([]byte(rawUpgrade), 0x82, []byte("early"), true, 0)); err != nil {
 		t.Fatal(err)
 	}
 	c := <-accepted
@@ -464,9 +466,7 @@ func TestHugeFrameLengthEndsTheConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-			if _, err := nc.Write([]byte(req)); err != nil {
+			if _, err := nc.Write([]byte(rawUpgrade)); err != nil {
 				t.Fatal(err)
 			}
 			c := <-accepted
