@@ -2,7 +2,9 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"strings"
 )
@@ -137,14 +139,23 @@ func (s *StreamOf[Item]) Recv() (Item, error) {
 // call ended with a result. Breaking out of the loop closes the stream.
 func (s *StreamOf[Item]) All() iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
-		for raw, err := range s.Stream.All() {
+		defer s.Close()
+		for {
 			var it Item
-			if err == nil {
-				err = s.p.unmarshal(raw, &it)
-			}
-			if !yield(it, err) {
+			raw, err := s.Stream.next() // decoded in place, as RecvValue does
+			if errors.Is(err, io.EOF) {
 				return
 			}
+			if err == nil {
+				err = s.p.unmarshal(raw.data, &it)
+				raw.release()
+				if !yield(it, err) {
+					return
+				}
+				continue
+			}
+			yield(it, err)
+			return
 		}
 	}
 }

@@ -513,6 +513,9 @@ type rxMessage struct {
 	m      transport.Message
 	shared bool // a batch: several decoded messages alias the buffer
 	kept   bool // someone holds on to the bytes; leave them to the collector
+	// sb, once a stream result was kept in the buffer, counts those that
+	// still hold it (keepItem): the buffer then goes back when the last is read.
+	sb *sharedBuf
 }
 
 // donate hands the buffer to the one reader that will recycle it (a
@@ -521,7 +524,7 @@ type rxMessage struct {
 // or other messages share it); the bytes are then left to the collector.
 func (rx *rxMessage) donate() (buf []byte, r transport.Recycler) {
 	defer func() { rx.kept = true }()
-	if rx.kept || rx.shared || rx.m.Recycle == nil {
+	if rx.kept || rx.shared || rx.sb != nil || rx.m.Recycle == nil {
 		return nil, nil
 	}
 	return rx.m.Data, rx.m.Recycle
@@ -529,7 +532,13 @@ func (rx *rxMessage) donate() (buf []byte, r transport.Recycler) {
 
 // release recycles the buffer unless it was kept or donated.
 func (rx *rxMessage) release() {
-	if !rx.kept && rx.m.Recycle != nil {
+	switch {
+	case rx.sb != nil:
+		if rx.kept {
+			rx.sb.keep.Store(true)
+		}
+		rx.sb.release()
+	case !rx.kept && rx.m.Recycle != nil:
 		rx.m.Recycle.Recycle(rx.m.Data)
 	}
 	*rx = rxMessage{}

@@ -78,7 +78,7 @@ type Stream struct {
 	// The results received and not yet read, appended by the peer's reader;
 	// at most the credit granted.
 	qmu    sync.Mutex
-	queue  []Raw
+	queue  []streamItem
 	head   int
 	notify chan struct{} // a result was queued (capacity 1)
 	bytes  uint64        // of the results read
@@ -153,10 +153,25 @@ func (p *Peer) startStream(ctx context.Context, method string, params []byte, md
 // or the call's error: the handler's, a cancellation, a deadline, or a
 // lost connection (an *Error of CodeConnectionLost: the stream was cut
 // before it ended, after the results read so far).
+//
+// The result is the caller's to keep: a small result that arrived packed
+// with others is copied out of the buffer they came in (one allocation),
+// so that the buffer can be reused. [Stream.RecvValue] decodes without
+// that copy: into a reused Raw (or []byte) it allocates nothing.
 func (s *Stream) Recv() (Raw, error) {
+	it, err := s.next()
+	if err != nil {
+		return nil, err
+	}
+	return it.own(), nil
+}
+
+// next returns the next result as it arrived (see Recv), aliasing its
+// received buffer until it is released.
+func (s *Stream) next() (streamItem, error) {
 	for s.final == nil {
 		if it, ok := s.pop(); ok {
-			s.consumed(len(it))
+			s.consumed(len(it.data))
 			return it, nil
 		}
 		select {
@@ -173,15 +188,72 @@ func (s *Stream) Recv() (Raw, error) {
 	}
 	if s.final.Err != nil {
 		if CodeOf(s.final.Err) == CodeConnectionLost {
-			return nil, fmt.Errorf("wsrpc: stream %s: cut after %d results, before it ended: %w", s.method, s.read, s.final.Err)
+			return streamItem{}, fmt.Errorf("wsrpc: stream %s: cut after %d results, before it ended: %w", s.method, s.read, s.final.Err)
 		}
-		return nil, s.final.Err
+		return streamItem{}, s.final.Err
 	}
-	return nil, fmt.Errorf("%w (%w)", io.EOF, ErrStreamEnded)
+	return streamItem{}, fmt.Errorf("%w (%w)", io.EOF, ErrStreamEnded)
+}
+
+// streamItem is a received result waiting to be read.
+type streamItem struct {
+	data []byte
+	// buf is the received buffer data aliases, shared with the other
+	// results that arrived in the same message until each was read; nil
+	// when data is its own.
+	buf *sharedBuf
+}
+
+// own returns the result for its reader to keep: the bytes in place when
+// they are not in a shared buffer, or are most of it, or the buffer is
+// small (it is then the result's: never reused); else a copy, and the
+// shared buffer is released.
+func (it streamItem) own() Raw {
+	if it.buf == nil {
+		return Raw(it.data)
+	}
+	if n := len(it.buf.data); n < copyItemsFrom || len(it.data)*2 >= n {
+		it.buf.keep.Store(true)
+		it.buf.release()
+		return Raw(it.data)
+	}
+	data := append(make([]byte, 0, len(it.data)), it.data...)
+	it.buf.release()
+	return Raw(data)
+}
+
+// release is done with the result's bytes.
+func (it streamItem) release() {
+	if it.buf != nil {
+		it.buf.release()
+	}
+}
+
+// copyItemsFrom is the size of a received buffer from which a stream
+// result that fills less than half of it is copied out for a reader that
+// keeps it ([Stream.Recv]), rather than keeping the whole buffer alive as
+// long as the result: the buffer (of a packed message of many results)
+// then goes back to the transport's pool.
+const copyItemsFrom = 8 << 10
+
+// sharedBuf is a received buffer that stream results alias: it goes back
+// to the transport's pool once every result was read and the message's
+// dispatch is done, unless one of them kept it.
+type sharedBuf struct {
+	data    []byte
+	recycle transport.Recycler
+	refs    atomic.Int32 // the results not yet read, and the dispatch
+	keep    atomic.Bool  // a reader kept the bytes (or the dispatch did): never reused
+}
+
+func (b *sharedBuf) release() {
+	if b.refs.Add(-1) == 0 && !b.keep.Load() {
+		b.recycle.Recycle(b.data)
+	}
 }
 
 // push queues a received result (the peer's reader).
-func (s *Stream) push(it Raw) {
+func (s *Stream) push(it streamItem) {
 	s.qmu.Lock()
 	s.queue = append(s.queue, it)
 	s.qmu.Unlock()
@@ -192,14 +264,14 @@ func (s *Stream) push(it Raw) {
 }
 
 // pop takes the oldest queued result.
-func (s *Stream) pop() (Raw, bool) {
+func (s *Stream) pop() (streamItem, bool) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if s.head == len(s.queue) {
-		return nil, false
+		return streamItem{}, false
 	}
 	it := s.queue[s.head]
-	s.queue[s.head] = nil
+	s.queue[s.head] = streamItem{}
 	s.head++
 	if s.head == len(s.queue) { // empty: start again at the front
 		s.queue, s.head = s.queue[:0], 0
@@ -211,13 +283,18 @@ func (s *Stream) pop() (Raw, bool) {
 	return it, true
 }
 
-// RecvValue is Recv, decoding the result into v with the peer's codec.
+// RecvValue is Recv, decoding the result into v with the peer's codec
+// straight from the buffer it arrived in (a codec's Unmarshal copies what
+// it keeps), with no copy of its own: decoding into a reused [Raw] or
+// []byte (a result's bytes copied into v's capacity) allocates nothing.
 func (s *Stream) RecvValue(v any) error {
-	it, err := s.Recv()
+	it, err := s.next()
 	if err != nil {
 		return err
 	}
-	return s.p.unmarshal(it, v)
+	err = s.p.unmarshal(it.data, v)
+	it.release()
+	return err
 }
 
 // All returns the results in order; the last pair has a nil Raw and the
@@ -312,14 +389,32 @@ func (p *Peer) handleStreamItem(m *message) {
 	}
 	st := pc.stream
 	if st.received.Add(1) <= st.granted.Load() {
-		p.rx.kept = true // the item aliases the received buffer
-		st.push(Raw(m.result))
+		st.push(p.keepItem(m.result))
 		return
 	}
 	if p.abandon(m.id.n) {
 		p.deliver(pc.reply, &Response{ID: m.id.n, Err: &Error{Code: CodeInternalError,
 			Message: fmt.Sprintf("stream: the peer sent more results than the %d of credit granted", st.granted.Load())}})
 	}
+}
+
+// keepItem makes a received stream result into an item that outlives
+// the dispatch of its message: one that shares the message's buffer with
+// the message's other results, so that the buffer is reused once all were
+// read; or, when the buffer is not the transport's to reuse (or someone
+// else keeps it), the bytes in place, left to the collector.
+func (p *Peer) keepItem(b []byte) streamItem {
+	rx := &p.rx
+	if rx.kept || rx.m.Recycle == nil {
+		rx.kept = true
+		return streamItem{data: b}
+	}
+	if rx.sb == nil {
+		rx.sb = &sharedBuf{data: rx.m.Data, recycle: rx.m.Recycle}
+		rx.sb.refs.Store(1) // the dispatch's own, released once it is done
+	}
+	rx.sb.refs.Add(1)
+	return streamItem{data: b, buf: rx.sb}
 }
 
 // StreamWriter is the handler's side of a stream: what [Request.Stream]

@@ -928,12 +928,14 @@ func (c *Conn) readMessage() (Message, error) {
 	// reader must not take frames between the ones it drops: what was
 	// delivered stays a prefix of what the peer sent.
 	if c.ownReads && !c.closeCalled.Load() {
-		m, ok, err := c.cork.nextMessage(c.server, c.opts.readLimit())
+		m, ok, err := c.cork.nextMessage(c.server, c.opts.readLimit(), c.lastSize, c.startMessage)
+		c.endMessage()
 		if err != nil {
 			return Message{}, err
 		}
 		if ok {
 			c.ownRead.Add(1)
+			c.lastSize = len(m.Data)
 			if m.Type == Text && !utf8.Valid(m.Data) {
 				bufpool.Put(m.Data)
 				return Message{}, c.invalidUTF8()
@@ -1274,10 +1276,19 @@ func (c *Conn) writePacked(ms []Message) bool {
 	for _, m := range ms {
 		size += len(m.Data) + 4
 	}
-	buf := ms[0].Pack.Pack(bufpool.Get(size)[:0], ms)
-	err := c.writeData(ms[0].Type, buf)
-	n := len(buf)
-	bufpool.Put(buf)
+	n, done, err := 0, false, error(nil)
+	if c.ownFrames {
+		// Packed straight into the frame's buffer.
+		if n, done, err = c.cork.writePackedMessage(ms[0].Type, size, ms[0].Pack, ms, c.mask); done {
+			c.ownWritten.Add(1)
+		}
+	}
+	if !done {
+		buf := ms[0].Pack.Pack(bufpool.Get(size)[:0], ms)
+		err = c.writeData(ms[0].Type, buf)
+		n = len(buf)
+		bufpool.Put(buf)
+	}
 	if err != nil {
 		c.writeFailed(err)
 		return false

@@ -3,6 +3,7 @@ package transport
 import (
 	crand "crypto/rand"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
 	"net"
 
@@ -149,6 +150,82 @@ func (c *corkConn) writeMessage(typ MessageType, p []byte, mk *masker) (bool, er
 	_, err := c.Conn.Write(b)
 	bufpool.Put(b)
 	return true, err
+}
+
+// writePackedMessage is writeMessage for the one message pk makes of ms,
+// at most bound bytes: it is packed straight into the frame's buffer (the
+// corked one, or a pooled one written at once), after room for the header,
+// rather than packed apart and then copied in. It reports false, having
+// written nothing, as writeMessage does.
+func (c *corkConn) writePackedMessage(typ MessageType, bound int, pk Packer, ms []Message, mk *masker) (int, bool, error) {
+	if bound > maxOwnFrame {
+		return 0, false, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.follow || !c.betweenFrames() {
+		return 0, false, nil
+	}
+	if err := c.flushRestLocked(); err != nil {
+		return 0, true, err
+	}
+	if c.closeSent {
+		return 0, true, net.ErrClosed
+	}
+	size := bound + 14
+	var n int
+	if c.corked {
+		if len(c.buf)+size > maxCork {
+			if err := c.flushLocked(); err != nil {
+				return 0, true, err
+			}
+		}
+		if c.buf == nil {
+			c.buf = bufpool.Get(maxCork)
+		}
+		c.buf, n = appendPackedFrame(c.buf, typ, bound, pk, ms, mk)
+		return n, true, nil
+	}
+	b, n := appendPackedFrame(bufpool.Get(size)[:0], typ, bound, pk, ms, mk)
+	_, err := c.Conn.Write(b)
+	bufpool.Put(b)
+	return n, true, err
+}
+
+// appendPackedFrame appends a final frame holding the message pk makes of
+// ms (about bound bytes; b has room for bound and a header), masked with a
+// key from mk when mk is not nil, and returns it with the message's length.
+// The message is packed after room for the header its bound needs, then
+// the header is written in front; a message whose length needs a shorter
+// header (or, from a packer past its bound, a longer one) is moved to fit.
+func appendPackedFrame(b []byte, typ MessageType, bound int, pk Packer, ms []Message, mk *masker) ([]byte, int) {
+	start := len(b)
+	hl := 2 + frameLenBytes(bound)
+	if mk != nil {
+		hl += 4
+	}
+	b = pk.Pack(b[:start+hl], ms)
+	n := len(b) - start - hl
+	var hdr [14]byte
+	h := appendFrameHeader(hdr[:0], typ, n)
+	var key uint32
+	if mk != nil {
+		h[1] |= 0x80 // the mask bit
+		key = mk.key()
+		h = binary.LittleEndian.AppendUint32(h, key)
+	}
+	if len(h) != hl {
+		if len(h) > hl {
+			b = append(b, make([]byte, len(h)-hl)...)
+		}
+		copy(b[start+len(h):], b[start+hl:start+hl+n]) // overlapping: copy moves them as memmove does
+		b = b[:start+len(h)+n]
+	}
+	copy(b[start:], h)
+	if mk != nil {
+		maskBytes(b[start+len(h):], key)
+	}
+	return b, n
 }
 
 // frameFollower follows a stream of frames as it goes by in pieces: where
@@ -314,15 +391,20 @@ func (c *corkConn) consume(n int) {
 }
 
 // nextMessage reads the next message itself when it comes as one final
-// text or binary frame, whole in what was read (waiting for the socket
-// first if nothing was), well formed for this end (masked from a client,
-// unmasked from a server: server says which end this is), without
-// extension bits and of at most limit bytes. Otherwise it reports false,
-// having taken nothing, and coder/websocket reads what comes next (a
-// control frame, a fragment, a frame not all here yet, a protocol error
-// it answers). coder/websocket's per-message locks and its byte-at-a-time
-// header reads are then paid only for those.
-func (c *corkConn) nextMessage(server bool, limit int64) (Message, bool, error) {
+// text or binary frame (waiting for the socket first if nothing was read),
+// well formed for this end (masked from a client, unmasked from a server:
+// server says which end this is), without extension bits and of at most
+// limit bytes. A frame whose header was read but not all of its payload
+// is read to its end here too, straight from the socket into the
+// message's buffer (see readRest). Otherwise it reports false, having
+// taken nothing, and coder/websocket reads what comes next (a control
+// frame, a fragment, a header not all here yet, a protocol error it
+// answers). coder/websocket's per-message locks and its byte-at-a-time
+// header reads are then paid only for those. hint is the size of the last
+// message read, which the buffer of a message not all here starts at;
+// start is called before waiting for the rest of one (the message
+// timeout starts).
+func (c *corkConn) nextMessage(server bool, limit int64, hint int, start func()) (Message, bool, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if !c.rf.between() {
@@ -339,26 +421,77 @@ func (c *corkConn) nextMessage(server bool, limit int64) (Message, bool, error) 
 	}
 	b := c.ahead
 	hl, n, ok := frameHeaderLen(b)
-	if !ok || b[0]&0xf0 != 0x80 || n > uint64(limit) || uint64(len(b)-hl) < n {
-		return Message{}, false, nil // not final, extension bits, too large, or not all here
+	if !ok || b[0]&0xf0 != 0x80 || n > uint64(limit) || n > maxOwnRead {
+		return Message{}, false, nil // not final, extension bits, too large, or the header not all here
 	}
 	op, masked := b[0]&0x0f, b[1]&0x80 != 0
 	if op != byte(Text) && op != byte(Binary) || masked != server {
 		return Message{}, false, nil
 	}
 	m := Message{Type: MessageType(op)}
-	if n == 0 {
+	var key uint32
+	if masked {
+		key = binary.LittleEndian.Uint32(b[hl-4 : hl])
+	}
+	switch have := len(b) - hl; {
+	case n == 0:
 		m.Data = []byte{}
-	} else {
+		c.consume(hl)
+	case uint64(have) >= n:
 		m.Data = bufpool.Get(int(n))[:n]
 		copy(m.Data, b[hl:])
-		if masked {
-			maskBytes(m.Data, binary.LittleEndian.Uint32(b[hl-4:hl]))
+		c.consume(hl + int(n))
+	default:
+		start()
+		data, err := c.readRest(b[hl:], int(n), hint)
+		if err != nil {
+			return Message{}, false, err
 		}
-		if bufpool.Pooled(m.Data) {
-			m.Recycle = receivedBuffer{}
+		m.Data = data
+	}
+	if masked {
+		maskBytes(m.Data, key)
+	}
+	if bufpool.Pooled(m.Data) {
+		m.Recycle = receivedBuffer{}
+	}
+	return m, true, nil
+}
+
+// maxOwnRead bounds a frame read by nextMessage when no read limit does
+// (a negative ReadLimit); larger ones are coder/websocket's.
+const maxOwnRead = 1 << 30
+
+// readRest reads a frame of n payload bytes whose beginning, got, is all
+// that is left of the read-ahead buffer: it takes got and reads the rest
+// from the socket into the message's buffer, with no copy on the way.
+// The buffer starts at the size of the last message (hint) or twice what
+// is here, and grows as the payload arrives, so that a peer that sends a
+// large frame's header and stops holds no more memory than it sent. A
+// read that fails (the connection lost mid-frame) ends reading; the
+// partial message is dropped.
+func (c *corkConn) readRest(got []byte, n, hint int) ([]byte, error) {
+	buf := bufpool.Get(min(n, max(hint, 2*len(got), readAhead)))
+	buf = append(buf, got...)
+	c.consume(len(c.ahead)) // the header and got: all that was read ahead
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = bufpool.Grow(buf, min(n-len(buf), len(buf)))
+		}
+		err := c.watch.pending()
+		if err == nil {
+			var k int
+			k, err = c.Conn.Read(buf[len(buf):min(cap(buf), n)])
+			buf = buf[:len(buf)+k]
+			_, err = c.watch.took(k, err)
+		}
+		if err != nil {
+			bufpool.Put(buf)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
 	}
-	c.consume(hl + int(n))
-	return m, true, nil
+	return buf, nil
 }

@@ -259,45 +259,69 @@ func TestFramedReadsStopAtFrameEnds(t *testing.T) {
 	}
 }
 
+// streamConn is a net.Conn whose reads come from r, in pieces of at most
+// step bytes; only Read is used.
+type streamConn struct {
+	net.Conn
+	r    io.Reader
+	step int
+}
+
+func (s *streamConn) Read(p []byte) (int, error) {
+	return s.r.Read(p[:min(len(p), s.step)])
+}
+
 // FuzzNextMessage feeds arbitrary bytes, as read from the network, to
-// the reader of whole frames: it takes a message only when it is one
-// final, well-formed data frame for this end, whole and within the limit,
-// and then exactly that frame's bytes; otherwise it takes nothing.
+// the reader of whole frames, cut anywhere: the first split bytes were
+// read ahead, the rest arrives in pieces of step bytes. It takes a message
+// only when it is one final, well-formed data frame for this end within
+// the limit, whose header was read ahead, and then exactly that frame's
+// bytes (a stream that ends inside it is an error, never a message);
+// otherwise it takes nothing.
 func FuzzNextMessage(f *testing.F) {
-	f.Add(appendTestFrame(nil, 0x82, []byte("hello"), true, 0), true)
-	f.Add(appendTestFrame(nil, 0x81, []byte("hello"), false, 0), false)
-	f.Add(appendTestFrame(nil, 0x81, []byte("x"), true, 8), true)
-	f.Add(appendTestFrame(nil, 0x01, []byte("part"), true, 0), true)
-	f.Add(appendTestFrame(nil, 0x89, nil, true, 0), true)
-	f.Add(appendTestFrame(nil, 0xc2, []byte("rsv"), true, 0), true)
-	f.Add(append(appendTestFrame(nil, 0x82, make([]byte, 300), true, 0), 0x82, 0x80), true)
-	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true)
-	f.Add([]byte{0x82}, false)
-	f.Add(appendTestFrame(nil, 0x82, []byte("masked to a client"), true, 0), false)
-	f.Add(appendTestFrame(nil, 0x82, []byte("unmasked to a server"), false, 0), true)
-	f.Fuzz(func(t *testing.T, data []byte, server bool) {
+	f.Add(appendTestFrame(nil, 0x82, []byte("hello"), true, 0), true, 0, 1)
+	f.Add(appendTestFrame(nil, 0x81, []byte("hello"), false, 0), false, 3, 2)
+	f.Add(appendTestFrame(nil, 0x81, []byte("x"), true, 8), true, 0, 1)
+	f.Add(appendTestFrame(nil, 0x01, []byte("part"), true, 0), true, 0, 1)
+	f.Add(appendTestFrame(nil, 0x89, nil, true, 0), true, 0, 1)
+	f.Add(appendTestFrame(nil, 0xc2, []byte("rsv"), true, 0), true, 0, 1)
+	f.Add(append(appendTestFrame(nil, 0x82, make([]byte, 300), true, 0), 0x82, 0x80), true, 0, 7)
+	f.Add(appendTestFrame(nil, 0x82, make([]byte, 900), true, 0), true, 100, 64)
+	f.Add(appendTestFrame(nil, 0x82, make([]byte, 900), false, 0)[:500], false, 10, 64)
+	f.Add([]byte{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, true, 0, 1)
+	f.Add([]byte{0x82}, false, 0, 1)
+	f.Add(appendTestFrame(nil, 0x82, []byte("masked to a client"), true, 0), false, 0, 1)
+	f.Add(appendTestFrame(nil, 0x82, []byte("unmasked to a server"), false, 0), true, 0, 1)
+	f.Fuzz(func(t *testing.T, data []byte, server bool, split, step int) {
 		if len(data) == 0 {
 			return // an empty read-ahead would wait on the socket
 		}
+		split = len(data) - abs(split)%len(data) // 1 to len(data) bytes read ahead
+		step = 1 + abs(step)%4096
 		const limit = 1000
-		c := &corkConn{ahead: bytes.Clone(data), aheadBuf: bytes.Clone(data)}
-		m, ok, err := c.nextMessage(server, limit)
-		if err != nil {
-			t.Fatalf("error from bytes already read: %v", err)
-		}
-		taken := len(data) - len(c.ahead)
-		if !ok {
-			if taken != 0 {
-				t.Fatalf("no message, but %d bytes taken", taken)
+		rest := bytes.NewReader(data[split:])
+		c := &corkConn{Conn: &streamConn{r: rest, step: step}, ahead: bytes.Clone(data[:split]), aheadBuf: bytes.Clone(data[:split])}
+		m, ok, err := c.nextMessage(server, limit, 0, func() {})
+		hl, n, hok := frameHeaderLen(data[:split])
+		takes := hok && data[0]&0xf0 == 0x80 && n <= limit && (data[1]&0x80 != 0) == server &&
+			(data[0]&0x0f == 1 || data[0]&0x0f == 2)
+		taken := split - len(c.ahead) + int(rest.Size()) - rest.Len()
+		switch {
+		case !takes:
+			if ok || err != nil || taken != 0 {
+				t.Fatalf("took %d bytes (message %v, error %v) of a frame it must leave: % x", taken, ok, err, data[:min(len(data), 14)])
 			}
 			return
+		case uint64(hl)+n > uint64(len(data)):
+			if ok || !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("frame of %d+%d in %d bytes: message %v, error %v; want io.ErrUnexpectedEOF", hl, n, len(data), ok, err)
+			}
+			return
+		case err != nil || !ok:
+			t.Fatalf("whole frame of %d+%d not taken: message %v, error %v", hl, n, ok, err)
 		}
-		hl, n, hok := frameHeaderLen(data)
-		if !hok || data[0]&0xf0 != 0x80 || n > limit || (data[1]&0x80 != 0) != server {
-			t.Fatalf("took a frame it must leave: % x", data[:min(len(data), 14)])
-		}
-		if op := data[0] & 0x0f; op != 1 && op != 2 || MessageType(op) != m.Type {
-			t.Fatalf("opcode %d taken as %v", op, m.Type)
+		if MessageType(data[0]&0x0f) != m.Type {
+			t.Fatalf("opcode %d taken as %v", data[0]&0x0f, m.Type)
 		}
 		if taken != hl+int(n) || len(m.Data) != int(n) {
 			t.Fatalf("took %d bytes and a %d-byte message from a frame of %d+%d", taken, len(m.Data), hl, n)
@@ -313,6 +337,13 @@ func FuzzNextMessage(f *testing.F) {
 			t.Fatalf("payload % x, want % x", m.Data, want)
 		}
 	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -(n + 1) // never negative, even for the most negative int
+	}
+	return n
 }
 
 // rawHandshakeServer answers one WebSocket handshake by hand and writes
@@ -568,5 +599,173 @@ func TestMessagesDuringCloseArePrefix(t *testing.T) {
 func TestCorkConnSizeClass(t *testing.T) {
 	if n := unsafe.Sizeof(corkConn{}); n > 256 {
 		t.Fatalf("corkConn is %d bytes, over the 256-byte size class: reorder or trim its fields", n)
+	}
+}
+
+// A large message from a bare coder/websocket peer, which arrives over many
+// reads, is read here (its payload straight into its buffer), at every size
+// up to the read limit, from either end; one byte over the limit is still
+// coder/websocket's 1009.
+func TestLargeFramesReadInPlace(t *testing.T) {
+	const limit = 1 << 20
+	sizes := []int{readAhead - 14, readAhead, readAhead + 1, 100_000, 300_001, limit}
+	check := func(t *testing.T, ours *Conn, plain *websocket.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for i, n := range sizes {
+			typ, b := sizedMessage(i, n)
+			before := ours.ownRead.Load()
+			if err := plain.Write(ctx, websocket.MessageType(typ), b); err != nil {
+				t.Fatalf("plain write of %d bytes: %v", n, err)
+			}
+			select {
+			case m := <-ours.Recv():
+				if m.Type != typ || !bytes.Equal(m.Data, b) {
+					t.Fatalf("read %v of %d bytes, want %v of %d", m.Type, len(m.Data), typ, n)
+				}
+			case <-ctx.Done():
+				t.Fatalf("nothing read of %d bytes: %v", n, ours.Err())
+			}
+			if ours.ownRead.Load() != before+1 {
+				t.Errorf("%d bytes: not read by the corkConn", n)
+			}
+		}
+		go plain.Write(ctx, websocket.MessageBinary, make([]byte, limit+1)) // fails once ours closes
+		go plain.Read(ctx)                                                  // the close frame
+		select {
+		case <-ours.Done():
+			var ce *CloseError
+			if !errors.As(ours.Err(), &ce) || ce.Code != StatusMessageTooBig {
+				t.Fatalf("ended with %v, want 1009", ours.Err())
+			}
+		case <-ctx.Done():
+			t.Fatal("a message over the limit did not end the connection")
+		}
+	}
+	t.Run("ours accepted", func(t *testing.T) {
+		url, ch := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		plain, _, err := websocket.Dial(ctx, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plain.CloseNow()
+		ours := <-ch
+		if ours == nil {
+			t.Fatal("accept failed")
+		}
+		defer ours.CloseNow()
+		plain.SetReadLimit(64)
+		check(t, ours, plain)
+	})
+	t.Run("ours dialed", func(t *testing.T) {
+		url, conns := plainServer(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ours, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ours.CloseNow()
+		plain := <-conns
+		if plain == nil {
+			t.Fatal("accept failed")
+		}
+		defer plain.CloseNow()
+		check(t, ours, plain)
+	})
+}
+
+// A peer that goes away in the middle of a large frame's payload ends the
+// connection as lost (1006), with nothing of that frame delivered and
+// nothing left behind.
+func TestFrameCutShortEndsTheConnection(t *testing.T) {
+	url, accepted := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte(rawUpgrade)); err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	if c == nil {
+		t.Fatal("accept failed")
+	}
+	defer c.CloseNow()
+	br := bufio.NewReader(nc)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if !c.ownReads {
+		t.Fatal("the transport does not read frames itself here: the test needs it to")
+	}
+	frame := appendTestFrame(nil, 0x82, make([]byte, 500_000), true, 0)
+	if _, err := nc.Write(frame[:200_000]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the reader start on it
+	nc.Close()
+	select {
+	case <-c.Done():
+		var ce *CloseError
+		if !errors.As(c.Err(), &ce) || ce.Code != StatusAbnormal {
+			t.Fatalf("ended with %v, want 1006", c.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not end")
+	}
+	for m := range c.Recv() {
+		t.Fatalf("a message of %d bytes was delivered", len(m.Data))
+	}
+}
+
+// fixedPacker packs any messages as the one payload it holds.
+type fixedPacker struct{ payload []byte }
+
+func (p fixedPacker) Pack(dst []byte, _ []Message) []byte { return append(dst, p.payload...) }
+
+// A message packed straight into its frame's buffer makes the frame
+// appendFrame makes of the same payload, in the shortest length encoding,
+// whether the packer's bound was right, above (a shorter header: the
+// payload moves left) or below (a longer one: it moves right), masked or
+// not, after bytes already in the buffer.
+func TestAppendPackedFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 70000} {
+		for _, bound := range []int{n, n + 16, max(0, n-1), 200, 70000} {
+			for _, masked := range []bool{false, true} {
+				typ, payload := sizedMessage(n, n)
+				var mk *masker
+				if masked {
+					mk = newMasker()
+				}
+				prefix := []byte("corked before")
+				b, got := appendPackedFrame(append(make([]byte, 0, len(prefix)+bound+14), prefix...), typ, bound, fixedPacker{payload}, nil, mk)
+				if got != n || !bytes.Equal(b[:len(prefix)], prefix) {
+					t.Fatalf("n %d bound %d: length %d, prefix %q", n, bound, got, b[:len(prefix)])
+				}
+				frame := b[len(prefix):]
+				hl, plen, ok := frameHeaderLen(frame)
+				if !ok || plen != uint64(n) || len(frame) != hl+n {
+					t.Fatalf("n %d bound %d masked %v: header of %d bytes for %d (ok %v), frame of %d", n, bound, masked, hl, plen, ok, len(frame))
+				}
+				want := appendFrame(nil, typ, payload, nil)
+				if masked {
+					maskBytes(frame[hl:], binary.LittleEndian.Uint32(frame[hl-4:hl]))
+					frame = append(append([]byte{frame[0], frame[1] &^ 0x80}, frame[2:hl-4]...), frame[hl:]...)
+				}
+				if !bytes.Equal(frame, want) {
+					t.Fatalf("n %d bound %d masked %v: frame differs from appendFrame's (header % x, want % x)", n, bound, masked, frame[:min(len(frame), 10)], want[:min(len(want), 10)])
+				}
+			}
+		}
 	}
 }
