@@ -29,7 +29,10 @@
 // [Request.Stream]'s [StreamWriter.Send], which blocks while the caller's
 // credit is used up: the caller grants more as its reader consumes results
 // (see [WithWindow] and [StreamWindowBytes]), so a slow reader holds the
-// handler back instead of growing either side's memory.
+// handler back instead of growing either side's memory. [Stream.RecvValue]
+// decodes each result from the buffer it arrived in, which then goes back
+// to be read into again: into a reused [Raw], a stream allocates nothing
+// per result.
 //
 // # Declared methods
 //

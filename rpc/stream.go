@@ -34,7 +34,18 @@ const MaxStreamWindow = 1 << 16
 // unread, as their sizes so far say (never less than the window it was
 // opened with, never more than 4096 results). Small results so flow with a
 // window of thousands, large ones with a few.
+//
+// A reader that keeps up, and so waits for results, doubles it, up to
+// [MaxStreamWindowBytes]: on a fast connection the results in flight (in
+// the sockets' buffers, on their way) are then enough to keep it busy
+// while more credit travels. A reader that falls behind never waits, and
+// its window stays where it was.
 const StreamWindowBytes = 1 << 20
+
+// MaxStreamWindowBytes bounds what a stream's window grows to hold (see
+// [StreamWindowBytes]): the most memory one stream's unread results take
+// on the caller's side, beyond its initial window of large results.
+const MaxStreamWindowBytes = 4 << 20
 
 // maxAutoWindow bounds the window grown for small results.
 const maxAutoWindow = 4096
@@ -82,8 +93,13 @@ type Stream struct {
 	head   int
 	notify chan struct{} // a result was queued (capacity 1)
 	bytes  uint64        // of the results read
-	final  *Response     // the final reply, once read from reply
-	read   uint64        // results read
+	// windowBytes is what the window holds (StreamWindowBytes, doubled up
+	// to MaxStreamWindowBytes); waited: the reader waited for a result
+	// since credit was last granted.
+	windowBytes uint64
+	waited      bool
+	final       *Response // the final reply, once read from reply
+	read        uint64    // results read
 	// granted is the credit given so far and received the results that
 	// arrived (by the peer's reader): more received than granted is the
 	// other side breaking the protocol.
@@ -121,7 +137,7 @@ func (p *Peer) Stream(ctx context.Context, method string, params any, opts ...St
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stream{p: p, method: method, window: uint64(o.window), cancel: cancel,
+	s := &Stream{p: p, method: method, window: uint64(o.window), windowBytes: StreamWindowBytes, cancel: cancel,
 		reply: make(chan *Response, 1), notify: make(chan struct{}, 1)}
 	s.granted.Store(uint64(o.window))
 	var id uint64
@@ -174,6 +190,7 @@ func (s *Stream) next() (streamItem, error) {
 			s.consumed(len(it.data))
 			return it, nil
 		}
+		s.waited = true
 		select {
 		case <-s.notify:
 		case r := <-s.reply:
@@ -351,15 +368,16 @@ func (s *Stream) Close() {
 func (s *Stream) consumed(size int) {
 	s.read++
 	s.bytes += uint64(size)
-	window := s.window
-	if avg := s.bytes / s.read; avg > 0 {
-		window = max(window, min(StreamWindowBytes/avg, maxAutoWindow))
-	} else {
-		window = max(window, maxAutoWindow)
-	}
+	window := s.windowOf(s.windowBytes)
 	out := s.granted.Load() - s.read
 	if out*2 > window {
 		return
+	}
+	if s.waited {
+		// The reader kept up: let more be in flight (StreamWindowBytes).
+		s.waited = false
+		s.windowBytes = min(2*s.windowBytes, MaxStreamWindowBytes)
+		window = s.windowOf(s.windowBytes)
 	}
 	n := window - out
 	// Counted as granted before it is sent: results it allows may arrive
@@ -370,6 +388,16 @@ func (s *Stream) consumed(size int) {
 		bufpool.Put(data)
 		s.granted.Add(-n)
 	}
+}
+
+// windowOf is the window, in results, that holds about bytes of results
+// at their average size so far: at least the initial window, at most
+// maxAutoWindow (or the initial window, if larger).
+func (s *Stream) windowOf(bytes uint64) uint64 {
+	if avg := s.bytes / s.read; avg > 0 {
+		return max(s.window, min(bytes/avg, maxAutoWindow))
+	}
+	return max(s.window, maxAutoWindow)
 }
 
 // handleStreamItem hands a received result to its stream. One beyond the

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"testing"
+
+	"github.com/wsrpc/wsrpc/transport"
 )
 
 // The stream's messages round-trip through both codecs: a request's credit,
@@ -76,5 +78,84 @@ func TestPackedStreamResults(t *testing.T) {
 	bad := append([]byte{byte(kindPacked), 0, byte(len(r))}, r...)
 	if _, err := decodePacked(bad, nil, nil, testMeta); err == nil {
 		t.Fatal("a packed result (kind 3) was accepted")
+	}
+}
+
+// countingRecycler counts the buffers given back.
+type countingRecycler struct{ n int }
+
+func (c *countingRecycler) Recycle([]byte) { c.n++ }
+
+// The results of a received message share its buffer: it goes back to be
+// read into again once the dispatch is done and the last result was read,
+// whichever comes last, and never when anyone keeps the bytes (a result
+// that is most of the buffer, or one in a small buffer, handed out by
+// Recv; or something else of the message that the dispatch kept).
+func TestStreamResultsShareTheirBuffer(t *testing.T) {
+	const size = 3 * copyItemsFrom
+	receive := func(kept bool, lens ...int) (*countingRecycler, []streamItem) {
+		rec := &countingRecycler{}
+		p := &Peer{}
+		p.rx = rxMessage{m: transport.Message{Data: make([]byte, size), Recycle: rec}, shared: true}
+		var items []streamItem
+		off := 0
+		for _, n := range lens {
+			items = append(items, p.keepItem(p.rx.m.Data[off:off+n]))
+			off += n
+		}
+		if kept {
+			p.rx.kept = true // say, a notification's params in the same batch
+		}
+		p.rx.release()
+		return rec, items
+	}
+	small := copyItemsFrom / 4
+
+	rec, items := receive(false, small, small, small)
+	items[0].release() // RecvValue
+	if own := items[1].own(); &own[0] == &items[1].data[0] {
+		t.Fatal("Recv of a small result in a large buffer kept it in place, not copied")
+	}
+	if rec.n != 0 {
+		t.Fatalf("recycled with a result still unread (%d)", rec.n)
+	}
+	items[2].release()
+	if rec.n != 1 {
+		t.Fatalf("recycled %d times once every result was read, want once", rec.n)
+	}
+
+	rec, items = receive(true, small, small)
+	items[0].release()
+	items[1].release()
+	if rec.n != 0 {
+		t.Fatal("recycled a buffer the dispatch kept")
+	}
+
+	rec, items = receive(false, small, size-small)
+	items[0].release()
+	if own := items[1].own(); &own[0] != &items[1].data[0] {
+		t.Fatal("Recv of a result that is most of its buffer copied it")
+	}
+	if rec.n != 0 {
+		t.Fatal("recycled a buffer a result from Recv holds")
+	}
+
+	// Read before the dispatch is done: the dispatch's release is the last.
+	rec2 := &countingRecycler{}
+	p := &Peer{rx: rxMessage{m: transport.Message{Data: make([]byte, size), Recycle: rec2}, shared: true}}
+	it := p.keepItem(p.rx.m.Data[:small])
+	it.release()
+	if rec2.n != 0 {
+		t.Fatal("recycled while the dispatch was still going")
+	}
+	p.rx.release()
+	if rec2.n != 1 {
+		t.Fatalf("recycled %d times, want once", rec2.n)
+	}
+
+	// A buffer not the transport's to reuse is simply aliased.
+	p = &Peer{rx: rxMessage{m: transport.Message{Data: make([]byte, size)}}}
+	if it := p.keepItem(p.rx.m.Data[:small]); it.buf != nil {
+		t.Fatal("shared a buffer that has no Recycle")
 	}
 }

@@ -62,8 +62,8 @@ goes to stderr as "end: RESULT". An error ends a stream as it ends a call,
 after the results it sent. SIGINT cancels the stream on the server too and
 exits with 130 ("interrupted after N results"). --window is the initial
 credit: how many results the server may send ahead of those printed; it is
-held back beyond (the window grows for small results, up to about 1 MiB of
-them). --timeout bounds the dial only, unless given: then the whole stream
+held back beyond (the window grows for small results, to about 1 MiB of
+them, and up to 4 MiB while the printing keeps up). --timeout bounds the dial only, unless given: then the whole stream
 too. A method that does not stream just answers: that is the final result.`,
 	examples: `
 wsrpc call ws://127.0.0.1:8080/rpc add '[1,2,3]'

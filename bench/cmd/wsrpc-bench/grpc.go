@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 )
 
 // grpcEcho is gRPC-go unary over loopback TCP without TLS: a service
@@ -16,32 +17,42 @@ import (
 // []byte through, so no protobuf work is measured.
 var grpcEcho = impl{name: "grpc", listen: listenGRPC}
 
-// bytesCodec passes a *[]byte through unchanged. Unmarshal copies, because
-// gRPC may reuse the buffer it decodes from once Unmarshal returns.
+// bytesCodec passes a *[]byte through unchanged, as an encoding.CodecV2:
+// Marshal hands gRPC the caller's bytes without a copy, and Unmarshal
+// copies the received buffers straight into the caller's slice, reusing
+// its capacity (gRPC frees the buffers once Unmarshal returns). A codec of
+// the older encoding.Codec interface would have gRPC join the buffers into
+// a fresh slice first, an allocation per message that a user who reuses
+// its message does not need.
 type bytesCodec struct{}
 
 const bytesCodecName = "wsrpc-bench-bytes"
 
 func (bytesCodec) Name() string { return bytesCodecName }
 
-func (bytesCodec) Marshal(v any) ([]byte, error) {
+func (bytesCodec) Marshal(v any) (mem.BufferSlice, error) {
 	p, ok := v.(*[]byte)
 	if !ok {
 		return nil, fmt.Errorf("bytes codec: cannot marshal %T", v)
 	}
-	return *p, nil
+	return mem.BufferSlice{mem.SliceBuffer(*p)}, nil
 }
 
-func (bytesCodec) Unmarshal(data []byte, v any) error {
+func (bytesCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	p, ok := v.(*[]byte)
 	if !ok {
 		return fmt.Errorf("bytes codec: cannot unmarshal into %T", v)
 	}
-	*p = append((*p)[:0], data...)
+	n := data.Len()
+	if cap(*p) < n {
+		*p = make([]byte, n)
+	}
+	*p = (*p)[:n]
+	data.CopyTo(*p)
 	return nil
 }
 
-func init() { encoding.RegisterCodec(bytesCodec{}) }
+func init() { encoding.RegisterCodecV2(bytesCodec{}) }
 
 // echoService is the service's handler type; it needs no method, the
 // unary method and the stream are the functions below.

@@ -65,6 +65,7 @@ type wsrpcServer struct {
 	subprotocol string
 	size        int
 	viaClient   bool // dial with client.Dial
+	recvValue   bool // read streams with Stream.RecvValue into a reused Raw
 }
 
 func listenWSRPC(_ context.Context, subprotocol string, size int, viaClient bool, h handler.Handler) (endpoint, error) {
@@ -91,7 +92,7 @@ func (s *wsrpcServer) dial(ctx context.Context) (client, error) {
 		call := func(ctx context.Context, method string, params, result any) error {
 			return c.Call(ctx, method, params, result)
 		}
-		return &wsrpcClient{call: call, stream: c.Stream, closeFn: c.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size}, nil
+		return &wsrpcClient{call: call, stream: c.Stream, closeFn: c.Close, params: wsrpcParams(s.subprotocol, s.size), size: s.size, recvValue: s.recvValue}, nil
 	}
 	tc, err := transport.Dial(ctx, s.url, &transport.DialOptions{Subprotocols: []string{s.subprotocol}})
 	if err != nil {
@@ -134,6 +135,9 @@ type wsrpcClient struct {
 	closeFn func() error
 	params  rpc.Raw
 	size    int
+	// recvValue: a stream's results are read with RecvValue into one
+	// reused Raw, rather than with Recv.
+	recvValue bool
 }
 
 func (c *wsrpcClient) caller() func() error {
@@ -165,8 +169,15 @@ func (c *wsrpcClient) openStream(ctx context.Context, window int) (recv func() e
 	if err != nil {
 		return nil, nil, err
 	}
+	var into rpc.Raw
 	recv = func() error {
-		r, err := s.Recv()
+		r, err := into, error(nil)
+		if c.recvValue {
+			err = s.RecvValue(&into)
+			r = into
+		} else {
+			r, err = s.Recv()
+		}
 		if err != nil {
 			return err
 		}
