@@ -246,7 +246,7 @@ func (r *streamReport) writeTable(w io.Writer) error {
 		"allocs, B, CPU, reads and writes (system calls) are per result and count both ends (this process);\n" +
 		"cores: this process's CPU ÷ time; other: the machine's busy cores besides this process (well above 0.1: not comparable).\n\n")
 	row := func(cols ...string) {
-		fmt.Fprintf(&b, "%-6s  %7s  %-13s  %6s  %11s  %7s  %6s  %6s  %7s  %6s  %6s  %5s  %5s  %7s\n",
+		fmt.Fprintf(&b, "%-6s  %7s  %-18s  %6s  %11s  %7s  %6s  %6s  %7s  %6s  %6s  %5s  %5s  %7s\n",
 			cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10], cols[11], cols[12], cols[13])
 	}
 	row("size", "streams", "system", "window", "results/s", "MB/s", "allocs", "B", "CPU", "reads", "writes", "cores", "other", "÷gRPC")

@@ -21,7 +21,7 @@ func TestStream(t *testing.T) {
 		t.Fatalf("%d rows, want %d: %+v", len(rep.Rows), 2*2*len(streamSystems), rep.Rows)
 	}
 	for _, r := range rep.Rows {
-		t.Logf("%-13s %4d B %d streams: %d results", r.System, r.Size, r.Streams, r.Results)
+		t.Logf("%-18s %4d B %d streams: %d results", r.System, r.Size, r.Streams, r.Results)
 		if r.Results == 0 || r.PerSec <= 0 || r.MBPerSec <= 0 || r.AllocsPerResult <= 0 || r.CPUPerResult <= 0 {
 			t.Errorf("implausible row: %+v", r)
 		}
@@ -29,7 +29,7 @@ func TestStream(t *testing.T) {
 			t.Errorf("%s: window %d, ÷gRPC %.2f", r.System, r.Window, r.VsGRPC)
 		}
 	}
-	if len(rep.Targets) != 4 {
+	if len(rep.Targets) != 8 { // 2 sizes × 2 stream counts × wsrpc-binary and wsrpc-binary-value
 		t.Fatalf("targets: %+v", rep.Targets)
 	}
 	var table bytes.Buffer
