@@ -31,7 +31,12 @@ func TestLogAttributesJSON(t *testing.T) {
 	mux.Handle("echo", handler.Func(func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) { return in, nil }))
 	mux.Handle("boom", handler.NoParams(func(ctx context.Context) (any, error) { panic("boom") }))
 	ended := make(chan struct{}, 1)
+	// The peer serves calls from the handshake on, before the server logs
+	// "connected" (and runs WithOnConnect): the test calls once it did, so
+	// that the records come in the order it checks.
+	connected := make(chan struct{}, 1)
 	s, err := server.New(mux, rpc.WithLogger(logger),
+		server.WithOnConnect(func(*rpc.Peer) { connected <- struct{}{} }),
 		server.WithAuth(func(r *http.Request) (any, error) {
 			if r.Header.Get("Authorization") == "" {
 				return nil, server.ErrUnauthorized
@@ -47,6 +52,7 @@ func TestLogAttributesJSON(t *testing.T) {
 		t.Fatal("a handshake without credentials was accepted")
 	}
 	p := dial(t, url, &transport.DialOptions{Subprotocols: rpc.Subprotocols(), Header: http.Header{"Authorization": {"x"}}})
+	<-connected
 	if err := p.Call(ctxT(t), "echo", []int{1}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -117,8 +117,15 @@ func plainServer(t *testing.T) (url string, conns <-chan *websocket.Conn) {
 // Frames written and read by the corkConn are what a bare coder/websocket
 // peer writes and reads, at every size, both ways, from either end.
 func TestOwnFramesWithPlainPeer(t *testing.T) {
+	withPlainPeer(t, 1<<20, exchangeWithPlain)
+}
+
+// withPlainPeer runs f with ours at either end (accepted, then dialed) of
+// a connection to a bare coder/websocket peer, plain; ours reads up to
+// limit bytes, and writes and reads frames itself.
+func withPlainPeer(t *testing.T, limit int64, f func(t *testing.T, ours *Conn, plain *websocket.Conn)) {
 	t.Run("ours accepted", func(t *testing.T) {
-		url, ch := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
+		url, ch := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		plain, _, err := websocket.Dial(ctx, url, nil)
@@ -134,13 +141,13 @@ func TestOwnFramesWithPlainPeer(t *testing.T) {
 		if !ours.ownFrames || !ours.ownReads {
 			t.Fatalf("ownFrames %v, ownReads %v on an accepted plain TCP connection", ours.ownFrames, ours.ownReads)
 		}
-		exchangeWithPlain(t, ours, plain)
+		f(t, ours, plain)
 	})
 	t.Run("ours dialed", func(t *testing.T) {
 		url, conns := plainServer(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		ours, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
+		ours, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +160,7 @@ func TestOwnFramesWithPlainPeer(t *testing.T) {
 		if !ours.ownFrames || !ours.ownReads || ours.mask == nil {
 			t.Fatalf("ownFrames %v, ownReads %v, masking %v on a dialed plain TCP connection", ours.ownFrames, ours.ownReads, ours.mask != nil)
 		}
-		exchangeWithPlain(t, ours, plain)
+		f(t, ours, plain)
 	})
 }
 
@@ -485,39 +492,49 @@ func FuzzFrameFollower(f *testing.F) {
 	})
 }
 
+// rawAccepted is an accepted Conn whose client is a bare TCP socket that
+// did the handshake by hand (rawUpgrade), for tests that write frames as a
+// peer may; the transport reads frames itself on it. Both are closed when
+// the test ends.
+func rawAccepted(t *testing.T, opts *AcceptOptions) (net.Conn, *Conn) {
+	t.Helper()
+	url, accepted := acceptingServer(t, opts)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if _, err := nc.Write([]byte(rawUpgrade)); err != nil {
+		t.Fatal(err)
+	}
+	c := <-accepted
+	if c == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	br := bufio.NewReader(nc)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if !c.ownReads {
+		t.Fatal("the transport does not read frames itself here: the test needs it to")
+	}
+	return nc, c
+}
+
 // A frame whose 64-bit length is near 2^64 (coder/websocket takes it for
 // a negative length, a protocol error) ends the connection: the reader
 // neither spins nor holds Close up.
 func TestHugeFrameLengthEndsTheConnection(t *testing.T) {
 	for _, payload := range []uint64{1<<64 - 10, 1<<64 - 1, 1 << 63} {
 		t.Run(fmt.Sprintf("length=%#x", payload), func(t *testing.T) {
-			url, accepted := acceptingServer(t, nil)
-			nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			if _, err := nc.Write([]byte(rawUpgrade)); err != nil {
-				t.Fatal(err)
-			}
-			c := <-accepted
-			if c == nil {
-				t.Fatal("accept failed")
-			}
-			defer c.CloseNow()
-			br := bufio.NewReader(nc)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil {
-					t.Fatal(err)
-				}
-				if line == "\r\n" {
-					break
-				}
-			}
-			if !c.ownReads {
-				t.Fatal("the transport does not read frames itself here: the test needs it to")
-			}
+			nc, c := rawAccepted(t, nil)
 			if _, err := nc.Write(hugeLengthHeader(payload)); err != nil {
 				t.Fatal(err)
 			}
@@ -642,72 +659,14 @@ func TestLargeFramesReadInPlace(t *testing.T) {
 			t.Fatal("a message over the limit did not end the connection")
 		}
 	}
-	t.Run("ours accepted", func(t *testing.T) {
-		url, ch := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		plain, _, err := websocket.Dial(ctx, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer plain.CloseNow()
-		ours := <-ch
-		if ours == nil {
-			t.Fatal("accept failed")
-		}
-		defer ours.CloseNow()
-		plain.SetReadLimit(64)
-		check(t, ours, plain)
-	})
-	t.Run("ours dialed", func(t *testing.T) {
-		url, conns := plainServer(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		ours, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{ReadLimit: limit}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ours.CloseNow()
-		plain := <-conns
-		if plain == nil {
-			t.Fatal("accept failed")
-		}
-		defer plain.CloseNow()
-		check(t, ours, plain)
-	})
+	withPlainPeer(t, limit, check)
 }
 
 // A peer that goes away in the middle of a large frame's payload ends the
 // connection as lost (1006), with nothing of that frame delivered and
 // nothing left behind.
 func TestFrameCutShortEndsTheConnection(t *testing.T) {
-	url, accepted := acceptingServer(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
-	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := nc.Write([]byte(rawUpgrade)); err != nil {
-		t.Fatal(err)
-	}
-	c := <-accepted
-	if c == nil {
-		t.Fatal("accept failed")
-	}
-	defer c.CloseNow()
-	br := bufio.NewReader(nc)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "\r\n" {
-			break
-		}
-	}
-	if !c.ownReads {
-		t.Fatal("the transport does not read frames itself here: the test needs it to")
-	}
+	nc, c := rawAccepted(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1 << 20}})
 	frame := appendTestFrame(nil, 0x82, make([]byte, 500_000), true, 0)
 	if _, err := nc.Write(frame[:200_000]); err != nil {
 		t.Fatal(err)
