@@ -80,14 +80,7 @@ func exchangeWithPlain(t *testing.T, ours *Conn, plain *websocket.Conn) {
 				t.Fatalf("ping after %d bytes: %v", n, err)
 			}
 		}
-		select {
-		case m := <-ours.Recv():
-			if m.Type != typ || !bytes.Equal(m.Data, b) {
-				t.Fatalf("ours read %v of %d bytes, want %v of %d", m.Type, len(m.Data), typ, n)
-			}
-		case <-ctx.Done():
-			t.Fatalf("nothing read of %d bytes: %v", n, ours.Err())
-		}
+		expectMessage(ctx, t, ours, typ, b)
 	}
 	if ours.ownRead.Load() == 0 {
 		t.Error("no message was read by the corkConn")
@@ -95,6 +88,20 @@ func exchangeWithPlain(t *testing.T, ours *Conn, plain *websocket.Conn) {
 	plain.CloseNow()
 	if err := <-readErr; err == nil {
 		t.Error("plain's reader got a message")
+	}
+}
+
+// expectMessage fails t unless ours delivers a message of type typ
+// holding b before ctx ends.
+func expectMessage(ctx context.Context, t *testing.T, ours *Conn, typ MessageType, b []byte) {
+	t.Helper()
+	select {
+	case m := <-ours.Recv():
+		if m.Type != typ || !bytes.Equal(m.Data, b) {
+			t.Fatalf("read %v of %d bytes, want %v of %d", m.Type, len(m.Data), typ, len(b))
+		}
+	case <-ctx.Done():
+		t.Fatalf("nothing read of %d bytes: %v", len(b), ours.Err())
 	}
 }
 
@@ -635,14 +642,7 @@ func TestLargeFramesReadInPlace(t *testing.T) {
 			if err := plain.Write(ctx, websocket.MessageType(typ), b); err != nil {
 				t.Fatalf("plain write of %d bytes: %v", n, err)
 			}
-			select {
-			case m := <-ours.Recv():
-				if m.Type != typ || !bytes.Equal(m.Data, b) {
-					t.Fatalf("read %v of %d bytes, want %v of %d", m.Type, len(m.Data), typ, n)
-				}
-			case <-ctx.Done():
-				t.Fatalf("nothing read of %d bytes: %v", n, ours.Err())
-			}
+			expectMessage(ctx, t, ours, typ, b)
 			if ours.ownRead.Load() != before+1 {
 				t.Errorf("%d bytes: not read by the corkConn", n)
 			}
