@@ -109,6 +109,7 @@ type grpcServer struct {
 	addr  string
 	serve chan error
 	size  int
+	own   bool // streams receive each result into a fresh slice
 }
 
 func listenGRPC(_ context.Context, size int) (endpoint, error) {
@@ -131,7 +132,7 @@ func (s *grpcServer) dial(context.Context) (client, error) {
 		return nil, err
 	}
 	cc.Connect()
-	return &grpcClient{cc: cc, size: s.size}, nil
+	return &grpcClient{cc: cc, size: s.size, own: s.own}, nil
 }
 
 func (s *grpcServer) close() error {
@@ -142,6 +143,7 @@ func (s *grpcServer) close() error {
 type grpcClient struct {
 	cc   *grpc.ClientConn
 	size int
+	own  bool // see grpcServer
 }
 
 func (c *grpcClient) caller() func() error {
@@ -177,6 +179,9 @@ func (c *grpcClient) openStream(ctx context.Context, _ int) (recv func() error, 
 	}
 	var out []byte
 	recv = func() error {
+		if c.own {
+			out = nil // what generated code does: a new message per Recv
+		}
 		if err := cs.RecvMsg(&out); err != nil {
 			return err
 		}

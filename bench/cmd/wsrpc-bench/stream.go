@@ -32,8 +32,19 @@ var (
 		}
 		return e, err
 	}}
+	// grpcOwn reads gRPC's stream into a fresh slice per result, as the
+	// Recv method of protoc-generated code does (a new message each time):
+	// the reference for Stream.Recv, which hands out a result of its own.
+	// The grpc row reuses one slice, the reference for RecvValue.
+	grpcOwn = impl{name: "grpc-own", listen: func(ctx context.Context, size int) (endpoint, error) {
+		e, err := listenGRPC(ctx, size)
+		if err == nil {
+			e.(*grpcServer).own = true
+		}
+		return e, err
+	}}
 	streamJSON    = wsrpcImpl("wsrpc-json", rpc.SubprotocolJSON, true, streamHandler)
-	streamSystems = []impl{streamBinary, streamBinaryValue, streamJSON, grpcEcho, rawPacked}
+	streamSystems = []impl{streamBinary, streamBinaryValue, streamJSON, grpcEcho, grpcOwn, rawPacked}
 )
 
 // streamTarget is issue 16's target: wsrpc-binary's results/s ≥ 2× gRPC's.
@@ -93,6 +104,7 @@ type streamResult struct {
 	ReadsPerResult  float64       `json:"reads_per_result"`  // read system calls, both ends
 	WritesPerResult float64       `json:"writes_per_result"` // write system calls, both ends
 	VsGRPC          float64       `json:"vs_grpc,omitempty"`
+	Ref             string        `json:"vs,omitempty"` // the gRPC row VsGRPC divides by
 }
 
 // runStream is the -stream mode.
@@ -109,7 +121,11 @@ func runStream(ctx context.Context, cfg streamConfig, stdout, stderr io.Writer) 
 }
 
 // measureStreams runs every cell of cfg, one after another, reporting
-// progress. Each cell runs under pprof labels system, size and streams
+// progress. They are not interleaved as -rounds interleaves the call
+// cells: a paused gRPC stream goes on filling its windows (about half a
+// second of CPU at 64 B with 16 streams), and its BDP estimation grows
+// them meanwhile, so that gRPC resumed would be another system than gRPC
+// left running (2.7M results/s there against 1.2M, in one trial). Each cell runs under pprof labels system, size and streams
 // (its server's goroutines inherit them), so that one profile of the run
 // can be split: go tool pprof -tagfocus system=wsrpc-binary.
 func measureStreams(ctx context.Context, cfg streamConfig, progress io.Writer) ([]streamResult, error) {
@@ -209,24 +225,47 @@ type streamReport struct {
 const grpcStreamSettings = "gRPC-go defaults: insecure TCP, one ClientConn, HTTP/2 windows of 64 KiB per stream and " +
 	"connection grown by BDP estimation, 32 KiB read and write buffers; a codec that passes []byte through (no protobuf)"
 
-// newStreamReport adds each row's ratio to gRPC's in the same cell and
-// checks the target on wsrpc-binary's.
+// streamRef is the gRPC row a system's row is compared with: the one
+// that reads as it does. Stream.Recv (wsrpc-binary, wsrpc-json) hands
+// out a result of its own, as grpc-own's fresh slice per RecvMsg does;
+// RecvValue and raw-packed reuse their buffer, as the grpc row does.
+func streamRef(system string) string {
+	if system == streamBinary.name || system == streamJSON.name {
+		return grpcOwn.name
+	}
+	return grpcEcho.name
+}
+
+// newStreamReport adds each row's ratio to its gRPC reference in the same
+// cell (streamRef; the grpc row when the run has no grpc-own) and checks
+// the target on wsrpc-binary's and wsrpc-binary-value's.
 func newStreamReport(cfg streamConfig, rows []streamResult) *streamReport {
 	r := &streamReport{Meta: newMeta(), GRPC: grpcStreamSettings, Rows: rows}
 	r.Meta.Duration, r.Meta.Warm = cfg.d.String(), cfg.warm.String()
-	for i := range r.Rows {
-		c := &r.Rows[i]
-		if c.System == grpcEcho.name {
-			continue
-		}
-		for _, ref := range r.Rows {
-			if ref.System == grpcEcho.name && ref.Size == c.Size && ref.Streams == c.Streams && ref.PerSec > 0 {
-				c.VsGRPC = c.PerSec / ref.PerSec
+	find := func(system string, c *streamResult) *streamResult {
+		for i, ref := range r.Rows {
+			if ref.System == system && ref.Size == c.Size && ref.Streams == c.Streams && ref.PerSec > 0 {
+				return &r.Rows[i]
 			}
 		}
-		if (c.System == streamBinary.name || c.System == streamBinaryValue.name) && c.VsGRPC > 0 {
+		return nil
+	}
+	for i := range r.Rows {
+		c := &r.Rows[i]
+		if c.System == grpcEcho.name || c.System == grpcOwn.name {
+			continue
+		}
+		ref := find(streamRef(c.System), c)
+		if ref == nil {
+			ref = find(grpcEcho.name, c)
+		}
+		if ref == nil {
+			continue
+		}
+		c.VsGRPC, c.Ref = c.PerSec/ref.PerSec, ref.System
+		if c.System == streamBinary.name || c.System == streamBinaryValue.name {
 			r.Targets = append(r.Targets, target{
-				Name:  fmt.Sprintf("%s, %s, %s: results/s vs gRPC-go server streaming", c.System, fmtSize(c.Size), plural(c.Streams, "stream")),
+				Name:  fmt.Sprintf("%s, %s, %s: results/s vs %s server streaming", c.System, fmtSize(c.Size), plural(c.Streams, "stream"), c.Ref),
 				Value: c.VsGRPC, Op: "≥", Limit: streamTarget, Unit: "×", Pass: c.VsGRPC >= streamTarget})
 		}
 	}
@@ -240,13 +279,15 @@ func (r *streamReport) writeTable(w io.Writer) error {
 		m.Go, m.OS, m.Arch, m.CPUs, m.GOMAXPROCS, m.Duration, m.Warm)
 	b.WriteString("One connection per cell carrying N streams at once; the handler sends one payload again and again.\n" +
 		"wsrpc: client.Dial + Client.Stream, handler.Stream on server.New (defaults); each result read with Stream.Recv\n" +
-		"(a result of its own), or with Stream.RecvValue into one reused rpc.Raw (-value). grpc: " + r.GRPC + ".\n" +
+		"(a result of its own), or with Stream.RecvValue into one reused rpc.Raw (-value). grpc: " + r.GRPC + "; grpc reads\n" +
+		"into one reused slice, grpc-own into a fresh slice per result as generated code's Recv does.\n" +
+		"÷gRPC: ÷ the grpc row that reads alike: Recv ÷ grpc-own (marked own), RecvValue and raw-packed ÷ grpc.\n" +
 		"raw-packed (the ceiling for wsrpc's packing): coder/websocket alone, the results of a WebSocket message packed as\n" +
 		"wsrpc packs them, no envelope, no credit, a connection per stream.\n" +
 		"allocs, B, CPU, reads and writes (system calls) are per result and count both ends (this process);\n" +
 		"cores: this process's CPU ÷ time; other: the machine's busy cores besides this process (well above 0.1: not comparable).\n\n")
 	row := func(cols ...string) {
-		fmt.Fprintf(&b, "%-6s  %7s  %-18s  %6s  %11s  %7s  %6s  %6s  %7s  %6s  %6s  %5s  %5s  %7s\n",
+		fmt.Fprintf(&b, "%-6s  %7s  %-18s  %6s  %11s  %7s  %6s  %6s  %7s  %6s  %6s  %5s  %5s  %s\n",
 			cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10], cols[11], cols[12], cols[13])
 	}
 	row("size", "streams", "system", "window", "results/s", "MB/s", "allocs", "B", "CPU", "reads", "writes", "cores", "other", "÷gRPC")
@@ -266,6 +307,9 @@ func (r *streamReport) writeTable(w io.Writer) error {
 		}
 		if c.VsGRPC > 0 {
 			ratio = fmtRatio(c.VsGRPC)
+			if c.Ref != grpcEcho.name {
+				ratio += " own"
+			}
 		}
 		row(fmtSize(c.Size), strconv.Itoa(c.Streams), c.System, win, fmt.Sprintf("%.0f", c.PerSec), fmt.Sprintf("%.1f", c.MBPerSec),
 			fmt.Sprintf("%.1f", c.AllocsPerResult), fmt.Sprintf("%.0f", c.BytesPerResult), fmtNs(c.CPUPerResult),

@@ -25,8 +25,8 @@ func TestStream(t *testing.T) {
 		if r.Results == 0 || r.PerSec <= 0 || r.MBPerSec <= 0 || r.AllocsPerResult <= 0 || r.CPUPerResult <= 0 {
 			t.Errorf("implausible row: %+v", r)
 		}
-		if wantWindow := isWSRPC(r.System); wantWindow != (r.Window == 16) || (r.System != grpcEcho.name) != (r.VsGRPC > 0) {
-			t.Errorf("%s: window %d, ÷gRPC %.2f", r.System, r.Window, r.VsGRPC)
+		if wantWindow := isWSRPC(r.System); wantWindow != (r.Window == 16) || (r.System != grpcEcho.name && r.System != grpcOwn.name) != (r.VsGRPC > 0) || (r.VsGRPC > 0) != (r.Ref == streamRef(r.System)) {
+			t.Errorf("%s: window %d, ÷gRPC %.2f ÷ %q", r.System, r.Window, r.VsGRPC, r.Ref)
 		}
 	}
 	if len(rep.Targets) != 8 { // 2 sizes × 2 stream counts × wsrpc-binary and wsrpc-binary-value
