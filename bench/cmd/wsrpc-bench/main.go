@@ -157,7 +157,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		streamMode    = fs.Bool("stream", false, "measure RPC streams instead: results/s of wsrpc's Client.Stream (binary and JSON-RPC) beside gRPC-go server streaming (-sizes, -d, -warm)")
 		streams       = fs.String("streams", "1,16", "with -stream: concurrent streams on the one connection, comma-separated (a cell each)")
 		streamWindow  = fs.Int("stream-window", 0, "with -stream: wsrpc's stream window, rpc.WithWindow (0: rpc.DefaultStreamWindow)")
-		streamSystems = fs.String("stream-systems", "", "with -stream: run only these systems, comma-separated: wsrpc-binary, wsrpc-json, grpc (default all)")
+		streamSystems = fs.String("stream-systems", "", "with -stream: run only these systems, comma-separated: wsrpc-binary, wsrpc-binary-value, wsrpc-json, grpc, grpc-own, raw-packed (default all)")
 		streamProfile = fs.String("stream-profile", "", "with -stream: write a CPU profile of the run here (cells labelled system, size, streams)")
 
 		killedN   = fs.Int("killed-clients", 0, "internal: run as a child process of client connections to be killed")
