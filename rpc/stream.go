@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -543,12 +544,23 @@ func (w *StreamWriter) Send(ctx context.Context, v any) error {
 	}
 	// Packable: results queued together go out as one WebSocket message (a
 	// packed message, a JSON-RPC batch), as publications do.
-	data := p.wire.encode(message{kind: kindStreamItem, id: w.req.wid, result: raw})
-	err := p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}, Pack: p.wire.packer()})
+	var err error
+	if _, bin := p.wire.(binaryWire); bin && w.req.wid.raw == "" {
+		// wsrpc.v1: the result's envelope, then the result, copied by the
+		// transport straight into the packed message being gathered.
+		var hb [2 + binary.MaxVarintLen64]byte
+		head := binary.AppendUvarint(append(hb[:0], byte(kindStreamItem), 0), w.req.wid.n)
+		err = p.conn.SendPacked(ctx, transport.Binary, binaryPacker{}, head, raw)
+	} else {
+		data := p.wire.encode(message{kind: kindStreamItem, id: w.req.wid, result: raw})
+		err = p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}, Pack: p.wire.packer()})
+		if err != nil {
+			bufpool.Put(data)
+		}
+	}
 	if err == nil {
 		return nil
 	}
-	bufpool.Put(data)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

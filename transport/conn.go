@@ -32,6 +32,7 @@ type Conn struct {
 	pending atomic.Int64
 	qmu     sync.Mutex
 	queue   []Message
+	open    *openPack     // the queue's last entry, while SendPacked may add to it
 	wake    chan struct{} // capacity 1
 	closed  bool
 	writing bool // a writer goroutine is running
@@ -467,6 +468,14 @@ func (c *Conn) append(m Message) bool {
 		c.qmu.Unlock()
 		return false
 	}
+	c.open = nil // what SendPacked sends next goes after m
+	c.appendLocked(m)
+	return true
+}
+
+// appendLocked is append once the caller holds qmu, and the queue is open;
+// it releases qmu.
+func (c *Conn) appendLocked(m Message) {
 	c.queue = append(c.queue, m)
 	c.pending.Add(1)
 	start := !c.writing
@@ -477,13 +486,12 @@ func (c *Conn) append(m Message) bool {
 	c.qmu.Unlock()
 	if start {
 		go c.writeLoop()
-		return true
+		return
 	}
 	select {
 	case c.wake <- struct{}{}:
 	default: // the writer has been told already
 	}
-	return true
 }
 
 // fits reports whether n more bytes may join q already queued under limit.
@@ -1096,7 +1104,7 @@ func (c *Conn) writeQueued(last bool) bool {
 		}
 		c.qmu.Lock()
 		batch := c.queue
-		c.queue, c.spare = c.spare, nil
+		c.queue, c.spare, c.open = c.spare, nil, nil
 		if last && len(batch) == 0 {
 			c.closed = true // nothing is accepted that this flush has not seen
 		}
@@ -1171,7 +1179,7 @@ func (c *Conn) writeBatch(batch []Message) bool {
 			if c.pending.Load() > 0 {
 				c.qmu.Lock()
 				more := c.queue
-				c.queue = nil
+				c.queue, c.open = nil, nil
 				c.qmu.Unlock()
 				c.armWatchdog()
 				if !c.writeAll(more) {
@@ -1218,6 +1226,19 @@ func (c *Conn) writeAll(ms []Message) bool {
 			ms = ms[1:]
 			if err != nil {
 				c.writeFailed(err)
+				c.discardMessages(ms)
+				return false
+			}
+			continue
+		}
+		if ms[0].Type == openPackType {
+			p := ms[0].Recycle.(*openPack)
+			ok := c.writeOpenPack(p)
+			c.pending.Add(-1)
+			c.unreserve(p.reserved)
+			p.Recycle(nil)
+			ms = ms[1:]
+			if !ok {
 				c.discardMessages(ms)
 				return false
 			}
@@ -1363,7 +1384,7 @@ func (c *Conn) dropQueue() {
 	c.qmu.Lock()
 	c.closed = true
 	left := c.queue
-	c.queue, c.spare = nil, nil
+	c.queue, c.spare, c.open = nil, nil, nil
 	c.qmu.Unlock()
 	c.discardMessages(left)
 }
@@ -1373,7 +1394,11 @@ func (c *Conn) dropQueue() {
 func (c *Conn) discardMessages(ms []Message) {
 	for _, m := range ms {
 		c.pending.Add(-1)
-		c.unreserve(cost(m))
+		if m.Type == openPackType {
+			c.unreserve(m.Recycle.(*openPack).reserved)
+		} else {
+			c.unreserve(cost(m))
+		}
 		if m.Recycle != nil {
 			if _, rx := m.Recycle.(receivedBuffer); !rx {
 				m.Recycle.Recycle(m.Data)
