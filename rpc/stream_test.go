@@ -147,6 +147,68 @@ func TestStreamCreditBlocksAndRefills(t *testing.T) {
 	}
 }
 
+// A caller that stops reading holds its handler at the credit granted:
+// the handler's Send blocks, nothing more is sent, and memory stays flat
+// on both ends while it waits. Closing the stream then ends the blocked
+// Send with the cancellation, and the handler returns.
+func TestStreamStalledReaderHoldsTheHandler(t *testing.T) {
+	payload := rpc.Raw(`"` + strings.Repeat("y", 64<<10) + `"`)
+	for _, cd := range codecs {
+		t.Run(cd.name, func(t *testing.T) {
+			var sent atomic.Int64
+			ended := make(chan error, 1)
+			h := rpc.HandlerFunc(func(ctx context.Context, req *rpc.Request) ([]byte, error) {
+				for {
+					if err := req.Stream().Send(ctx, payload); err != nil {
+						ended <- err
+						return nil, err
+					}
+					sent.Add(1)
+				}
+			})
+			c, _ := peers(t, cd.subprotocol, []rpc.Option{rpc.WithHandler(h)}, nil)
+			s, err := c.Stream(ctxT(t), "flood", nil, rpc.WithWindow(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for sent.Load() < 8 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond)
+			heap := func() uint64 {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			before := heap()
+			time.Sleep(300 * time.Millisecond) // a flooding handler would send 1000s meanwhile
+			after := heap()
+			if n := sent.Load(); n != 8 {
+				t.Fatalf("%d results sent to a reader that read none, want the credit, 8", n)
+			}
+			if after > before+1<<20 {
+				t.Fatalf("heap grew from %d to %d bytes while the handler was blocked", before, after)
+			}
+			select {
+			case err := <-ended:
+				t.Fatalf("the handler's Send returned %v before the stream was closed", err)
+			default:
+			}
+			s.Close()
+			select {
+			case err := <-ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("blocked Send ended with %v, want context.Canceled", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler's blocked Send did not end once the stream was closed")
+			}
+		})
+	}
+}
+
 // Small results let the window grow past the one the stream was opened
 // with, up to what StreamWindowBytes holds.
 func TestStreamWindowGrows(t *testing.T) {
