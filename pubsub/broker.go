@@ -26,6 +26,12 @@ import (
 //   - The offset of a topic grows by one per publication, starting at 1 in
 //     each epoch; the epoch changes whenever the broker can no longer
 //     continue the topic's stream (its history was lost or dropped).
+//   - The one exception to both: a topic for which the broker keeps no
+//     stream at all (natsbroker without JetStream, or a topic configured
+//     without history), which History answers with Live set. Its
+//     publications are delivered at most once, in the order the broker
+//     got them, with offset 0 and no epoch, and History returns none of
+//     them; the Hub then tells subscribers that recovery is not possible.
 //   - Publish returns once the publication is appended (and handed on); it
 //     does not wait for any subscriber. An error means it was not
 //     published (wrap [ErrTooManyTopics] for a refusal of a new topic),

@@ -121,3 +121,84 @@ func TestPublishOutcomeUnknownIsNotRetried(t *testing.T) {
 		t.Fatalf("the refused publish was made %d times in all, want it retried", n)
 	}
 }
+
+// skippingBroker is the memory broker, but the live delivery of one
+// publication (by offset) never reaches the node: a subscriber sees a
+// hole in the offsets, while the history still holds the publication.
+type skippingBroker struct {
+	pubsub.Broker
+	skip       uint64
+	subscribes atomic.Int32
+}
+
+func (b *skippingBroker) Open(deliver func(pubsub.Publication)) error {
+	return b.Broker.Open(func(p pubsub.Publication) {
+		if p.Offset != b.skip {
+			deliver(p)
+		}
+	})
+}
+
+func (b *skippingBroker) Subscribe(ctx context.Context, pattern string) error {
+	b.subscribes.Add(1)
+	return b.Broker.Subscribe(ctx, pattern)
+}
+
+// A subscriber that sees a gap in the offsets on the live path recovers
+// what it missed from the history, and gets every publication once, in
+// order, without being told of a gap.
+func TestLiveGapIsRecovered(t *testing.T) {
+	for _, codec := range codecs {
+		t.Run(codec, func(t *testing.T) {
+			b := &skippingBroker{Broker: pubsub.NewMemoryBroker(0), skip: 3}
+			e := newEnv(t, pubsub.WithBroker(b), pubsub.WithRule("news.>", pubsub.Rule{HistorySize: 10}))
+			c := e.dial(codec)
+			ctx := ctxT(t)
+			s, err := c.Subscribe(ctx, "news.eu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 6; i++ {
+				if _, err := e.hub.Publish(ctx, "news.eu", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 1; i <= 6; i++ {
+				p := next(t, s)
+				if dataInt(t, p) != i || p.Offset != uint64(i) || p.Gap {
+					t.Fatalf("publication %d: %+v (data %s)", i, p, p.Data)
+				}
+			}
+		})
+	}
+}
+
+// The node subscribes to the broker once per pattern, however many of its
+// connections subscribe to it, and unsubscribes when the last one goes.
+func TestNodeSubscribesOncePerPattern(t *testing.T) {
+	b := &skippingBroker{Broker: pubsub.NewMemoryBroker(0)}
+	e := newEnv(t, pubsub.WithBroker(b))
+	ctx := ctxT(t)
+	var subs []*client.Subscription
+	for range 5 {
+		c := e.dial(rpc.SubprotocolBinary)
+		for _, pattern := range []string{"room.a", "room.>"} {
+			s, err := c.Subscribe(ctx, pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, s)
+		}
+	}
+	if n := b.subscribes.Load(); n != 2 {
+		t.Fatalf("%d broker subscriptions for 10 subscriptions to 2 patterns, want 2", n)
+	}
+	if _, err := e.hub.Publish(ctx, "room.a", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		if p := next(t, s); dataInt(t, p) != 1 {
+			t.Fatalf("%s: %+v", s.Topic(), p)
+		}
+	}
+}
