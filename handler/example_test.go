@@ -9,9 +9,10 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
-	"github.com/wsrpc/wsrpc/transport"
+	"github.com/wsrpc/wsrpc/server"
 )
 
 // The first middleware given to Chain is outermost: it runs first on the
@@ -105,7 +106,7 @@ func ExampleFunc() {
 // The session of a connection carries who is on the other end; Authorize
 // checks every call against it. Here a login method records the principal;
 // a server that authenticates the handshake gives it to the peer with
-// rpc.WithPrincipal instead.
+// server.WithAuth instead.
 func ExampleAuthorize() {
 	mux := handler.NewMux()
 	mux.Use(handler.Authorize(func(_ context.Context, principal any, method string) error {
@@ -125,7 +126,7 @@ func ExampleAuthorize() {
 	}))
 	mux.Handle("admin.reset", handler.NoParams(func(context.Context) (string, error) { return "done", nil }))
 
-	client, stop := examplePeers([]rpc.Option{rpc.WithHandler(mux)})
+	client, stop := examplePeers(mux, nil)
 	defer stop()
 	ctx := context.Background()
 	reset := func() {
@@ -157,7 +158,8 @@ func Example_whoami() {
 		return fmt.Sprintf("%v called %s (id %s) over %s, %d-digit connection id",
 			p.Session().Principal(), req.Method, req.WireID(), p.Subprotocol(), len(p.ID())), nil
 	})
-	client, stop := examplePeers([]rpc.Option{rpc.WithHandler(whoami), rpc.WithPrincipal("alice")})
+	alice := server.WithAuth(func(*http.Request) (any, error) { return "alice", nil })
+	client, stop := examplePeers(whoami, []server.Option{alice})
 	defer stop()
 	var got string
 	err := client.Call(context.Background(), "whoami", nil, &got)
@@ -183,9 +185,7 @@ func ExampleMiddleware() {
 		}
 	}
 	ping := handler.NoParams(func(context.Context) (string, error) { return "pong", nil })
-	client, stop := examplePeers(
-		[]rpc.Option{rpc.WithHandler(trace("server")(ping))},
-		rpc.WithOutgoingMiddleware(trace("client")))
+	client, stop := examplePeers(trace("server")(ping), nil, rpc.WithOutgoingMiddleware(trace("client")))
 	defer stop()
 	var got string
 	client.Call(context.Background(), "ping", nil, &got)
@@ -196,41 +196,22 @@ func ExampleMiddleware() {
 	// pong
 }
 
-// examplePeers connects a client peer, made with client, to a server peer,
-// made with server, over loopback. stop closes both and waits for them.
-func examplePeers(server []rpc.Option, client ...rpc.Option) (c *rpc.Peer, stop func()) {
-	accepted := make(chan *rpc.Peer, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := transport.Accept(w, r, &transport.AcceptOptions{Subprotocols: rpc.Subprotocols()})
-		if err != nil {
-			close(accepted)
-			return
-		}
-		p, err := rpc.New(conn, server...)
-		if err != nil {
-			conn.CloseNow()
-			close(accepted)
-			return
-		}
-		accepted <- p
-	}))
-	conn, err := transport.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"),
-		&transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+// examplePeers serves h with server.New (and srvOpts) on loopback and
+// connects a client to it with client.Dial (and clientOpts). stop closes
+// both.
+func examplePeers(h handler.Handler, srvOpts []server.Option, clientOpts ...client.Option) (c *client.Client, stop func()) {
+	srv, err := server.New(h, srvOpts...)
 	if err != nil {
 		panic(err)
 	}
-	c, err = rpc.New(conn, client...)
+	hs := httptest.NewServer(srv)
+	c, err = client.Dial(context.Background(), hs.URL, clientOpts...)
 	if err != nil {
 		panic(err)
-	}
-	s, ok := <-accepted
-	if !ok {
-		panic("examplePeers: the server side did not start")
 	}
 	return c, func() {
 		c.Close()
-		c.Wait()
-		s.Wait()
 		srv.Close()
+		hs.Close()
 	}
 }

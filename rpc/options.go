@@ -307,8 +307,13 @@ func WithOwnedParams() Option {
 // ([Request.OpensStream] is true): the innermost handler returns when the
 // stream ends, with its final result or error, and the chain runs on a
 // goroutine of the peer's, so Stream returns once the call is sent; the
-// results themselves do not pass through middleware. Given several times,
-// the lists are joined in order.
+// results themselves do not pass through middleware. Notifications
+// encoded once and fanned out to many connections do not pass through it
+// either: [Peer.SendEncoded], [Peer.Offer] and what is built on them
+// (server.Server.Broadcast, the publications of a pubsub.Hub), and neither
+// do replies, a stream's results or the runtime's own messages (credit,
+// cancels, the shutdown notice). Given several times, the lists are joined
+// in order.
 func WithOutgoingMiddleware(mws ...Middleware) Option {
 	return option("rpc.WithOutgoingMiddleware", scopeAll, func(c *Config) error {
 		for _, mw := range mws {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
@@ -22,8 +23,9 @@ type session struct {
 func (s session) AuthExpiry() time.Time { return s.expires }
 
 // A connection authenticated for 200 ms is refreshed once, in-band, then
-// left to expire: the server closes it with 4401. (client.WithCredentials
-// does the refreshing for a Go client.)
+// left to expire: the server closes it with 4401. Here the refresh is the
+// protocol's own call, made by hand; client.WithCredentials makes it ahead
+// of each expiry instead.
 func ExampleWithAuthRefresh() {
 	srv, err := server.New(handler.NewMux(),
 		server.WithAuth(func(r *http.Request) (any, error) {
@@ -42,21 +44,19 @@ func ExampleWithAuthRefresh() {
 	defer srv.Close()
 
 	ctx := context.Background()
-	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc", nil)
+	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc", client.WithReconnect(false))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	announced := make(chan string, 1)
-	p, _ := rpc.New(conn, rpc.WithInline(rpc.MethodAuthExpiry, func(req *rpc.Request) { announced <- "expiry announced" }))
-	fmt.Println(<-announced)
+	defer c.Close()
+	p := c.Peer() // the client's connection
 	var lifetime map[string]int
-	err = p.Call(ctx, rpc.MethodAuthRefresh, rpc.Raw(`{"token":"a new token"}`), &lifetime)
+	err = c.Call(ctx, rpc.MethodAuthRefresh, rpc.Raw(`{"token":"a new token"}`), &lifetime)
 	fmt.Println("refreshed:", err == nil && lifetime["expiresIn"] > 0)
 	<-p.Done()
 	fmt.Println("closed:", int(transport.CloseStatus(p.Err())))
 	// Output:
-	// expiry announced
 	// refreshed: true
 	// closed: 4401
 }

@@ -25,7 +25,9 @@ import (
 // notification was queued on; connections that are closing, or whose send
 // did not complete before ctx ended, are not counted.
 //
-// A handler may broadcast: [FromContext] gives it its Server.
+// A handler may broadcast: [FromContext] gives it its Server. A broadcast
+// does not pass through the connections' outgoing middleware
+// (rpc.WithOutgoingMiddleware): it is one message shared by all of them.
 func (s *Server) Broadcast(ctx context.Context, method string, params any, keep func(*rpc.Peer) bool) (int, error) {
 	type target struct {
 		peer *rpc.Peer

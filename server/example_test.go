@@ -8,14 +8,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/wsrpc/wsrpc/client"
 	"github.com/wsrpc/wsrpc/handler"
 	"github.com/wsrpc/wsrpc/rpc"
 	"github.com/wsrpc/wsrpc/server"
 	"github.com/wsrpc/wsrpc/transport"
 )
 
-// A server with one typed method, called by a plain rpc peer (the client
-// package adds reconnects and retries on top of this). What the server
+// A server with one typed method, called by a client. What the server
 // shares with its connections and with clients (limits, heartbeat, codecs,
 // logger) is set with the options of package rpc; what only a server has,
 // with this package's.
@@ -36,16 +36,16 @@ func ExampleNew() {
 	go srv.Serve(ln)
 
 	ctx := context.Background()
-	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc",
-		&transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc", client.WithReconnect(false))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	p, _ := rpc.New(conn)
+	defer c.Close()
 	var out string
-	fmt.Println(p.Call(ctx, "greet", "gopher", &out), out)
+	fmt.Println(c.Call(ctx, "greet", "gopher", &out), out)
 
+	p := c.Peer()                  // the client's connection
 	fmt.Println(srv.Shutdown(ctx)) // drains, then closes with 1012
 	<-p.Done()
 	fmt.Println(transport.CloseStatus(p.Err()))
@@ -85,18 +85,15 @@ func ExampleWithAuth() {
 	defer srv.Close()
 
 	ctx := context.Background()
-	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc", &transport.DialOptions{
-		Subprotocols: rpc.Subprotocols(),
-		Header:       http.Header{"Authorization": {"Bearer alice"}, "X-Agent": {"example/1.0"}},
-	})
+	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc",
+		client.WithHeader(http.Header{"Authorization": {"Bearer alice"}, "X-Agent": {"example/1.0"}}))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	p, _ := rpc.New(conn)
-	defer p.Close()
+	defer c.Close()
 	var who json.RawMessage
-	if err := p.Call(ctx, "whoami", nil, &who); err != nil {
+	if err := c.Call(ctx, "whoami", nil, &who); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -122,20 +119,19 @@ func ExampleFromContext() {
 	defer srv.Close()
 
 	ctx := context.Background()
-	conn, err := transport.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc",
-		&transport.DialOptions{Subprotocols: rpc.Subprotocols()})
+	news := make(chan string, 1)
+	c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/rpc",
+		rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
+			news <- req.Method + " " + string(req.Params)
+			return nil, nil
+		})))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	news := make(chan string, 1)
-	p, _ := rpc.New(conn, rpc.WithHandler(rpc.HandlerFunc(func(_ context.Context, req *rpc.Request) ([]byte, error) {
-		news <- req.Method + " " + string(req.Params)
-		return nil, nil
-	})))
-	defer p.Close()
+	defer c.Close()
 	var n int
-	fmt.Println(p.Call(ctx, "announce", "release 1.2 is out", &n), n)
+	fmt.Println(c.Call(ctx, "announce", "release 1.2 is out", &n), n)
 	fmt.Println(<-news)
 	// Output:
 	// <nil> 1

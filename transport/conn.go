@@ -243,7 +243,9 @@ func (c *Conn) State() State {
 // Subprotocol returns the negotiated subprotocol, "" if none.
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
-// RemoteAddr returns the peer's network address, or nil if it is unknown.
+// RemoteAddr returns the socket's remote address, or nil if it is
+// unknown: behind a reverse proxy, the proxy's. The client's own address,
+// as trusted proxies forward it, is rpc.Peer.RemoteAddr.
 func (c *Conn) RemoteAddr() net.Addr { return c.remoteAddr }
 
 // HandshakeHeader returns the other side's handshake headers: the request
