@@ -29,7 +29,7 @@ func TestStream(t *testing.T) {
 			t.Errorf("%s: window %d, ÷gRPC %.2f ÷ %q", r.System, r.Window, r.VsGRPC, r.Ref)
 		}
 	}
-	if len(rep.Targets) != 8 { // 2 sizes × 2 stream counts × wsrpc-binary and wsrpc-binary-value
+	if len(rep.Targets) != 4 { // 2 sizes × 2 stream counts, wsrpc-binary-value's
 		t.Fatalf("targets: %+v", rep.Targets)
 	}
 	var table bytes.Buffer
