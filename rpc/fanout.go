@@ -89,11 +89,13 @@ func (p *Peer) offer(e *Encoded, limit int64, code transport.StatusCode, reason 
 	if e.wire != p.wire {
 		return errWrongWire
 	}
-	p.mu.Lock()
-	refused := p.refusalLocked()
-	p.mu.Unlock()
-	if refused != nil {
-		return refused
+	if p.refusing.Load() {
+		p.mu.Lock()
+		refused := p.refusalLocked()
+		p.mu.Unlock()
+		if refused != nil {
+			return refused
+		}
 	}
 	m := transport.Message{Type: p.wire.messageType(), Data: e.data, Pack: p.wire.packer()}
 	var err error

@@ -35,11 +35,14 @@ type Peer struct {
 	connectedAt time.Time
 
 	// Outgoing calls: pending replies by id.
-	nextID       atomic.Uint64
-	mu           sync.Mutex
-	pending      map[uint64]pendingCall
-	connEnded    bool          // no new outgoing calls: the connection is gone
-	remoteDrain  bool          // the other side sent a shutdown notice
+	nextID      atomic.Uint64
+	mu          sync.Mutex
+	pending     map[uint64]pendingCall
+	connEnded   bool // no new outgoing calls: the connection is gone
+	remoteDrain bool // the other side sent a shutdown notice
+	// refusing is set (under mu) once connEnded or remoteDrain is: a
+	// fan-out's Offer checks it without taking mu.
+	refusing     atomic.Bool
 	goingAway    chan struct{} // closed on the shutdown notice
 	retryAfter   time.Duration
 	outIdle      chan struct{} // closed when draining and no outgoing call is pending
@@ -579,6 +582,7 @@ func (p *Peer) ended() {
 	}
 	p.mu.Lock()
 	p.connEnded = true
+	p.refusing.Store(true)
 	pending := p.pending
 	p.pending = make(map[uint64]pendingCall)
 	p.signalOutIdleLocked()

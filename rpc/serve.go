@@ -52,6 +52,7 @@ func (p *Peer) dispatch(m *message, b *batchReply) {
 		p.mu.Lock()
 		if !p.remoteDrain {
 			p.remoteDrain = true
+			p.refusing.Store(true)
 			p.retryAfter = m.retryAfter
 			close(p.goingAway)
 		}

@@ -37,6 +37,14 @@ type Conn struct {
 	closed  bool
 	writing bool // a writer goroutine is running
 	stopped bool
+	// woken: a wake token was sent since the writer last took the queue,
+	// so the next message need not send another (the channel's lines are
+	// one more cache miss per delivery of a fan-out).
+	woken bool
+	// ending mirrors stop being closed, for a check on this cache line.
+	ending atomic.Bool
+	// writerIdle is the package's, copied when the connection is made.
+	writerIdle time.Duration
 	// offerNow: OfferNow may write a message on the caller's goroutine
 	// when the socket takes it at once: an accepted connection on plain
 	// TCP or a Unix socket, without compression.
@@ -181,6 +189,7 @@ func newConn(ws *websocket.Conn, client bool, opts ConnOptions, cork *corkConn, 
 		writerDone:  make(chan struct{}),
 		room:        make(chan struct{}, 1),
 		timersOn:    true,
+		writerIdle:  writerIdle,
 	}
 	if c.ownFrames && client {
 		c.mask = newMasker()
@@ -327,10 +336,8 @@ func (c *Conn) offer(m Message, limit int64, code StatusCode, reason string, now
 	if m.Type != Text && m.Type != Binary {
 		return fmt.Errorf("wsrpc: send: invalid message type %d", int(m.Type))
 	}
-	select {
-	case <-c.stop:
+	if c.ending.Load() { // c.stop is closed (set just before it, under qmu)
 		return c.closedErr()
-	default:
 	}
 	if now && c.offerNow && len(m.Data) <= maxOfferNow && c.pending.Load() == 0 && c.wmu.TryLock() {
 		written, ok := c.tryOfferNow(m)
@@ -485,14 +492,18 @@ func (c *Conn) appendLocked(m Message) {
 		c.writing = true
 		c.wg.Add(1) // the connection has not stopped: wg has not been waited to zero
 	}
+	wake := !start && !c.woken
+	c.woken = c.woken || wake
 	c.qmu.Unlock()
 	if start {
 		go c.writeLoop()
 		return
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default: // the writer has been told already
+	if wake {
+		select {
+		case c.wake <- struct{}{}:
+		default: // the writer has been told already
+		}
 	}
 }
 
@@ -736,6 +747,7 @@ func (c *Conn) beginStop() {
 	c.stopOnce.Do(func() {
 		c.qmu.Lock()
 		c.stopped = true
+		c.ending.Store(true)
 		idle := !c.writing
 		if idle {
 			c.closed = true // nothing is queued: a writer would be running
@@ -1040,7 +1052,8 @@ func isNetworkError(err error) bool {
 
 // writerIdle is how long the writer goroutine waits for a message before it
 // exits; the next message queued starts another.
-const writerIdle = time.Second
+// (A variable for tests; each connection copies it.)
+var writerIdle = time.Second
 
 // writeLoop is the writer goroutine, started by the first message queued
 // when none is running. It writes what is queued, waits up to writerIdle
@@ -1048,14 +1061,14 @@ const writerIdle = time.Second
 // for a slow reader, drops) the queue and ends writing for good.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	idle := time.NewTimer(writerIdle)
+	idle := time.NewTimer(c.writerIdle)
 	defer idle.Stop()
 	if !c.writeQueued(false) {
 		c.endWriter()
 		return
 	}
 	for {
-		idle.Reset(writerIdle)
+		idle.Reset(c.writerIdle)
 		select {
 		case <-c.wake:
 			if !c.writeQueued(false) {
@@ -1073,6 +1086,7 @@ func (c *Conn) writeLoop() {
 			c.qmu.Lock()
 			if len(c.queue) == 0 && !c.stopped {
 				c.writing = false // the next message queued starts a writer
+				c.woken = false
 				c.qmu.Unlock()
 				return
 			}
@@ -1107,6 +1121,7 @@ func (c *Conn) writeQueued(last bool) bool {
 		c.qmu.Lock()
 		batch := c.queue
 		c.queue, c.spare, c.open = c.spare, nil, nil
+		c.woken = false // what comes after this takes wakes it again
 		if last && len(batch) == 0 {
 			c.closed = true // nothing is accepted that this flush has not seen
 		}
@@ -1182,6 +1197,7 @@ func (c *Conn) writeBatch(batch []Message) bool {
 				c.qmu.Lock()
 				more := c.queue
 				c.queue, c.open = nil, nil
+				c.woken = false
 				c.qmu.Unlock()
 				c.armWatchdog()
 				if !c.writeAll(more) {

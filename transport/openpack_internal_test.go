@@ -142,3 +142,98 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Senders on many goroutines, each with its own mix of Send, Push, Offer
+// and SendPacked and pauses that let the writer wait between bursts: every
+// message arrives, each sender's in order. A wake-up lost between a
+// message queued and the writer taking the queue would leave the last
+// messages unwritten: the writer's idle timer, which would otherwise
+// write them a second later, is set to an hour here, so the test would
+// time out waiting for them.
+func TestConcurrentSendersAreAllWritten(t *testing.T) {
+	old := writerIdle
+	writerIdle = time.Hour
+	t.Cleanup(func() { writerIdle = old })
+	client, server := loopbackPair(t)
+	const senders, each = 8, 1500
+	ctx := context.Background()
+	errs := make(chan error, senders)
+	for g := range senders {
+		go func() {
+			for i := range each {
+				data := fmt.Appendf(nil, "%d.%d", g, i)
+				var err error
+				switch (g + i) % 4 {
+				case 0:
+					err = server.Send(ctx, Message{Type: Text, Data: data})
+				case 1:
+					err = server.Push(ctx, Message{Type: Text, Data: data})
+				case 2:
+					err = server.Offer(Message{Type: Text, Data: data, Pack: joinPacker{}}, 0, StatusPolicyViolation, "slow")
+				default:
+					err = server.SendPacked(ctx, Text, joinPacker{}, data[:1], data[1:])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if i%100 == 99 {
+					time.Sleep(200 * time.Microsecond) // the writer waits for the next burst
+				}
+			}
+			errs <- nil
+		}()
+	}
+	got := make(chan []string, 1)
+	go func() { // owned: the test waits for it below (it ends with the client)
+		var msgs []string
+		for m := range client.Recv() {
+			if d := m.Data; bytes.HasPrefix(d, []byte("[")) {
+				for _, p := range bytes.Split(d[1:len(d)-1], []byte("|")) {
+					msgs = append(msgs, string(p))
+				}
+			} else {
+				msgs = append(msgs, string(d))
+			}
+			if len(msgs) >= senders*each {
+				break
+			}
+		}
+		got <- msgs
+	}()
+	deadline := time.After(20 * time.Second)
+	for range senders {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			client.CloseNow() // ends the receiver
+			<-got
+			t.Fatal("senders still blocked: the writer stopped writing")
+		}
+	}
+	var msgs []string
+	select {
+	case msgs = <-got:
+	case <-time.After(20 * time.Second):
+		client.CloseNow()
+		<-got
+		t.Fatal("not every message arrived: the writer stopped writing")
+	}
+	if len(msgs) != senders*each {
+		t.Fatalf("%d of %d messages arrived", len(msgs), senders*each)
+	}
+	next := make([]int, senders)
+	for _, m := range msgs {
+		var g, i int
+		if _, err := fmt.Sscanf(m, "%d.%d", &g, &i); err != nil || g < 0 || g >= senders {
+			t.Fatalf("message %q", m)
+		}
+		if i != next[g] {
+			t.Fatalf("sender %d: message %d after %d", g, i, next[g]-1)
+		}
+		next[g]++
+	}
+}
