@@ -25,7 +25,7 @@
 // pattern and wire codec and that one buffer is queued on every
 // subscribed connection; several queued together leave in one WebSocket
 // message. A publisher never waits for a subscriber: a connection whose
-// queue would pass Limits.MaxQueuedBytes is closed with
+// queue would pass Limits.MaxQueuedPublicationBytes is closed with
 // [CloseSlowSubscriber] (4008), which tells the client to reconnect and
 // recover.
 //

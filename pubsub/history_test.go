@@ -382,7 +382,7 @@ func TestHistoryRaceFreeSubscribe(t *testing.T) {
 				pubsub.WithRule("fast", pubsub.Rule{HistorySize: total}),
 				// The whole stream fits one reply: 10,000 entries of about 80 bytes,
 				// under the client's 1 MiB read limit.
-				pubsub.WithLimits(pubsub.Limits{MaxReplay: total, MaxReplayBytes: 1000 << 10, MaxQueuedBytes: 256 << 20, MaxJoinBuffer: total}),
+				pubsub.WithLimits(pubsub.Limits{MaxReplay: total, MaxReplayBytes: 1000 << 10, MaxQueuedPublicationBytes: 256 << 20, MaxJoinBuffer: total}),
 			}})
 			ctx := ctxT(t)
 			rawPubs := newPubCollector()

@@ -24,7 +24,7 @@ const (
 
 // CloseSlowSubscriber is the close code of a connection whose subscriber
 // fell behind: its queued publications would have passed
-// Limits.MaxQueuedBytes. It asks the client to reconnect and recover.
+// Limits.MaxQueuedPublicationBytes. It asks the client to reconnect and recover.
 const CloseSlowSubscriber transport.StatusCode = 4008
 
 const slowReason = "slow subscriber: reconnect and recover"
@@ -39,7 +39,7 @@ const slowReason = "slow subscriber: reconnect and recover"
 // Publishing never waits on a subscriber. A publication is encoded once per
 // subscription pattern and wire codec, and that one buffer is queued on
 // every connection subscribed; a connection whose queue would pass
-// Limits.MaxQueuedBytes is closed with [CloseSlowSubscriber].
+// Limits.MaxQueuedPublicationBytes is closed with [CloseSlowSubscriber].
 //
 // A Hub owns no goroutine of its own; it works on the goroutines of its
 // callers (publishers, handlers) and of its broker. Every method is safe for

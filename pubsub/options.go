@@ -13,14 +13,14 @@ import (
 
 // Defaults of [Limits].
 const (
-	DefaultMaxSubscriptions   = 128       // per connection
-	DefaultMaxTopicLen        = 256       // bytes
-	DefaultMaxTopicTokens     = 16        // dot-separated tokens
-	DefaultMaxReplay          = 1000      // publications replayed by one subscribe
-	DefaultMaxReplayBytes     = 512 << 10 // bytes replayed by one subscribe, entries whole: half the default read limit
-	DefaultMaxPublicationSize = 64 << 10  // bytes of data
-	DefaultMaxQueuedBytes     = 1 << 20   // bytes of publications waiting to be written, per connection
-	DefaultMaxJoinBuffer      = 1024      // publications held for a subscriber whose subscribe is being answered
+	DefaultMaxSubscriptions          = 128       // per connection
+	DefaultMaxTopicLen               = 256       // bytes
+	DefaultMaxTopicTokens            = 16        // dot-separated tokens
+	DefaultMaxReplay                 = 1000      // publications replayed by one subscribe
+	DefaultMaxReplayBytes            = 512 << 10 // bytes replayed by one subscribe, entries whole: half the default read limit
+	DefaultMaxPublicationSize        = 64 << 10  // bytes of data
+	DefaultMaxQueuedPublicationBytes = 1 << 20   // bytes of publications waiting to be written, per connection
+	DefaultMaxJoinBuffer             = 1024      // publications held for a subscriber whose subscribe is being answered
 )
 
 // Limits bound what one connection and one publication may take. A zero
@@ -40,10 +40,12 @@ type Limits struct {
 	MaxReplayBytes int
 	// MaxPublicationSize bounds the encoded data of one publication.
 	MaxPublicationSize int
-	// MaxQueuedBytes bounds the publications waiting to be written to one
-	// connection (with what else is queued on it); a subscriber that would
-	// pass it is closed with [CloseSlowSubscriber].
-	MaxQueuedBytes int64
+	// MaxQueuedPublicationBytes bounds the publications waiting to be
+	// written to one connection (counting what else is queued on it): a
+	// subscriber that would pass it is closed with [CloseSlowSubscriber].
+	// It is the hub's own bound, under the connection's send queue bound
+	// (transport.ConnOptions.MaxQueuedBytes), which closes with 1008.
+	MaxQueuedPublicationBytes int64
 	// MaxJoinBuffer bounds the publications held for one subscriber while
 	// its subscribe is answered; past it, it is closed as slow.
 	MaxJoinBuffer int
@@ -62,8 +64,8 @@ func (l *Limits) fill() {
 	def(&l.MaxReplayBytes, DefaultMaxReplayBytes)
 	def(&l.MaxPublicationSize, DefaultMaxPublicationSize)
 	def(&l.MaxJoinBuffer, DefaultMaxJoinBuffer)
-	if l.MaxQueuedBytes <= 0 {
-		l.MaxQueuedBytes = DefaultMaxQueuedBytes
+	if l.MaxQueuedPublicationBytes <= 0 {
+		l.MaxQueuedPublicationBytes = DefaultMaxQueuedPublicationBytes
 	}
 }
 
@@ -154,7 +156,7 @@ func WithRule(pattern string, r Rule) Option {
 func WithLimits(l Limits) Option {
 	return func(c *config) error {
 		if l.MaxSubscriptions < 0 || l.MaxTopicLen < 0 || l.MaxTopicTokens < 0 || l.MaxReplay < 0 || l.MaxReplayBytes < 0 ||
-			l.MaxPublicationSize < 0 || l.MaxQueuedBytes < 0 || l.MaxJoinBuffer < 0 {
+			l.MaxPublicationSize < 0 || l.MaxQueuedPublicationBytes < 0 || l.MaxJoinBuffer < 0 {
 			return fmt.Errorf("WithLimits: negative limit in %+v", l)
 		}
 		c.limits = l

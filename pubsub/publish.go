@@ -293,9 +293,9 @@ func (h *Hub) offer(s *sub, msg *rpc.Encoded, now bool) bool {
 	p := s.conn.peer
 	var err error
 	if now {
-		err = p.OfferNow(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason)
+		err = p.OfferNow(msg, h.cfg.limits.MaxQueuedPublicationBytes, CloseSlowSubscriber, slowReason)
 	} else {
-		err = p.Offer(msg, h.cfg.limits.MaxQueuedBytes, CloseSlowSubscriber, slowReason)
+		err = p.Offer(msg, h.cfg.limits.MaxQueuedPublicationBytes, CloseSlowSubscriber, slowReason)
 	}
 	if err != nil {
 		if errors.Is(err, transport.ErrSlowReader) && s.conn.slow.CompareAndSwap(false, true) {

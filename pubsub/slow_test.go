@@ -17,8 +17,8 @@ import (
 )
 
 // TestSlowSubscriber: a connection that stops reading is closed with
-// CloseSlowSubscriber once its queued publications pass MaxQueuedBytes,
-// and counted, while a subscriber that keeps reading gets every
+// CloseSlowSubscriber once its queued publications pass
+// MaxQueuedPublicationBytes, and counted, while a subscriber that keeps reading gets every
 // publication; the publisher never waits for the slow one.
 func TestSlowSubscriber(t *testing.T) {
 	const (
@@ -32,7 +32,7 @@ func TestSlowSubscriber(t *testing.T) {
 			ended := make(chan error, 4)
 			e := newEnvWith(t, envConfig{
 				hub: []pubsub.Option{
-					pubsub.WithLimits(pubsub.Limits{MaxQueuedBytes: limit}),
+					pubsub.WithLimits(pubsub.Limits{MaxQueuedPublicationBytes: limit}),
 					// The raw connection subscribes server-side: it never sends
 					// anything, and never reads.
 					pubsub.WithConnectSubscriptions(func(p *rpc.Peer) []string {
@@ -153,7 +153,7 @@ func TestSlowClientReconnectsAndRecovers(t *testing.T) {
 	for _, codec := range codecs {
 		t.Run(codec, func(t *testing.T) {
 			e := newEnvWith(t, envConfig{hub: []pubsub.Option{
-				pubsub.WithLimits(pubsub.Limits{MaxQueuedBytes: 64 << 10, MaxReplay: 10000}),
+				pubsub.WithLimits(pubsub.Limits{MaxQueuedPublicationBytes: 64 << 10, MaxReplay: 10000}),
 				pubsub.WithRule("feed", pubsub.Rule{HistorySize: 10000}),
 			}})
 			ctx := ctxT(t)
