@@ -43,8 +43,6 @@ type Conn struct {
 	woken bool
 	// ending mirrors stop being closed, for a check on this cache line.
 	ending atomic.Bool
-	// writerIdle is the package's, copied when the connection is made.
-	writerIdle time.Duration
 	// offerNow: OfferNow may write a message on the caller's goroutine
 	// when the socket takes it at once: an accepted connection on plain
 	// TCP or a Unix socket, without compression.
@@ -109,6 +107,7 @@ type Conn struct {
 	// then the running writer, or, with none, beginStop, ends writing.
 	// (qmu, queue, closed, writing, stopped, wake and stop are at the top.)
 	spare      []Message
+	writerIdle time.Duration // the package's, copied when the connection is made
 	stopOnce   sync.Once
 	done       chan struct{} // closed by the reader once the connection has ended
 	writerDone chan struct{} // closed once writing has ended for good (see endWrites)
