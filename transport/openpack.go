@@ -81,7 +81,8 @@ const maxOpenItem = 8 << 10
 // out as one packed message (or as the message itself, when it is alone):
 // a stream's results queued together cost their sender a copy each, and
 // no buffer or place in the queue of their own. It waits for room as Send
-// does.
+// does: each message counts its bytes against the queue's byte bound, but
+// a pack counts as one message against ConnOptions.SendQueue.
 func (c *Conn) SendPacked(ctx context.Context, typ MessageType, pk Packer, head, body []byte) error {
 	size := len(head) + len(body)
 	if typ != Text && typ != Binary || pk == nil || size > maxOpenItem || c.pending.Load() == 0 {
