@@ -1199,10 +1199,10 @@ func appendJSON(buf []byte, m *message) []byte {
 		buf = append(buf, `,"method":"`+jsonCancelMethod+`","params":{"id":`...)
 		buf = jsonAppendID(buf, m.id)
 		buf = append(buf, '}')
-	case kindStreamItem:
+	case kindStreamItem: // as StreamWriter.Send writes it too (jsonItemHead)
 		buf = append(buf, `,"method":"`+jsonItemMethod+`","params":{"id":`...)
 		buf = jsonAppendID(buf, m.id)
-		buf = append(buf, `,"item":`...)
+		buf = append(buf, jsonItemMember...)
 		if m.result == nil {
 			buf = append(buf, "null"...)
 		} else {
@@ -1226,6 +1226,15 @@ func appendJSON(buf []byte, m *message) []byte {
 	}
 	return append(buf, '}')
 }
+
+// A stream result's JSON-RPC message around its id and item, as
+// appendJSON writes it: StreamWriter.Send writes it in parts.
+const (
+	jsonItemHead   = `{"jsonrpc":"2.0","method":"` + jsonItemMethod + `","params":{"id":`
+	jsonItemMember = `,"item":`
+)
+
+var jsonItemTail = []byte("}}")
 
 // jsonCeilMillis is d in whole milliseconds, rounded up.
 func jsonCeilMillis(d time.Duration) int64 {

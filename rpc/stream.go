@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"maps"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -544,13 +545,20 @@ func (w *StreamWriter) Send(ctx context.Context, v any) error {
 	}
 	// Packable: results queued together go out as one WebSocket message (a
 	// packed message, a JSON-RPC batch), as publications do.
+	// The result's envelope around the result, copied by the transport
+	// straight into the packed message (the batch) being gathered.
 	var err error
 	if _, bin := p.wire.(binaryWire); bin && w.req.wid.raw == "" {
-		// wsrpc.v1: the result's envelope, then the result, copied by the
-		// transport straight into the packed message being gathered.
 		var hb [2 + binary.MaxVarintLen64]byte
 		head := binary.AppendUvarint(append(hb[:0], byte(kindStreamItem), 0), w.req.wid.n)
-		err = p.conn.SendPacked(ctx, transport.Binary, binaryPacker{}, head, raw)
+		err = p.conn.SendPacked(ctx, transport.Binary, binaryPacker{}, head, raw, nil)
+	} else if _, js := p.wire.(jsonWire); js && w.req.wid.raw == "" {
+		var hb [len(jsonItemHead) + 20 + len(jsonItemMember)]byte
+		head := append(strconv.AppendUint(append(hb[:0], jsonItemHead...), w.req.wid.n, 10), jsonItemMember...)
+		if raw == nil {
+			raw = jsonNull
+		}
+		err = p.conn.SendPacked(ctx, transport.Text, jsonPacker{}, head, raw, jsonItemTail)
 	} else {
 		data := p.wire.encode(message{kind: kindStreamItem, id: w.req.wid, result: raw})
 		err = p.conn.Send(ctx, transport.Message{Type: p.wire.messageType(), Data: data, Recycle: bufpool.Recycler{}, Pack: p.wire.packer()})

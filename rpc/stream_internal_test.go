@@ -159,3 +159,17 @@ func TestStreamResultsShareTheirBuffer(t *testing.T) {
 		t.Fatal("shared a buffer that has no Recycle")
 	}
 }
+
+// StreamWriter.Send writes a JSON-RPC stream result in parts around the
+// result (jsonItemHead, the id, jsonItemMember, the result, jsonItemTail):
+// together they are what appendJSON writes for it.
+func TestJSONStreamItemParts(t *testing.T) {
+	for _, item := range []string{`{"a":[1,2]}`, `"x"`, `null`} {
+		m := message{kind: kindStreamItem, id: wireID{n: 4711}, result: []byte(item)}
+		want := string(appendJSON(nil, &m))
+		got := jsonItemHead + "4711" + jsonItemMember + item + string(jsonItemTail)
+		if got != want {
+			t.Errorf("parts %s\nappendJSON %s", got, want)
+		}
+	}
+}

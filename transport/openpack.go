@@ -38,14 +38,15 @@ func (p *openPack) fits(pk Packer, typ MessageType, size int) bool {
 	return p.pk == pk && p.typ == typ && p.n < MaxPack && p.size+size+4 <= MaxPackBytes
 }
 
-// add appends the message head+body, which reserved n queue bytes.
-func (p *openPack) add(head, body []byte, n int64) {
-	p.buf = append(append(p.buf, head...), body...)
+// add appends the message head+body+tail, which reserved n queue bytes.
+func (p *openPack) add(head, body, tail []byte, n int64) {
+	size := len(head) + len(body) + len(tail)
+	p.buf = append(append(append(p.buf, head...), body...), tail...)
 	p.ends[p.n] = uint32(len(p.buf))
 	if p.n == 0 {
-		p.size = 8 + len(head) + len(body)
+		p.size = 8 + size
 	} else {
-		p.size += len(head) + len(body) + 4
+		p.size += size + 4
 	}
 	p.n++
 	p.reserved += n
@@ -74,8 +75,8 @@ func (p *openPack) Recycle([]byte) {
 // as a message of its own.
 const maxOpenItem = 8 << 10
 
-// SendPacked is Send for the message head followed by body (copied: both
-// stay the caller's), of type typ and packable by pk (see [Message.Pack]).
+// SendPacked is Send for the message head, then body, then tail (copied:
+// all stay the caller's), of type typ and packable by pk (see [Message.Pack]).
 // While the writer is busy, messages sent this way one after another are
 // gathered straight into one buffer at the end of the queue, which goes
 // out as one packed message (or as the message itself, when it is alone):
@@ -83,12 +84,12 @@ const maxOpenItem = 8 << 10
 // no buffer or place in the queue of their own. It waits for room as Send
 // does: each message counts its bytes against the queue's byte bound, but
 // a pack counts as one message against ConnOptions.SendQueue.
-func (c *Conn) SendPacked(ctx context.Context, typ MessageType, pk Packer, head, body []byte) error {
-	size := len(head) + len(body)
+func (c *Conn) SendPacked(ctx context.Context, typ MessageType, pk Packer, head, body, tail []byte) error {
+	size := len(head) + len(body) + len(tail)
 	if typ != Text && typ != Binary || pk == nil || size > maxOpenItem || c.pending.Load() == 0 {
 		// Nothing queued: sent alone (perhaps written at once, see
 		// enqueue); the next ones find it queued, or the writer busy.
-		data := append(append(bufpool.Get(size), head...), body...)
+		data := append(append(append(bufpool.Get(size), head...), body...), tail...)
 		err := c.Send(ctx, Message{Type: typ, Data: data, Recycle: bufpool.Recycler{}, Pack: pk})
 		if err != nil {
 			bufpool.Put(data)
@@ -111,13 +112,13 @@ func (c *Conn) SendPacked(ctx context.Context, typ MessageType, pk Packer, head,
 		return c.closedErr()
 	}
 	if p := c.open; p != nil && p.fits(pk, typ, size) {
-		p.add(head, body, n)
+		p.add(head, body, tail, n)
 		c.qmu.Unlock()
 		return nil // its queue entry has told the writer already
 	}
 	p := openPacks.Get().(*openPack)
 	p.pk, p.typ, p.buf = pk, typ, bufpool.Get(MaxPackBytes)
-	p.add(head, body, n)
+	p.add(head, body, tail, n)
 	c.open = p
 	c.appendLocked(Message{Type: openPackType, Recycle: p})
 	return nil

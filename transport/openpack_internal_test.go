@@ -46,7 +46,7 @@ func TestSendPackedGathersWhileTheWriterIsBusy(t *testing.T) {
 	send := func(s string) {
 		t.Helper()
 		head, body := s[:1], s[1:] // in two parts, as a stream result is
-		if err := server.SendPacked(ctx, Text, joinPacker{}, []byte(head), []byte(body)); err != nil {
+		if err := server.SendPacked(ctx, Text, joinPacker{}, []byte(head), []byte(body), nil); err != nil {
 			server.wmu.Unlock()
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestSendPackedDroppedWhenTheConnectionEnds(t *testing.T) {
 	ctx := context.Background()
 	server.wmu.Lock()
 	for i := range 10 {
-		if err := server.SendPacked(ctx, Binary, joinPacker{}, []byte{'h'}, []byte(fmt.Sprint(i))); err != nil {
+		if err := server.SendPacked(ctx, Binary, joinPacker{}, []byte{'h'}, []byte(fmt.Sprint(i)), nil); err != nil {
 			server.wmu.Unlock()
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestSendPackedDroppedWhenTheConnectionEnds(t *testing.T) {
 	server.CloseNow()
 	<-server.Done()
 	waitFor(t, func() bool { return server.QueuedBytes() == 0 }, "the dropped pack's bytes to be counted out")
-	if err := server.SendPacked(ctx, Binary, joinPacker{}, []byte{'h'}, []byte("late")); err == nil {
+	if err := server.SendPacked(ctx, Binary, joinPacker{}, []byte{'h'}, []byte("late"), nil); err == nil {
 		t.Fatal("SendPacked on an ended connection: no error")
 	}
 }
@@ -171,7 +171,7 @@ func TestConcurrentSendersAreAllWritten(t *testing.T) {
 				case 2:
 					err = server.Offer(Message{Type: Text, Data: data, Pack: joinPacker{}}, 0, StatusPolicyViolation, "slow")
 				default:
-					err = server.SendPacked(ctx, Text, joinPacker{}, data[:1], data[1:])
+					err = server.SendPacked(ctx, Text, joinPacker{}, data[:1], data[1:2], data[2:])
 				}
 				if err != nil {
 					errs <- err
