@@ -1236,35 +1236,27 @@ func fannedOut(batch []Message) bool {
 // discards the rest. The caller holds wmu.
 func (c *Conn) writeAll(ms []Message) bool {
 	for len(ms) > 0 {
-		if ms[0].Type == restType {
-			err := c.cork.flushRest()
-			c.pending.Add(-1)
-			c.unreserve(msgOverhead)
-			ms = ms[1:]
-			if err != nil {
-				c.writeFailed(err)
-				c.discardMessages(ms)
-				return false
+		// The queue's own entries (the rest of a frame, a turn, an open
+		// pack) are one message each, of their own cost.
+		if t := ms[0].Type; t == restType || t == turnType || t == openPackType {
+			var ok bool
+			cost := int64(msgOverhead)
+			switch t {
+			case restType:
+				err := c.cork.flushRest()
+				if ok = err == nil; !ok {
+					c.writeFailed(err)
+				}
+			case turnType:
+				ok = c.giveTurn(ms[0].Recycle.(*turn))
+			default:
+				p := ms[0].Recycle.(*openPack)
+				cost = p.reserved
+				ok = c.writeOpenPack(p)
+				p.Recycle(nil)
 			}
-			continue
-		}
-		if ms[0].Type == openPackType {
-			p := ms[0].Recycle.(*openPack)
-			ok := c.writeOpenPack(p)
 			c.pending.Add(-1)
-			c.unreserve(p.reserved)
-			p.Recycle(nil)
-			ms = ms[1:]
-			if !ok {
-				c.discardMessages(ms)
-				return false
-			}
-			continue
-		}
-		if ms[0].Type == turnType {
-			ok := c.giveTurn(ms[0].Recycle.(*turn))
-			c.pending.Add(-1)
-			c.unreserve(msgOverhead)
+			c.unreserve(cost)
 			ms = ms[1:]
 			if !ok {
 				c.discardMessages(ms)
